@@ -1,0 +1,1 @@
+"""The command line: the one composition root that wires core, reports and dashboards together."""

@@ -1,0 +1,81 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from latentviz.errors import InputError
+
+
+def quiet_of(ctx: click.Context, local: bool = False) -> bool:
+    """The command's own --quiet or the global one."""
+    root = ctx.find_root().obj or {}
+    return bool(local or root.get("quiet"))
+
+
+def parse_json_kwargs(text: str | None, option: str = "--model-kwargs") -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{option}: not valid JSON ({exc.msg} at column {exc.colno}); e.g. '{{\"latent_dim\": 8}}'") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{option}: must be a JSON object like '{{\"latent_dim\": 8}}'; got {type(value).__name__}")
+    return value
+
+
+def parse_normalize(text: str | None):
+    """'MEAN,STD' with one or more per-channel values: '0.5,0.5' or '0.485,0.456,0.406,0.229,0.224,0.225'."""
+    if not text:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--normalize: '{text}' is not numbers MEAN,STD (per channel: m1,m2,m3,s1,s2,s3)") from None
+    if len(values) % 2 or not values:
+        raise InputError(f"--normalize: '{text}' needs as many means as standard deviations")
+    half = len(values) // 2
+    mean, std = values[:half], values[half:]
+    if any(s <= 0 for s in std):
+        raise InputError(f"--normalize: standard deviations must be positive; got {std}")
+    return mean, std
+
+
+def model_options(f):
+    """How to load a checkpoint (shared by encode, run, sample, inspect)."""
+    for option in reversed([
+        click.option("--model", "factory", metavar="MODULE_OR_FILE:CALLABLE", help="Builds the nn.Module for a state dict."),
+        click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for --model, as a JSON object."),
+        click.option("--layer", metavar="NAME", help="Take the latent from this submodule's output (forward hook)."),
+        click.option("--trust-checkpoint", is_flag=True, help="Allow a pickled checkpoint to run code when loaded."),
+        click.option("--strict/--no-strict", default=True, help="Require the state dict keys to fit the model."),
+    ]):
+        f = option(f)
+    return f
+
+
+def encode_options(f):
+    """The encoding engine's options (shared by encode and run)."""
+    for option in reversed([
+        click.option("--data", "data", required=True, metavar="DATA",
+                     help="Image folder, .npy/.npz/.pt, .parquet/.csv, MODULE:CALLABLE dataset, or builtin:shapes."),
+        click.option("--out", "out", required=True, metavar="RUN", help="The run folder to write."),
+        click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), show_default=True),
+        click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1)),
+        click.option("--limit", type=click.IntRange(min=1), help="Encode only the first N samples."),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--num-workers", default=0, show_default=True, type=click.IntRange(min=0)),
+        click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted encode without redoing finished shards."),
+        click.option("--overwrite", is_flag=True, help="Replace a complete run already in --out."),
+        click.option("--shard-size", default=65536, show_default=True, type=click.IntRange(min=1)),
+        click.option("--image-size", metavar="HxW", help="Resize images from a folder to this size."),
+        click.option("--normalize", metavar="MEAN,STD", help="Per-channel normalisation the model was trained with."),
+        click.option("--features", metavar="A,B,C", help="Table columns to use as input."),
+        click.option("--quiet", "-q", "local_quiet", is_flag=True, help="No progress bar."),
+    ]):
+        f = option(f)
+    return model_options(f)

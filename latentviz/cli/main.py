@@ -1,0 +1,75 @@
+"""``latentviz`` entry point: lazy subcommands, one exit path for errors.
+
+Every expected failure ends as ``latentviz: error: <one line>`` on stderr with exit code 2
+(1 for a failed audit); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# command name -> "module:attribute" (imported only when that command runs or help lists it)
+COMMANDS = {
+    "encode": "latentviz.cli.encode:encode_command",
+    "import": "latentviz.cli.import_:import_command",
+    "sample": "latentviz.cli.sample:sample_command",
+    "run": "latentviz.cli.pipeline:run_command",
+    "demo": "latentviz.cli.pipeline:demo_command",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="latentviz")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or status lines.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx, quiet, debug):
+    """Open up the latent space of any trained PyTorch model."""
+    ctx.obj = {"quiet": quiet, "debug": debug}
+
+
+def main(argv=None) -> None:
+    from latentviz.errors import LatentvizError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        cli.main(args=argv, prog_name="latentviz", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        _fail("interrupted", 130)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), 2)
+    except LatentvizError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # a bug, not bad input: still one line, with the way to the traceback
+        if debug:
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback and report it)", 2)
+    sys.exit(0)
+
+
+def _fail(message: str, code: int) -> None:
+    line = " ".join(message.split())
+    print(f"latentviz: error: {line}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,71 @@
+"""Data sources: each gives random access to row ranges as ``Batch(x, meta)``, streaming from disk.
+
+``open_source(spec)`` understands a folder of images, ``.npy`` (memory-mapped), ``.npz``, ``.pt``,
+``.parquet``/``.csv`` tables, ``MODULE_OR_FILE:CALLABLE`` returning a torch Dataset, and
+``builtin:shapes``. Text inputs for transformer encoders live in :mod:`latentviz.data.text`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from latentviz._imports import looks_like_callable_spec
+from latentviz.data._base import Batch, DataSource
+from latentviz.errors import InputError
+
+__all__ = ["Batch", "DataSource", "open_source", "parse_image_size"]
+
+
+def open_source(spec: str, *, image_size=None, features=None, **text_options) -> DataSource:
+    """Open the data source ``spec``; raise InputError with a fix when it cannot be used."""
+    if spec.startswith("builtin:"):
+        name = spec.split(":", 1)[1].split("?", 1)[0]
+        if name != "shapes":
+            raise InputError(f"--data: unknown built-in data set '{name}'; choose from shapes")
+        from latentviz.data.shapes import from_spec
+
+        return from_spec(spec)
+    path = Path(spec)
+    if path.is_dir():
+        from latentviz.data.images import ImageFolder
+
+        return ImageFolder(path, image_size=parse_image_size(image_size))
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            from latentviz.data.arrays import open_npy
+            return open_npy(path)
+        if suffix == ".npz":
+            from latentviz.data.arrays import open_npz
+            return open_npz(path)
+        if suffix in (".pt", ".pth"):
+            from latentviz.data.arrays import open_pt
+            return open_pt(path)
+        if suffix in (".parquet", ".csv"):
+            from latentviz.data.tables import open_table
+            cols = [c.strip() for c in features.split(",")] if isinstance(features, str) else features
+            return open_table(path, features=cols)
+        if suffix == ".txt" or text_options.get("text_column"):
+            from latentviz.data.text import open_text
+            return open_text(path, **text_options)
+        raise InputError(f"--data {path}: unsupported file type '{suffix}'; use an image folder, .npy, .npz, .pt, .parquet, .csv or .txt")
+    if looks_like_callable_spec(spec):
+        from latentviz.data.torch_dataset import DatasetSource
+
+        return DatasetSource(spec)
+    raise InputError(f"--data {spec}: no such file or folder (and not builtin:shapes or MODULE:CALLABLE)")
+
+
+def parse_image_size(value) -> tuple[int, int] | None:
+    """'64x64' or '64' -> (64, 64); None stays None."""
+    if value is None or isinstance(value, tuple):
+        return value
+    text = str(value).lower().replace("×", "x")
+    parts = text.split("x") if "x" in text else [text, text]
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--image-size: '{value}' is not HxW (e.g. 64x64)") from None
+    if h < 1 or w < 1:
+        raise InputError(f"--image-size: '{value}' must be positive")
+    return h, w

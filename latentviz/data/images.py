@@ -1,0 +1,70 @@
+"""A folder of PNG/JPEG images; class sub-folders become ``label``, the relative path is the ``id``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentviz.data._base import Batch, DataSource
+from latentviz.errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+class ImageFolder(DataSource):
+    """Images as float32 in [0, 1], channels first; grayscale stays one channel, RGBA drops alpha."""
+
+    def __init__(self, root: str | Path, *, image_size: tuple[int, int] | None = None):
+        from PIL import Image
+
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise InputError(f"--data {root}: no PNG/JPEG images found; give a folder of images (class sub-folders optional)")
+        self.root = root
+        self.files = files
+        with Image.open(files[0]) as first:
+            self.channels = 1 if first.mode in ("L", "I", "I;16", "F", "1", "LA") else 3
+            self.hw = tuple(image_size) if image_size else (first.height, first.width)
+        self.fixed_size = image_size is not None
+        super().__init__(spec=str(root), kind="image",
+                         options={"image_size": list(self.hw), "channels": self.channels})
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def item_shape(self):
+        return (self.channels, *self.hw)
+
+    def _label(self, rel: Path) -> str | None:
+        return rel.parts[0] if len(rel.parts) > 1 else None
+
+    def read(self, start: int, stop: int) -> Batch:
+        from PIL import Image
+
+        arrays, ids, labels = [], [], []
+        for path in self.files[start:stop]:
+            rel = path.relative_to(self.root)
+            try:
+                with Image.open(path) as img:
+                    img = img.convert("L" if self.channels == 1 else "RGB")
+                    if (img.height, img.width) != self.hw:
+                        if not self.fixed_size:
+                            raise InputError(
+                                f"--data: {rel} is {img.height}x{img.width} but the first image is "
+                                f"{self.hw[0]}x{self.hw[1]}; pass --image-size HxW to resize all images")
+                        img = img.resize((self.hw[1], self.hw[0]), Image.BILINEAR)
+                    arr = np.asarray(img, dtype=np.float32) / 255.0
+            except OSError as exc:
+                raise InputError(f"--data: cannot read image {path}: {exc}") from exc
+            arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+            ids.append(rel.as_posix())
+            labels.append(self._label(rel))
+        x = torch.from_numpy(np.stack(arrays))
+        meta = {"id": ids}
+        if any(label is not None for label in labels):
+            meta["label"] = labels
+        return Batch(x=x, meta=meta, images=x)

@@ -1,0 +1,371 @@
+"""The encoding engine: data source + model -> a run folder, streaming and resumable.
+
+The rows are cut into shards of ``shard_size``; each shard is encoded batch by batch and written
+as soon as it is complete, so an interrupted encode resumes at the first missing shard. Under
+``torchrun`` each rank encodes the shards ``i % world_size == rank`` and rank 0 merges them in
+order, so the result equals a single-process run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentviz import run as runfolder
+from latentviz.data import DataSource
+from latentviz.errors import InputError
+from latentviz.models import LatentModel, expected_input, resolve_device
+from latentviz.progress import progress, say
+from latentviz.thumbnails import thumbnails
+
+DEFAULT_SHARD_SIZE = 65536
+
+
+@dataclass
+class EncodeOptions:
+    batch_size: int = 256
+    limit: int | None = None
+    seed: int = 0
+    num_workers: int = 0
+    amp: bool = True
+    device: str = "auto"
+    resume: bool = False
+    overwrite: bool = False
+    shard_size: int = DEFAULT_SHARD_SIZE
+    normalize: tuple[list[float], list[float]] | None = None
+    quiet: bool = False
+    extra: dict = field(default_factory=dict)  # recorded in the manifest's parameters as given
+
+    def check(self) -> None:
+        for name in ("batch_size", "shard_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"--limit must be a positive integer; got {self.limit}")
+        if self.num_workers < 0:
+            raise InputError(f"--num-workers must be 0 or more; got {self.num_workers}")
+
+
+def versions() -> dict:
+    import latentviz
+
+    return {"latentviz": latentviz.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+# -- distributed --------------------------------------------------------------------------------
+def _distributed() -> tuple[int, int]:
+    """(rank, world_size); initialises torch.distributed when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# -- data loading -------------------------------------------------------------------------------
+class _Ranges(torch.utils.data.Dataset):
+    """A map-style view whose items are whole batches: index = (start, stop)."""
+
+    def __init__(self, source: DataSource, ranges: list[tuple[int, int]]):
+        self.source, self.ranges = source, ranges
+
+    def __len__(self) -> int:
+        return len(self.ranges)
+
+    def __getitem__(self, i: int):
+        start, stop = self.ranges[i]
+        batch = self.source.read(start, stop)
+        return start, stop, batch.x, batch.meta, batch.images
+
+
+def _as_is(item):
+    return item
+
+
+def _to_device(x, device: torch.device, non_blocking: bool):
+    if isinstance(x, dict):
+        return {k: _to_device(v, device, non_blocking) for k, v in x.items()}
+    return x.to(device, non_blocking=non_blocking) if isinstance(x, torch.Tensor) else x
+
+
+# -- the engine ---------------------------------------------------------------------------------
+class _Encoder:
+    """Encodes one batch, halving the batch on CUDA out-of-memory."""
+
+    def __init__(self, model: LatentModel, device: torch.device, options: EncodeOptions):
+        self.model, self.device, self.options = model, device, options
+        self.chunk = options.batch_size
+        self.amp = options.amp and device.type == "cuda"
+        self.non_blocking = device.type == "cuda"
+        self.normalize = None
+        if options.normalize:
+            mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in options.normalize)
+            self.normalize = (mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1))
+
+    def __call__(self, x) -> tuple[np.ndarray, np.ndarray | None]:
+        n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+        mus, logvars, start = [], [], 0
+        while start < n:
+            stop = min(n, start + self.chunk)
+            part = {k: v[start:stop] for k, v in x.items()} if isinstance(x, dict) else x[start:stop]
+            try:
+                mu, logvar = self._encode(part)
+            except torch.cuda.OutOfMemoryError:
+                if self.chunk == 1:
+                    raise InputError("CUDA ran out of memory with a batch of 1; use --device cpu or a smaller model") from None
+                self.chunk = max(1, self.chunk // 2)
+                torch.cuda.empty_cache()
+                say(f"CUDA out of memory: batch halved to {self.chunk}", quiet=self.options.quiet)
+                continue
+            mus.append(mu)
+            logvars.append(logvar)
+            start = stop
+        mu = np.concatenate(mus)
+        logvar = None if logvars[0] is None else np.concatenate(logvars)
+        return mu, logvar
+
+    def _encode(self, x):
+        x = _to_device(x, self.device, self.non_blocking)
+        if self.normalize is not None and isinstance(x, torch.Tensor):
+            mean, std = self.normalize
+            if x.ndim != 4 or x.shape[1] != mean.shape[1]:
+                raise InputError(f"--normalize gives {mean.shape[1]} channel(s) but the inputs have shape {tuple(x.shape[1:])}")
+            x = (x - mean) / std
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            try:
+                mu, logvar = self.model.encode(x)
+            except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+                if isinstance(exc, torch.cuda.OutOfMemoryError):
+                    raise
+                raise _shape_error(self.model, x, exc) from exc
+        mu = mu.float().cpu().numpy()
+        return mu, (None if logvar is None else logvar.float().cpu().numpy())
+
+
+def _shape_error(model: LatentModel, x, exc: Exception) -> InputError:
+    shape = {k: tuple(v.shape[1:]) for k, v in x.items()} if isinstance(x, dict) else tuple(x.shape[1:])
+    expects = expected_input(model.module) or "it rejected them"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(f"the model cannot encode inputs of shape {shape} from --data: {expects} ({first}); "
+                      "check --data, --image-size or --model")
+
+
+def _shard_ranges(n: int, shard_size: int) -> list[tuple[int, int, int]]:
+    return [(i, start, min(n, start + shard_size)) for i, start in enumerate(range(0, n, shard_size))]
+
+
+def _shard_path(run: runfolder.Run, index: int, what: str) -> Path:
+    return run.shard_dir / f"{what}-{index:05d}.parquet"
+
+
+def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, options: EncodeOptions | None = None,
+           *, manifest: dict | None = None) -> runfolder.Run:
+    """Encode ``source`` with ``model`` into the run folder ``out`` and return the :class:`Run`."""
+    options = options or EncodeOptions()
+    options.check()
+    rank, world = _distributed()
+    n = min(len(source), options.limit) if options.limit else len(source)
+    if n == 0:
+        raise InputError(f"--data {source.spec}: the data set is empty")
+    device = resolve_device(options.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    model.to(device)
+    run = runfolder.create_run(out)
+    started = time.perf_counter()
+    if rank == 0:
+        _start_manifest(run, model, source, n, device, options, manifest or {})
+    _barrier(world)
+    run.invalidate()
+
+    torch.manual_seed(options.seed)
+    shards = [s for s in _shard_ranges(n, options.shard_size) if s[0] % world == rank]
+    pending = [s for s in shards if not _shard_path(run, s[0], "latents").exists()]
+    _encode_shards(model, source, run, pending, device, options, rank=rank)
+    _barrier(world)
+    if rank == 0:
+        merge_shards(run, n_shards=len(_shard_ranges(n, options.shard_size)), model=model,
+                     seconds=time.perf_counter() - started)
+    _barrier(world)
+    run.invalidate()
+    return run
+
+
+def _start_manifest(run, model, source, n, device, options, extra: dict) -> None:
+    if (run.path / runfolder.MANIFEST).exists():
+        old = run.manifest
+        if old.get("complete") and not (options.resume or options.overwrite):
+            raise InputError(f"--out {run.path} already holds a complete run; pass --overwrite to replace it or choose another folder")
+        if options.resume and not old.get("complete"):
+            same = (old.get("n") == n and old.get("parameters", {}).get("encode", {}).get("shard_size") == options.shard_size
+                    and old.get("model", {}).get("sha256") == model.spec.get("sha256"))
+            if not same:
+                raise InputError(f"--resume: {run.path} was started with another checkpoint, data size or shard size; "
+                                 "start afresh with --overwrite")
+            return
+        if old.get("complete") and options.resume:
+            return
+    if options.overwrite or not options.resume:
+        _clear(run)
+    params = {k: v for k, v in asdict(options).items() if k not in ("quiet", "extra", "resume", "overwrite")}
+    params.update(options.extra)
+    run.update_manifest(
+        complete=False, versions=versions(), model=model.spec, data=source.describe(), n=n,
+        device=str(device), seed=options.seed, parameters={"encode": params}, timings={}, **extra)
+
+
+def _clear(run: runfolder.Run) -> None:
+    """Remove a previous run's files so a fresh encode never mixes with them."""
+    import shutil
+
+    for name in (runfolder.LATENTS, runfolder.THUMBNAILS, runfolder.PROJECTIONS, runfolder.NEIGHBORS,
+                 runfolder.METRICS, runfolder.REPORT, runfolder.MANIFEST):
+        (run.path / name).unlink(missing_ok=True)
+    for folder in (runfolder.SHARDS, runfolder.TRAVERSALS):
+        shutil.rmtree(run.path / folder, ignore_errors=True)
+    run.invalidate()
+
+
+def _encode_shards(model, source, run, shards, device, options, *, rank: int) -> None:
+    if not shards:
+        return
+    batch_ranges, owner = [], []
+    for index, start, stop in shards:
+        for b in range(start, stop, options.batch_size):
+            batch_ranges.append((b, min(stop, b + options.batch_size)))
+            owner.append(index)
+    loader = torch.utils.data.DataLoader(
+        _Ranges(source, batch_ranges), batch_size=None, shuffle=False, collate_fn=_as_is,
+        num_workers=options.num_workers, pin_memory=device.type == "cuda",
+        persistent_workers=False, prefetch_factor=4 if options.num_workers else None)
+    encoder = _Encoder(model, device, options)
+    total = sum(stop - start for _, start, stop in shards)
+    collected: dict[int, list] = {}
+    remaining = {index: stop - start for index, start, stop in shards}
+    with progress(total=total, desc=f"encode{'' if rank == 0 else f' [rank {rank}]'}", unit="sample",
+                  quiet=options.quiet or rank != 0) as bar:
+        for (start, stop, x, meta, images), index in zip(loader, owner):
+            mu, logvar = encoder(x)
+            if len(mu) != stop - start:
+                raise InputError(f"the model returned {len(mu)} latents for a batch of {stop - start} inputs; "
+                                 "its output's first axis must be the batch")
+            thumbs = thumbnails(images) if images is not None else None
+            collected.setdefault(index, []).append((meta, mu, logvar, thumbs))
+            remaining[index] -= stop - start
+            if remaining[index] == 0:
+                write_shard(run, index, collected.pop(index))
+            bar.update(stop - start)
+
+
+def write_shard(run, index: int, parts: list) -> None:
+    import pyarrow as pa
+
+    meta = {k: [] for k in parts[0][0]}
+    for part_meta, *_ in parts:
+        for key, values in part_meta.items():
+            meta[key].extend(values.tolist() if hasattr(values, "tolist") else list(values))
+    mu = np.concatenate([p[1] for p in parts]).astype(np.float32)
+    columns = {key: _column(values) for key, values in meta.items()}
+    columns["id"] = pa.array([str(v) for v in meta["id"]], type=pa.string())
+    for j in range(mu.shape[1]):
+        columns[f"{runfolder.Z_PREFIX}{j}"] = pa.array(mu[:, j])
+    if parts[0][2] is not None:
+        logvar = np.concatenate([p[2] for p in parts]).astype(np.float32)
+        for j in range(logvar.shape[1]):
+            columns[f"{runfolder.LOGVAR_PREFIX}{j}"] = pa.array(logvar[:, j])
+    order = ["id"] + [k for k in columns if k != "id"]
+    runfolder.write_table(_shard_path(run, index, "latents"), pa.table({k: columns[k] for k in order}))
+    if parts[0][3] is not None:
+        pngs = [png for p in parts for png in p[3]]
+        runfolder.write_table(_shard_path(run, index, "thumbs"),
+                              pa.table({"id": columns["id"], "png": pa.array(pngs, type=pa.binary())}))
+
+
+def _column(values: list):
+    """A pyarrow column: numbers stay numbers, anything else (labels, paths, None) becomes text."""
+    import pyarrow as pa
+
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        return pa.array(values, type=pa.bool_())
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        return pa.array(values, type=pa.int64())
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+        return pa.array(values, type=pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float) -> None:
+    """Concatenate the shards in order into latents.parquet / thumbnails.parquet, then mark complete."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from latentviz.latent_stats import LatentStats
+
+    paths = [_shard_path(run, i, "latents") for i in range(n_shards)]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise InputError(f"encode: shard(s) {', '.join(missing[:3])} missing after encoding; re-run with --resume")
+    schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
+    stats = None
+    with runfolder.atomic_path(run.file(runfolder.LATENTS)) as tmp:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for path in paths:
+                table = pq.read_table(path).cast(schema)
+                writer.write_table(table)
+                z = np.column_stack([table[c].to_numpy() for c in schema.names if _is_z(c, runfolder.Z_PREFIX)])
+                lv_cols = [c for c in schema.names if _is_z(c, runfolder.LOGVAR_PREFIX)]
+                logvar = np.column_stack([table[c].to_numpy() for c in lv_cols]) if lv_cols else None
+                stats = stats or LatentStats(z.shape[1])
+                stats.update(z, logvar)
+    thumb_paths = [_shard_path(run, i, "thumbs") for i in range(n_shards)]
+    if all(p.exists() for p in thumb_paths):
+        with runfolder.atomic_path(run.file(runfolder.THUMBNAILS)) as tmp:
+            with pq.ParquetWriter(tmp, pq.read_schema(thumb_paths[0])) as writer:
+                for path in thumb_paths:
+                    writer.write_table(pq.read_table(path))
+    run.invalidate()
+    spec = dict(run.manifest.get("model") or {})
+    spec.update(latent_shape=list(model.latent_shape) if model.latent_shape else None, gives_variance=model.gives_variance)
+    run.update_manifest(model=spec, kind=model.kind, latent_dim=stats.dim, latent_shape=spec["latent_shape"],
+                        latent_stats=stats.compute(), timings={"encode": round(seconds, 4)})
+    shutil.rmtree(run.shard_dir, ignore_errors=True)
+    run.update_manifest(complete=True)
+
+
+def _is_z(column: str, prefix: str) -> bool:
+    return column.startswith(prefix) and column[len(prefix):].isdigit()
+
+def encode_checkpoint(checkpoint: str, data: str, out, *, factory: str | None = None, factory_kwargs: dict | None = None,
+                      layer: str | None = None, trust_checkpoint: bool = False, strict: bool = True,
+                      image_size=None, features=None, data_options: dict | None = None,
+                      options: EncodeOptions | None = None) -> runfolder.Run:
+    """Load the checkpoint and the data source, then :func:`encode` — what ``latentviz encode`` does."""
+    from latentviz.data import open_source
+    from latentviz.models import load_model
+
+    options = options or EncodeOptions()
+    options.check()
+    source = open_source(data, image_size=image_size, features=features, **(data_options or {}))
+    model = load_model(checkpoint, factory=factory, factory_kwargs=factory_kwargs, layer=layer,
+                       trust_checkpoint=trust_checkpoint, strict=strict, device="cpu")
+    return encode(model, source, out, options)

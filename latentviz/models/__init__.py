@@ -1,0 +1,67 @@
+"""Any checkpoint -> a :class:`LatentModel` (encode, decode, sample_prior, latent_dim, kind)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from latentviz.models._adapter import KINDS, LatentModel, expected_input
+from latentviz.models._formats import detect_form, load_module, sha256_of
+
+__all__ = ["KINDS", "LatentModel", "expected_input", "load_model", "load_from_spec", "resolve_device"]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU."""
+    from latentviz.errors import InputError
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise InputError(f"--device: unknown value '{device}'; choose from auto, cpu, cuda, mps")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available here; use --device auto or cpu")
+    return torch.device(device)
+
+
+def load_model(checkpoint: str, *, factory: str | None = None, factory_kwargs: dict | None = None,
+               layer: str | None = None, trust_checkpoint: bool = False, strict: bool = True,
+               generator: bool = False, device: str | torch.device = "cpu") -> LatentModel:
+    """Load ``checkpoint`` in whatever form it is and wrap it as a :class:`LatentModel`."""
+    form = detect_form(str(checkpoint))
+    module, record = load_module(str(checkpoint), form=form, factory=factory, factory_kwargs=factory_kwargs,
+                                 trust=trust_checkpoint, strict=strict)
+    path = Path(checkpoint)
+    spec = {
+        "form": record.pop("form", form),
+        "checkpoint": str(path.resolve()) if path.exists() else str(checkpoint),
+        "sha256": sha256_of(path) if path.exists() else None,
+        "factory": factory,
+        "kwargs": factory_kwargs or {},
+        "layer": layer,
+        "strict": strict,
+        "generator": generator,
+        "trusted": bool(trust_checkpoint),
+        **record,
+    }
+    model = LatentModel(module, spec=spec, layer=layer, generator=generator)
+    dev = resolve_device(device) if isinstance(device, str) else device
+    return model.to(dev)
+
+
+def load_from_spec(spec: dict, *, device: str = "auto", trust_checkpoint: bool | None = None) -> LatentModel:
+    """Reload the model a manifest describes (the dashboard's live decoding uses this)."""
+    trust = spec.get("trusted", False) if trust_checkpoint is None else trust_checkpoint
+    model = load_model(spec["checkpoint"], factory=spec.get("factory"), factory_kwargs=spec.get("kwargs"),
+                       layer=spec.get("layer"), trust_checkpoint=trust, strict=spec.get("strict", True),
+                       generator=spec.get("generator", False), device=device)
+    if spec.get("latent_shape"):
+        model.latent_shape = tuple(spec["latent_shape"])
+    if spec.get("gives_variance") is not None:
+        model.gives_variance = spec["gives_variance"]
+    return model
