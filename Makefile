@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Each sets itself up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SERVE  ?= 1
+
+.PHONY: demo test browser clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# CPU torch unless this machine has an NVIDIA GPU: never pull CUDA builds onto a CPU machine.
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  $(BIN)/pip install "torch>=2.1,<2.14"; \
+	else \
+	  $(BIN)/pip install "torch==2.13.0"; \
+	fi
+	$(BIN)/pip install -e ".[all]"
+	touch $(STAMP)
+
+# Debian's chromium and chromedriver for the browser tests (installed when missing).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
+demo: $(STAMP)
+	$(BIN)/latentviz demo $(if $(filter 0,$(SERVE)),--no-serve,--serve)
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,98 @@
+"""Shared fixtures: an in-process CLI runner, small models and run folders built in the test."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SMALL_SHAPES = "builtin:shapes?size=32&scales=2&rotations=2&positions=4"  # 192 images
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def invoke(*args: str) -> Result:
+    """Run ``latentviz ARGS`` in-process, capturing stdout, stderr and the exit code."""
+    from latentviz.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli():
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def vae_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised DemoVAE (32x32, 8-d) saved as a state dict."""
+    from latentviz.models.demo_vae import DemoVAE
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "vae.pt"
+    torch.save(DemoVAE().state_dict(), path)
+    return path
+
+
+VAE_FACTORY = "latentviz.models.demo_vae:DemoVAE"
+
+
+@pytest.fixture(scope="session")
+def vae_run(tmp_path_factory, vae_checkpoint) -> Path:
+    """A complete run of the random DemoVAE on a small shapes grid (192 images)."""
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    result = invoke("encode", vae_checkpoint, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--out", out, "--quiet")
+    assert result.code == 0, result.err
+    return out
+
+
+def write_run(path: Path, z: np.ndarray, *, labels=None, factors: dict | None = None, logvar=None,
+              ids=None, manifest: dict | None = None) -> Path:
+    """Write a minimal complete run folder directly (no model), for stage tests."""
+    import pandas as pd
+
+    from latentviz.run import write_json, write_table
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame({"id": [str(i) for i in (ids if ids is not None else range(len(z)))]})
+    if labels is not None:
+        table["label"] = np.asarray(labels)
+    for name, values in (factors or {}).items():
+        table[f"factor_{name}"] = np.asarray(values)
+    for j in range(z.shape[1]):
+        table[f"z_{j}"] = z[:, j].astype(np.float32)
+    if logvar is not None:
+        for j in range(logvar.shape[1]):
+            table[f"logvar_{j}"] = logvar[:, j].astype(np.float32)
+    write_table(path / "latents.parquet", table)
+    write_json(path / "manifest.json", {"complete": True, "n": len(z), "latent_dim": z.shape[1], "kind": "imported",
+                                        "model": None, "seed": 0, "timings": {}, **(manifest or {})})
+    return path
+
+
+@pytest.fixture
+def make_run():
+    return write_run
+
+
+def read_json(path) -> dict:
+    return json.loads(Path(path).read_text())
