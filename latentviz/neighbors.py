@@ -1,0 +1,372 @@
+"""The k-nearest-neighbour graph of a run, computed once and reused everywhere.
+
+One convention holds for every :class:`Neighbors`: row ``i`` lists the ``k`` nearest *other*
+points of point ``i`` (the point itself is excluded by index, so exact duplicates are each
+other's neighbours at distance 0), sorted by ascending distance, ties by ascending index.
+
+The graph feeds UMAP (:meth:`Neighbors.to_umap`), openTSNE (:meth:`Neighbors.to_opentsne`),
+scikit-learn's ``metric="precomputed"`` estimators (:meth:`Neighbors.to_sparse`),
+trustworthiness and continuity, and the dashboard's "nearest neighbours of this point".
+
+Search is exact (torch, in chunks, on the GPU when there is one) up to
+:data:`EXACT_MAX_N` points and approximate (pynndescent) above; ``benchmarks/projections.py``
+measured the cross-over and the approximate graph's recall (``benchmarks/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from latentviz.errors import InputError
+
+#: Above this many points ``method="auto"`` switches from exact to approximate search on the
+#: CPU. Measured on 2 cores, d = 32 (benchmarks/RESULTS.md): exact is faster than pynndescent
+#: up to about this size and costs O(n^2 d) beyond it.
+EXACT_MAX_N = 50_000
+#: On a GPU the exact search stays fast much longer (1M x 64 takes seconds).
+EXACT_MAX_N_GPU = 2_000_000
+
+METRICS = ("euclidean", "cosine")
+METHODS = ("auto", "exact", "pynndescent")
+
+# Query rows per chunk: keeps a chunk's distance block (rows x n float32) near 256 MB.
+_BLOCK_BYTES = 256 * 2**20
+# Extra candidates kept from the float32 pass and re-ranked with exact float64 distances.
+_RERANK_MARGIN = 8
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Neighbors:
+    """A k-nearest-neighbour graph: row ``i`` holds the ``k`` nearest other points of point ``i``.
+
+    Parameters
+    ----------
+    indices : ndarray of shape (n_samples, k), int
+        Neighbour indices, the point itself excluded, nearest first.
+    distances : ndarray of shape (n_samples, k), float32
+        The matching distances, ascending along each row.
+    metric : str
+        ``"euclidean"`` or ``"cosine"`` (1 - cosine similarity).
+    method : str
+        How the graph was found: ``"exact"``, ``"pynndescent"`` or the name of a custom index.
+    """
+
+    indices: np.ndarray
+    distances: np.ndarray
+    metric: str = "euclidean"
+    method: str = "exact"
+
+    def __post_init__(self):
+        if self.indices.shape != self.distances.shape or self.indices.ndim != 2:
+            raise InputError(
+                f"Neighbors: indices {self.indices.shape} and distances {self.distances.shape} "
+                "must be two arrays of the same shape (n_samples, k)"
+            )
+
+    @property
+    def n(self) -> int:
+        """Number of points."""
+        return self.indices.shape[0]
+
+    @property
+    def k(self) -> int:
+        """Neighbours per point."""
+        return self.indices.shape[1]
+
+    def head(self, k: int) -> "Neighbors":
+        """The ``k`` nearest of each row; raises when the graph holds fewer (never recomputes)."""
+        if k > self.k:
+            raise InputError(
+                f"neighbors: {k} neighbours asked but the graph holds {self.k}; "
+                f"recompute it with k >= {k} (latentviz project --k {k})"
+            )
+        return dataclasses.replace(self, indices=self.indices[:, :k], distances=self.distances[:, :k])
+
+    # -- adapters ---------------------------------------------------------------------------
+    def to_umap(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(knn_indices, knn_dists)`` for ``umap.UMAP(precomputed_knn=...)``: self prepended at distance 0."""
+        own = np.arange(self.n, dtype=self.indices.dtype)[:, None]
+        indices = np.hstack([own, self.indices]).astype(np.int32)
+        distances = np.hstack([np.zeros((self.n, 1), np.float32), self.distances]).astype(np.float32)
+        return indices, distances
+
+    def to_opentsne(self):
+        """An ``openTSNE.nearest_neighbors.PrecomputedNeighbors`` holding this graph."""
+        from latentviz._optional import require
+
+        nn = require("openTSNE.nearest_neighbors", purpose="t-SNE")
+        return nn.PrecomputedNeighbors(self.indices.astype(np.int64), self.distances.astype(np.float64))
+
+    def to_sparse(self, *, mode: str = "distance"):
+        """A ``scipy.sparse.csr_matrix`` (n, n) in scikit-learn's ``kneighbors_graph`` layout.
+
+        ``mode="distance"`` stores distances (for ``metric="precomputed"``; an exact-duplicate
+        neighbour is stored as a tiny positive number so it is not mistaken for a missing edge),
+        ``mode="connectivity"`` stores ones.
+        """
+        import scipy.sparse as sp
+
+        if mode == "distance":
+            data = np.maximum(self.distances.astype(np.float64), np.finfo(np.float64).tiny).ravel()
+        elif mode == "connectivity":
+            data = np.ones(self.indices.size)
+        else:
+            raise InputError(f"to_sparse: unknown mode '{mode}'; choose from distance, connectivity")
+        indptr = np.arange(0, self.indices.size + 1, self.k)
+        return sp.csr_matrix((data, self.indices.ravel(), indptr), shape=(self.n, self.n))
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write ``neighbors.npz`` atomically (indices, distances, k, metric, method)."""
+        from latentviz.run import atomic_path
+
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, indices=self.indices, distances=self.distances, k=np.int64(self.k),
+                         metric=np.str_(self.metric), method=np.str_(self.method))
+
+    @classmethod
+    def load(cls, path, *, k: int | None = None, n: int | None = None) -> "Neighbors":
+        """Read ``neighbors.npz``; ``k`` keeps the nearest ``k``, ``n`` checks the number of points.
+
+        Raises :class:`~latentviz.errors.InputError` when the file holds fewer than ``k``
+        neighbours or a different number of points than ``n`` (a stale graph is never used).
+        """
+        try:
+            with np.load(path) as data:
+                graph = cls(indices=data["indices"], distances=data["distances"],
+                            metric=str(data["metric"]), method=str(data["method"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable neighbours file ({exc}); recompute it with 'latentviz project'") from exc
+        if n is not None and graph.n != n:
+            raise InputError(
+                f"{path}: the graph has {graph.n} points but the run has {n}; it is stale, "
+                "recompute it with 'latentviz project'"
+            )
+        return graph if k is None else graph.head(k)
+
+
+def knn(z, k: int = 30, *, metric: str = "euclidean", method: Any = "auto", random_state=0,
+        device: str = "auto", quiet: bool = True) -> Neighbors:
+    """The ``k`` nearest neighbours of every row of ``z`` among the other rows.
+
+    Parameters
+    ----------
+    z : array-like of shape (n_samples, n_latents)
+        Finite values (drop NaN/inf rows first).
+    k : int, default=30
+        Neighbours per point, at most ``n_samples - 1``.
+    metric : {"euclidean", "cosine"}
+        Cosine distance is ``1 - cos(a, b)``.
+    method : {"auto", "exact", "pynndescent"} or object
+        ``"auto"`` is exact up to :data:`EXACT_MAX_N` points (:data:`EXACT_MAX_N_GPU` on a GPU)
+        and pynndescent above. An object with ``build() -> (indices, distances)`` (self excluded,
+        like openTSNE's ``KNNIndex``) is used as given.
+    random_state : int, default=0
+        Seeds the approximate search.
+    device : str, default="auto"
+        Where the exact search runs (``"auto"``: CUDA, then MPS, then CPU).
+    quiet : bool, default=True
+        No progress bar.
+
+    Returns
+    -------
+    Neighbors
+        Self excluded, ascending distances.
+
+    Examples
+    --------
+    >>> graph = knn([[0.0], [1.0], [3.0], [3.0]], k=2)
+    >>> graph.indices.tolist()
+    [[1, 2], [0, 2], [3, 1], [2, 1]]
+    >>> graph.distances.tolist()
+    [[1.0, 3.0], [1.0, 2.0], [0.0, 2.0], [0.0, 2.0]]
+    """
+    if hasattr(method, "build"):
+        indices, distances = method.build()
+        return Neighbors(np.asarray(indices), np.asarray(distances, np.float32), metric=metric,
+                         method=type(method).__name__)
+    x = _check_points(z, "knn")
+    _check_metric(metric)
+    _check_k(k, x.shape[0])
+    resolved = resolve_method(method, x.shape[0], device=device)
+    if resolved == "exact":
+        found = ExactIndex(x, metric=metric, device=device).query(x, k, exclude_self=True, quiet=quiet)
+    else:
+        found = _pynndescent_graph(x, k, metric=metric, random_state=random_state)
+    return found
+
+
+def resolve_method(method: str, n: int, *, device: str = "auto") -> str:
+    """``"auto"`` -> ``"exact"`` or ``"pynndescent"`` by size and device."""
+    if method not in METHODS:
+        raise InputError(f"knn: unknown method '{method}'; choose from {', '.join(METHODS)} or give a KNNIndex")
+    if method != "auto":
+        return method
+    limit = EXACT_MAX_N_GPU if _torch_device(device).type == "cuda" else EXACT_MAX_N
+    return "exact" if n <= limit else "pynndescent"
+
+
+def search_index(reference, *, metric: str = "euclidean", method: str = "auto", random_state=0,
+                 device: str = "auto"):
+    """An index over ``reference`` answering ``query(points, k) -> Neighbors`` (for transforms)."""
+    x = _check_points(reference, "search_index")
+    _check_metric(metric)
+    if resolve_method(method, x.shape[0], device=device) == "exact":
+        return ExactIndex(x, metric=metric, device=device)
+    return PyNNDescentIndex(x, metric=metric, random_state=random_state)
+
+
+def recall(approximate: Neighbors, exact: Neighbors) -> float:
+    """Fraction of the exact neighbours the approximate graph found (mean over points).
+
+    Examples
+    --------
+    >>> a = Neighbors(np.array([[1, 2], [0, 2]]), np.zeros((2, 2), np.float32))
+    >>> b = Neighbors(np.array([[1, 3], [2, 0]]), np.zeros((2, 2), np.float32))
+    >>> recall(a, b)
+    0.75
+    """
+    k = min(approximate.k, exact.k)
+    return _mean_overlap(approximate.indices[:, :k], exact.indices[:, :k])
+
+
+def _mean_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over rows of |a_i ∩ b_i| / k, for index arrays without repeats in a row."""
+    k = a.shape[1]
+    both = np.concatenate([a.astype(np.int64), b.astype(np.int64)], axis=1)
+    both.sort(axis=1)
+    shared = np.count_nonzero(both[:, 1:] == both[:, :-1], axis=1)
+    return float(shared.mean() / k)
+
+
+class ExactIndex:
+    """Exact search with torch: squared distances in float32 blocks, then a float64 re-rank.
+
+    The float32 pass (on the GPU when there is one) keeps ``k + 8`` candidates per query; their
+    distances are then recomputed exactly in float64, so the order matches a brute-force
+    reference even where float32 cancellation would swap near-ties.
+    """
+
+    def __init__(self, reference: np.ndarray, *, metric: str = "euclidean", device: str = "auto"):
+        self.metric = metric
+        self.reference = _prepare(np.asarray(reference, np.float64), metric)
+        self.device = _torch_device(device)
+
+    def query(self, points, k: int, *, exclude_self: bool = False, quiet: bool = True) -> Neighbors:
+        """The ``k`` nearest reference rows of each of ``points`` (itself excluded when ``exclude_self``)."""
+        import torch
+
+        from latentviz.progress import progress
+
+        queries = self.reference if exclude_self else _prepare(np.asarray(points, np.float64), self.metric)
+        n_ref = self.reference.shape[0]
+        if k > n_ref - int(exclude_self):
+            raise InputError(f"knn: k={k} but only {n_ref - int(exclude_self)} other points exist")
+        center = self.reference.mean(axis=0)
+        ref = torch.as_tensor(self.reference - center, dtype=torch.float32, device=self.device)
+        ref_sq = (ref * ref).sum(dim=1)
+        wanted = min(k + _RERANK_MARGIN, n_ref - int(exclude_self))
+        chunk = max(1, min(len(queries), _BLOCK_BYTES // (4 * max(n_ref, 1))))
+        candidates = np.empty((len(queries), wanted), dtype=np.int64)
+        with torch.inference_mode(), progress(total=len(queries), desc="neighbours", unit="pt", quiet=quiet) as bar:
+            for start in range(0, len(queries), chunk):
+                q = torch.as_tensor(queries[start:start + chunk] - center, dtype=torch.float32, device=self.device)
+                d2 = (q * q).sum(dim=1, keepdim=True) - 2.0 * (q @ ref.T) + ref_sq
+                if exclude_self:
+                    rows = torch.arange(q.shape[0], device=self.device)
+                    d2[rows, rows + start] = float("inf")
+                candidates[start:start + chunk] = torch.topk(d2, wanted, dim=1, largest=False).indices.cpu().numpy()
+                bar.update(q.shape[0])
+        return self._rerank(queries, candidates, k)
+
+    def _rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> Neighbors:
+        distances = np.empty(candidates.shape, dtype=np.float64)
+        for start in range(0, len(queries), 65536):
+            block = slice(start, start + 65536)
+            diff = self.reference[candidates[block]] - queries[block, None, :]
+            distances[block] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        if self.metric == "cosine":  # rows are unit vectors: 1 - cos = |a - b|^2 / 2
+            distances = distances**2 / 2.0
+        order = np.lexsort((candidates, distances), axis=1)[:, :k]
+        return Neighbors(np.take_along_axis(candidates, order, axis=1),
+                         np.take_along_axis(distances, order, axis=1).astype(np.float32),
+                         metric=self.metric, method="exact")
+
+
+class PyNNDescentIndex:
+    """Approximate search with pynndescent (nearest-neighbour descent over random-projection trees)."""
+
+    def __init__(self, reference: np.ndarray, *, metric: str = "euclidean", random_state=0, n_neighbors: int = 30):
+        from latentviz._numba_cache import use_numba_cache
+        from latentviz._optional import require
+
+        use_numba_cache()
+        pynndescent = require("pynndescent", purpose="approximate nearest-neighbour search")
+        self.metric = metric
+        self.index = pynndescent.NNDescent(np.asarray(reference, np.float32), metric=metric,
+                                           n_neighbors=n_neighbors, random_state=random_state, low_memory=True)
+
+    def query(self, points, k: int) -> Neighbors:
+        """The ``k`` approximate nearest reference rows of each of ``points``."""
+        indices, distances = self.index.query(np.asarray(points, np.float32), k=k)
+        return Neighbors(indices.astype(np.int64), distances.astype(np.float32), metric=self.metric,
+                         method="pynndescent")
+
+
+def _pynndescent_graph(x: np.ndarray, k: int, *, metric: str, random_state) -> Neighbors:
+    index = PyNNDescentIndex(x, metric=metric, random_state=random_state, n_neighbors=k + 1)
+    indices, distances = index.index.neighbor_graph
+    return _drop_self(indices, distances, k, metric=metric)
+
+
+def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int, *, metric: str) -> Neighbors:
+    """From k+1 neighbours that usually include the point itself, keep k others (self removed by index)."""
+    n = indices.shape[0]
+    is_self = indices == np.arange(n)[:, None]
+    is_self[~is_self.any(axis=1), -1] = True  # self not found: drop the farthest instead
+    keep = ~is_self
+    indices = indices[keep].reshape(n, k).astype(np.int64)
+    distances = distances[keep].reshape(n, k).astype(np.float32)
+    order = np.lexsort((indices, distances), axis=1)
+    return Neighbors(np.take_along_axis(indices, order, axis=1), np.take_along_axis(distances, order, axis=1),
+                     metric=metric, method="pynndescent")
+
+
+def _prepare(x: np.ndarray, metric: str) -> np.ndarray:
+    """Cosine search is Euclidean search between unit vectors (zero vectors stay at the origin)."""
+    if metric != "cosine":
+        return x
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def _check_points(z, whom: str) -> np.ndarray:
+    from latentviz._validation import check_latents
+
+    x = check_latents(z, whom=whom)
+    if not np.all(np.isfinite(x)):
+        bad = int((~np.isfinite(x)).any(axis=1).sum())
+        raise InputError(f"{whom}: z has {bad} rows with NaN or inf; drop them first (latentviz.project does)")
+    return x
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise InputError(f"knn: unknown metric '{metric}'; choose from {', '.join(METRICS)}")
+
+
+def _check_k(k, n: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"knn: k must be a positive integer; got {k!r}")
+    if k > n - 1:
+        raise InputError(f"knn: k ({k}) must be smaller than n_samples ({n}); every point has at most {n - 1} others")
+
+
+def _torch_device(device: str):
+    from latentviz.models import resolve_device
+
+    return resolve_device(device) if isinstance(device, str) else device
