@@ -1,0 +1,20 @@
+"""Every plotly figure latentviz draws, as pure functions: data in, ``go.Figure`` out.
+
+The dashboard and the static report call the same builders with the same arguments, so a plot
+looks the same in both. No function here reads files or imports Dash; user strings (labels,
+ids, names) are escaped before they reach plotly.
+"""
+
+from latentviz.figures._latents import activity_bars, chosen_dims, correlation_heatmap, kl_bars, latent_histograms
+from latentviz.figures._matrices import mi_heatmap, similarity_heatmap
+from latentviz.figures._scatter import (
+    METHOD_NAMES, display_name, is_categorical, projection_scatter, sample_rows, scatter_colors,
+)
+from latentviz.figures._series import metric_series
+from latentviz.figures._style import TEMPLATE
+
+__all__ = [
+    "METHOD_NAMES", "TEMPLATE", "activity_bars", "chosen_dims", "correlation_heatmap", "display_name",
+    "is_categorical", "kl_bars", "latent_histograms", "metric_series", "mi_heatmap", "projection_scatter",
+    "sample_rows", "scatter_colors", "similarity_heatmap",
+]

@@ -1,0 +1,198 @@
+"""The projection scatter: one point per sample, coloured by a label or factor, with highlights.
+
+The figure always has the same shape, so a caller can recolour it without rebuilding it:
+
+* ``data[0]`` — every shown point (``customdata`` holds the sample ids, ``text`` the colour
+  value of each point);
+* the legend entries of a categorical colouring (empty traces, ``meta="legend"``);
+* last, the highlighted points when any (``meta="highlight"``).
+
+:func:`scatter_colors` returns exactly what changes between two colourings, so the report's
+colour-by switch and the dashboard's ``Patch()`` send colours, not coordinates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from latentviz.errors import InputError
+from latentviz.figures._style import (
+    ACCENT, BAD, MISSING_COLOR, SEQUENTIAL, category_color, figure, text,
+)
+
+#: Above this many shown points the scatter uses WebGL (``scattergl``) instead of SVG.
+WEBGL_ABOVE = 20_000
+#: A categorical colouring lists at most this many categories in the legend.
+MAX_LEGEND = 20
+METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+STRATUM = "label"
+
+
+def sample_rows(n: int, *, max_points: int | None, seed: int = 0, strata=None) -> np.ndarray:
+    """Indices of at most ``max_points`` of ``n`` rows, sorted; all rows when they fit.
+
+    With ``strata`` (one value per row) the sample is stratified: each stratum keeps its share
+    of the rows (largest remainders round), and every stratum keeps at least one row while the
+    budget allows, so a rare class never vanishes from the plot. Seeded, hence repeatable.
+
+    >>> sample_rows(5, max_points=None)
+    array([0, 1, 2, 3, 4])
+    >>> len(sample_rows(1000, max_points=100, strata=["a"] * 990 + ["b"] * 10))
+    100
+    """
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    if max_points < 1:
+        raise InputError(f"max_points must be at least 1; got {max_points}")
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        return np.sort(rng.choice(n, size=max_points, replace=False))
+    codes, sizes = _strata(strata)
+    quota = _allocate(sizes, max_points)
+    chosen = [rng.choice(np.flatnonzero(codes == k), size=q, replace=False) for k, q in enumerate(quota) if q]
+    return np.sort(np.concatenate(chosen))
+
+
+def _strata(values) -> tuple[np.ndarray, np.ndarray]:
+    codes, _ = pd.factorize(pd.Series(values).astype(str), sort=True)
+    return codes, np.bincount(codes)
+
+
+def _allocate(sizes: np.ndarray, budget: int) -> np.ndarray:
+    """Proportional quotas summing to ``budget``, at least one per stratum when budget allows."""
+    floor = np.minimum(sizes, 1) if budget >= len(sizes) else np.zeros_like(sizes)
+    share = (budget - floor.sum()) * (sizes - floor) / max(1, (sizes - floor).sum())
+    quota = floor + np.floor(share).astype(int)
+    order = np.argsort(-(share - np.floor(share)), kind="stable")
+    for k in order[: budget - quota.sum()]:
+        quota[k] += 1
+    return np.minimum(quota, sizes)
+
+
+def is_categorical(values) -> bool:
+    """Strings, booleans and categories are coloured by category; numbers by a colour scale."""
+    series = pd.Series(values)
+    return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def display_name(column: str) -> str:
+    """``factor_scale`` -> ``scale``: the name a reader knows a metadata column by."""
+    return column[len("factor_"):] if column.startswith("factor_") else column
+
+
+def scatter_colors(values, *, name: str) -> dict:
+    """How the points are coloured by ``values``: ``{"marker", "text", "legend"}``, JSON-ready.
+
+    ``marker`` and ``text`` replace those of ``data[0]``; ``legend`` replaces the legend traces.
+    """
+    series = pd.Series(values).reset_index(drop=True)
+    if is_categorical(series):
+        return _categorical(series, name)
+    numbers = series.astype(float)
+    return {
+        "marker": {"color": numbers.round(6).tolist(), "colorscale": SEQUENTIAL, "showscale": True,
+                   "colorbar": {"title": {"text": text(name), "side": "right"}, "thickness": 12, "len": 0.8}},
+        "text": [text(_short(v)) for v in numbers],
+        "legend": [],
+    }
+
+
+def _categorical(series: pd.Series, name: str) -> dict:
+    labels = series.astype(str).where(series.notna(), "(missing)")
+    categories = sorted(set(labels))
+    colors = {c: MISSING_COLOR if c == "(missing)" else category_color(i) for i, c in enumerate(categories)}
+    legend = [
+        go.Scatter(x=[None], y=[None], mode="markers", name=text(c), marker={"color": colors[c], "size": 9},
+                   hoverinfo="skip", meta="legend", legendgroup=name).to_plotly_json()
+        for c in categories[:MAX_LEGEND]
+    ]
+    if len(categories) > MAX_LEGEND:
+        legend.append(go.Scatter(x=[None], y=[None], mode="markers", marker={"color": "white"}, hoverinfo="skip",
+                                 name=f"… {len(categories) - MAX_LEGEND} more", meta="legend").to_plotly_json())
+    return {"marker": {"color": [colors[c] for c in labels], "showscale": False},
+            "text": [text(c) for c in labels], "legend": legend}
+
+
+def _short(value: float) -> str:
+    return "" if not np.isfinite(value) else f"{value:.4g}"
+
+
+def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None = None, *, method: str = "pca",
+                       color_by: str | None = None, highlight=None, max_points: int | None = None,
+                       seed: int = 0, title: str | None = None, height: int = 520) -> go.Figure:
+    """A 2-D projection of the latents as a scatter plot.
+
+    Parameters
+    ----------
+    projections : DataFrame
+        ``id`` and the columns ``{method}_0``, ``{method}_1`` (a run's ``projections.parquet``).
+    metadata : DataFrame, optional
+        One row per projection row, in the same order (a run's metadata columns); ``color_by``
+        names one of its columns, and its ``label`` column stratifies the sample.
+    method : str
+        Column prefix of the projection: ``pca``, ``tsne``, ``umap`` or any other.
+    color_by : str, optional
+        Column of ``metadata`` to colour by; categories for strings, a colour scale for numbers.
+    highlight : iterable of str, optional
+        Sample ids drawn ringed on top (shown even when the sample left them out).
+    max_points : int, optional
+        Show a seeded sample of at most this many points (stratified by label); the subtitle
+        says "showing X of N points".
+    seed : int
+        Seed of that sample.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Laid out as the module docstring describes.
+    """
+    columns = [f"{method}_0", f"{method}_1"]
+    if any(c not in projections.columns for c in columns):
+        have = sorted({c.rsplit("_", 1)[0] for c in projections.columns if c != "id"})
+        raise InputError(f"projection_scatter: no {method} projection; this run has: {', '.join(have) or 'none'}")
+    n = len(projections)
+    if metadata is not None and len(metadata) != n:
+        raise InputError(f"projection_scatter: metadata has {len(metadata)} rows but projections have {n}")
+    if color_by is not None and (metadata is None or color_by not in metadata.columns):
+        options = ", ".join(metadata.columns) if metadata is not None else "none"
+        raise InputError(f"projection_scatter: cannot colour by '{color_by}'; choose from {options}")
+    strata = metadata[STRATUM] if metadata is not None and STRATUM in metadata.columns else None
+    rows = sample_rows(n, max_points=max_points, seed=seed, strata=strata)
+    xy = projections[columns].to_numpy(dtype=np.float64)
+    ids = projections["id"].astype(str).to_numpy()
+    label = METHOD_NAMES.get(method, method)
+    subtitle = f"showing {len(rows):,} of {n:,} points" + (" (stratified by label)" if strata is not None else "") \
+        if len(rows) < n else None
+    fig = figure(title=title if title is not None else f"{label} of the latent codes", subtitle=subtitle,
+                 height=height, showlegend=True, hovermode="closest", dragmode="pan",
+                 xaxis={"title": {"text": f"{label} 1"}, "showticklabels": False},
+                 yaxis={"title": {"text": f"{label} 2"}, "showticklabels": False, "scaleanchor": "x"},
+                 legend={"title": {"text": text(display_name(color_by))} if color_by else None})
+    colors = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by)) if color_by else \
+        {"marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
+    trace = go.Scattergl if len(rows) > WEBGL_ABOVE else go.Scatter
+    size = 7 if len(rows) <= 2_000 else 5 if len(rows) <= WEBGL_ABOVE else 3
+    hover = "<b>%{customdata}</b>" + (f"<br>{text(display_name(color_by))}: %{{text}}" if color_by else "")
+    fig.add_trace(trace(
+        x=_rounded(xy[rows, 0]), y=_rounded(xy[rows, 1]), mode="markers", customdata=[text(i) for i in ids[rows]],
+        text=colors["text"], hovertemplate=hover + "<extra></extra>", showlegend=False, name="points",
+        marker={"size": size, "opacity": 0.85, "line": {"width": 0}, **colors["marker"]}))
+    for legend_trace in colors["legend"]:
+        fig.add_trace(legend_trace)
+    if highlight is not None:
+        chosen = np.flatnonzero(np.isin(ids, np.asarray(list(highlight), dtype=str)))
+        fig.add_trace(go.Scatter(
+            x=_rounded(xy[chosen, 0]), y=_rounded(xy[chosen, 1]), mode="markers", name="selected", meta="highlight",
+            customdata=[text(i) for i in ids[chosen]], hovertemplate="<b>%{customdata}</b><extra>selected</extra>",
+            marker={"size": size + 8, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": BAD}}))
+    return fig
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """Five significant digits of the largest value: plenty for a plot, a third of the JSON."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.abs(values[np.isfinite(values)])
+    scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return np.round(values, max(0, 5 - int(np.ceil(np.log10(scale)))))
