@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from latentviz.figures._style import ACCENT, BAD, DIVERGING, MUTED, NEUTRAL, figure
+from latentviz.figures._style import ACCENT, BAD, DIVERGING, MUTED, NEUTRAL, compact, figure
 from latentviz.latent_stats import ACTIVE_UNIT_THRESHOLD, COLLAPSE_KL_THRESHOLD
 
 #: Histograms shown at most; beyond it the dimensions with the largest variance are kept.
@@ -61,11 +61,11 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
         lo, hi = _histogram_range(values)
         density, edges = np.histogram(values, bins=bins, range=(lo, hi), density=True)
         centers = (edges[:-1] + edges[1:]) / 2
-        fig.add_trace(go.Bar(x=np.round(centers, 4), y=np.round(density, 5), width=float(edges[1] - edges[0]),
+        fig.add_trace(go.Bar(x=compact(centers), y=compact(density), width=float(edges[1] - edges[0]),
                              marker={"color": ACCENT, "opacity": 0.75}, name="codes", legendgroup="codes",
                              showlegend=k == 0, hovertemplate=f"{names[j]} = %{{x:.2f}}<br>density %{{y:.3f}}<extra></extra>"),
                       row=row, col=col)
-        fig.add_trace(go.Scatter(x=np.round(grid, 3), y=np.round(prior, 5), mode="lines", name="N(0, 1)",
+        fig.add_trace(go.Scatter(x=compact(grid), y=compact(prior), mode="lines", name="N(0, 1)",
                                  legendgroup="prior", showlegend=k == 0, hoverinfo="skip",
                                  line={"color": BAD, "width": 1.5, "dash": "dot"}), row=row, col=col)
     fig.update_xaxes(showgrid=False, tickfont={"size": 10})
@@ -106,7 +106,7 @@ def _dimension_bars(values: np.ndarray, *, threshold: float, title: str, y_title
                  legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
     for mask, name, color in ((on, above, ACCENT), (~on, below, NEUTRAL)):
         if mask.any():
-            fig.add_trace(go.Bar(x=[names[j] for j in np.flatnonzero(mask)], y=np.round(values[mask], 5), name=name,
+            fig.add_trace(go.Bar(x=[names[j] for j in np.flatnonzero(mask)], y=compact(values[mask]), name=name,
                                  marker={"color": color},
                                  hovertemplate="%{x}: %{y:.4g}<extra>" + name + "</extra>"))
     fig.add_hline(y=threshold, line={"color": MUTED, "width": 1, "dash": "dash"},
@@ -133,7 +133,7 @@ def correlation_heatmap(z: np.ndarray, *, max_dims: int = 64) -> go.Figure:
     subtitle = None if len(dims) == z.shape[1] else f"{len(dims)} of {z.shape[1]} dimensions (largest variance)"
     fig = figure(title="Correlation between latent dimensions", subtitle=subtitle, height=side + 60,
                  xaxis={"showgrid": False, "side": "bottom"}, yaxis={"showgrid": False, "autorange": "reversed"})
-    fig.add_trace(go.Heatmap(z=np.round(corr, 3), x=names, y=names, zmin=-1, zmax=1, colorscale=DIVERGING,
+    fig.add_trace(go.Heatmap(z=compact(corr), x=names, y=names, zmin=-1, zmax=1, colorscale=DIVERGING,
                              texttemplate="%{z:.2f}" if len(dims) <= 12 else None, textfont={"size": 10},
                              colorbar={"title": {"text": "r"}, "thickness": 12},
                              hovertemplate="%{y} × %{x}: r = %{z:.3f}<extra></extra>"))

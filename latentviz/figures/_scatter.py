@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 
 from latentviz.errors import InputError
 from latentviz.figures._style import (
-    ACCENT, BAD, MISSING_COLOR, SEQUENTIAL, category_color, figure, text,
+    ACCENT, BAD, MISSING_COLOR, SEQUENTIAL, category_color, compact, figure, text,
 )
 
 #: Above this many shown points the scatter uses WebGL (``scattergl``) instead of SVG.
@@ -83,15 +83,17 @@ def display_name(column: str) -> str:
 
 
 def scatter_colors(values, *, name: str) -> dict:
-    """How the points are coloured by ``values``: ``{"marker", "text", "legend"}``, JSON-ready.
+    """How the points are coloured by ``values``: ``{"name", "marker", "text", "legend"}``, JSON-ready.
 
-    ``marker`` and ``text`` replace those of ``data[0]``; ``legend`` replaces the legend traces.
+    ``marker`` and ``text`` replace those of ``data[0]``; ``legend`` replaces the legend traces;
+    ``name`` (escaped) titles the legend and the hover line.
     """
     series = pd.Series(values).reset_index(drop=True)
     if is_categorical(series):
-        return _categorical(series, name)
+        return {"name": text(name), **_categorical(series, name)}
     numbers = series.astype(float)
     return {
+        "name": text(name),
         "marker": {"color": numbers.round(6).tolist(), "colorscale": SEQUENTIAL, "showscale": True,
                    "colorbar": {"title": {"text": text(name), "side": "right"}, "thickness": 12, "len": 0.8}},
         "text": [text(_short(v)) for v in numbers],
@@ -169,14 +171,14 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
                  height=height, showlegend=True, hovermode="closest", dragmode="pan",
                  xaxis={"title": {"text": f"{label} 1"}, "showticklabels": False},
                  yaxis={"title": {"text": f"{label} 2"}, "showticklabels": False, "scaleanchor": "x"},
-                 legend={"title": {"text": text(display_name(color_by))} if color_by else None})
+                 legend={"title": {"text": text(display_name(color_by)) if color_by else ""}})
     colors = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by)) if color_by else \
-        {"marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
+        {"name": "", "marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
     trace = go.Scattergl if len(rows) > WEBGL_ABOVE else go.Scatter
     size = 7 if len(rows) <= 2_000 else 5 if len(rows) <= WEBGL_ABOVE else 3
-    hover = "<b>%{customdata}</b>" + (f"<br>{text(display_name(color_by))}: %{{text}}" if color_by else "")
+    hover = "<b>%{customdata}</b>" + (f"<br>{colors['name']}: %{{text}}" if color_by else "")
     fig.add_trace(trace(
-        x=_rounded(xy[rows, 0]), y=_rounded(xy[rows, 1]), mode="markers", customdata=[text(i) for i in ids[rows]],
+        x=compact(xy[rows, 0]), y=compact(xy[rows, 1]), mode="markers", customdata=[text(i) for i in ids[rows]],
         text=colors["text"], hovertemplate=hover + "<extra></extra>", showlegend=False, name="points",
         marker={"size": size, "opacity": 0.85, "line": {"width": 0}, **colors["marker"]}))
     for legend_trace in colors["legend"]:
@@ -184,15 +186,7 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
     if highlight is not None:
         chosen = np.flatnonzero(np.isin(ids, np.asarray(list(highlight), dtype=str)))
         fig.add_trace(go.Scatter(
-            x=_rounded(xy[chosen, 0]), y=_rounded(xy[chosen, 1]), mode="markers", name="selected", meta="highlight",
+            x=compact(xy[chosen, 0]), y=compact(xy[chosen, 1]), mode="markers", name="selected", meta="highlight",
             customdata=[text(i) for i in ids[chosen]], hovertemplate="<b>%{customdata}</b><extra>selected</extra>",
             marker={"size": size + 8, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": BAD}}))
     return fig
-
-
-def _rounded(values: np.ndarray) -> np.ndarray:
-    """Five significant digits of the largest value: plenty for a plot, a third of the JSON."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = np.abs(values[np.isfinite(values)])
-    scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    return np.round(values, max(0, 5 - int(np.ceil(np.log10(scale)))))
