@@ -96,3 +96,34 @@ def make_run():
 
 def read_json(path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def write_maps(path: Path, *, k: int = 10) -> Path:
+    """Add projections.parquet (pca_0..2 and a second map, umap_0..1) and neighbors.npz to a run, fast.
+
+    The maps are linear (PCA by SVD, and a rotated, squashed copy standing in for UMAP) so dashboard
+    tests do not wait for a real UMAP; the neighbour graph is the real one.
+    """
+    import pandas as pd
+
+    from latentviz.neighbors import knn
+    from latentviz.run import Run, write_table
+
+    run = Run(path)
+    z = run.z.astype(np.float64)
+    centred = z - z.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    pca = centred @ vt[:3].T
+    table = pd.DataFrame({"id": run.ids})
+    for j in range(3):
+        table[f"pca_{j}"] = pca[:, j].astype(np.float32)
+    table["umap_0"] = np.tanh(pca[:, 0] - pca[:, 1]).astype(np.float32)
+    table["umap_1"] = np.tanh(pca[:, 0] + pca[:, 1]).astype(np.float32)
+    write_table(Path(path) / "projections.parquet", table)
+    knn(run.z, k, method="exact").save(Path(path) / "neighbors.npz")
+    return Path(path)
+
+
+@pytest.fixture
+def add_maps():
+    return write_maps

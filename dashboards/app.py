@@ -1,0 +1,92 @@
+"""The Dash application: a shell (run picker, tabs) around the pages, over a :class:`RunStore`.
+
+``create_app`` builds the app without serving it (tests and ``latentviz.show`` use it);
+``serve`` runs it on 127.0.0.1 unless told otherwise. Layout lives in the page modules, the work
+behind every callback in :mod:`dashboards.logic` and :mod:`latentviz.figures`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dashboards import ids, logic
+from dashboards.store import RunStore
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def _pages():
+    from dashboards.pages import compare, decode, dimensions, explore, metrics
+
+    return {"explore": explore, "dimensions": dimensions, "metrics": metrics, "decode": decode, "compare": compare}
+
+
+def create_app(run_paths, *, load_model: bool = True, device: str = "auto", policy=None,
+               budget: int = logic.DISPLAY_BUDGET):
+    """Build the dashboard over ``run_paths`` (one or more run folders).
+
+    Parameters
+    ----------
+    run_paths : list of path-like
+        Run folders; the first is shown first, all of them appear in Compare.
+    load_model : bool
+        Reload each run's model (with the trust rules it was encoded with) for live decoding;
+        ``False`` shows the precomputed traversal images instead.
+    device : str
+        Where decoding runs: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``mps``.
+    policy : path-like, optional
+        An audit policy (YAML); its results appear on the Metrics page.
+    budget : int
+        Most points drawn in one scatter; above it a seeded stratified sample is drawn.
+
+    Returns
+    -------
+    dash.Dash
+    """
+    from latentviz._optional import require
+
+    dash = require("dash", purpose="the dashboard")
+    from dash import Input, Output, State, dcc, html
+
+    store = RunStore(run_paths, load_model=load_model, device=device, budget=budget)
+    store.policy = policy
+    pages = _pages()
+    app = dash.Dash(__name__, title="latentviz", assets_folder=str(ASSETS), update_title=None,
+                    suppress_callback_exceptions=True, serve_locally=True)
+    tabs = [dcc.Tab(label=name.capitalize(), value=name, className="lv-tab", selected_className="lv-tab--on")
+            for name in pages if name != "compare" or len(store) > 1]
+    first = store.ids[0]
+    app.layout = html.Div(className="lv-app", children=[
+        html.Header(className="lv-header", children=[
+            html.Div(className="lv-brand", children=[html.Span("latent", className="lv-brand-a"), "viz"]),
+            dcc.Tabs(id=ids.tabs(ids.APP), value="explore", children=tabs, className="lv-tabs",
+                     parent_className="lv-tabs-parent"),
+            html.Div(className="lv-runpick", children=[
+                html.Span("run", className="lv-label"),
+                dcc.Dropdown(id=ids.run_picker(ids.APP), value=first, clearable=False, searchable=False,
+                             options=[{"label": r, "value": r} for r in store.ids], className="lv-dropdown"),
+            ], style=None if len(store) > 1 else {"display": "none"}),
+        ]),
+        dcc.Store(id=ids.focus(ids.APP), data=None),
+        html.Main(id=ids.page(ids.APP), className="lv-main"),
+    ])
+
+    @app.callback(Output(ids.page(ids.APP), "children"), Input(ids.tabs(ids.APP), "value"),
+                  Input(ids.run_picker(ids.APP), "value"), State(ids.focus(ids.APP), "data"))
+    def render(tab, run_id, focus):
+        return pages[tab].layout(store, run_id or first, focus=focus)
+
+    for page in pages.values():
+        page.register(app, store)
+    app.store = store
+    return app
+
+
+def serve(run_paths, host: str = "127.0.0.1", port: int = 8050, *, load_model: bool = True, device: str = "auto",
+          policy=None, debug: bool = False) -> None:
+    """Serve the dashboard until interrupted; binds 127.0.0.1 unless ``host`` says otherwise."""
+    from latentviz.progress import say
+
+    app = create_app(run_paths, load_model=load_model, device=device, policy=policy)
+    say(f"latentviz dashboard on http://{host}:{port}/  (Ctrl+C to stop)")
+    app.run(host=host, port=port, debug=debug)

@@ -1,0 +1,259 @@
+"""The pure functions behind the dashboard's callbacks: arrays in, plain values out.
+
+Callbacks only unpack their inputs, call one of these (or a core builder) and return the
+result, so everything here is unit-tested without Dash or a browser
+(``tests/test_dashboard_logic.py``). Nothing here reads files or recomputes a projection.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from latentviz.errors import InputError
+
+#: Points drawn at most in one scatter; above it a seeded stratified sample is shown
+#: (``latentviz.figures`` draws it), while selections and statistics use every point.
+DISPLAY_BUDGET = 100_000
+
+
+# -- colour ---------------------------------------------------------------------------------------------
+def color_options(*, has_labels: bool, factor_names, latent_dim: int, has_kl: bool, has_recon: bool,
+                  has_neighbours: bool) -> list[dict]:
+    """The colour-by choices a run supports, as Dash dropdown options (value is a key for :func:`color_key`)."""
+    options = [{"label": "nothing", "value": "none"}]
+    if has_labels:
+        options.append({"label": "label", "value": "label"})
+    options += [{"label": f"factor: {name}", "value": f"factor:{name}"} for name in factor_names]
+    if has_kl:
+        options.append({"label": "KL to prior", "value": "kl"})
+    if has_recon:
+        options.append({"label": "reconstruction error", "value": "recon_error"})
+    if has_neighbours:
+        options.append({"label": "neighbourhood agreement", "value": "agreement"})
+    options += [{"label": f"latent z{j}", "value": f"z:{j}"} for j in range(latent_dim)]
+    return options
+
+
+def color_key(value: str | None) -> tuple[str, str | int | None]:
+    """Split a colour-by value into ``(kind, argument)``: ``("z", 3)``, ``("factor", "scale")``, ``("kl", None)``."""
+    if not value or value == "none":
+        return "none", None
+    kind, _, arg = value.partition(":")
+    if kind == "z":
+        return "z", int(arg)
+    if kind == "factor":
+        return "factor", arg
+    if kind in ("label", "kl", "recon_error", "agreement"):
+        return kind, None
+    raise InputError(f"color_by: unknown value '{value}'; choose label, factor:<name>, z:<dim>, kl, recon_error or agreement")
+
+
+def per_sample_kl(z: np.ndarray, logvar: np.ndarray | None) -> np.ndarray | None:
+    """KL(q(z|x) || N(0, I)) of each sample, summed over dimensions; None without variances."""
+    if logvar is None:
+        return None
+    return 0.5 * np.sum(z.astype(np.float64) ** 2 + np.exp(logvar) - logvar - 1.0, axis=1)
+
+
+def neighbourhood_agreement(latent_neighbours: np.ndarray, embedding_neighbours: np.ndarray) -> np.ndarray:
+    """Per point, the share of its k latent neighbours that are also among its k neighbours in the map.
+
+    1 means the 2-D map keeps the point's neighbourhood; 0 means the map tore it apart.
+    """
+    if latent_neighbours.shape != embedding_neighbours.shape:
+        raise InputError(
+            f"neighbourhood_agreement: graphs of shape {latent_neighbours.shape} and {embedding_neighbours.shape}; "
+            "give two graphs with the same n and k"
+        )
+    k = latent_neighbours.shape[1]
+    both = np.concatenate([latent_neighbours, embedding_neighbours], axis=1)
+    both.sort(axis=1)
+    shared = (both[:, 1:] == both[:, :-1]).sum(axis=1)
+    return shared / k
+
+
+# -- selection ------------------------------------------------------------------------------------------
+def rows_in_selection(xy: np.ndarray, selected: dict | None) -> np.ndarray | None:
+    """Rows of the full data inside a plotly box or lasso selection (not only the drawn sample).
+
+    ``selected`` is Dash's ``selectedData``; its ``range`` (box) or ``lassoPoints`` (lasso) is
+    applied to every point, so a downsampled plot still selects from all of them. Returns None
+    when nothing is selected.
+    """
+    if not selected:
+        return None
+    x, y = xy[:, 0], xy[:, 1]
+    if selected.get("range"):
+        (x0, x1), (y0, y1) = (sorted(selected["range"][a][:2]) for a in ("x", "y"))
+        return np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    if selected.get("lassoPoints"):
+        return np.flatnonzero(_inside_polygon(x, y, np.asarray(selected["lassoPoints"]["x"], float),
+                                              np.asarray(selected["lassoPoints"]["y"], float)))
+    rows = [p["customdata"][0] if isinstance(p.get("customdata"), list) else p.get("customdata")
+            for p in selected.get("points", []) if p.get("customdata") is not None]
+    return np.unique(np.asarray(rows, dtype=int)) if rows else None
+
+
+def _inside_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Even-odd rule: a point is inside when a ray to its right crosses the edges an odd number of times."""
+    inside = np.zeros(len(x), dtype=bool)
+    for (xa, ya), (xb, yb) in zip(zip(px, py), zip(np.roll(px, -1), np.roll(py, -1))):
+        straddles = (ya > y) != (yb > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = xa + (y - ya) * (xb - xa) / (yb - ya)
+        inside ^= straddles & (x < cross)
+    return inside
+
+
+def selection_summary(rows, *, labels=None, z: np.ndarray, top: int = 6) -> dict:
+    """Count, label mix (largest first, the rest as "other") and mean latent of the selected rows."""
+    rows = np.asarray(rows, dtype=int)
+    summary = {"count": int(len(rows)), "labels": [], "mean": None}
+    if not len(rows):
+        return summary
+    summary["mean"] = z[rows].astype(np.float64).mean(axis=0).tolist()
+    if labels is not None:
+        counts = Counter(map(str, np.asarray(labels)[rows])).most_common()
+        head = [(name, n) for name, n in counts[:top]]
+        rest = sum(n for _, n in counts[top:])
+        summary["labels"] = head + ([("other", rest)] if rest else [])
+    return summary
+
+
+def search_rows(query: str | None, ids: np.ndarray, labels=None, *, limit: int = 10_000) -> np.ndarray:
+    """Rows whose id equals ``query``, else whose label equals it, else whose id contains it."""
+    query = (query or "").strip()
+    if not query:
+        return np.array([], dtype=int)
+    ids = np.asarray(ids).astype(str)
+    for hits in (ids == query, None if labels is None else np.asarray(labels).astype(str) == query):
+        if hits is not None and hits.any():
+            return np.flatnonzero(hits)[:limit]
+    return np.flatnonzero(np.char.find(ids, query) >= 0)[:limit]
+
+
+def selection_csv(ids) -> str:
+    """The selected ids as a one-column CSV (header ``id``), ready for ``dcc.send_string``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id"])
+    writer.writerows([str(i)] for i in ids)
+    return buffer.getvalue()
+
+
+def nearest(indices: np.ndarray, distances: np.ndarray, row: int, k: int) -> list[tuple[int, float]]:
+    """The ``k`` nearest neighbours of ``row`` from the run's graph, as ``(row, distance)`` pairs."""
+    k = min(k, indices.shape[1])
+    return [(int(i), float(d)) for i, d in zip(indices[row, :k], distances[row, :k])]
+
+
+# -- decode ---------------------------------------------------------------------------------------------
+def informative_order(z: np.ndarray, kl_per_dim=None) -> list[int]:
+    """Latent dimensions, most informative first: by KL to the prior, else by the variance of the means."""
+    score = np.asarray(kl_per_dim, dtype=float) if kl_per_dim is not None else np.var(z, axis=0)
+    return [int(j) for j in np.argsort(-score, kind="stable")]
+
+
+def slider_range(z: np.ndarray, *, spread: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension slider bounds: the data's mean ± ``spread`` standard deviations, widened to ±``spread``.
+
+    Widening to the prior's ±3 keeps a collapsed dimension (tiny variance) movable, which is how
+    a user sees that moving it changes nothing.
+    """
+    mean, std = z.mean(axis=0), z.std(axis=0)
+    lo = np.minimum(mean - spread * std, -spread)
+    hi = np.maximum(mean + spread * std, spread)
+    return lo, hi
+
+
+def slider_code(values, order, base: np.ndarray) -> np.ndarray:
+    """The latent code the sliders describe: ``base`` with dimension ``order[i]`` set to ``values[i]``."""
+    code = np.array(base, dtype=np.float32, copy=True)
+    for dim, value in zip(order, values):
+        if value is not None:
+            code[dim] = float(value)
+    return code
+
+
+def next_ab(state: dict | None, row: int) -> dict:
+    """Decode's two picked points: a click fills A, the next fills B, then A again."""
+    state = dict(state or {"a": None, "b": None, "next": "a"})
+    slot = state.get("next", "a")
+    state[slot] = int(row)
+    state["next"] = "b" if slot == "a" else "a"
+    return state
+
+
+# -- compare ------------------------------------------------------------------------------------------
+def shared_rows(ids_from, selected_rows, ids_to) -> np.ndarray:
+    """Rows of run B holding the ids selected in run A (linked selection across runs)."""
+    wanted = set(np.asarray(ids_from).astype(str)[np.asarray(selected_rows, dtype=int)])
+    return np.flatnonzero([i in wanted for i in np.asarray(ids_to).astype(str)])
+
+
+def metric_deltas(metrics: dict[str, dict], facts: dict | None = None) -> list[dict]:
+    """Rows ``{metric, <run>: value, ..., delta, better}`` of the runs' shared scalar metrics.
+
+    ``delta`` is last run minus first; ``better`` says whether that change is an improvement,
+    using ``higher_is_better`` from the metric registry when ``facts`` has the metric.
+    """
+    runs = list(metrics)
+    scalar = [{k: v for k, v in metrics[r].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+              for r in runs]
+    names = sorted(set().union(*[s.keys() for s in scalar])) if scalar else []
+    rows = []
+    for name in names:
+        row = {"metric": name, **{r: s.get(name) for r, s in zip(runs, scalar)}}
+        first, last = row[runs[0]], row[runs[-1]]
+        row["delta"] = None if first is None or last is None or len(runs) < 2 else last - first
+        higher = getattr((facts or {}).get(name), "higher_is_better", None)
+        row["better"] = None if row["delta"] in (None, 0) or higher is None else (row["delta"] > 0) == higher
+        rows.append(row)
+    return rows
+
+
+def series_order(manifests: list[dict]) -> list[int]:
+    """Order of runs along a checkpoint series: by ``step`` (or ``epoch``) in the manifest, else as given."""
+    def step(m):
+        for key in ("step", "epoch", "global_step"):
+            if isinstance(m.get(key), (int, float)):
+                return m[key]
+        return None
+
+    steps = [step(m) for m in manifests]
+    if any(s is None for s in steps):
+        return list(range(len(manifests)))
+    return sorted(range(len(manifests)), key=lambda i: steps[i])
+
+
+# -- safety ---------------------------------------------------------------------------------------------
+def file_in_run(run_path, relative) -> Path:
+    """Resolve ``relative`` inside the run folder, refusing anything that escapes it (``..``, links, absolute)."""
+    root = Path(run_path).resolve()
+    target = (root / str(relative)).resolve()
+    if target != root and root not in target.parents:
+        raise InputError(f"{relative}: outside the run folder {root}; the dashboard serves only files of its runs")
+    if not target.is_file():
+        raise InputError(f"{relative}: no such file in the run folder {root}")
+    return target
+
+
+def direction_options(*, classes, factor_names, n_principal: int) -> list[dict]:
+    """Directions the Decode page offers: towards each label, along each factor, along principal axes."""
+    options = [{"label": f"principal axis {k + 1}", "value": f"pc:{k}"} for k in range(n_principal)]
+    options += [{"label": f"factor: {name}", "value": f"factor:{name}"} for name in factor_names]
+    options += [{"label": f"towards label {c}", "value": f"label:{c}"} for c in classes]
+    return options
+
+
+def direction_key(value: str) -> tuple[str, str]:
+    """Split a direction choice into ``(kind, argument)``: ``("pc", "0")``, ``("label", "circle")``."""
+    kind, sep, arg = (value or "").partition(":")
+    if not sep or kind not in ("pc", "factor", "label"):
+        raise InputError(f"direction: unknown value '{value}'; choose pc:<k>, factor:<name> or label:<class>")
+    return kind, arg

@@ -1,0 +1,164 @@
+"""Compare: the runs' projections side by side (aligned to the first), linked selection, metric deltas,
+similarity, and a step slider through a checkpoint series.
+
+The panels are one layout repeated per run; their ids differ only in ``run``, and one ``ALL``
+callback links a selection in any panel to the others with ``Patch()`` (no points are resent).
+"""
+
+from __future__ import annotations
+
+import html as _html
+
+import numpy as np
+from dash import ALL, Input, Output, Patch, State, ctx, dcc, html, no_update
+
+from dashboards import ids, logic
+from dashboards.pages import _parts
+
+SCOPE = "compare"
+
+
+def common_method(store) -> str | None:
+    """The first projection (UMAP, t-SNE, PCA) every run has."""
+    from dashboards.store import PROJECTION_METHODS
+
+    for method in PROJECTION_METHODS:
+        if all(method in data.methods for data in store):
+            return method
+    return None
+
+
+def panel_figure(store, data, method: str, color: str):
+    from latentviz.figures import projection_scatter
+
+    frame = store.aligned(data.id, method)
+    metadata, column = data.metadata(color, method)
+    fig = projection_scatter(frame, metadata, method=method, color_by=column, highlight=[], max_points=data.budget,
+                             seed=data.seed, height=440, title=data.name)
+    fig.update_layout(dragmode="select", uirevision=f"compare-{data.id}", legend={"orientation": "h", "y": -0.08})
+    return fig
+
+
+def layout(store, run_id: str, *, focus=None):
+    method = common_method(store)
+    if method is None:
+        return _parts.missing("Compare needs a projection that every run has.", "latentviz project RUN")
+    runs = list(store)
+    color_options = [{"label": "neighbourhood agreement", "value": "agreement"}, {"label": "label", "value": "label"},
+                     {"label": "nothing", "value": "none"}]
+    color = "agreement" if all(d.neighbours is not None for d in runs) else "label" if runs[0].labels is not None else "none"
+    aligned = store.alignment_note(method)
+    return html.Div(className="lv-stack", children=[
+        html.Div(className="lv-controls", children=[
+            _parts.control("colour by", dcc.Dropdown(id=ids.compare_color(SCOPE), value=color, clearable=False,
+                                                     options=color_options), wide=True),
+            html.Div(aligned, className="lv-note"),
+            html.Div(id=ids.compare_note(SCOPE), className="lv-note lv-note--strong"),
+        ]),
+        html.Div(className="lv-compare-panels", style={"--lv-cols": str(min(3, len(runs)))}, children=[
+            html.Div(className="lv-card", children=dcc.Graph(
+                id=ids.compare_graph(d.id), figure=panel_figure(store, d, method, color),
+                config={"displaylogo": False, "scrollZoom": True})) for d in runs]),
+        html.Div(className="lv-grid-2", children=[
+            html.Div(className="lv-card", children=[html.H3("Metrics"), delta_table(store)]),
+            similarity_card(store),
+        ]),
+        series_card(store, method),
+    ])
+
+
+def delta_table(store):
+    from dashboards.pages.metrics import _num, metric_facts
+
+    runs = list(store)
+    items = logic.metric_deltas({d.id: d.run.metrics for d in runs}, metric_facts())
+    if not items:
+        return _parts.hint("No run has metrics yet (latentviz metrics RUN).")
+    head = html.Tr([html.Th("metric")] + [html.Th(d.name, className="lv-num") for d in runs] +
+                   [html.Th(f"Δ {runs[-1].name} − {runs[0].name}", className="lv-num")])
+    body = [html.Tr([html.Td(row["metric"], className="lv-mono")] +
+                    [html.Td(_num(row[d.id]), className="lv-num") for d in runs] +
+                    [html.Td(_num(row["delta"]), className="lv-num " + {True: "lv-good", False: "lv-bad"}.get(row["better"], ""))])
+            for row in items]
+    return html.Table(className="lv-table", children=[html.Thead(head), html.Tbody(body)])
+
+
+def similarity_card(store):
+    from latentviz import figures as lvf
+
+    matrix = store.similarity()
+    if matrix is None:
+        return html.Div(className="lv-card", children=[html.H3("Similarity"), _parts.hint(
+            "Representation similarity needs runs over the same samples and latentviz.metrics.compare.")])
+    return html.Div(className="lv-card", children=dcc.Graph(figure=lvf.similarity_heatmap(
+        matrix["values"], names=[d.name for d in store], title=f"Similarity of the runs ({matrix['name']})"),
+        config={"displaylogo": False}))
+
+
+def series_card(store, method: str):
+    runs = list(store)
+    order = logic.series_order([d.run.manifest for d in runs])
+    marks = {k: runs[i].name for k, i in enumerate(order)}
+    return html.Div(className="lv-card", children=[
+        html.H3("Checkpoint series"),
+        dcc.Slider(id=ids.step_slider(SCOPE), min=0, max=len(order) - 1, step=1, value=0, marks=marks,
+                   className="lv-step-slider"),
+        html.Div(className="lv-grid-2", children=[
+            dcc.Graph(id=ids.step_graph(SCOPE), figure=series_figure(store, order, 0, method), config={"displaylogo": False}),
+            dcc.Graph(figure=metric_series_figure(store, order), config={"displaylogo": False}),
+        ]),
+    ])
+
+
+def series_figure(store, order, position: int, method: str):
+    return panel_figure(store, list(store)[order[position]], method, "label")
+
+
+def metric_series_figure(store, order):
+    from latentviz.figures import metric_series
+
+    runs = [list(store)[i] for i in order]
+    steps = [r.run.manifest.get("step", k) for k, r in enumerate(runs)]
+    names = sorted({k for r in runs for k, v in r.run.metrics.items() if isinstance(v, (int, float))
+                    and not isinstance(v, bool)})[:12]
+    values = {name: [r.run.metrics.get(name, np.nan) for r in runs] for name in names}
+    return metric_series(steps, values, names=[r.name for r in runs])
+
+
+def register(app, store) -> None:
+    @app.callback(Output(ids.compare_graph(ALL), "figure"), Output(ids.compare_note(SCOPE), "children"),
+                  Input(ids.compare_graph(ALL), "selectedData"), State(ids.compare_graph(ALL), "id"),
+                  prevent_initial_call=True)
+    def link(selections, graph_ids):
+        source = ctx.triggered_id
+        if not isinstance(source, dict):
+            return [no_update] * len(graph_ids), no_update
+        method = common_method(store)
+        data = store[source["run"]]
+        selected = selections[[g["run"] for g in graph_ids].index(source["run"])]
+        rows = logic.rows_in_selection(store.aligned(data.id, method)[[f"{method}_0", f"{method}_1"]].to_numpy(), selected)
+        rows = np.array([], dtype=int) if rows is None else rows
+        patches = []
+        for gid in graph_ids:
+            other = store[gid["run"]]
+            hits = rows if other is data else logic.shared_rows(data.ids, rows, other.ids)
+            xy = store.aligned(other.id, method)[[f"{method}_0", f"{method}_1"]].to_numpy()[hits]
+            patch = Patch()
+            patch["data"][-1]["x"] = xy[:, 0].tolist()
+            patch["data"][-1]["y"] = xy[:, 1].tolist()
+            patch["data"][-1]["customdata"] = [_html.escape(str(i), quote=False) for i in other.ids[hits]]
+            patches.append(patch)
+        note = "" if selected is None else f"{len(rows):,} selected in {data.name}, highlighted in every run"
+        return patches, note
+
+    @app.callback(Output(ids.compare_graph(ALL), "figure", allow_duplicate=True), Input(ids.compare_color(SCOPE), "value"),
+                  State(ids.compare_graph(ALL), "id"), prevent_initial_call=True)
+    def recolor(color, graph_ids):
+        method = common_method(store)
+        return [panel_figure(store, store[g["run"]], method, color) for g in graph_ids]
+
+    @app.callback(Output(ids.step_graph(SCOPE), "figure"), Input(ids.step_slider(SCOPE), "value"),
+                  prevent_initial_call=True)
+    def step(position):
+        order = logic.series_order([d.run.manifest for d in store])
+        return series_figure(store, order, int(position), common_method(store))

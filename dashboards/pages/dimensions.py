@@ -1,0 +1,53 @@
+"""Dimensions: each latent against the N(0, 1) prior, KL and activity per dimension, entanglement, latent × factor MI."""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import dcc, html
+
+from dashboards import ids
+from dashboards.pages import _parts
+
+
+def figures(data) -> list[tuple[str, object]]:
+    """``(name, figure)`` of every panel the run's files allow, from the shared builders."""
+    from latentviz import figures as lvf
+
+    z = data.z
+    out = [("histograms", lvf.latent_histograms(z))]
+    if data.kl_per_dim is not None:
+        out.append(("kl", lvf.kl_bars(data.kl_per_dim)))
+    out.append(("activity", lvf.activity_bars(np.var(z, axis=0))))
+    out.append(("correlation", lvf.correlation_heatmap(z)))
+    mi = mutual_information(data.run.metrics)
+    if mi is not None:
+        out.append(("mi", lvf.mi_heatmap(mi["matrix"], latent_names=[f"z{j}" for j in range(z.shape[1])],
+                                         factor_names=mi["factors"])))
+    return out
+
+
+def mutual_information(metrics: dict) -> dict | None:
+    """The latent × factor MI matrix the metrics stage stored in ``metrics.json`` (``detail``), or None."""
+    detail = metrics.get("detail") or {}
+    for key in ("mutual_information", "mi", "mig"):
+        entry = detail.get(key)
+        if isinstance(entry, dict) and entry.get("matrix") is not None and entry.get("factors"):
+            return {"matrix": np.asarray(entry["matrix"], dtype=float), "factors": list(entry["factors"])}
+    return None
+
+
+def layout(store, run_id: str, *, focus=None):
+    data = store[run_id]
+    panels = figures(data)
+    wide = {"histograms", "mi"}
+    cards = [html.Div(className="lv-card" + (" lv-span-2" if name in wide else ""), children=dcc.Graph(
+        id=ids.dimension_figure(data.id, name=name), figure=fig, config={"displaylogo": False}))
+        for name, fig in panels]
+    notes = [] if mutual_information(data.run.metrics) is not None or not data.run.factor_names else [
+        _parts.hint("Latent × factor mutual information appears once the metrics stage has run "
+                    f"(latentviz metrics {data.path}).")]
+    return html.Div(className="lv-grid-2", children=cards + notes)
+
+
+def register(app, store) -> None:
+    """No callbacks: every panel is static for a given run."""

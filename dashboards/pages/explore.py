@@ -1,0 +1,205 @@
+"""Explore: the projection scatter, colour-by, hover thumbnails, selection gallery, neighbours, search, export.
+
+The scatter comes from the same builder as the report (:func:`latentviz.figures.projection_scatter`);
+recolouring and highlighting are ``Patch()`` updates, so the coordinates are sent once.
+"""
+
+from __future__ import annotations
+
+import html as _html
+
+import numpy as np
+from dash import MATCH, Input, Output, Patch, State, dcc, html, no_update
+
+from dashboards import ids, logic
+from dashboards.pages import _parts
+from latentviz.figures import _scatter
+from latentviz.figures._dashboard import legend_3d
+from latentviz.figures._style import ACCENT
+
+GALLERY_MAX = 60
+
+
+def layout(store, run_id: str, *, focus=None):
+    data = store[run_id]
+    if not data.methods:
+        return _parts.missing("This run has no projections yet.", f"latentviz project {data.path}")
+    method = next(iter(data.methods))
+    color = "label" if data.labels is not None else "none"
+    r = data.id
+    figure = scatter(data, method, 2, color)
+    return html.Div(className="lv-explore", children=[
+        html.Div(className="lv-controls", children=[
+            _parts.control("projection", dcc.Dropdown(
+                id=ids.projection(r), value=method, clearable=False, searchable=False,
+                options=[{"label": _parts.METHOD_LABELS.get(m, m), "value": m} for m in data.methods])),
+            _parts.control("view", dcc.RadioItems(
+                id=ids.dims(r), value=2, inline=True, className="lv-radio",
+                options=[{"label": "2-D", "value": 2}, {"label": "3-D", "value": 3, "disabled": max(data.methods.values()) < 3}])),
+            _parts.control("colour by", dcc.Dropdown(id=ids.color(r), value=color, clearable=False,
+                                                     options=data.color_options()), wide=True),
+            _parts.control("find id or label", dcc.Input(id=ids.search(r), type="search", debounce=True,
+                                                         placeholder="e.g. 17 or circle", className="lv-input")),
+            html.Div(id=ids.search_note(r), className="lv-note"),
+            html.Div(className="lv-spacer"),
+            html.Button("Export selection (CSV)", id=ids.export(r), className="lv-button", n_clicks=0),
+            dcc.Download(id=ids.download(r)),
+        ]),
+        html.Div(className="lv-explore-body", children=[
+            html.Div(className="lv-card lv-graph-card", children=[
+                dcc.Graph(id=ids.graph(r), figure=figure, className="lv-graph",
+                          config={"displaylogo": False, "scrollZoom": True,
+                                  "modeBarButtonsToRemove": ["autoScale2d", "toImage"]}),
+                dcc.Tooltip(id=ids.tooltip(r), direction="right", className="lv-tooltip"),
+            ]),
+            html.Aside(className="lv-side", children=[
+                html.Section(className="lv-card", children=[
+                    html.H3("Selection"),
+                    html.Div(id=ids.gallery(r), children=_parts.hint("Drag a box or lasso on the map to select points.")),
+                ]),
+                html.Section(className="lv-card", children=[
+                    html.H3("Nearest neighbours"),
+                    html.Div(id=ids.neighbours(r), children=_parts.hint("Click a point to list its nearest neighbours "
+                                                                        "in the latent space.")),
+                ]),
+            ]),
+        ]),
+        dcc.Store(id=ids.selection(r), data=None),
+        dcc.Store(id=ids.legend(r), data=legend_count(figure)),
+    ])
+
+
+def scatter(data, method: str, dims: int, color: str | None):
+    """The Explore scatter: the shared builder's figure, set up for selecting and server-side hover."""
+    from latentviz.figures._dashboard import projection_scatter_3d
+
+    metadata, column = data.metadata(color, method)
+    frame = data.projections
+    if dims == 3 and data.methods.get(method, 2) >= 3:
+        fig = projection_scatter_3d(frame, metadata, method=method, color_by=column, max_points=data.budget,
+                                    seed=data.seed)
+    else:
+        fig = _scatter.projection_scatter(frame, metadata, method=method, color_by=column, highlight=[],
+                                 max_points=data.budget, seed=data.seed, height=600)
+        fig.update_layout(dragmode="select")
+    fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
+    fig.update_layout(uirevision=f"{data.id}-{method}-{dims}", margin={"t": 56, "r": 8}, height=None,
+                      autosize=True)
+    return fig
+
+
+def row_of_point(data, point: dict) -> int | None:
+    """The data row of a plotly point: its id is the point's ``customdata`` (escaped by the builder)."""
+    ident = point.get("customdata")
+    if isinstance(ident, list):
+        ident = ident[0] if ident else None
+    return None if ident is None else data.row_of.get(_html.unescape(str(ident)))
+
+
+def register(app, store) -> None:
+    @app.callback(Output(ids.graph(MATCH), "figure"), Output(ids.legend(MATCH), "data"),
+                  Input(ids.projection(MATCH), "value"), Input(ids.dims(MATCH), "value"),
+                  State(ids.color(MATCH), "value"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def redraw(method, dims, color, gid):
+        fig = scatter(store[gid["run"]], method, dims, color)
+        return fig, legend_count(fig)
+
+    @app.callback(Output(ids.graph(MATCH), "figure", allow_duplicate=True),
+                  Output(ids.legend(MATCH), "data", allow_duplicate=True), Input(ids.color(MATCH), "value"),
+                  State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"), State(ids.legend(MATCH), "data"),
+                  State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def recolor(color, method, dims, n_legend, gid):
+        data = store[gid["run"]]
+        values, column = data.color_values(color, method)
+        colors = None if values is None else _scatter.scatter_colors(np.asarray(values)[data.shown],
+                                                                     name=_scatter.display_name(column))
+        if colors and dims == 3:
+            colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
+        return recolor_patch(colors, n_legend or 0, title=_scatter.display_name(column) if column else None), \
+            len(colors["legend"]) if colors else 0
+
+    @app.callback(Output(ids.selection(MATCH), "data"), Input(ids.graph(MATCH), "selectedData"),
+                  State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"), State(ids.graph(MATCH), "id"))
+    def select(selected, method, dims, gid):
+        data = store[gid["run"]]
+        rows = logic.rows_in_selection(data.coords(method, 2), selected) if dims == 2 else None
+        if rows is None and selected and selected.get("points"):
+            rows = [r for r in (row_of_point(data, p) for p in selected["points"]) if r is not None]
+        return None if rows is None else [int(r) for r in rows]
+
+    @app.callback(Output(ids.gallery(MATCH), "children"), Input(ids.selection(MATCH), "data"),
+                  State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def gallery(rows, gid):
+        data = store[gid["run"]]
+        if rows is None:
+            return _parts.hint("Drag a box or lasso on the map to select points.")
+        return _parts.selection_panel(data, rows, limit=GALLERY_MAX)
+
+    @app.callback(Output(ids.neighbours(MATCH), "children"), Output(ids.focus(ids.APP), "data"),
+                  Input(ids.graph(MATCH), "clickData"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def clicked(click, gid):
+        data = store[gid["run"]]
+        row = row_of_point(data, (click or {}).get("points", [{}])[0])
+        if row is None:
+            return no_update, no_update
+        return _parts.neighbour_panel(data, row), {"run": data.id, "index": row}
+
+    @app.callback(Output(ids.tooltip(MATCH), "show"), Output(ids.tooltip(MATCH), "bbox"),
+                  Output(ids.tooltip(MATCH), "children"), Input(ids.graph(MATCH), "hoverData"),
+                  State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def hover(hovered, gid):
+        data = store[gid["run"]]
+        point = (hovered or {}).get("points", [{}])[0]
+        row = row_of_point(data, point)
+        if row is None or "bbox" not in point:
+            return False, no_update, no_update
+        return True, point["bbox"], _parts.sample_card(data, row)
+
+    @app.callback(Output(ids.graph(MATCH), "figure", allow_duplicate=True), Output(ids.search_note(MATCH), "children"),
+                  Input(ids.search(MATCH), "value"), State(ids.projection(MATCH), "value"),
+                  State(ids.dims(MATCH), "value"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def search(query, method, dims, gid):
+        data = store[gid["run"]]
+        rows = logic.search_rows(query, data.ids, data.labels)
+        if dims != 2:
+            return no_update, "search highlights in 2-D"
+        xy = data.coords(method, 2)[rows]
+        patch = Patch()
+        patch["data"][-1]["x"] = xy[:, 0].tolist()
+        patch["data"][-1]["y"] = xy[:, 1].tolist()
+        patch["data"][-1]["customdata"] = [_html.escape(str(i), quote=False) for i in data.ids[rows]]
+        note = "" if not (query or "").strip() else f"{len(rows):,} match" + ("" if len(rows) == 1 else "es")
+        return patch, note
+
+    @app.callback(Output(ids.download(MATCH), "data"), Input(ids.export(MATCH), "n_clicks"),
+                  State(ids.selection(MATCH), "data"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def export(_clicks, rows, gid):
+        data = store[gid["run"]]
+        if not rows:
+            return no_update
+        return dict(content=logic.selection_csv(data.ids[np.asarray(rows, dtype=int)]),
+                    filename=f"{data.id}-selection.csv", type="text/csv")
+
+
+def legend_count(fig) -> int:
+    """How many legend-only traces the builder put after ``data[0]``."""
+    return sum(1 for trace in fig.data if trace.meta == "legend")
+
+
+def recolor_patch(colors: dict | None, n_legend: int, *, title: str | None):
+    """A ``Patch`` that recolours ``data[0]`` and swaps the legend traces; coordinates stay in the browser.
+
+    ``colors`` is what :func:`latentviz.figures.scatter_colors` returns (None for a plain colour);
+    the old ``n_legend`` legend traces after ``data[0]`` are replaced by the new ones.
+    """
+    patch = Patch()
+    marker = colors["marker"] if colors else {"color": ACCENT, "showscale": False}
+    for key, value in marker.items():
+        patch["data"][0]["marker"][key] = value
+    patch["data"][0]["text"] = colors["text"] if colors else []
+    for _ in range(n_legend):
+        del patch["data"][1]
+    for k, trace in enumerate(colors["legend"] if colors else []):
+        patch["data"].insert(1 + k, trace)
+    patch["layout"]["legend"]["title"]["text"] = title or ""
+    return patch

@@ -1,0 +1,321 @@
+"""``RunStore``: the dashboard's runs, opened lazily and cached for the life of the server.
+
+Everything a callback needs that costs more than an array lookup (the projections, the
+neighbour graph, per-sample KL, the display sample, the reloaded model) is computed once per run
+and kept here. Nothing is recomputed from scratch inside a callback: projections, the neighbour
+graph and metrics come from the run folder, and a page whose file is absent says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from dashboards import logic
+from latentviz.errors import InputError, LatentvizError
+from latentviz.run import NEIGHBORS, Run
+
+PROJECTION_METHODS = ("umap", "tsne", "pca")
+NEIGHBOURS_SHOWN = 8
+
+
+class RunData:
+    """One run folder as the dashboard sees it; each property is read or derived once."""
+
+    def __init__(self, run_id: str, path, *, load_model: bool = True, device: str = "auto",
+                 budget: int = logic.DISPLAY_BUDGET):
+        self.id = run_id
+        self.run = Run(path)
+        self.run.require_complete()
+        self.want_model = load_model
+        self.device = device
+        self.budget = budget
+        self._model_lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def name(self) -> str:
+        return self.run.path.name
+
+    # -- data ---------------------------------------------------------------------------------------
+    @functools.cached_property
+    def z(self) -> np.ndarray:
+        return self.run.z
+
+    @functools.cached_property
+    def ids(self) -> np.ndarray:
+        return self.run.ids
+
+    @functools.cached_property
+    def labels(self) -> np.ndarray | None:
+        return self.run.labels
+
+    @functools.cached_property
+    def row_of(self) -> dict[str, int]:
+        return {i: r for r, i in enumerate(self.ids)}
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    @functools.cached_property
+    def kl(self) -> np.ndarray | None:
+        """Per-sample KL to the prior (None when the model gives no variances)."""
+        return logic.per_sample_kl(self.z, self.run.logvar)
+
+    @functools.cached_property
+    def kl_per_dim(self) -> list[float] | None:
+        return (self.run.manifest.get("latent_stats") or {}).get("kl_per_dim")
+
+    @functools.cached_property
+    def order(self) -> list[int]:
+        """Latent dimensions, most informative first."""
+        return logic.informative_order(self.z, self.kl_per_dim)
+
+    def column(self, name: str) -> np.ndarray | None:
+        latents = self.run.latents
+        return latents[name].to_numpy() if name in latents.columns else None
+
+    # -- projections ---------------------------------------------------------------------------------
+    @functools.cached_property
+    def projections(self):
+        return self.run.projections
+
+    @functools.cached_property
+    def methods(self) -> dict[str, int]:
+        """Projection name -> number of components stored (``{"umap": 2, "pca": 3}``)."""
+        if self.projections is None:
+            return {}
+        found = {}
+        for method in PROJECTION_METHODS:
+            cols = [c for c in self.projections.columns if re.fullmatch(rf"{method}_\d+", c)]
+            if len(cols) >= 2:
+                found[method] = len(cols)
+        return found
+
+    def coords(self, method: str, dims: int = 2) -> np.ndarray:
+        """(n, dims) coordinates of ``method``; raises when the run has no such projection."""
+        if method not in self.methods:
+            raise InputError(f"run {self.name} has no {method} projection; run 'latentviz project {self.path}'")
+        dims = min(dims, self.methods[method])
+        return self.projections[[f"{method}_{j}" for j in range(dims)]].to_numpy(dtype=np.float32)
+
+    @functools.cached_property
+    def shown(self) -> np.ndarray:
+        """Rows drawn in scatters: all, or a seeded sample stratified by label within the display budget."""
+        from latentviz.figures._scatter import sample_rows
+
+        return sample_rows(self.n, max_points=self.budget, seed=self.seed, strata=self.labels)
+
+    @property
+    def seed(self) -> int:
+        return int(self.run.manifest.get("seed", 0) or 0)
+
+    # -- neighbours ---------------------------------------------------------------------------------------
+    @functools.cached_property
+    def neighbours(self):
+        """The run's kNN graph (``neighbors.npz``), or None when it was not computed."""
+        if not self.run.has(NEIGHBORS):
+            return None
+        from latentviz.neighbors import Neighbors
+
+        try:
+            return Neighbors.load(self.run.file(NEIGHBORS), n=self.n)
+        except InputError:
+            return None
+
+    @functools.lru_cache(maxsize=8)
+    def agreement(self, method: str) -> np.ndarray | None:
+        """Per point, how much of its latent neighbourhood the ``method`` map keeps (in [0, 1])."""
+        graph = self.neighbours
+        if graph is None or method not in self.methods:
+            return None
+        from latentviz.neighbors import knn
+
+        k = min(graph.k, 15, self.n - 1)
+        in_map = knn(self.coords(method, 2), k, method="exact" if self.n <= 50_000 else "auto")
+        return logic.neighbourhood_agreement(graph.indices[:, :k], in_map.indices)
+
+    # -- colour -----------------------------------------------------------------------------------------------
+    def color_options(self) -> list[dict]:
+        return logic.color_options(has_labels=self.labels is not None, factor_names=self.run.factor_names,
+                                   latent_dim=self.z.shape[1], has_kl=self.kl is not None,
+                                   has_recon=self.column("recon_error") is not None,
+                                   has_neighbours=self.neighbours is not None and bool(self.methods))
+
+    def color_values(self, value: str | None, method: str) -> tuple[np.ndarray | None, str | None]:
+        """(values for every row, column name) of a colour-by choice; (None, None) for "nothing"."""
+        kind, arg = logic.color_key(value)
+        if kind == "none":
+            return None, None
+        if kind == "label":
+            return self.labels, "label"
+        if kind == "factor":
+            return self.column(f"factor_{arg}"), f"factor_{arg}"
+        if kind == "z":
+            return self.z[:, int(arg)], f"z{arg}"
+        if kind == "kl":
+            return self.kl, "KL to prior"
+        if kind == "recon_error":
+            return self.column("recon_error"), "reconstruction error"
+        return self.agreement(method), "neighbourhood agreement"
+
+    def metadata(self, value: str | None, method: str):
+        """The metadata frame the shared scatter builder colours by: ``label`` plus the chosen column."""
+        import pandas as pd
+
+        frame = pd.DataFrame({"label": self.labels} if self.labels is not None else {}, index=range(self.n))
+        values, name = self.color_values(value, method)
+        if values is None:
+            return frame, None
+        frame[name] = values
+        return frame, name
+
+    # -- directions -----------------------------------------------------------------------------------------
+    def direction_options(self) -> list[dict]:
+        classes = [] if self.labels is None else sorted(set(map(str, self.labels)))[:30]
+        return logic.direction_options(classes=classes, factor_names=self.run.factor_names,
+                                       n_principal=min(3, self.z.shape[1]))
+
+    @functools.lru_cache(maxsize=32)
+    def direction(self, value: str) -> np.ndarray:
+        """Unit vector of a direction choice (computed once per choice from all codes)."""
+        from latentviz.traversal._geometry import direction
+
+        kind, arg = logic.direction_key(value)
+        if kind == "pc":
+            return direction(self.z, method="pca", component=int(arg), random_state=self.seed)
+        if kind == "factor":
+            return direction(self.z, self.column(f"factor_{arg}"))
+        return direction(self.z, self.labels.astype(str), method="class_mean", positive=arg)
+
+    # -- images ----------------------------------------------------------------------------------------------
+    def thumbnail(self, row: int) -> str | None:
+        from dashboards.images import data_uri
+
+        png = self.run.thumbnails.get(str(self.ids[row]))
+        return data_uri(png) if png else None
+
+    # -- model --------------------------------------------------------------------------------------------------
+    @functools.cached_property
+    def _loaded(self) -> tuple[object | None, str]:
+        if not self.want_model:
+            return None, "live decoding is off (--no-model)"
+        if not self.run.manifest.get("model"):
+            return None, "this run has no model (imported latents)"
+        try:
+            model = self.run.load_model(device=self.device)
+        except LatentvizError as exc:
+            return None, f"the model could not be loaded: {exc}"
+        except Exception as exc:  # a checkpoint that moved or changed shape must not take the page down
+            return None, f"the model could not be loaded: {type(exc).__name__}: {exc}"
+        if model is None or not model.has_decoder:
+            return None, "the model has no decoder"
+        return model, ""
+
+    @property
+    def model(self):
+        """The run's model with a decoder, loaded on first use with the run's trust rules; or None."""
+        with self._model_lock:
+            return self._loaded[0]
+
+    @property
+    def model_note(self) -> str:
+        with self._model_lock:
+            return self._loaded[1]
+
+    def decode(self, codes) -> np.ndarray:
+        """Decoded outputs of latent codes (n, d), batched on the server's device."""
+        from dashboards.images import decode
+
+        return decode(self.model, codes, self._model_lock)
+
+    def grid(self, code, dims, values) -> np.ndarray:
+        """The traversal grid (len(dims), len(values), ...) of ``code``, decoded like the traversal stage does."""
+        from latentviz.traversal._decode import grid
+
+        model = self.model
+        with self._model_lock:
+            return grid(model, code, dims, values)
+
+
+class RunStore:
+    """The runs of one dashboard, keyed by a short id derived from the folder name."""
+
+    def __init__(self, run_paths, *, load_model: bool = True, device: str = "auto",
+                 budget: int = logic.DISPLAY_BUDGET):
+        paths = [Path(p) for p in run_paths]
+        if not paths:
+            raise InputError("dashboard: give at least one run folder")
+        self._runs: dict[str, RunData] = {}
+        for path in paths:
+            run_id = _unique(re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "run", self._runs)
+            self._runs[run_id] = RunData(run_id, path, load_model=load_model, device=device, budget=budget)
+
+    def __getitem__(self, run_id: str) -> RunData:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise InputError(f"unknown run '{run_id}'; choose from {', '.join(self._runs)}") from None
+
+    def __iter__(self):
+        return iter(self._runs.values())
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._runs)
+
+    @functools.lru_cache(maxsize=64)
+    def aligned(self, run_id: str, method: str):
+        """``id, {method}_0, {method}_1`` of a run, rotated onto the first run's map over their shared ids.
+
+        Each run's map is computed independently, so its axes are arbitrary; aligning them is what
+        lets a reader compare the panels by eye. Without the core's aligner the maps stay as stored.
+        """
+        data, reference = self[run_id], next(iter(self))
+        frame = data.projections[["id", f"{method}_0", f"{method}_1"]].copy()
+        align = _aligner()
+        if data is reference or align is None:
+            return frame
+        shared = [reference.row_of[i] for i in data.ids if i in reference.row_of]
+        mine = [data.row_of[reference.ids[r]] for r in shared]
+        if len(shared) < 3:
+            return frame
+        moved = align(reference.coords(method, 2)[shared], data.coords(method, 2)[mine], data.coords(method, 2))
+        frame[f"{method}_0"], frame[f"{method}_1"] = moved[:, 0], moved[:, 1]
+        return frame
+
+    def alignment_note(self, method: str) -> str:
+        if _aligner() is None:
+            return "maps shown as computed (no aligner available)"
+        return f"maps aligned to {next(iter(self)).name} by Procrustes on shared ids"
+
+    def similarity(self) -> dict | None:
+        """Run × run representation similarity from the metrics package, or None when unavailable."""
+        return None
+
+
+def _aligner():
+    """``align(reference_points, points, all_points) -> aligned all_points``, or None."""
+    try:
+        from latentviz.projection import align_procrustes
+    except ImportError:
+        return None
+    return align_procrustes
+
+
+def _unique(name: str, taken) -> str:
+    candidate, k = name, 2
+    while candidate in taken:
+        candidate, k = f"{name}-{k}", k + 1
+    return candidate
