@@ -12,9 +12,10 @@ from latentviz.figures._scatter import (
 )
 from latentviz.figures._series import metric_series
 from latentviz.figures._style import TEMPLATE
+from latentviz.figures._tables import MetricRow, metric_rows, metric_values, range_text
 
 __all__ = [
-    "METHOD_NAMES", "TEMPLATE", "activity_bars", "chosen_dims", "correlation_heatmap", "display_name",
-    "is_categorical", "kl_bars", "latent_histograms", "metric_series", "mi_heatmap", "projection_scatter",
-    "sample_rows", "scatter_colors", "similarity_heatmap",
+    "METHOD_NAMES", "MetricRow", "TEMPLATE", "activity_bars", "chosen_dims", "correlation_heatmap", "display_name",
+    "is_categorical", "kl_bars", "latent_histograms", "metric_rows", "metric_series", "metric_values", "mi_heatmap", "projection_scatter",
+    "range_text", "sample_rows", "scatter_colors", "similarity_heatmap",
 ]

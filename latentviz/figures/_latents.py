@@ -48,7 +48,7 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
     rows = math.ceil(len(dims) / _COLS)
     names = dim_names(z.shape[1])
     fig = make_subplots(rows=rows, cols=_COLS, subplot_titles=[names[j] for j in dims],
-                        horizontal_spacing=0.04, vertical_spacing=0.12 if rows > 1 else 0.2)
+                        horizontal_spacing=0.04, vertical_spacing=min(0.3, 0.5 / rows))
     subtitle = None if len(dims) == z.shape[1] else \
         f"{len(dims)} of {z.shape[1]} dimensions shown (those of largest variance)"
     fig.update_layout(figure(title="Each latent dimension against the N(0, 1) prior", subtitle=subtitle,
@@ -71,7 +71,8 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
     fig.update_xaxes(showgrid=False, tickfont={"size": 10})
     fig.update_yaxes(showticklabels=False, showgrid=False)
     fig.update_annotations(font={"size": 11, "color": MUTED})
-    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"})
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+                      margin={"t": 96})
     return fig
 
 

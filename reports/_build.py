@@ -1,0 +1,194 @@
+"""Build a run's :class:`ReportModel` and write its HTML: the entry points of ``reports``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from latentviz import figures
+from latentviz.run import REPORT, Run, write_bytes
+from reports._model import AuditRow, AuditSection, Fact, MetricSection, ReportModel
+from reports._render import num, render, seconds
+from reports._sections import latent_section, latent_stats, projection_section, spec, traversal_section
+from reports._verdicts import NOT_COMPUTED, verdicts
+
+#: Points drawn per projection at most (a seeded sample, stratified by label, above it).
+MAX_POINTS = 20_000
+
+
+def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_points: int = MAX_POINTS,
+                 seed: int | None = None) -> ReportModel:
+    """Everything the report of ``run`` shows, as data.
+
+    Parameters
+    ----------
+    run : Run
+    policy : Policy, optional
+        An audit policy (:func:`latentviz.audit.load_policy`); without one the audit section
+        says how to add it.
+    baseline : Run, optional
+        The run that ``relative: true`` checks compare against.
+    max_points : int
+        Scatter points per projection at most.
+    seed : int, optional
+        Seed of the sample and of the thumbnail order (default: the run's seed).
+    """
+    run.require_complete()
+    manifest = run.manifest
+    seed = int(manifest.get("seed", 0) if seed is None else seed)
+    stats = latent_stats(run)
+    metrics = run.metrics
+    sections = [
+        audit_section(run, policy, baseline),
+        projection_section(run, max_points=max_points, seed=seed),
+        latent_section(run, stats),
+        metric_section(run),
+        traversal_section(run),
+    ]
+    return ReportModel(
+        title=run.path.resolve().name,
+        subtitle=_subtitle(run),
+        facts=summary_facts(run, stats),
+        verdicts=verdicts(stats=stats, metrics=metrics, z=run.z, has_factors=bool(run.factor_names)),
+        provenance=provenance(run),
+        sections=sections,
+        generator=f"latentviz {manifest.get('versions', {}).get('latentviz', '')}".strip(),
+    )
+
+
+def render_report(model: ReportModel) -> str:
+    return render("report.html", report=model)
+
+
+def write_report(run: Run, out: str | Path | None = None, **options) -> Path:
+    """Build and render the report of ``run`` into ``out`` (default ``RUN/report.html``), atomically."""
+    out = Path(out) if out is not None else run.file(REPORT)
+    write_bytes(out, render_report(build_report(run, **options)).encode("utf-8"))
+    out.chmod(0o644)  # a report is meant to be shared; the atomic temporary file starts private
+    return out
+
+
+# -- summary and provenance ---------------------------------------------------------------------
+
+def _subtitle(run: Run) -> str:
+    manifest = run.manifest
+    kind = manifest.get("kind") or "model"
+    data = (manifest.get("data") or {}).get("spec") or "imported latents"
+    article = "an" if str(run.latent_dim)[0] == "8" or run.latent_dim in (11, 18) else "a"
+    return f"A {kind} with {article} {run.latent_dim}-dimensional latent space, encoded on {run.n:,} samples of {data}."
+
+
+def summary_facts(run: Run, stats: dict) -> list[Fact]:
+    manifest = run.manifest
+    active = sum(bool(a) for a in stats.get("active", []))
+    facts = [Fact("Model", str(manifest.get("kind") or "—")),
+             Fact("Latent dimensions", num(run.latent_dim)),
+             Fact("Samples", num(run.n)),
+             Fact("Active dimensions", f"{active} of {run.latent_dim}", "variance > 0.01")]
+    if run.factor_names:
+        facts.append(Fact("Known factors", str(len(run.factor_names)), ", ".join(run.factor_names)))
+    return facts
+
+
+def provenance(run: Run) -> list[Fact]:
+    manifest = run.manifest
+    model = manifest.get("model") or {}
+    data = manifest.get("data") or {}
+    rows = [Fact("Run folder", str(run.path.resolve()))]
+    if model:
+        rows += [Fact("Checkpoint", str(model.get("checkpoint", "—"))),
+                 Fact("Checkpoint sha256", str(model.get("sha256", "—"))),
+                 Fact("Loaded as", _loaded_as(model))]
+    else:
+        rows.append(Fact("Model", "none: latents were imported"))
+    rows += [Fact("Data", str(data.get("spec", "—")), _data_note(data)),
+             Fact("Samples", num(manifest.get("n", run.n))),
+             Fact("Seed", str(manifest.get("seed", "—"))),
+             Fact("Device", str(manifest.get("device", "—")))]
+    versions = manifest.get("versions") or {}
+    if versions:
+        rows.append(Fact("Versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))))
+    for stage, took in (manifest.get("timings") or {}).items():
+        params = (manifest.get("parameters") or {}).get(stage)
+        rows.append(Fact(f"Stage: {stage}", seconds(took), _compact(params) if params else ""))
+    return rows
+
+
+def _loaded_as(model: dict) -> str:
+    parts = [str(model.get("form", "checkpoint"))]
+    if model.get("factory"):
+        parts.append(f"built by {model['factory']}({_compact(model.get('kwargs') or {})[1:-1]})")
+    if model.get("layer"):
+        parts.append(f"latent taken from layer {model['layer']}")
+    parts.append("trusted (pickle code allowed)" if model.get("trusted") else "safe loading (no code executed)")
+    return "; ".join(parts)
+
+
+def _data_note(data: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(data.items()) if k not in ("spec", "n") and not isinstance(v, (dict, list)))
+
+
+def _compact(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str)
+
+
+# -- metrics and audit ---------------------------------------------------------------------------
+
+def metric_facts() -> dict:
+    """The metric registry (name -> facts) when the metrics package provides one."""
+    try:
+        from latentviz.metrics import REGISTRY
+    except ImportError:
+        return {}
+    return dict(REGISTRY)
+
+
+def metric_section(run: Run) -> MetricSection:
+    section = MetricSection(
+        id="metrics", title="Metrics",
+        intro="Scores of the latent space. Disentanglement scores compare the code with the data's known "
+              "factors; regularity scores describe the code alone; projection scores say how faithful the "
+              "2-D maps are. Arrows say which direction is better.")
+    metrics = run.metrics
+    if not figures.metric_values(metrics):
+        section.missing = NOT_COMPUTED
+        return section
+    section.rows = figures.metric_rows(metrics, metric_facts())
+    skipped = metrics.get("skipped") if isinstance(metrics.get("skipped"), dict) else {}
+    section.skipped = [Fact(str(name), str(reason)) for name, reason in sorted(skipped.items())]
+    mi = mutual_information(metrics, run)
+    if mi is not None:
+        section.figures.append(spec("metrics-mi", figures.mi_heatmap(
+            mi, latent_names=[f"z{j}" for j in range(len(mi))], factor_names=run.factor_names),
+            "Mutual information of each latent with each factor, divided by the factor's entropy. "
+            "A disentangled code has one bright cell per column, in different rows."))
+    return section
+
+
+def mutual_information(metrics: dict, run: Run):
+    """The latent × factor normalised MI matrix recorded by the metrics stage, or None."""
+    detail = metrics.get("detail") if isinstance(metrics.get("detail"), dict) else {}
+    for key in ("mutual_information", "mi", "mig"):
+        entry = detail.get(key)
+        if isinstance(entry, dict):
+            entry = entry.get("normalized_mi", entry.get("matrix"))
+        if isinstance(entry, list) and entry and len(entry) == run.latent_dim and \
+                all(isinstance(row, list) and len(row) == len(run.factor_names) for row in entry):
+            return entry
+    return None
+
+
+def audit_section(run: Run, policy, baseline: Run | None) -> AuditSection:
+    section = AuditSection(id="audit", title="Audit",
+                           intro="Checks of the metrics against a policy of thresholds; the same results "
+                                 "`latentviz audit` gives.")
+    if policy is None:
+        section.missing = "no policy given: `latentviz report RUN --policy POLICY.yaml` adds the checks here"
+        return section
+    from latentviz.audit import evaluate, overall
+
+    results = evaluate(policy, run.metrics, baseline=baseline.metrics if baseline is not None else None)
+    section.status = overall(results)
+    section.policy = policy.name or "policy"
+    section.rows = [AuditRow(r.status, r.metric, r.value, r.threshold, r.message, r.description) for r in results]
+    return section

@@ -1,0 +1,135 @@
+"""The report as data: dataclasses a template renders, built from a run by :mod:`reports._build`.
+
+Nothing here knows HTML. Every string is plain text (the template escapes it); figures are
+plotly JSON dicts; images are base64 strings with their MIME type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from latentviz.figures import MetricRow
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One plotly figure: a stable id (from the run and the figure's name, never random) and its JSON."""
+
+    id: str
+    figure: dict
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A labelled value (summary cards, provenance rows)."""
+
+    label: str
+    value: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One area's plain-language judgement, tied to the numbers behind it.
+
+    ``tone`` is ``good``, ``fair``, ``poor`` or ``unknown`` (the badge colour).
+    """
+
+    area: str
+    tone: str
+    headline: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An embedded image (PNG grid or strip, animated GIF)."""
+
+    title: str
+    caption: str
+    mime: str
+    data: str
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    status: str
+    metric: str
+    value: float | None
+    threshold: str
+    message: str
+    description: str
+
+
+@dataclass
+class Section:
+    """A titled part of the report; ``missing`` replaces the body when its data is absent."""
+
+    kind: ClassVar[str] = "section"
+    id: str
+    title: str
+    intro: str = ""
+    missing: str = ""
+
+
+@dataclass
+class ProjectionSection(Section):
+    """The projection maps: one scatter per method, a shared colour-by switch and hover thumbnails.
+
+    ``colors`` maps a colour-by option to :func:`latentviz.figures.scatter_colors` of the shown
+    points (the same rows in every map); ``thumbs`` holds the sprite sheets and, per shown
+    point, its cell (-1 for none).
+    """
+
+    kind: ClassVar[str] = "projections"
+    figures: list[FigureSpec] = field(default_factory=list)
+    methods: list[tuple[str, str]] = field(default_factory=list)  # (method, display name)
+    color_options: list[tuple[str, str]] = field(default_factory=list)  # (column, display name)
+    color_by: str | None = None
+    colors: dict = field(default_factory=dict)
+    thumbs: dict | None = None
+    note: str = ""
+
+
+@dataclass
+class FigureSection(Section):
+    kind: ClassVar[str] = "figures"
+    figures: list[FigureSpec] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+
+
+@dataclass
+class MetricSection(Section):
+    kind: ClassVar[str] = "metrics"
+    rows: list[MetricRow] = field(default_factory=list)
+    figures: list[FigureSpec] = field(default_factory=list)
+    skipped: list[Fact] = field(default_factory=list)
+
+
+@dataclass
+class PictureSection(Section):
+    kind: ClassVar[str] = "pictures"
+    pictures: list[Picture] = field(default_factory=list)
+
+
+@dataclass
+class AuditSection(Section):
+    kind: ClassVar[str] = "audit"
+    status: str = ""
+    rows: list[AuditRow] = field(default_factory=list)
+    policy: str = ""
+
+
+@dataclass
+class ReportModel:
+    """Everything one report shows, in reading order."""
+
+    title: str
+    subtitle: str
+    facts: list[Fact]
+    verdicts: list[Verdict]
+    provenance: list[Fact]
+    sections: list[Section]
+    generator: str = "latentviz"

@@ -1,0 +1,113 @@
+"""Plain-language verdicts for the summary: one sentence per area, each tied to the numbers behind it.
+
+The cut-offs are rules of thumb from the literature, stated where they are used so a reader can
+disagree with them: active units (Burda et al., 2016: variance of the codes > 0.01), MIG on
+dSprites-like data (Chen et al., 2018: β-TCVAE and β-VAE reach 0.2-0.4), trustworthiness
+(Venna & Kaski, 2001: above 0.9 is a faithful map).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reports._model import Verdict
+
+MIG_GOOD, MIG_FAIR = 0.4, 0.15
+TRUST_GOOD, TRUST_FAIR = 0.95, 0.9
+CORR_GOOD, CORR_FAIR = 0.3, 0.6
+NOT_COMPUTED = "not computed: run `latentviz metrics RUN`"
+
+
+def verdicts(*, stats: dict, metrics: dict, z: np.ndarray, has_factors: bool) -> list[Verdict]:
+    """The four summary verdicts: collapse, disentanglement, regularity and projection quality."""
+    return [collapse(stats), disentanglement(metrics, has_factors), regularity(z, stats), projection_quality(metrics)]
+
+
+def _names(mask) -> str:
+    return ", ".join(f"z{j}" for j in np.flatnonzero(mask)) or "none"
+
+
+def collapse(stats: dict) -> Verdict:
+    active = np.asarray(stats.get("active", []), dtype=bool)
+    d, n_active = len(active), int(active.sum())
+    collapsed = np.asarray(stats["collapsed"], dtype=bool) if "collapsed" in stats else ~active
+    n_collapsed = int(collapsed.sum())
+    evidence = f"{n_active} of {d} dimensions vary across samples (variance > 0.01); " + (
+        f"collapsed (KL < 0.01 nats): {_names(collapsed)}." if "collapsed" in stats else f"inactive: {_names(~active)}.")
+    if n_active == 0:
+        return Verdict("Collapse", "poor", "Posterior collapse: no latent dimension carries information.", evidence)
+    if n_collapsed == 0 and n_active == d:
+        return Verdict("Collapse", "good", f"All {d} latent dimensions are in use.", evidence)
+    if n_active * 2 >= d:
+        return Verdict("Collapse", "fair", f"{d - n_active} of {d} dimensions are unused; {n_active} carry the "
+                       "information (common with a strong KL weight, as in a β-VAE).", evidence)
+    return Verdict("Collapse", "poor", f"Most dimensions are unused: only {n_active} of {d} carry information.",
+                   evidence)
+
+
+def disentanglement(metrics: dict, has_factors: bool) -> Verdict:
+    if not has_factors:
+        return Verdict("Disentanglement", "unknown", "Not measurable: the data has no ground-truth factors.",
+                       "Disentanglement scores compare the code with known generative factors (shape, scale, ...).")
+    found = {k: metrics[k] for k in ("mig", "dci_disentanglement", "sap") if _number(metrics.get(k))}
+    if "mig" not in found:
+        return Verdict("Disentanglement", "unknown", "Not measured yet.", NOT_COMPUTED)
+    evidence = ", ".join(f"{_label(k)} {v:.2f}" for k, v in found.items()) + \
+        f" (0 to 1, higher is better; MIG above {MIG_GOOD} is strong, β-VAEs on dSprites reach 0.2–0.4)."
+    mig = found["mig"]
+    if mig >= MIG_GOOD:
+        return Verdict("Disentanglement", "good", "Well disentangled: each factor is captured mainly by one "
+                       "latent dimension.", evidence)
+    if mig >= MIG_FAIR:
+        return Verdict("Disentanglement", "fair", "Partly disentangled: some factors are spread over several "
+                       "dimensions.", evidence)
+    return Verdict("Disentanglement", "poor", "Entangled: the factors are mixed across latent dimensions.", evidence)
+
+
+def regularity(z: np.ndarray, stats: dict) -> Verdict:
+    active = np.flatnonzero(np.asarray(stats.get("active", []), dtype=bool))
+    if len(active) < 2:
+        return Verdict("Regularity", "unknown", "Fewer than two active dimensions: nothing to correlate.",
+                       f"{len(active)} active dimension(s).")
+    sub = z[:, active].astype(np.float64)
+    sub = sub[np.isfinite(sub).all(axis=1)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.abs(np.nan_to_num(np.corrcoef(sub, rowvar=False)))
+    np.fill_diagonal(corr, 0)
+    i, j = np.unravel_index(np.argmax(corr), corr.shape)
+    worst = float(corr[i, j])
+    spread = np.asarray(stats.get("var", []), dtype=float)[active]
+    evidence = (f"Largest correlation between active dimensions: z{active[i]}–z{active[j]}, |r| = {worst:.2f}; "
+                f"variance of the active codes {spread.min():.2g} to {spread.max():.2g}.")
+    if worst < CORR_GOOD:
+        return Verdict("Regularity", "good", "The active dimensions are nearly uncorrelated: each adds information "
+                       "of its own.", evidence)
+    if worst < CORR_FAIR:
+        return Verdict("Regularity", "fair", "Some active dimensions are moderately correlated.", evidence)
+    return Verdict("Regularity", "poor", "Some active dimensions are strongly correlated: they encode overlapping "
+                   "information.", evidence)
+
+
+def projection_quality(metrics: dict) -> Verdict:
+    found = {k: float(v) for k, v in sorted(metrics.items()) if k.startswith("trustworthiness") and _number(v)}
+    if not found:
+        return Verdict("Projection quality", "unknown", "Not measured yet.", NOT_COMPUTED)
+    worst = min(found.values())
+    evidence = ", ".join(f"{_label(k)} {v:.3f}" for k, v in found.items()) + \
+        f" (1 is perfect; above {TRUST_FAIR} the 2-D neighbours are real neighbours)."
+    if worst >= TRUST_GOOD:
+        return Verdict("Projection quality", "good", "The 2-D maps are faithful: points that sit together in them "
+                       "are neighbours in the latent space.", evidence)
+    if worst >= TRUST_FAIR:
+        return Verdict("Projection quality", "fair", "The 2-D maps are mostly faithful; small clusters may be "
+                       "artefacts.", evidence)
+    return Verdict("Projection quality", "poor", "The 2-D maps distort neighbourhoods: read clusters in them with care.",
+                   evidence)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _label(key: str) -> str:
+    return {"mig": "MIG", "sap": "SAP", "dci_disentanglement": "DCI disentanglement"}.get(key, key.replace("_", " "))
