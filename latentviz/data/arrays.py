@@ -44,7 +44,7 @@ class ArraySource(DataSource):
         return tuple(to_channels_first(np.empty((1, *shape), dtype=np.uint8)).shape[1:]) if self.image else shape
 
     def read(self, start: int, stop: int) -> Batch:
-        chunk = np.asarray(self.x[start:stop])
+        chunk = np.array(self.x[start:stop])  # a copy: memory-mapped rows are read-only
         if np.issubdtype(chunk.dtype, np.integer) and not self.image:
             x = torch.from_numpy(chunk.astype(np.int64))  # token ids and the like pass through as integers
         else:

@@ -1,0 +1,116 @@
+"""Every bad input ends with one line ``latentviz: error: ...`` on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SMALL_SHAPES, VAE_FACTORY
+
+
+def _one_line_error(result, *needles):
+    assert result.code == 2, (result.code, result.err)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("latentviz: error: ")
+    assert "Traceback" not in result.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, vae_checkpoint):
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(vae_checkpoint.read_bytes()[:2000])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint")
+    empty_npy = tmp_path / "empty.npy"
+    np.save(empty_npy, np.zeros((0, 1, 32, 32), dtype=np.float32))
+    wrong_shape = tmp_path / "rgb.npy"
+    np.save(wrong_shape, np.zeros((4, 3, 32, 32), dtype=np.float32))
+    text_table = tmp_path / "names.csv"
+    pd.DataFrame({"name": ["a", "b"], "city": ["x", "y"]}).to_csv(text_table, index=False)
+    return {"truncated": truncated, "garbage": garbage, "empty": empty_npy, "wrong_shape": wrong_shape, "text": text_table}
+
+
+def _encode(cli, checkpoint, data, out, *extra):
+    return cli("encode", checkpoint, "--model", VAE_FACTORY, "--data", data, "--out", out, "--quiet", *extra)
+
+
+def test_missing_checkpoint(cli, tmp_path):
+    _one_line_error(_encode(cli, tmp_path / "nope.pt", SMALL_SHAPES, tmp_path / "r"), "nope.pt", "no such file")
+
+
+def test_missing_data(cli, tmp_path, vae_checkpoint):
+    _one_line_error(_encode(cli, vae_checkpoint, tmp_path / "nothing.npz", tmp_path / "r"), "nothing.npz")
+
+
+def test_truncated_checkpoint(cli, tmp_path, bad_inputs):
+    _one_line_error(_encode(cli, bad_inputs["truncated"], SMALL_SHAPES, tmp_path / "r"), "truncated")
+
+
+def test_garbage_checkpoint(cli, tmp_path, bad_inputs):
+    _one_line_error(_encode(cli, bad_inputs["garbage"], SMALL_SHAPES, tmp_path / "r"), "garbage.pt")
+
+
+def test_shape_mismatch_names_both_shapes(cli, tmp_path, bad_inputs):
+    out = tmp_path / "r"
+    result = _encode(cli, _checkpoint(tmp_path), bad_inputs["wrong_shape"], out)
+    _one_line_error(result, "(3, 32, 32)", "1 input channels")
+    assert not (out / "latents.parquet").exists()
+    manifest = (out / "manifest.json")
+    assert not manifest.exists() or '"complete": false' in manifest.read_text()
+
+
+def _checkpoint(tmp_path):
+    import torch
+
+    from latentviz.models.demo_vae import DemoVAE
+
+    path = tmp_path / "vae.pt"
+    torch.save(DemoVAE().state_dict(), path)
+    return path
+
+
+def test_empty_data_set(cli, tmp_path, vae_checkpoint, bad_inputs):
+    _one_line_error(_encode(cli, vae_checkpoint, bad_inputs["empty"], tmp_path / "r"), "empty")
+
+
+def test_table_without_numeric_columns(cli, tmp_path, vae_checkpoint, bad_inputs):
+    _one_line_error(_encode(cli, vae_checkpoint, bad_inputs["text"], tmp_path / "r"), "no numeric columns", "--features")
+
+
+def test_unknown_option_value(cli, tmp_path, vae_checkpoint):
+    _one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--device", "tpu"), "--device", "tpu")
+
+
+def test_bad_model_kwargs(cli, tmp_path, vae_checkpoint):
+    _one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", "{latent: 8"), "--model-kwargs")
+
+
+def test_state_dict_that_does_not_fit(cli, tmp_path, vae_checkpoint):
+    result = _encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", '{"latent_dim": 4}')
+    _one_line_error(result, "does not fit", "to_stats.weight (16, 128) vs (8, 128)")
+
+
+def test_unknown_builtin_and_bad_image_size(cli, tmp_path, vae_checkpoint):
+    _one_line_error(_encode(cli, vae_checkpoint, "builtin:mnist", tmp_path / "r"), "mnist")
+    _one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES + "&colour=3", tmp_path / "r"), "colour")
+
+
+def test_not_a_run_folder(cli, tmp_path):
+    from latentviz.run import Run
+    from latentviz.errors import InputError
+
+    with pytest.raises(InputError, match="not a run folder"):
+        Run(tmp_path)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "latentviz", "--debug", "import", str(tmp_path / "none.npy"), "--out",
+                           str(tmp_path / "r")], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
