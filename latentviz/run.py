@@ -8,7 +8,7 @@ A run folder holds::
     projections.parquet   id, pca_0.., tsne_0.., umap_0..
     neighbors.npz         k-nearest-neighbour graph of the latents (self excluded, ascending distance)
     metrics.json          flat metric names, ``detail``, ``timings``
-    traversals/           PNG grids, GIFs and traversals.json
+    traversals/           PNG grids, GIFs, traversals.json and paths.npz (decoded interpolation paths)
     shards/               partial results of an encode in progress (removed when it completes)
 
 Every write is atomic: a temporary file in the same folder, then ``os.replace``.
@@ -36,6 +36,7 @@ NEIGHBORS = "neighbors.npz"
 METRICS = "metrics.json"
 TRAVERSALS = "traversals"
 TRAVERSAL_INDEX = "traversals.json"
+TRAVERSAL_PATHS = "paths.npz"  # inside traversals/: decoded interpolation paths (see latentviz.traversal)
 SHARDS = "shards"
 REPORT = "report.html"
 

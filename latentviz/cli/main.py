@@ -18,6 +18,10 @@ COMMANDS = {
     "sample": "latentviz.cli.sample:sample_command",
     "run": "latentviz.cli.pipeline:run_command",
     "demo": "latentviz.cli.pipeline:demo_command",
+    "report": "latentviz.cli.report:report_command",
+    "compare": "latentviz.cli.report:compare_command",
+    "audit": "latentviz.cli.audit:audit_command",
+    "export": "latentviz.cli.export:export_command",
 }
 
 

@@ -31,7 +31,15 @@ def _timed(name, fn):
     return stage
 
 
-STAGES: list[tuple[str, object]] = []
+def _report(run, opts: StageOptions) -> None:
+    from reports import write_report
+
+    write_report(run)
+
+
+STAGES: list[tuple[str, object]] = [
+    ("report", _timed("report", _report)),  # last: it shows what the stages before wrote
+]
 
 
 def run_stages(run, opts: StageOptions) -> None:

@@ -1,0 +1,261 @@
+"""Audit a run against a policy: thresholds on its metrics, each check ``pass``, ``fail``, ``warn``, ``skip`` or ``error``.
+
+A policy is YAML (or the same structure as a dict)::
+
+    checks:
+      - metric: active_units
+        gte: 3
+        description: at least three latent dimensions carry information
+      - metric: trustworthiness
+        gte: 0.9
+        severity: warn
+      - metric: reconstruction_mse
+        lte: 1.1
+        relative: true          # threshold = 1.1 × the baseline run's value
+      - metric: mig
+        between: [0.1, 1.0]
+
+Each check names a metric of ``metrics.json`` and exactly one condition (``gt``, ``gte``,
+``lt``, ``lte`` or ``between``). A metric the run lacks is ``skip`` (with the reason), never
+``pass``; a relative check without a baseline is ``skip`` too. ``severity: warn`` turns a
+failure into a warning. :func:`exit_code` maps the results to the CLI's 0 / 1 / 2.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from latentviz.errors import InputError
+
+DEFAULT_POLICY = Path(__file__).parent / "policies" / "default.yaml"
+CONDITIONS = ("gt", "gte", "lt", "lte", "between")
+_SYMBOL = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+_NEGATED = {"gt": "≤", "gte": "<", "lt": "≥", "lte": ">"}
+STATUSES = ("pass", "fail", "warn", "skip", "error")
+
+
+class Check(BaseModel):
+    """One line of a policy: a metric, one condition on it, a severity and a description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(min_length=1)
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    between: tuple[float, float] | None = None
+    relative: bool = False
+    severity: Literal["fail", "warn"] = "fail"
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_condition(self):
+        given = [c for c in CONDITIONS if getattr(self, c) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one condition of {', '.join(CONDITIONS)}; got {', '.join(given) or 'none'}")
+        if self.between is not None and self.between[0] > self.between[1]:
+            raise ValueError(f"between: the lower bound {self.between[0]} is above the upper {self.between[1]}")
+        return self
+
+    @property
+    def condition(self) -> str:
+        return next(c for c in CONDITIONS if getattr(self, c) is not None)
+
+    @property
+    def threshold(self):
+        return getattr(self, self.condition)
+
+
+class Policy(BaseModel):
+    """A list of checks (``checks:``), optionally named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    checks: list[Check] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check; ``message`` is the sentence a reader sees."""
+
+    metric: str
+    status: str
+    value: float | None
+    threshold: str
+    severity: str
+    description: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_policy(source: str | os.PathLike | dict | None = None) -> Policy:
+    """Parse a policy from a YAML file, a dict, or (``None``) the default policy shipped with latentviz."""
+    import yaml
+
+    where = "the default policy" if source is None else str(source) if not isinstance(source, dict) else "policy"
+    if source is None or not isinstance(source, dict):
+        path = Path(source) if source is not None else DEFAULT_POLICY
+        if not path.is_file():
+            raise InputError(f"--policy {path}: no such file; give a YAML policy (see 'latentviz audit --help')")
+        try:
+            source = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise InputError(f"--policy {path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    try:
+        return Policy.model_validate(source)
+    except ValidationError as exc:
+        raise InputError(f"{where}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    place = ".".join(str(p) for p in err["loc"]) or "top level"
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = f"unknown key; a check takes metric, {', '.join(CONDITIONS)}, relative, severity, description"
+    count = exc.error_count()
+    return f"{place}: {message}" + (f" (and {count - 1} more problems)" if count > 1 else "")
+
+
+def evaluate(policy: Policy, metrics: dict, *, baseline: dict | None = None) -> list[CheckResult]:
+    """Run every check of ``policy`` on a run's ``metrics`` (and ``baseline``'s, for relative checks)."""
+    return [_evaluate(check, metrics, baseline) for check in policy.checks]
+
+
+def _evaluate(check: Check, metrics: dict, baseline: dict | None) -> CheckResult:
+    def result(status, value, threshold, message):
+        return CheckResult(check.metric, status, value, threshold, check.severity, check.description or "", message)
+
+    value, reason = metric_value(metrics, check.metric)
+    if reason:
+        return result("skip", None, _threshold_text(check, None), f"{check.metric}: skipped, {reason}")
+    if isinstance(value, str):
+        return result("error", None, _threshold_text(check, None), f"{check.metric}: {value}")
+    scale = None
+    if check.relative:
+        if baseline is None:
+            return result("skip", value, _threshold_text(check, None),
+                          f"{check.metric}: skipped, a relative check needs --baseline RUN")
+        scale, reason = metric_value(baseline, check.metric)
+        if reason or isinstance(scale, str):
+            return result("skip", value, _threshold_text(check, None),
+                          f"{check.metric}: skipped, the baseline run has no usable value ({reason or scale})")
+    lo, hi = _bounds(check, scale)
+    threshold = _threshold_text(check, scale)
+    holds = _holds(check.condition, value, lo, hi)
+    status = "pass" if holds else check.severity
+    relation = _relation(check.condition, holds, lo, hi)
+    return result(status, value, threshold, f"{check.metric} {_num(value)} {relation}" + ("" if holds else f" ({status})"))
+
+
+def metric_value(metrics: dict, name: str) -> tuple[float | str | None, str | None]:
+    """``(value, None)`` for a usable number, ``(None, reason)`` when it is missing, ``(problem, None)`` when malformed."""
+    if name not in metrics:
+        skipped = metrics.get("skipped") if isinstance(metrics.get("skipped"), dict) else {}
+        why = skipped.get(name)
+        return None, (f"not computed for this run ({why})" if why else
+                      "the run has no such metric (compute it with 'latentviz metrics RUN')")
+    value = metrics[name]
+    if value is None:
+        return None, "the metric is undefined for this run"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"value {value!r} is not a number", None
+    if math.isnan(value):
+        return None, "the metric is undefined (NaN) for this run"
+    return float(value), None
+
+
+def _bounds(check: Check, scale: float | None) -> tuple[float, float]:
+    factor = 1.0 if scale is None else scale
+    if check.condition == "between":
+        lo, hi = sorted((check.between[0] * factor, check.between[1] * factor))
+        return lo, hi
+    t = check.threshold * factor
+    return t, t
+
+
+def _holds(condition: str, value: float, lo: float, hi: float) -> bool:
+    return {"gt": value > lo, "gte": value >= lo, "lt": value < lo, "lte": value <= lo,
+            "between": lo <= value <= hi}[condition]
+
+
+def _relation(condition: str, holds: bool, lo: float, hi: float) -> str:
+    if condition == "between":
+        return f"{'in' if holds else 'outside'} [{_num(lo)}, {_num(hi)}]"
+    return f"{(_SYMBOL if holds else _NEGATED)[condition]} {_num(lo)}"
+
+
+def _threshold_text(check: Check, scale: float | None) -> str:
+    if check.condition == "between":
+        base = f"in [{_num(check.between[0])}, {_num(check.between[1])}]"
+    else:
+        base = f"{_SYMBOL[check.condition]} {_num(check.threshold)}"
+    if not check.relative:
+        return base
+    return base + (f" × baseline {_num(scale)}" if scale is not None else " × baseline")
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def counts(results: list[CheckResult]) -> dict[str, int]:
+    return {status: sum(r.status == status for r in results) for status in STATUSES}
+
+
+def overall(results: list[CheckResult]) -> str:
+    """``fail`` if any check failed, else ``error`` if any could not be evaluated, else ``warn`` or ``pass``."""
+    found = {r.status for r in results}
+    return next((s for s in ("fail", "error", "warn") if s in found), "pass")
+
+
+def exit_code(results: list[CheckResult]) -> int:
+    """0 when no check fails, 1 when any fails, 2 when a check could not be evaluated."""
+    return {"fail": 1, "error": 2}.get(overall(results), 0)
+
+
+def to_json(results: list[CheckResult], *, run: str, policy: str, baseline: str | None = None) -> dict:
+    """The machine-readable audit: overall status, counts and every result."""
+    return {"run": run, "policy": policy, "baseline": baseline, "status": overall(results),
+            "counts": counts(results), "results": [r.to_dict() for r in results]}
+
+
+def to_junit(results: list[CheckResult], *, run: str) -> bytes:
+    """JUnit XML (one test case per check) for CI systems; warnings pass with a note in system-out."""
+    import xml.etree.ElementTree as ET
+
+    tally = counts(results)
+    suite = ET.Element("testsuite", name="latentviz audit", tests=str(len(results)), failures=str(tally["fail"]),
+                       errors=str(tally["error"]), skipped=str(tally["skip"]))
+    ET.SubElement(ET.SubElement(suite, "properties"), "property", name="run", value=run)
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname="latentviz.audit", name=r.metric)
+        if r.status == "fail":
+            ET.SubElement(case, "failure", message=r.message, type="threshold").text = r.description
+        elif r.status == "error":
+            ET.SubElement(case, "error", message=r.message)
+        elif r.status == "skip":
+            ET.SubElement(case, "skipped", message=r.message)
+        elif r.status == "warn":
+            ET.SubElement(case, "system-out").text = f"warning: {r.message}"
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def format_table(results: list[CheckResult]) -> str:
+    """A plain-text table: status, metric, measured value, threshold, sentence."""
+    rows = [("STATUS", "METRIC", "VALUE", "THRESHOLD", "RESULT")]
+    rows += [(r.status.upper(), r.metric, "—" if r.value is None else _num(r.value), r.threshold,
+              r.message + (f" — {r.description}" if r.description else "")) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows)

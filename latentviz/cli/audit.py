@@ -1,0 +1,51 @@
+"""``latentviz audit``: check a run's metrics against a policy; exit 0 (pass), 1 (a check failed), 2 (bad input)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("audit")
+@click.argument("run_path", metavar="RUN")
+@click.option("--policy", metavar="POLICY.yaml",
+              help="The checks to run (default: the policy shipped with latentviz, latentviz/policies/default.yaml).")
+@click.option("--baseline", metavar="RUN", help="Baseline run for checks with 'relative: true'.")
+@click.option("--json", "json_out", metavar="OUT", help="Also write the results as JSON.")
+@click.option("--junit", "junit_out", metavar="OUT", help="Also write the results as JUnit XML (for CI).")
+def audit_command(run_path, policy, baseline, json_out, junit_out):
+    """Check RUN's metrics against POLICY and print one line per check.
+
+    \b
+    A policy is YAML:
+      checks:
+        - metric: active_units
+          gte: 3
+          description: at least three latent dimensions carry information
+        - metric: trustworthiness
+          gte: 0.9
+          severity: warn
+    Conditions: gt, gte, lt, lte, between: [lo, hi]; 'relative: true' scales the threshold
+    by the --baseline run's value. A metric the run lacks is skipped, never passed.
+    """
+    from latentviz import audit
+    from latentviz.errors import AuditFailed, InputError
+    from latentviz.run import Run, write_bytes, write_json
+
+    run = Run(run_path)
+    rules = audit.load_policy(policy)
+    base = Run(baseline) if baseline else None
+    results = audit.evaluate(rules, run.metrics, baseline=base.metrics if base else None)
+    click.echo(audit.format_table(results))
+    summary = audit.to_json(results, run=str(run.path), policy=str(policy or audit.DEFAULT_POLICY),
+                            baseline=str(base.path) if base else None)
+    if json_out:
+        write_json(json_out, summary)
+    if junit_out:
+        write_bytes(junit_out, audit.to_junit(results, run=str(run.path)))
+    tally = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
+    click.echo(f"audit: {summary['status']} ({tally})")
+    code = audit.exit_code(results)
+    if code == 1:
+        raise AuditFailed(f"audit of {run.path}: {summary['counts']['fail']} failing check(s)")
+    if code == 2:
+        raise InputError(f"audit of {run.path}: {summary['counts']['error']} check(s) could not be evaluated")

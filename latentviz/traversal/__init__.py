@@ -1,0 +1,23 @@
+"""Traversals and interpolation: see what each latent dimension does and whether the space is continuous.
+
+``model`` below is a run's :class:`~latentviz.models.LatentModel`, any object with a ``decode``
+method, or a plain callable from a batch of latents (n, d) to outputs; decoding runs batched on
+the model's device under ``torch.inference_mode()``.
+
+- :func:`grid` — one seed code, each of ``dims`` swept over ``values``: (n_dims, n_steps, *output).
+- :func:`interpolate` — lerp or slerp between two codes: (steps, d).
+- :func:`direction` — the unit vector of a label or factor (class means, regression) or of PCA.
+- :func:`manipulate` — move one latent of a code by ``delta``.
+- :func:`to_png`, :func:`to_gif` — lay out any (rows, steps, *output) array with labels.
+- :func:`traverse` — the ``latentviz traverse`` stage: every figure of a run into ``traversals/``.
+"""
+
+from latentviz.traversal._decode import Decoder, grid, traversal_effect
+from latentviz.traversal._geometry import (direction, interpolate, manipulate, principal_directions, sweep_labels,
+                                           sweep_values)
+from latentviz.traversal._render import is_image_output, to_gif, to_png
+from latentviz.traversal._stage import load_paths, skip_reason, traverse, traverse_stage
+
+__all__ = ["Decoder", "direction", "grid", "interpolate", "is_image_output", "load_paths", "manipulate",
+           "principal_directions", "skip_reason", "sweep_labels", "sweep_values", "to_gif", "to_png", "traverse",
+           "traverse_stage", "traversal_effect"]
