@@ -22,6 +22,7 @@ COMMANDS = {
     "compare": "latentviz.cli.report:compare_command",
     "audit": "latentviz.cli.audit:audit_command",
     "export": "latentviz.cli.export:export_command",
+    "traverse": "latentviz.cli.traverse:traverse_command",
 }
 
 

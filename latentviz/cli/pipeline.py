@@ -31,13 +31,21 @@ def _timed(name, fn):
     return stage
 
 
+def _traverse(run, opts: StageOptions) -> None:
+    from latentviz.traversal import traverse_stage
+
+    traverse_stage(run, seed=opts.seed, quiet=opts.quiet, device=opts.device)
+
+
 def _report(run, opts: StageOptions) -> None:
     from reports import write_report
 
     write_report(run)
 
 
+# order: project, metrics, traverse, report
 STAGES: list[tuple[str, object]] = [
+    ("traverse", _timed("traverse", _traverse)),
     ("report", _timed("report", _report)),  # last: it shows what the stages before wrote
 ]
 
