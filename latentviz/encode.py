@@ -357,6 +357,7 @@ def _is_z(column: str, prefix: str) -> bool:
 
 def encode_checkpoint(checkpoint: str, data: str, out, *, factory: str | None = None, factory_kwargs: dict | None = None,
                       layer: str | None = None, trust_checkpoint: bool = False, strict: bool = True,
+                      pool: str | None = None, max_length: int | None = None,
                       image_size=None, features=None, data_options: dict | None = None,
                       options: EncodeOptions | None = None) -> runfolder.Run:
     """Load the checkpoint and the data source, then :func:`encode` — what ``latentviz encode`` does."""
@@ -367,5 +368,6 @@ def encode_checkpoint(checkpoint: str, data: str, out, *, factory: str | None = 
     options.check()
     source = open_source(data, image_size=image_size, features=features, **(data_options or {}))
     model = load_model(checkpoint, factory=factory, factory_kwargs=factory_kwargs, layer=layer,
-                       trust_checkpoint=trust_checkpoint, strict=strict, device="cpu")
+                       trust_checkpoint=trust_checkpoint, strict=strict, pool=pool, max_length=max_length,
+                       device="cpu")
     return encode(model, source, out, options)

@@ -72,10 +72,28 @@ def encode_options(f):
         click.option("--resume", is_flag=True, help="Continue an interrupted encode without redoing finished shards."),
         click.option("--overwrite", is_flag=True, help="Replace a complete run already in --out."),
         click.option("--shard-size", default=65536, show_default=True, type=click.IntRange(min=1)),
-        click.option("--image-size", metavar="HxW", help="Resize images from a folder to this size."),
         click.option("--normalize", metavar="MEAN,STD", help="Per-channel normalisation the model was trained with."),
-        click.option("--features", metavar="A,B,C", help="Table columns to use as input."),
         click.option("--quiet", "-q", "local_quiet", is_flag=True, help="No progress bar."),
     ]):
         f = option(f)
-    return model_options(f)
+    return model_options(reading_options(f))
+
+
+def reading_options(f):
+    """How inputs are read and latents pooled (shared by encode, run and inspect)."""
+    for option in reversed([
+        click.option("--image-size", metavar="HxW", help="Resize images from a folder to this size."),
+        click.option("--features", metavar="A,B,C", help="Table columns to use as input."),
+        click.option("--text-column", metavar="NAME", help="The column of texts in a .csv/.parquet (transformers models)."),
+        click.option("--pool", type=click.Choice(["flatten", "mean", "channel", "cls"]),
+                     help="Spatial latents: flatten (default), mean or channel statistics; token states: mean (default) or cls."),
+        click.option("--max-length", type=click.IntRange(min=1), metavar="TOKENS",
+                     help="Truncate texts to this many tokens (transformers models)."),
+    ]):
+        f = option(f)
+    return f
+
+
+def data_options_of(kw: dict) -> dict:
+    """The data source's reading options among the parsed CLI options (passed on to ``open_source``)."""
+    return {"text_column": kw["text_column"]} if kw.get("text_column") else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from latentviz.cli._options import encode_options, parse_json_kwargs, parse_normalize, quiet_of
+from latentviz.cli._options import data_options_of, encode_options, parse_json_kwargs, parse_normalize, quiet_of
 
 
 def options_from(kw: dict, quiet: bool):
@@ -22,8 +22,9 @@ def run_encode(ctx, checkpoint: str, kw: dict):
     quiet = quiet_of(ctx, kw["local_quiet"])
     return encode_checkpoint(
         checkpoint, kw["data"], kw["out"], factory=kw["factory"], factory_kwargs=parse_json_kwargs(kw["model_kwargs"]),
-        layer=kw["layer"], trust_checkpoint=kw["trust_checkpoint"], strict=kw["strict"],
-        image_size=kw["image_size"], features=kw["features"], options=options_from(kw, quiet))
+        layer=kw["layer"], trust_checkpoint=kw["trust_checkpoint"], strict=kw["strict"], pool=kw["pool"],
+        max_length=kw["max_length"], image_size=kw["image_size"], features=kw["features"],
+        data_options=data_options_of(kw), options=options_from(kw, quiet))
 
 
 @click.command("encode")

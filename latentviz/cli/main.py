@@ -14,6 +14,7 @@ import click
 # command name -> "module:attribute" (imported only when that command runs or help lists it)
 COMMANDS = {
     "encode": "latentviz.cli.encode:encode_command",
+    "inspect": "latentviz.cli.inspect:inspect_command",
     "import": "latentviz.cli.import_:import_command",
     "sample": "latentviz.cli.sample:sample_command",
     "run": "latentviz.cli.pipeline:run_command",

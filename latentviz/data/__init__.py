@@ -32,6 +32,9 @@ def open_source(spec: str, *, image_size=None, features=None, **text_options) ->
         return ImageFolder(path, image_size=parse_image_size(image_size))
     if path.is_file():
         suffix = path.suffix.lower()
+        if suffix == ".txt" or text_options.get("text_column") or (suffix == ".npz" and _is_token_archive(path)):
+            from latentviz.data.text import open_text
+            return open_text(path, **text_options)
         if suffix == ".npy":
             from latentviz.data.arrays import open_npy
             return open_npy(path)
@@ -45,15 +48,18 @@ def open_source(spec: str, *, image_size=None, features=None, **text_options) ->
             from latentviz.data.tables import open_table
             cols = [c.strip() for c in features.split(",")] if isinstance(features, str) else features
             return open_table(path, features=cols)
-        if suffix == ".txt" or text_options.get("text_column"):
-            from latentviz.data.text import open_text
-            return open_text(path, **text_options)
         raise InputError(f"--data {path}: unsupported file type '{suffix}'; use an image folder, .npy, .npz, .pt, .parquet, .csv or .txt")
     if looks_like_callable_spec(spec):
         from latentviz.data.torch_dataset import DatasetSource
 
         return DatasetSource(spec)
     raise InputError(f"--data {spec}: no such file or folder (and not builtin:shapes or MODULE:CALLABLE)")
+
+
+def _is_token_archive(path: Path) -> bool:
+    from latentviz.data.text import is_token_archive
+
+    return is_token_archive(path)
 
 
 def parse_image_size(value) -> tuple[int, int] | None:

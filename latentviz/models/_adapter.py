@@ -2,7 +2,8 @@
 
 Encoder resolution: ``--layer NAME`` (a forward hook on that submodule) > an ``encode`` method >
 an ``encoder`` attribute > ``forward``. Decoder: a ``decode`` method > a ``decoder`` attribute >
-``forward`` for generator-only models.
+``forward`` for generator-only models. Programs whose forward *is* the encoder (``torch.export``,
+transformers models, whose ``encoder`` attribute is only a part) pass ``forward_only=True``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ class LatentModel:
 
     def __init__(self, module: nn.Module, *, spec: dict, layer: str | None = None, generator: bool = False,
                  input_transform: Callable | None = None, output_transform: Callable | None = None,
-                 pool: Callable | None = None):
-        self.module = module.eval() if hasattr(module, "eval") else module
+                 pool: Callable | None = None, forward_only: bool = False, no_decoder_reason: str | None = None):
+        self.module = _eval_mode(module)
         self.spec = spec
         self.layer = layer
         self.input_transform = input_transform
@@ -33,8 +34,11 @@ class LatentModel:
         self.pool = pool
         self.latent_shape: tuple[int, ...] | None = tuple(spec["latent_shape"]) if spec.get("latent_shape") else None
         self.gives_variance: bool | None = None
+        self.forward_only = forward_only
         self._encode_fn, self.encoder_source = (None, None) if generator else self._find_encoder()
         self._decode_fn, self.decoder_source = self._find_decoder(generator)
+        if no_decoder_reason and self._decode_fn is not None:
+            self._decode_fn, self.decoder_source = None, f"none ({no_decoder_reason})"
         if self._encode_fn is None and self._decode_fn is None:
             raise InputError("the model has neither an encoder nor a decoder latentviz can find")
 
@@ -48,6 +52,8 @@ class LatentModel:
                 hint = f"; similar: {', '.join(close)}" if close else "; 'latentviz inspect' lists candidates"
                 raise InputError(f"--layer: the model has no submodule '{self.layer}'{hint}")
             return self._hooked(names[self.layer]), f"layer '{self.layer}' (forward hook)"
+        if self.forward_only:
+            return m, "forward"
         if callable(getattr(m, "encode", None)):
             return m.encode, "encode method"
         if isinstance(getattr(m, "encoder", None), nn.Module) or callable(getattr(m, "encoder", None)):
@@ -56,6 +62,8 @@ class LatentModel:
 
     def _find_decoder(self, generator: bool):
         m = self.module
+        if self.forward_only:
+            return None, None
         if callable(getattr(m, "decode", None)):
             return m.decode, "decode method"
         if callable(getattr(m, "decoder", None)):
@@ -76,6 +84,9 @@ class LatentModel:
                 self._call(self.module, x)
             finally:
                 handle.remove()
+            if "out" not in captured:
+                raise InputError(f"--layer {self.layer}: that submodule is not called by the model's forward; "
+                                 "'latentviz inspect --data DATA' lists the layers that are")
             return captured.pop("out")
 
         return encode
@@ -166,6 +177,14 @@ class LatentModel:
         return {"kind": self.kind, "encoder": self.encoder_source, "decoder": self.decoder_source,
                 "latent_dim": self.latent_dim, "latent_shape": list(self.latent_shape) if self.latent_shape else None,
                 "parameters": n_params}
+
+
+def _eval_mode(module):
+    """``module.eval()``; a torch.export program keeps the mode it was exported in and refuses the call."""
+    try:
+        return module.eval()
+    except NotImplementedError:
+        return module
 
 
 def expected_input(module) -> str | None:

@@ -1,12 +1,26 @@
 """Detect a checkpoint's form and load it to an ``nn.Module`` — safely.
 
 Nothing in a checkpoint runs unless the user passes ``--trust-checkpoint``: pickles are read with
-``weights_only=True``. Each form is one loader function registered in ``_LOADERS``.
+``weights_only=True`` (plain tensors, dicts and numbers only), safetensors and ``torch.export``
+archives hold no code, and model folders never run remote code. The forms:
+
+==============  ===========================================================================
+torchscript     ``torch.jit.save`` archive (its ``encode``/``decode`` methods are used)
+export          ``torch.export.save`` program (``.pt2``): its forward is the encoder
+pickle          ``.pt/.pth/.bin/.ckpt``: a state dict (built with ``--model``) or, trusted only,
+                a pickled ``nn.Module``
+safetensors     a state dict in ``.safetensors`` (built with ``--model``)
+diffusers       a diffusers ``AutoencoderKL`` folder (``config.json`` + weights)
+transformers    a transformers model folder (``config.json`` with ``model_type`` + weights)
+factory         ``MODULE_OR_FILE:CALLABLE`` that returns the model
+==============  ===========================================================================
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
+import json
 import zipfile
 from pathlib import Path
 
@@ -17,6 +31,22 @@ from latentviz._imports import import_callable, looks_like_callable_spec
 from latentviz.errors import InputError, UnsafeCheckpointError
 
 STATE_DICT_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt"}
+FORM_NAMES = {
+    "torchscript": "TorchScript archive",
+    "export": "torch.export program",
+    "state_dict": "state dict",
+    "pickled_module": "pickled nn.Module (trusted)",
+    "diffusers": "diffusers AutoencoderKL folder",
+    "transformers": "transformers model folder",
+    "factory": "the model a MODULE_OR_FILE:CALLABLE returns",
+}
+# Where trainers nest the weights, in the order they are looked for.
+WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "ema", "ema_model", "model_ema", "state_dict_ema")
+# Prefixes wrappers add to every key: DataParallel/DDP, Lightning's attribute, torch.compile.
+KNOWN_PREFIXES = ("module.", "model.", "_orig_mod.", "net.")
+# Lightning saves its hyper-parameters as an AttributeDict; reading it as a plain dict runs nothing.
+_LIGHTNING_DICTS = ("lightning.fabric.utilities.data.AttributeDict", "lightning_fabric.utilities.data.AttributeDict",
+                    "pytorch_lightning.utilities.parsing.AttributeDict")
 
 
 def sha256_of(path: Path) -> str:
@@ -33,57 +63,172 @@ def sha256_of(path: Path) -> str:
 
 
 def detect_form(checkpoint: str) -> str:
-    """Name the checkpoint's form from its path and contents."""
+    """Name the checkpoint's form (a key of :data:`FORM_NAMES`, or pickle/safetensors) from its path and contents."""
     path = Path(checkpoint)
     if not path.exists():
         if looks_like_callable_spec(checkpoint):
             return "factory"
         raise InputError(f"checkpoint {checkpoint}: no such file or folder (or MODULE_OR_FILE:CALLABLE)")
     if path.is_dir():
-        raise InputError(f"checkpoint {checkpoint}: a folder, but not a model folder latentviz knows")
+        return _folder_form(path)
     if path.stat().st_size == 0:
         raise InputError(f"checkpoint {checkpoint}: the file is empty")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        return "safetensors"
     if zipfile.is_zipfile(path):
         try:
             names = zipfile.ZipFile(path).namelist()
         except zipfile.BadZipFile as exc:
             raise InputError(f"checkpoint {checkpoint}: truncated or corrupt archive ({exc})") from exc
+        if any(n.endswith("/archive_format") for n in names) or suffix == ".pt2":
+            return "export"
         if any("/code/" in n and n.endswith(".py") for n in names) and any(n.endswith("constants.pkl") for n in names):
             return "torchscript"
-    if path.suffix.lower() in STATE_DICT_SUFFIXES or zipfile.is_zipfile(path):
         return "pickle"
-    raise InputError(f"checkpoint {checkpoint}: unknown format '{path.suffix}'; "
-                     "use TorchScript, a state dict (.pt/.pth/.bin/.ckpt) with --model, or MODULE:CALLABLE")
+    if suffix in STATE_DICT_SUFFIXES:
+        return "pickle"  # the legacy (non-zip) torch.save format
+    raise InputError(f"checkpoint {checkpoint}: unknown format '{suffix}'; use TorchScript, torch.export (.pt2), "
+                     "a state dict (.pt/.pth/.bin/.ckpt/.safetensors) with --model, a model folder, or MODULE:CALLABLE")
 
 
-def build_factory(factory: str | None, kwargs: dict | None) -> nn.Module:
+def _folder_form(path: Path) -> str:
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise InputError(f"checkpoint {path}: a folder without config.json; latentviz reads diffusers and "
+                         "transformers model folders (written by save_pretrained)")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"checkpoint {path}: config.json is not valid JSON ({exc})") from exc
+    if "_class_name" in config:
+        if config["_class_name"] != "AutoencoderKL":
+            raise InputError(f"checkpoint {path}: a diffusers {config['_class_name']} folder; latentviz reads "
+                             "AutoencoderKL (the autoencoder of latent-diffusion models)")
+        return "diffusers"
+    if "model_type" in config:
+        return "transformers"
+    raise InputError(f"checkpoint {path}: config.json has neither '_class_name' (diffusers) nor 'model_type' (transformers)")
+
+
+def build_factory(factory: str | None, kwargs: dict | None, *, defaults: dict | None = None) -> tuple[nn.Module, list[str]]:
+    """Call ``factory(**kwargs)``; ``defaults`` (Lightning hyper-parameters) fill what kwargs leave out.
+
+    Returns the module and the names of the defaults that were used.
+    """
     if not factory:
         raise InputError("a state dict needs the model's code: pass --model MODULE_OR_FILE:CALLABLE (and --model-kwargs JSON)")
     fn = import_callable(factory)
+    used = _accepted(fn, {k: v for k, v in (defaults or {}).items() if k not in (kwargs or {})})
     try:
-        module = fn(**(kwargs or {}))
+        module = fn(**used, **(kwargs or {}))
     except TypeError as exc:
         raise InputError(f"--model {factory}: calling it with --model-kwargs {kwargs or {}} failed: {exc}") from exc
     if not isinstance(module, nn.Module):
         raise InputError(f"--model {factory}: returned {type(module).__name__}, not a torch.nn.Module")
-    return module
+    return module, sorted(used)
+
+
+def _accepted(fn, values: dict) -> dict:
+    """The entries of ``values`` that ``fn`` takes as keyword arguments."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return dict(values)
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: v for k, v in values.items() if k in names}
 
 
 def load_pickle(path: Path, *, trust: bool):
     """torch.load with weights_only=True unless the user trusts the file."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
+        if trust:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals([(dict, name) for name in _LIGHTNING_DICTS]):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError / RuntimeError / EOFError / zipfile errors
         text = str(exc)
         if not trust and ("weights_only" in text or "Unsupported global" in text or "GLOBAL" in text):
             raise UnsafeCheckpointError(
-                f"checkpoint {path} holds pickled Python objects, which can run code when loaded; "
-                "it was not loaded. If you trust its source, pass --trust-checkpoint") from exc
-        raise InputError(f"checkpoint {path}: unreadable or truncated ({type(exc).__name__}: {text.splitlines()[0] if text else ''})") from exc
+                f"checkpoint {path} holds pickled Python objects (such as a whole nn.Module), which can run code "
+                "when loaded; nothing was run. If you trust its source, pass --trust-checkpoint") from exc
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        raise InputError(f"checkpoint {path}: unreadable or truncated ({type(exc).__name__}: {first})") from exc
+
+
+def load_safetensors(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises SafetensorError / OSError
+        raise InputError(f"checkpoint {path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from exc
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def unwrap_checkpoint(obj, path) -> tuple[object, dict]:
+    """Dig the weights out of a training checkpoint: ``{"state_dict": ...}``, ``{"model": ...}``, ``{"ema": ...}``...
+
+    Returns the state dict (or a module a trusted pickle held) and what was unwrapped: ``unwrapped``
+    (the key path) and ``hyper_parameters`` (Lightning's, used as default factory kwargs).
+    """
+    found: dict = {}
+    keys = []
+    while isinstance(obj, dict) and not _is_state_dict(obj):
+        if "hyper_parameters" in obj and isinstance(obj["hyper_parameters"], dict) and "hyper_parameters" not in found:
+            found["hyper_parameters"] = dict(obj["hyper_parameters"])
+        key = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), nn.Module) or
+                    (isinstance(obj.get(k), dict) and obj[k])), None)
+        if key is None:
+            shown = ", ".join(map(str, list(obj)[:8]))
+            raise InputError(f"checkpoint {path}: a dict with keys {shown} but no state dict; latentviz looks for "
+                             f"tensors at the top level or under {', '.join(WRAPPER_KEYS)}")
+        keys.append(key)
+        obj = obj[key]
+    if keys:
+        found["unwrapped"] = ".".join(keys)
+    return obj, found
+
+
+def fit_prefix(state: dict, expected: set[str]) -> tuple[dict, str | None]:
+    """Strip the key prefix (``module.``, ``model.``...) that makes ``state`` fit ``expected``, if one does.
+
+    A prefix is only stripped when the stripped keys match more of the model's keys than the raw ones.
+    """
+    def matches(prefix: str) -> int:
+        return sum(1 for k in state if k.startswith(prefix) and k[len(prefix):] in expected)
+
+    best, best_score = "", matches("")
+    if best_score == len(expected):
+        return state, None
+    candidates = set(KNOWN_PREFIXES)
+    for key in state:  # the key's own leading components: 'vae.', 'model.module.', ...
+        parts = key.split(".")
+        candidates.update(".".join(parts[:i]) + "." for i in (1, 2) if len(parts) > i)
+    for prefix in sorted(candidates, key=len):
+        score = matches(prefix)
+        if score > best_score:
+            best, best_score = prefix, score
+    if not best:
+        return state, None
+    return {(k[len(best):] if k.startswith(best) else k): v for k, v in state.items()}, best
 
 
 def load_state_dict_into(module: nn.Module, state: dict, *, strict: bool = True) -> dict:
     """Load ``state`` into ``module``; report missing/unexpected keys as a clear error unless not strict."""
+    state, prefix = fit_prefix(state, set(module.state_dict()))
+    own = module.state_dict()
+    mismatched = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+                  if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+    if mismatched:
+        raise InputError(f"the state dict does not fit --model: {len(mismatched)} tensor(s) differ in shape "
+                         f"(checkpoint vs model), e.g. {'; '.join(mismatched[:3])}; check --model-kwargs "
+                         "(--no-strict only skips missing or unexpected keys)")
     result = module.load_state_dict(state, strict=False)
     missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
     if strict and (missing or unexpected):
@@ -93,29 +238,48 @@ def load_state_dict_into(module: nn.Module, state: dict, *, strict: bool = True)
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} key(s) e.g. {', '.join(unexpected[:4])}")
         raise InputError(f"the state dict does not fit --model: {'; '.join(parts)}; check --model/--model-kwargs or pass --no-strict")
-    return {"missing_keys": missing, "unexpected_keys": unexpected}
+    record = {"missing_keys": missing, "unexpected_keys": unexpected}
+    if prefix:
+        record["stripped_prefix"] = prefix
+    return record
 
 
 def load_module(checkpoint: str, *, form: str, factory: str | None, factory_kwargs: dict | None,
                 trust: bool, strict: bool = True) -> tuple[nn.Module, dict]:
     """Return the module and what the manifest should record about loading it."""
-    record: dict = {}
     if form == "factory":
-        return build_factory(checkpoint, factory_kwargs), record
+        return build_factory(checkpoint, factory_kwargs)[0], {}
     path = Path(checkpoint)
     if form == "torchscript":
         try:
-            return torch.jit.load(str(path), map_location="cpu"), record
+            return torch.jit.load(str(path), map_location="cpu"), {}
         except Exception as exc:
             raise InputError(f"checkpoint {path}: not a loadable TorchScript archive ({type(exc).__name__})") from exc
-    if form == "pickle":
-        obj = load_pickle(path, trust=trust)
+    if form == "export":
+        try:
+            return torch.export.load(str(path)).module(), {}
+        except Exception as exc:
+            raise InputError(f"checkpoint {path}: not a loadable torch.export program ({type(exc).__name__}: {exc})") from exc
+    if form == "diffusers":
+        from latentviz.models._diffusers import load_autoencoder_kl
+
+        return load_autoencoder_kl(path), {}
+    if form == "transformers":
+        from latentviz.models._transformers import load_text_model
+
+        return load_text_model(path, trust=trust), {}
+    if form in ("pickle", "safetensors"):
+        obj = load_safetensors(path) if form == "safetensors" else load_pickle(path, trust=trust)
         if isinstance(obj, nn.Module):
             return obj, {"form": "pickled_module"}
-        if isinstance(obj, dict):
-            record["form"] = "state_dict"
-            module = build_factory(factory, factory_kwargs)
-            record.update(load_state_dict_into(module, obj, strict=strict))
-            return module, record
-        raise InputError(f"checkpoint {path}: holds {type(obj).__name__}, not a state dict or a module")
+        obj, record = unwrap_checkpoint(obj, path)
+        if isinstance(obj, nn.Module):
+            return obj, {"form": "pickled_module", "unwrapped": record.get("unwrapped")}
+        if not _is_state_dict(obj):
+            raise InputError(f"checkpoint {path}: holds {type(obj).__name__}, not a state dict or a module")
+        module, used = build_factory(factory, factory_kwargs, defaults=record.pop("hyper_parameters", None))
+        if used:
+            record["hyper_parameters_used"] = used
+        record.update(load_state_dict_into(module, obj, strict=strict))
+        return module, {"form": "state_dict", **record}
     raise InputError(f"checkpoint {checkpoint}: form '{form}' is not supported")

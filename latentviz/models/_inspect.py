@@ -1,0 +1,152 @@
+"""``latentviz inspect``: what latentviz sees in a checkpoint, before anything is encoded.
+
+Loads the model as ``encode`` would, then (when data is given) encodes a small probe batch with a
+forward hook on every submodule, so the latent's size and shape, whether the encoder gives a
+variance, the decoded shape and each candidate ``--layer``'s output shape are measured, not guessed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from latentviz.errors import InputError
+from latentviz.models._conventions import interpret_output
+from latentviz.models._formats import FORM_NAMES
+
+KIND_NAMES = {"vae": "VAE", "autoencoder": "autoencoder", "generator": "generator",
+              "feature_extractor": "feature extractor", "embedding": "embedding"}
+MAX_LAYER_DEPTH = 3  # 'encoder', 'encoder.layer.0': deeper names are listed by model.named_modules()
+
+
+def inspect_model(checkpoint: str, *, data: str | None = None, probe: int = 4, image_size=None, features=None,
+                  data_options: dict | None = None, **load_options) -> dict:
+    """Describe ``checkpoint``: format, kind, parameters, encoder/decoder, latent size, ``--layer`` candidates.
+
+    Parameters
+    ----------
+    checkpoint : str
+        Anything ``latentviz encode`` accepts as CHECKPOINT.
+    data : str, optional
+        A data source; its first ``probe`` samples are encoded to measure the latent.
+    **load_options
+        Passed to :func:`latentviz.models.load_model` (factory, factory_kwargs, layer, pool, ...).
+
+    Returns
+    -------
+    dict
+        ``form``, ``format`` (in words), ``kind``, ``kind_known`` (False until a probe tells a VAE
+        from an autoencoder), ``parameters``, ``encoder``, ``decoder``, ``latent_dim``,
+        ``latent_shape``, ``gives_variance``, ``probe`` (or None), ``layers`` (name, type,
+        output_shape) and ``notes``.
+    """
+    from latentviz.models import load_model
+
+    model = load_model(checkpoint, device="cpu", **load_options)
+    info = {"checkpoint": model.spec["checkpoint"], "form": model.spec["form"], "format": _format(model),
+            "probe": None, "notes": _notes(model)}
+    layers = _layers(model.module)
+    if data is not None and not model.has_encoder:
+        info["notes"].append("a generator encodes no data: --data was not used")
+    elif data is not None:
+        info["probe"] = _probe(model, data, probe, layers, image_size=image_size, features=features,
+                               data_options=data_options or {})
+    elif model.has_encoder:
+        info["notes"].append("give --data DATA to measure the latent and the layers' output shapes on a probe batch")
+    kind_known = not (model.has_encoder and model.has_decoder and not model.layer and model.gives_variance is None)
+    described = model.describe()
+    if any(layer["output_shape"] for layer in layers):  # measured: keep the layers the forward pass used
+        layers = [layer for layer in layers if layer["output_shape"] is not None]
+    info.update(described, kind_name=KIND_NAMES[described["kind"]], kind_known=kind_known,
+                gives_variance=model.gives_variance, layers=layers)
+    return info
+
+
+def _format(model) -> str:
+    spec = model.spec
+    text = FORM_NAMES.get(spec["form"], spec["form"])
+    details = []
+    if spec["form"] == "state_dict":
+        text += f" built by {spec['factory']}"
+        if spec.get("unwrapped"):
+            details.append(f"unwrapped from '{spec['unwrapped']}'")
+        if spec.get("stripped_prefix"):
+            details.append(f"prefix '{spec['stripped_prefix']}' stripped")
+        if spec.get("hyper_parameters_used"):
+            details.append(f"hyper-parameters {', '.join(spec['hyper_parameters_used'])} from the checkpoint")
+    if spec["form"] in ("transformers", "pickled_module", "export", "torchscript", "diffusers"):
+        details.append(type(model.module).__name__ if spec["form"] != "export" else "GraphModule")
+    return f"{text} ({'; '.join(details)})" if details else text
+
+
+def _notes(model) -> list[str]:
+    spec, notes = model.spec, []
+    for what in ("missing_keys", "unexpected_keys"):
+        keys = spec.get(what) or []
+        if keys:
+            notes.append(f"--no-strict: {len(keys)} {what.replace('_', ' ')} ({', '.join(keys[:4])}"
+                         f"{', ...' if len(keys) > 4 else ''})")
+    return notes
+
+
+def _layers(module) -> list[dict]:
+    """Submodules up to :data:`MAX_LAYER_DEPTH` deep: the ``--layer`` candidates."""
+    if not hasattr(module, "named_modules"):
+        return []
+    return [{"name": name, "type": _type_name(sub), "output_shape": None}
+            for name, sub in module.named_modules()
+            if name and name.count(".") < MAX_LAYER_DEPTH and not name.startswith("_")]
+
+
+def _type_name(sub) -> str:
+    name = type(sub).__name__
+    return getattr(sub, "original_name", name) if name == "RecursiveScriptModule" else name
+
+
+def _probe(model, data: str, n: int, layers: list[dict], *, image_size, features, data_options: dict) -> dict:
+    from latentviz.data import open_source
+    from latentviz.encode import _shape_error
+
+    source = open_source(data, image_size=image_size, features=features, **data_options)
+    batch = source.read(0, min(n, len(source)))
+    with torch.inference_mode():
+        try:
+            mu, _ = model.encode(batch.x)
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise _shape_error(model, batch.x, exc) from exc
+        decoded = model.decode(mu) if model.has_decoder else None
+        _measure_layers(model, batch.x, layers)
+    return {"data": source.spec, "n": len(mu), "input_shape": list(source.item_shape) if source.item_shape else None,
+            "decoded_shape": list(decoded.shape[1:]) if isinstance(decoded, torch.Tensor) else None}
+
+
+def _measure_layers(model, x, layers: list[dict]) -> None:
+    """Run the module's forward, as ``--layer`` does, and record each candidate's per-sample output shape.
+
+    Shapes stay unknown where the forward pass needs more than the inputs, or the module takes no
+    hooks (TorchScript).
+    """
+    handles = _hook_layers(model.module, layers)
+    try:
+        model._call(model.module, model.input_transform(x) if model.input_transform else x)
+    except Exception:  # noqa: BLE001 - any failure only means the shapes stay unmeasured
+        for layer in layers:
+            layer["output_shape"] = None
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _hook_layers(module, layers: list[dict]) -> list:
+    subs = dict(module.named_modules())
+    handles = []
+    for layer in layers:
+        def hook(_mod, _inp, out, layer=layer):
+            try:
+                layer["output_shape"] = list(interpret_output(out)[0].shape[1:])
+            except InputError:
+                pass  # an output no latent can be read from: not a candidate
+        try:
+            handles.append(subs[layer["name"]].register_forward_hook(hook))
+        except (RuntimeError, AttributeError):
+            return handles
+    return handles
