@@ -124,6 +124,52 @@ def write_maps(path: Path, *, k: int = 10) -> Path:
     return Path(path)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def add_maps():
     return write_maps
+
+
+XSS_LABEL = "<script>alert(1)</script>"
+
+
+def write_report_run(path: Path, *, n: int = 120, d: int = 4, seed: int = 0, extras: bool = True) -> Path:
+    """A run with every file a report shows: latents (one label is an XSS probe), projections,
+    thumbnails (8x8 PNGs, a distinct grey per sample), metrics.json and a traversal PNG + GIF."""
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from latentviz.run import write_json, write_table
+    from latentviz.thumbnails import png_bytes
+
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, d)).astype(np.float32) * np.linspace(2.0, 0.05, d).astype(np.float32)
+    labels = np.array(["circle", "square", XSS_LABEL])[np.arange(n) % 3]
+    write_run(path, z, labels=labels, factors={"size": np.arange(n) % 4}, logvar=np.full_like(z, -1.0),
+              ids=[f"s{i}" for i in range(n)])
+    if not extras:
+        return Path(path)
+    write_maps(path)
+    write_table(Path(path) / "thumbnails.parquet", pd.DataFrame(
+        {"id": [f"s{i}" for i in range(n)], "png": [png_bytes(np.full((1, 8, 8), (i % 97) / 96.0)) for i in range(n)]}))
+    write_json(Path(path) / "metrics.json", {"mig": 0.31, "trustworthiness": 0.97, "active_units": 3,
+                                              "detail": {}, "timings": {}})
+    folder = Path(path) / "traversals"
+    folder.mkdir(exist_ok=True)
+    Image.new("L", (40, 20), 128).save(folder / "grid_00.png")
+    frames = [Image.new("L", (20, 20), v) for v in (0, 255)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    (folder / "grid_00.gif").write_bytes(buffer.getvalue())
+    write_json(folder / "traversals.json", {"files": [
+        {"file": "grid_00.png", "kind": "grid", "format": "png", "shows": "sample s0: each row sweeps one dimension"},
+        {"file": "grid_00.gif", "kind": "grid", "format": "gif", "shows": "the same, animated"},
+        {"file": "../manifest.json", "kind": "grid", "format": "png", "shows": "outside the folder: never embedded"}]})
+    return Path(path)
+
+
+@pytest.fixture
+def report_run(tmp_path):
+    """A small run holding everything a report shows (see :func:`write_report_run`)."""
+    return write_report_run(tmp_path / "run")

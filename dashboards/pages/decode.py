@@ -23,8 +23,9 @@ def layout(store, run_id: str, *, focus=None):
     if data.model is None:
         return saved_traversals(data)
     r = data.id
-    start = focus["index"] if focus and focus.get("run") == r else 0
-    state = {"a": int(start), "b": None, "next": "b"}
+    came_from_explore = bool(focus and focus.get("run") == r)
+    start = int(focus["index"]) if came_from_explore else 0
+    state = {"a": start, "b": None, "next": "b" if came_from_explore else "a"}
     lo, hi = logic.slider_range(data.z)
     kl = data.kl_per_dim
     sliders = [html.Div(className="lv-slider-row", children=[
@@ -39,7 +40,8 @@ def layout(store, run_id: str, *, focus=None):
         dcc.Store(id=ids.decode_sample(r), data=state),
         html.Section(className="lv-card", children=[
             html.H3("Pick points"),
-            _parts.hint("Click a point: it becomes A (the sliders start from it); the next click sets B."),
+            _parts.hint("Click a point to make it A (the sliders start from it), then another for B. "
+                        "A point clicked in Explore arrives here as A."),
             dcc.Graph(id=ids.decode_picker(r), figure=picker, config={"displaylogo": False}, className="lv-picker")
             if picker is not None else _parts.hint("No projection in this run; pick by id in Explore."),
             html.Div(id=ids.decode_ab(r), className="lv-ab", children=ab_panel(data, state)),

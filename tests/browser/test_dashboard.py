@@ -1,0 +1,322 @@
+"""The dashboard in a real headless Chromium: click, drag, slide, then assert what changed.
+
+One app (two copies of a small encoded run, with linear maps and the real neighbour graph) is
+served on 127.0.0.1 at a free port for the module; every test loads the page afresh and ends by
+asserting the browser console holds no errors.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1000")
+TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def runs(vae_run, add_maps, tmp_path_factory):
+    """Two copies of the session's encoded run, with maps, neighbours and (different) metrics."""
+    from latentviz.run import write_json
+
+    root = tmp_path_factory.mktemp("dash")
+    paths = []
+    for name, mig in (("alpha", 0.2), ("beta", 0.3)):
+        path = root / name
+        shutil.copytree(vae_run, path)
+        add_maps(path)
+        write_json(path / "metrics.json", {"mig": mig, "sap": 0.1, "detail": {}})
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from dashboards.app import create_app
+
+    app = create_app(runs, device="cpu")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    srv = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}/", app.store
+    srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) or not shutil.which(CHROMEDRIVER):
+        pytest.skip("chromium and chromium-driver are not installed (make browser)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="lv-chrome-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def css(component_id: dict) -> str:
+    """CSS selector of a Dash component with a dict id (Dash writes it as sorted, compact JSON)."""
+    return "[id='" + json.dumps(component_id, sort_keys=True, separators=(",", ":")) + "']"
+
+
+def wait(driver, condition, message: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, TIMEOUT, poll_frequency=0.1).until(lambda d: condition(d), message)
+
+
+def find(driver, component_id: dict):
+    from selenium.webdriver.common.by import By
+
+    return wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, css(component_id)), f"no element {component_id}")
+
+
+def plot(driver, component_id: dict, expression: str):
+    """Evaluate ``expression`` on the plotly graph div ``gd`` inside a dcc.Graph."""
+    return driver.execute_script(
+        f"const gd = document.querySelector(arguments[0] + ' .js-plotly-plot'); return gd ? ({expression}) : null;",
+        css(component_id))
+
+
+def open_page(driver, url: str, tab: str | None = None):
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    driver.get_log("browser")  # start each test with an empty console
+    if tab:
+        wait(driver, lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, ".lv-tab") if t.text.strip() == tab],
+             f"no tab {tab}")[0].click()
+
+
+def console_errors(driver) -> list:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def choose(driver, dropdown_id: dict, label: str):
+    """Open a dcc.Dropdown and click the option showing ``label``."""
+    from selenium.webdriver.common.by import By
+
+    find(driver, dropdown_id).click()
+    option = wait(driver, lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, "[role='option']")
+                                     if o.text.strip() == label], f"no option {label}")[0]
+    option.click()
+
+
+def point_position(driver, graph_id: dict, x: float, y: float) -> tuple[float, float]:
+    """Viewport pixel of data point (x, y) in a 2-D plotly graph."""
+    return tuple(plot(driver, graph_id, f"""(() => {{
+        const L = gd._fullLayout, r = gd.getBoundingClientRect();
+        return [r.left + L.xaxis._offset + L.xaxis.l2p({x}), r.top + L.yaxis._offset + L.yaxis.l2p({y})];
+    }})()"""))
+
+
+def drag(driver, start, end):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    actions = ActionChains(driver)
+    builder = ActionBuilder(driver)
+    builder.pointer_action.move_to_location(int(start[0]), int(start[1]))
+    builder.pointer_action.pointer_down()
+    for t in np.linspace(0, 1, 6)[1:]:
+        builder.pointer_action.move_to_location(int(start[0] + t * (end[0] - start[0])),
+                                                int(start[1] + t * (end[1] - start[1])))
+    builder.pointer_action.pointer_up()
+    builder.perform()
+    actions.reset_actions()
+
+
+def click_at(driver, where):
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    builder = ActionBuilder(driver)
+    builder.pointer_action.move_to_location(int(where[0]) + 1, int(where[1]))
+    builder.pointer_action.move_to_location(int(where[0]), int(where[1]))
+    builder.pointer_action.click()
+    builder.perform()
+
+
+def box_around_middle(driver, graph_id, coords):
+    """Drag a box over the middle third of the points; return the rows inside it (computed here)."""
+    lo, hi = np.quantile(coords, [0.3, 0.7], axis=0)
+    drag(driver, point_position(driver, graph_id, lo[0], hi[1]), point_position(driver, graph_id, hi[0], lo[1]))
+    box = wait(driver, lambda d: plot(d, graph_id, "gd._fullLayout.selections && gd._fullLayout.selections[0] && "
+                                                  "[gd._fullLayout.selections[0].x0, gd._fullLayout.selections[0].x1,"
+                                                  " gd._fullLayout.selections[0].y0, gd._fullLayout.selections[0].y1]"),
+               "the box selection did not register")
+    (x0, x1), (y0, y1) = sorted(box[:2]), sorted(box[2:])
+    inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
+    return np.flatnonzero(inside)
+
+
+# -- tests -------------------------------------------------------------------------------------------
+def test_dshell001_every_page_renders_without_console_errors(browser, server):
+    from selenium.webdriver.common.by import By
+
+    from dashboards import ids
+
+    url, store = server
+    run = store.ids[0]
+    expected = {
+        "Explore": css(ids.graph(run)) + " .js-plotly-plot",
+        "Dimensions": css(ids.dimension_figure(run, name="histograms")) + " .js-plotly-plot",
+        "Metrics": ".lv-table td",
+        "Decode": css(ids.decoded(run)),
+        "Compare": css(ids.compare_graph(store.ids[1])) + " .js-plotly-plot",
+    }
+    open_page(browser, url)
+    for tab, selector in expected.items():
+        open_page(browser, url, tab)
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, selector), f"{tab} did not render {selector}")
+        assert console_errors(browser) == [], tab
+    rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, ".lv-table tbody tr")]
+    assert any(r.startswith("mig") and "0.2" in r and "0.3" in r for r in rows), rows
+
+
+def test_dexp001_color_by_changes_the_plot(browser, server):
+    from dashboards import ids
+
+    url, store = server
+    run = store.ids[0]
+    open_page(browser, url)
+    graph = ids.graph(run)
+    wait(browser, lambda d: plot(d, graph, "gd.data && gd.data.length"), "no scatter")
+    before = plot(browser, graph, "[gd.data[0].marker.color.slice(0, 50), gd._fullLayout.legend.title.text]")
+    choose(browser, ids.color(run), "latent z0")
+    wait(browser, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "z0", "the legend title did not change")
+    after = plot(browser, graph, "[Array.from(gd.data[0].marker.color).slice(0, 50), gd.data[0].marker.showscale, "
+                                 "gd.data.filter(t => t.meta === 'legend').length]")
+    assert after[0] != before[0] and after[1] is True and after[2] == 0  # numbers on a colour scale, no legend traces
+    assert console_errors(browser) == []
+
+
+def test_dexp002_box_selection_fills_the_gallery_with_the_right_count(browser, server):
+    from selenium.webdriver.common.by import By
+
+    from dashboards import ids
+
+    url, store = server
+    data = store[store.ids[0]]
+    open_page(browser, url)
+    graph = ids.graph(data.id)
+    wait(browser, lambda d: plot(d, graph, "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"), "no scatter")
+    expected = box_around_middle(browser, graph, data.coords(next(iter(data.methods)), 2))
+    assert 0 < len(expected) < data.n
+    count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
+                 "the gallery did not fill")[0]
+    assert count.text == f"{len(expected):,}"
+    thumbs = browser.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-gallery .lv-thumb")
+    assert len(thumbs) == min(len(expected), 60)
+    assert sorted(t.get_attribute("title") for t in thumbs) == sorted(data.ids[expected][:60])
+    assert console_errors(browser) == []
+
+
+def test_dexp003_clicking_a_point_lists_its_neighbours(browser, server):
+    from selenium.webdriver.common.by import By
+
+    from dashboards import ids
+
+    url, store = server
+    data = store[store.ids[0]]
+    open_page(browser, url)
+    graph = ids.graph(data.id)
+    wait(browser, lambda d: plot(d, graph, "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"), "no scatter")
+    coords = data.coords(next(iter(data.methods)), 2)
+    row = int(np.argmax(np.linalg.norm(coords - coords.mean(axis=0), axis=1)))  # an outlier: nothing overlaps it
+    click_at(browser, point_position(browser, graph, *coords[row]))
+    panel = css(ids.neighbours(data.id))
+    items = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, panel + " .lv-neighbour .lv-thumb"), "no neighbours")
+    assert browser.find_element(By.CSS_SELECTOR, panel + " .lv-sample-id").text == data.ids[row]
+    graph_rows = data.neighbours.indices[row, :len(items)]
+    assert [i.get_attribute("title").split(" ")[0] for i in items] == list(data.ids[graph_rows])
+    assert console_errors(browser) == []
+
+
+def _decode_page(browser, url, store):
+    from dashboards import ids
+
+    run = store.ids[0]
+    open_page(browser, url, "Decode")
+    find(browser, ids.decoded(run))
+    wait(browser, lambda d: plot(d, ids.decode_picker(run), "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"),
+         "no picker")
+    return run
+
+
+def test_ddec001_moving_a_slider_changes_the_decoded_image(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from dashboards import ids
+
+    url, store = server
+    run = _decode_page(browser, url, store)
+    image = find(browser, ids.decoded(run))
+    before = image.get_attribute("src")
+    first = store[run].order[0]
+    handle = browser.find_element(By.CSS_SELECTOR, css(ids.slider(run, dim=first)) + " [role='slider']")
+    handle.click()
+    handle.send_keys(*[Keys.ARROW_RIGHT] * 80)
+    wait(browser, lambda d: find(d, ids.decoded(run)).get_attribute("src") != before, "the decoded image did not change")
+    assert console_errors(browser) == []
+
+
+def test_ddec002_interpolation_between_two_points_shows_a_strip(browser, server):
+    from selenium.webdriver.common.by import By
+
+    from dashboards import ids
+
+    url, store = server
+    run = _decode_page(browser, url, store)
+    data = store[run]
+    coords = data.coords(next(iter(data.methods)), 2)
+    far = np.argsort(-np.linalg.norm(coords - coords.mean(axis=0), axis=1))[:2]
+    picker = ids.decode_picker(run)
+    for row in far:
+        before = find(browser, ids.decode_ab(run)).text
+        click_at(browser, point_position(browser, picker, *coords[row]))
+        wait(browser, lambda d: find(d, ids.decode_ab(run)).text != before, "the click did not pick a point")
+    strip = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.strip(run)) + " img"), "no strip")[0]
+    assert strip.get_attribute("src").startswith("data:image/png;base64,")
+    assert strip.get_attribute("title") == f"slerp from {data.ids[far[0]]} to {data.ids[far[1]]}"
+    assert console_errors(browser) == []
+
+
+def test_dcmp001_selecting_in_one_run_highlights_the_same_ids_in_the_other(browser, server):
+    from dashboards import ids
+
+    url, store = server
+    first, second = (store[r] for r in store.ids)
+    open_page(browser, url, "Compare")
+    source, target = ids.compare_graph(first.id), ids.compare_graph(second.id)
+    wait(browser, lambda d: plot(d, target, "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"), "no panels")
+    wait(browser, lambda d: plot(d, source, "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"), "no panels")
+    expected = box_around_middle(browser, source, store.aligned(first.id, "umap")[["umap_0", "umap_1"]].to_numpy())
+    highlighted = wait(browser, lambda d: plot(d, target, "gd.data[gd.data.length - 1].customdata"), "no highlight")
+    wait(browser, lambda d: len(plot(d, target, "gd.data[gd.data.length - 1].customdata") or []) == len(expected),
+         f"expected {len(expected)} highlighted, got {len(highlighted)}")
+    assert sorted(plot(browser, target, "gd.data[gd.data.length - 1].customdata")) == sorted(first.ids[expected])
+    assert console_errors(browser) == []
