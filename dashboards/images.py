@@ -27,7 +27,7 @@ def file_uri(path) -> str:
 
 def decode(model, codes, lock=None) -> np.ndarray:
     """Decoded outputs of ``codes`` (n, d), batched on the model's device (one decode at a time)."""
-    from latentviz.traversal._decode import Decoder
+    from latentviz.traversal import Decoder
 
     with lock or contextlib.nullcontext():
         return Decoder(model)(np.atleast_2d(np.array(codes, dtype=np.float32)))  # a writable copy for torch
@@ -35,7 +35,7 @@ def decode(model, codes, lock=None) -> np.ndarray:
 
 def output_uri(output: np.ndarray) -> str:
     """One decoded output as a PNG data URI: an image as itself, anything else as a heatmap strip."""
-    from latentviz.traversal._render import is_image_output, to_png
+    from latentviz.traversal import is_image_output, to_png
 
     if is_image_output(output.shape):
         return data_uri(png_bytes(output, max_side=None))
@@ -44,6 +44,6 @@ def output_uri(output: np.ndarray) -> str:
 
 def strip_uri(outputs: np.ndarray, labels: list[str] | None = None, *, row_labels=None) -> str:
     """Outputs of shape (rows, steps, ...) drawn as one labelled grid PNG (the traversal stage's drawing)."""
-    from latentviz.traversal._render import to_png
+    from latentviz.traversal import to_png
 
     return data_uri(to_png(outputs, col_labels=labels, row_labels=row_labels))

@@ -187,7 +187,7 @@ class RunData:
     @functools.lru_cache(maxsize=32)
     def direction(self, value: str) -> np.ndarray:
         """Unit vector of a direction choice (computed once per choice from all codes)."""
-        from latentviz.traversal._geometry import direction
+        from latentviz.traversal import direction
 
         kind, arg = logic.direction_key(value)
         if kind == "pc":
@@ -239,7 +239,7 @@ class RunData:
 
     def grid(self, code, dims, values) -> np.ndarray:
         """The traversal grid (len(dims), len(values), ...) of ``code``, decoded like the traversal stage does."""
-        from latentviz.traversal._decode import grid
+        from latentviz.traversal import grid
 
         model = self.model
         with self._model_lock:

@@ -162,7 +162,7 @@ def register(app, store) -> None:
                   Input(ids.interp_mode(MATCH), "value"), Input(ids.interp_steps(MATCH), "value"),
                   State(ids.decode_sample(MATCH), "id"))
     def interpolate(state, mode, steps, sid):
-        from latentviz.traversal._geometry import interpolate as path
+        from latentviz.traversal import interpolate as path
 
         data = store[sid["run"]]
         if state.get("b") is None:

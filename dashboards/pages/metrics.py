@@ -47,15 +47,14 @@ def audit_panel(store, data):
     """Audit results of ``store.policy`` on this run, or None without a policy."""
     if not getattr(store, "policy", None):
         return None
-    try:
-        from latentviz.audit import evaluate, load_policy
-    except ImportError:
-        return _parts.hint("This version has no audit module; the policy is ignored.")
-    results = evaluate(load_policy(store.policy), data.run)
-    return html.Div(className="lv-card", children=[html.H3("Audit"), html.Ul(className="lv-audit", children=[
-        html.Li(className=f"lv-audit-{getattr(r, 'status', 'skip')}", children=[
-            html.Span(str(getattr(r, "status", "")).upper(), className="lv-badge"), " ", str(getattr(r, "message", r))])
-        for r in results])])
+    from latentviz.audit import evaluate, load_policy, overall
+
+    results = evaluate(load_policy(store.policy), data.run.metrics)
+    return html.Div(className="lv-card", children=[
+        html.H3(f"Audit: {overall(results)}"),
+        html.Ul(className="lv-audit", children=[html.Li(className=f"lv-audit-{r.status}", children=[
+            html.Span(r.status.upper(), className="lv-badge"), " ", r.message]) for r in results]),
+    ])
 
 
 def layout(store, run_id: str, *, focus=None):

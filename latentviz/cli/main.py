@@ -24,6 +24,7 @@ COMMANDS = {
     "audit": "latentviz.cli.audit:audit_command",
     "export": "latentviz.cli.export:export_command",
     "traverse": "latentviz.cli.traverse:traverse_command",
+    "dashboard": "latentviz.cli.dashboard:dashboard_command",
 }
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import threading
 
 import numpy as np
@@ -17,9 +16,6 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1000")
 TIMEOUT = 30
 
 
@@ -56,24 +52,11 @@ def server(runs):
     srv.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM) or not shutil.which(CHROMEDRIVER):
-        pytest.skip("chromium and chromium-driver are not installed (make browser)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="lv-chrome-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+@pytest.fixture
+def browser(chrome):
+    """The shared ``chrome`` fixture (tests/browser/conftest.py), wide enough for the side panels."""
+    chrome.set_window_size(1500, 1000)
+    return chrome
 
 
 # -- helpers ---------------------------------------------------------------------------------------
