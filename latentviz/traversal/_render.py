@@ -260,6 +260,7 @@ def _heatmap_png(array: np.ndarray, *, row_labels, col_labels, marks, title) -> 
         flat = np.pad(flat, ((0, 0), (0, 0), (0, pad)), mode="edge").reshape(rows, steps, -1, group).mean(axis=3)
         title = f"{title or ''}\n(features averaged in groups of {group})".strip()
     n_features = flat.shape[2]
+    title = f"{title or ''}\n(each panel: rows = steps, columns = output features 0..{array[0, 0].size - 1})".strip()
     cell_w = int(min(16, max(1, 600 // n_features)))
     cell_h = 10
     colours = _colour_map(flat)

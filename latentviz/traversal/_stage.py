@@ -27,7 +27,7 @@ from latentviz._validation import check_choice, check_random_state
 from latentviz.errors import InputError
 from latentviz.progress import progress, say
 from latentviz.traversal._decode import Decoder, decode_grid, grid, shifted_codes, traversal_effect
-from latentviz.traversal._geometry import (SWEEP_MODES, _is_continuous, direction, interpolate,
+from latentviz.traversal._geometry import (PCA_MAX_ROWS, SWEEP_MODES, _is_continuous, direction, interpolate,
                                            principal_directions, sweep_labels, sweep_values)
 from latentviz.traversal._render import TILE_MAX, is_image_output, to_gif, to_png
 
@@ -203,6 +203,18 @@ class _Direction:
 
 
 @dataclass
+class _Rows:
+    """The rows of the per-dimension grids: which latents (or channels), their labels and sweep values."""
+
+    units: list[int]
+    labels: list[str]
+    values: list[np.ndarray]  # per row: the latent's values (dims) or the channel's shifts (spatial)
+    score: np.ndarray
+    extra: list[dict]
+    basis: np.ndarray | None = None  # spatial: one channel mask per row, flat (rows, d)
+
+
+@dataclass
 class _Job:
     """State shared by the steps of one traversal: the run, the decoder, seeds and what was written."""
 
@@ -268,69 +280,64 @@ class _Job:
 
     # -- per-dimension (or per-channel) grids --
     def dimension_grids(self) -> None:
-        units, basis, offsets_of, labels, table = self._units()
+        rows = self._rows()
         per_seed, effects = [], []
-        for r, s in enumerate(self.seeds):
-            if self.spatial:
-                outputs = decode_grid(self.decode, shifted_codes(self.z[s], basis, offsets_of(s)))
+        for s in self.seeds:
+            if self.spatial:  # rows.values are shifts of the whole channel
+                outputs = decode_grid(self.decode, shifted_codes(self.z[s], rows.basis, np.stack(rows.values)))
             else:
-                outputs = grid(self.decode, self.z[s], units, table["values"])
+                outputs = grid(self.decode, self.z[s], rows.units, np.stack(rows.values))
             effects.append(traversal_effect(outputs))
             per_seed.append(_shrink(outputs) if self.images else outputs)
         effect = np.mean(effects, axis=0)
         inactive = _inactive(effect)
         unit = "channel" if self.spatial else "dim"
         self.info["dimensions"] = [
-            {unit: int(u), "rank": k, "score": float(table["score"][k]), "values": table["values"][k].tolist(),
-             "effect": float(effect[k]), "inactive": bool(inactive[k]), **table["extra"][k]}
-            for k, u in enumerate(units)]
-        what = ("channel (the whole channel shifted)" if self.spatial else "latent dimension")
+            {unit: int(u), "rank": k, "score": float(rows.score[k]), "values": rows.values[k].tolist(),
+             "effect": float(effect[k]), "inactive": bool(inactive[k]), **rows.extra[k]}
+            for k, u in enumerate(rows.units)]
+        what = "channel (the whole channel shifted)" if self.spatial else "latent dimension"
         for r, outputs in enumerate(per_seed):
             seed_id = self.ids[self.seeds[r]]
             left, left_labels = self.seed_columns([r])
-            left += [[] for _ in units[1:]]  # the seed's own tiles sit once, in the first row
+            left += [[] for _ in rows.units[1:]]  # the seed's own tiles sit once, in the first row
             self.write(f"{'channels' if self.spatial else 'grid'}_{r:02d}_{_safe(seed_id)}", outputs,
                        kind="channel_grid" if self.spatial else "grid",
                        shows=(f"sample {seed_id}: each row sweeps one {what}, most informative first, all other "
                               f"latents at the sample's code; rows marked inactive do not change the output"),
                        title=f"sample {seed_id}: {what} traversal ({self._sweep_text()})",
-                       row_labels=labels, marks=inactive.tolist(), left=left, left_labels=left_labels,
-                       animate=True, seed_ids=[seed_id], **{f"{unit}s": [int(u) for u in units]},
-                       values=[v.tolist() for v in table["values"]], inactive=inactive.tolist(),
-                       effect=effect.tolist())
+                       row_labels=rows.labels, marks=inactive.tolist(), left=left, left_labels=left_labels,
+                       animate=True, seed_ids=[seed_id], **{f"{unit}s": [int(u) for u in rows.units]},
+                       values=[v.tolist() for v in rows.values], inactive=inactive.tolist(), effect=effect.tolist())
             self.bar.update(1)
 
-    def _units(self):
-        """Rows of the grid: latent dims (or channels) in informativeness order, their sweeps and labels."""
+    def _rows(self) -> "_Rows":
+        """Rows of the grids: latent dims (or channels), most informative first, with their sweeps and labels."""
         stats = self.run.manifest.get("latent_stats") or {}
         kl = np.asarray(stats["kl_per_dim"], dtype=np.float64) if stats.get("kl_per_dim") else None
         var = np.asarray(stats["var"], dtype=np.float64) if stats.get("var") else self.z.var(axis=0).astype(np.float64)
         by, score = ("KL", kl) if kl is not None else ("var", var)
         self.info["informativeness"] = "kl_per_dim" if kl is not None else "var"
         if self.spatial:
-            channels = self.z.reshape(len(self.z), self.shape[0], -1)
             score = score.reshape(self.shape[0], -1).sum(axis=1)
-            chosen = self.params["dims"] or list(range(self.shape[0]))
-        else:
-            chosen = self.params["dims"] or list(range(self.z.shape[1]))
-        order = sorted(chosen, key=lambda u: -score[u]) if self.params["dims"] is None else chosen
-        if self.params["dims"] is None and len(order) > MAX_GRID_ROWS:
-            self.info["rows_note"] = (f"showing the {MAX_GRID_ROWS} most informative of {len(order)}; "
-                                      "choose others with --dims")
-            order = order[:MAX_GRID_ROWS]
-        if self.spatial:
-            basis = np.zeros((len(order), self.z.shape[1]), dtype=np.float32)
-            for k, c in enumerate(order):
-                basis[k].reshape(self.shape[0], -1)[c] = 1.0
-            shifts = np.stack([self.sweep(channels[:, c].ravel() - channels[:, c].mean()) for c in order])
-            values = list(shifts)
-            labels = [f"channel {c}\n{by} {score[c]:.3g}\nshift {s[0]:+.2f} to {s[-1]:+.2f}" for c, s in zip(order, shifts)]
-            extra = [{} for _ in order]
-            return order, basis, lambda s: shifts, labels, {"values": values, "score": score[order], "extra": extra}
-        values = [self.sweep(self.z[:, j]) for j in order]
-        labels = [f"z{j}  {by} {score[j]:.3g}\n{v[0]:+.2f} to {v[-1]:+.2f}" for j, v in zip(order, values)]
-        extra = [{"kl": float(kl[j]) if kl is not None else None, "var": float(var[j])} for j in order]
-        return order, None, None, labels, {"values": values, "score": score[order], "extra": extra}
+        units = self.params["dims"]
+        if units is None:
+            units = sorted(range(len(score)), key=lambda u: -score[u])
+            if len(units) > MAX_GRID_ROWS:
+                self.info["rows_note"] = (f"showing the {MAX_GRID_ROWS} most informative of {len(units)}; "
+                                          "choose others with --dims")
+                units = units[:MAX_GRID_ROWS]
+        if not self.spatial:
+            values = [self.sweep(self.z[:, j]) for j in units]
+            labels = [f"z{j}  {by} {score[j]:.3g}\n{v[0]:+.2f} to {v[-1]:+.2f}" for j, v in zip(units, values)]
+            extra = [{"kl": None if kl is None else float(kl[j]), "var": float(var[j])} for j in units]
+            return _Rows(units, labels, values, score[units], extra)
+        channels = self.z.reshape(len(self.z), self.shape[0], -1)
+        basis = np.zeros((len(units), self.shape[0], channels.shape[2]), dtype=np.float32)
+        basis[np.arange(len(units)), units] = 1.0
+        shifts = [self.sweep(channels[:, c].ravel() - channels[:, c].mean()) for c in units]
+        labels = [f"channel {c}\n{by} {score[c]:.3g}\nshift {v[0]:+.2f} to {v[-1]:+.2f}" for c, v in zip(units, shifts)]
+        return _Rows(units, labels, shifts, score[units], [{} for _ in units], basis.reshape(len(units), -1))
 
     def _sweep_text(self) -> str:
         p = self.params
@@ -463,13 +470,16 @@ _PATH_NAME = {"lerp": "straight line", "slerp": "great circle"}
 def _directions(job: _Job) -> list[_Direction]:
     """Label and factor directions, the principal directions and the user's, in that order."""
     run, z = job.run, job.z
+    rows = slice(None)
+    if len(z) > PCA_MAX_ROWS:  # directions are means and fits: a seeded sample of rows is plenty
+        rows = np.sort(check_random_state(job.seed).choice(len(z), PCA_MAX_ROWS, replace=False))
     found: list[_Direction] = []
     if run.labels is not None:
-        found += _attribute_directions(z, np.asarray(run.labels), "label")
+        found += _attribute_directions(z[rows], np.asarray(run.labels)[rows], "label")
     for j, name in enumerate(run.factor_names):
-        found += _attribute_directions(z, run.factors[:, j], f"factor {name}")
+        found += _attribute_directions(z[rows], run.factors[rows, j], f"factor {name}")
     k = min(N_PRINCIPAL, *z.shape)
-    for i, vector in enumerate(principal_directions(z, k, random_state=job.seed) if k else []):
+    for i, vector in enumerate(principal_directions(z[rows], k) if k else []):
         found.append(_Direction(f"pc{i + 1}", "pca", vector,
                                 f"principal direction {i + 1} of the codes (GANSpace), swept from each seed sample"))
     if job.params["direction_file"]:
