@@ -7,12 +7,14 @@ asserting the browser console holds no errors.
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 
 import numpy as np
 import pytest
+
+from dashboards.testing import (box_select, choose, click_at, console_errors, css, find, open_page, plot, point_position,
+                                ready, wait)
 
 pytestmark = pytest.mark.browser
 
@@ -57,102 +59,6 @@ def browser(chrome):
     """The shared ``chrome`` fixture (tests/browser/conftest.py), wide enough for the side panels."""
     chrome.set_window_size(1500, 1000)
     return chrome
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-def css(component_id: dict) -> str:
-    """CSS selector of a Dash component with a dict id (Dash writes it as sorted, compact JSON)."""
-    return "[id='" + json.dumps(component_id, sort_keys=True, separators=(",", ":")) + "']"
-
-
-def wait(driver, condition, message: str):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, TIMEOUT, poll_frequency=0.1).until(lambda d: condition(d), message)
-
-
-def find(driver, component_id: dict):
-    from selenium.webdriver.common.by import By
-
-    return wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, css(component_id)), f"no element {component_id}")
-
-
-def plot(driver, component_id: dict, expression: str):
-    """Evaluate ``expression`` on the plotly graph div ``gd`` inside a dcc.Graph."""
-    return driver.execute_script(
-        f"const gd = document.querySelector(arguments[0] + ' .js-plotly-plot'); return gd ? ({expression}) : null;",
-        css(component_id))
-
-
-def open_page(driver, url: str, tab: str | None = None):
-    from selenium.webdriver.common.by import By
-
-    driver.get(url)
-    driver.get_log("browser")  # start each test with an empty console
-    if tab:
-        wait(driver, lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, ".lv-tab") if t.text.strip() == tab],
-             f"no tab {tab}")[0].click()
-
-
-def console_errors(driver) -> list:
-    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-
-
-def choose(driver, dropdown_id: dict, label: str):
-    """Open a dcc.Dropdown and click the option showing ``label``."""
-    from selenium.webdriver.common.by import By
-
-    find(driver, dropdown_id).click()
-    option = wait(driver, lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, "[role='option']")
-                                     if o.text.strip() == label], f"no option {label}")[0]
-    option.click()
-
-
-def point_position(driver, graph_id: dict, x: float, y: float) -> tuple[float, float]:
-    """Viewport pixel of data point (x, y) in a 2-D plotly graph."""
-    return tuple(plot(driver, graph_id, f"""(() => {{
-        const L = gd._fullLayout, r = gd.getBoundingClientRect();
-        return [r.left + L.xaxis._offset + L.xaxis.l2p({x}), r.top + L.yaxis._offset + L.yaxis.l2p({y})];
-    }})()"""))
-
-
-def drag(driver, start, end):
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.actions.action_builder import ActionBuilder
-
-    actions = ActionChains(driver)
-    builder = ActionBuilder(driver)
-    builder.pointer_action.move_to_location(int(start[0]), int(start[1]))
-    builder.pointer_action.pointer_down()
-    for t in np.linspace(0, 1, 6)[1:]:
-        builder.pointer_action.move_to_location(int(start[0] + t * (end[0] - start[0])),
-                                                int(start[1] + t * (end[1] - start[1])))
-    builder.pointer_action.pointer_up()
-    builder.perform()
-    actions.reset_actions()
-
-
-def click_at(driver, where):
-    from selenium.webdriver.common.actions.action_builder import ActionBuilder
-
-    builder = ActionBuilder(driver)
-    builder.pointer_action.move_to_location(int(where[0]) + 1, int(where[1]))
-    builder.pointer_action.move_to_location(int(where[0]), int(where[1]))
-    builder.pointer_action.click()
-    builder.perform()
-
-
-def box_around_middle(driver, graph_id, coords):
-    """Drag a box over the middle third of the points; return the rows inside it (computed here)."""
-    lo, hi = np.quantile(coords, [0.3, 0.7], axis=0)
-    drag(driver, point_position(driver, graph_id, lo[0], hi[1]), point_position(driver, graph_id, hi[0], lo[1]))
-    box = wait(driver, lambda d: plot(d, graph_id, "gd._fullLayout.selections && gd._fullLayout.selections[0] && "
-                                                  "[gd._fullLayout.selections[0].x0, gd._fullLayout.selections[0].x1,"
-                                                  " gd._fullLayout.selections[0].y0, gd._fullLayout.selections[0].y1]"),
-               "the box selection did not register")
-    (x0, x1), (y0, y1) = sorted(box[:2]), sorted(box[2:])
-    inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
-    return np.flatnonzero(inside)
 
 
 # -- tests -------------------------------------------------------------------------------------------
@@ -205,8 +111,8 @@ def test_dexp002_box_selection_fills_the_gallery_with_the_right_count(browser, s
     data = store[store.ids[0]]
     open_page(browser, url)
     graph = ids.graph(data.id)
-    wait(browser, lambda d: plot(d, graph, "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"), "no scatter")
-    expected = box_around_middle(browser, graph, data.coords(next(iter(data.methods)), 2))
+    wait(browser, lambda d: ready(d, graph), "no scatter")
+    expected = box_select(browser, graph, data.coords(next(iter(data.methods)), 2))
     assert 0 < len(expected) < data.n
     count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
                  "the gallery did not fill")[0]
@@ -226,7 +132,7 @@ def test_dexp003_clicking_a_point_lists_its_neighbours(browser, server):
     data = store[store.ids[0]]
     open_page(browser, url)
     graph = ids.graph(data.id)
-    wait(browser, lambda d: plot(d, graph, "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"), "no scatter")
+    wait(browser, lambda d: ready(d, graph), "no scatter")
     coords = data.coords(next(iter(data.methods)), 2)
     row = int(np.argmax(np.linalg.norm(coords - coords.mean(axis=0), axis=1)))  # an outlier: nothing overlaps it
     click_at(browser, point_position(browser, graph, *coords[row]))
@@ -244,7 +150,7 @@ def _decode_page(browser, url, store):
     run = store.ids[0]
     open_page(browser, url, "Decode")
     find(browser, ids.decoded(run))
-    wait(browser, lambda d: plot(d, ids.decode_picker(run), "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"),
+    wait(browser, lambda d: ready(d, ids.decode_picker(run)),
          "no picker")
     return run
 
@@ -295,9 +201,9 @@ def test_dcmp001_selecting_in_one_run_highlights_the_same_ids_in_the_other(brows
     first, second = (store[r] for r in store.ids)
     open_page(browser, url, "Compare")
     source, target = ids.compare_graph(first.id), ids.compare_graph(second.id)
-    wait(browser, lambda d: plot(d, target, "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"), "no panels")
-    wait(browser, lambda d: plot(d, source, "gd._fullLayout && gd._fullLayout.xaxis && gd.data.length"), "no panels")
-    expected = box_around_middle(browser, source, store.aligned(first.id, "umap")[["umap_0", "umap_1"]].to_numpy())
+    wait(browser, lambda d: ready(d, target), "no panels")
+    wait(browser, lambda d: ready(d, source), "no panels")
+    expected = box_select(browser, source, store.aligned(first.id, "umap")[["umap_0", "umap_1"]].to_numpy())
     highlighted = wait(browser, lambda d: plot(d, target, "gd.data[gd.data.length - 1].customdata"), "no highlight")
     wait(browser, lambda d: len(plot(d, target, "gd.data[gd.data.length - 1].customdata") or []) == len(expected),
          f"expected {len(expected)} highlighted, got {len(highlighted)}")
