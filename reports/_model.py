@@ -95,9 +95,32 @@ class ProjectionSection(Section):
 
 @dataclass
 class FigureSection(Section):
+    """Figures (``columns`` side by side) after an optional list of facts."""
+
     kind: ClassVar[str] = "figures"
     figures: list[FigureSpec] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
+    columns: int = 1
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell: its text and a tone (``good``, ``poor`` or empty) for colour."""
+
+    text: str
+    tone: str = ""
+
+
+@dataclass
+class TableSection(Section):
+    """A plain table (header and rows of cells), then figures."""
+
+    kind: ClassVar[str] = "table"
+    header: list[str] = field(default_factory=list)
+    rows: list[list[Cell]] = field(default_factory=list)
+    figures: list[FigureSpec] = field(default_factory=list)
+    note: str = ""
 
 
 @dataclass
@@ -133,3 +156,4 @@ class ReportModel:
     provenance: list[Fact]
     sections: list[Section]
     generator: str = "latentviz"
+    eyebrow: str = "latent space report"

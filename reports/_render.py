@@ -52,9 +52,7 @@ def num(value, digits: int = 3) -> str:
         return f"{int(value):,}"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
-    if abs(value) >= 1e-3:
-        return f"{value:.{digits}g}"
-    return f"{value:.{max(1, digits - 1)}e}"
+    return f"{value:.{digits}g}"
 
 
 def seconds(value) -> str:

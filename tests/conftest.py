@@ -124,7 +124,7 @@ def write_maps(path: Path, *, k: int = 10) -> Path:
     return Path(path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def add_maps():
     return write_maps
 

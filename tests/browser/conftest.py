@@ -1,7 +1,8 @@
 """A headless Chromium for browser tests (Debian's chromium + chromedriver; ``make browser`` installs them).
 
-``chrome`` yields a selenium WebDriver with a fresh profile and the page's console captured:
-``console_errors(driver)`` returns the SEVERE entries logged since the last call.
+``chrome`` yields a selenium WebDriver with a fresh profile and the page's console captured;
+the ``console_errors`` fixture is a function ``(driver) -> list[str]`` of the SEVERE entries
+(errors, failed loads, CSP violations) logged since its last call.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def chrome():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def console_errors(driver) -> list[str]:
-    """SEVERE console entries (errors, failed loads, CSP violations) logged since the last call."""
+def _severe(driver) -> list[str]:
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+@pytest.fixture
+def console_errors():
+    """``console_errors(driver)``: the SEVERE console entries logged since the last call."""
+    return _severe
