@@ -66,7 +66,7 @@ def render(info: dict) -> str:
 
 def _layer_lines(layers: list[dict], *, measured: bool) -> list[str]:
     if not layers:
-        return [f"{'layers':<12}none to hook"]
+        return [f"{'layers':<12}none that --layer can hook"]
     head = "candidates for --layer" + (" (output shape per sample)" if measured else "")
     width = max(len(layer["name"]) for layer in layers[:MAX_LAYERS_SHOWN]) + 2
     type_width = max(len(layer["type"]) for layer in layers[:MAX_LAYERS_SHOWN]) + 2

@@ -79,7 +79,11 @@ class LatentModel:
             captured["out"] = out
 
         def encode(x):
-            handle = submodule.register_forward_hook(hook)
+            try:
+                handle = submodule.register_forward_hook(hook)
+            except RuntimeError as exc:  # TorchScript modules refuse hooks
+                raise InputError(f"--layer {self.layer}: this model takes no forward hooks ({exc}); "
+                                 "load it from its Python code (a state dict with --model) to use --layer") from exc
             try:
                 self._call(self.module, x)
             finally:

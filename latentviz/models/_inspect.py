@@ -8,6 +8,7 @@ variance, the decoded shape and each candidate ``--layer``'s output shape are me
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from latentviz.errors import InputError
 from latentviz.models._conventions import interpret_output
@@ -15,6 +16,7 @@ from latentviz.models._formats import FORM_NAMES
 
 KIND_NAMES = {"vae": "VAE", "autoencoder": "autoencoder", "generator": "generator",
               "feature_extractor": "feature extractor", "embedding": "embedding"}
+_CONTAINERS = (nn.ModuleList, nn.ModuleDict)  # hold layers, never called themselves
 MAX_LAYER_DEPTH = 3  # 'encoder', 'encoder.layer.0': deeper names are listed by model.named_modules()
 
 
@@ -73,13 +75,15 @@ def _format(model) -> str:
             details.append(f"prefix '{spec['stripped_prefix']}' stripped")
         if spec.get("hyper_parameters_used"):
             details.append(f"hyper-parameters {', '.join(spec['hyper_parameters_used'])} from the checkpoint")
-    if spec["form"] in ("transformers", "pickled_module", "export", "torchscript", "diffusers"):
-        details.append(type(model.module).__name__ if spec["form"] != "export" else "GraphModule")
+    if spec["form"] in ("transformers", "pickled_module", "torchscript", "diffusers"):
+        details.append(_type_name(model.module))
     return f"{text} ({'; '.join(details)})" if details else text
 
 
 def _notes(model) -> list[str]:
     spec, notes = model.spec, []
+    if isinstance(model.module, torch.jit.ScriptModule):
+        notes.append("TorchScript modules take no forward hooks, so --layer needs the model's Python code")
     for what in ("missing_keys", "unexpected_keys"):
         keys = spec.get(what) or []
         if keys:
@@ -89,12 +93,12 @@ def _notes(model) -> list[str]:
 
 
 def _layers(module) -> list[dict]:
-    """Submodules up to :data:`MAX_LAYER_DEPTH` deep: the ``--layer`` candidates."""
-    if not hasattr(module, "named_modules"):
+    """Submodules up to :data:`MAX_LAYER_DEPTH` deep that a forward pass can call: the ``--layer`` candidates."""
+    if not hasattr(module, "named_modules") or isinstance(module, torch.jit.ScriptModule):
         return []
     return [{"name": name, "type": _type_name(sub), "output_shape": None}
             for name, sub in module.named_modules()
-            if name and name.count(".") < MAX_LAYER_DEPTH and not name.startswith("_")]
+            if name and name.count(".") < MAX_LAYER_DEPTH and not name.startswith("_") and not isinstance(sub, _CONTAINERS)]
 
 
 def _type_name(sub) -> str:
