@@ -161,9 +161,12 @@ class _Encoder:
 
 
 def _shape_error(model: LatentModel, x, exc: Exception) -> InputError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(x, list):  # texts from a .txt or --text-column
+        return InputError(f"the model cannot encode the texts from --data ({first}); texts need a transformers "
+                          "model folder as CHECKPOINT, or give token ids (.npy/.npz)")
     shape = {k: tuple(v.shape[1:]) for k, v in x.items()} if isinstance(x, dict) else tuple(x.shape[1:])
     expects = expected_input(model.module) or "it rejected them"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return InputError(f"the model cannot encode inputs of shape {shape} from --data: {expects} ({first}); "
                       "check --data, --image-size or --model")
 

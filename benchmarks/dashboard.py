@@ -1,0 +1,140 @@
+"""Dashboard responsiveness in a real headless Chromium at 10k, 100k and 1M points.
+
+For each size a synthetic run (8-d latents, 10 labels, a 2-D map) is written, the app is served
+on 127.0.0.1, and three latencies are measured from the browser's point of view:
+
+* first render: navigation until the Explore scatter has drawn its points;
+* colour change: choosing "latent z0" until the scatter shows the new colour scale;
+* selection: starting a box drag (about 0.2 s of pointer moves) until the gallery shows the selected count (computed from
+  every point, not only the drawn ones).
+
+Above the display budget (100k) the scatter draws a stratified sample; the selection still
+covers all points. Run:  .venv/bin/python benchmarks/dashboard.py [--sizes 10000,100000,1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPEATS = 3
+
+
+def synthetic_run(path: Path, n: int, *, d: int = 8, seed: int = 0) -> Path:
+    """A run folder with latents, labels and a 2-D map (no model, no neighbour graph)."""
+    import pandas as pd
+
+    from latentviz.run import write_json, write_table
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    centres = rng.normal(scale=3, size=(10, d))
+    z = (centres[labels] + rng.normal(size=(n, d))).astype(np.float32)
+    table = pd.DataFrame({"id": np.arange(n).astype(str), "label": [f"class {c}" for c in labels]})
+    for j in range(d):
+        table[f"z_{j}"] = z[:, j]
+    path.mkdir(parents=True)
+    write_table(path / "latents.parquet", table)
+    write_table(path / "projections.parquet", pd.DataFrame({"id": table["id"], "umap_0": z[:, 0], "umap_1": z[:, 1]}))
+    write_json(path / "manifest.json", {"complete": True, "n": n, "latent_dim": d, "model": None, "seed": 0})
+    return path
+
+
+def serve(path: Path):
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from dashboards.app import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app = create_app([path], load_model=False)
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, app.store
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--window-size=1500,1000", f"--user-data-dir={tempfile.mkdtemp(prefix='lv-bench-')}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def measure(driver, url: str, store) -> dict:
+    from selenium.webdriver.common.by import By
+
+    from dashboards import ids
+    from dashboards.testing import box_select, choose, css, plot, ready, wait
+
+    data = next(iter(store))
+    graph = ids.graph(data.id)
+    started = time.perf_counter()
+    driver.get(url)
+    wait(driver, lambda d: ready(d, graph), "no scatter", timeout=600, poll=0.02)
+    first = time.perf_counter() - started
+
+    choose_started = time.perf_counter()
+    choose(driver, ids.color(data.id), "latent z0")
+    wait(driver, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "z0", "no recolour",
+         timeout=600, poll=0.02)
+    color = time.perf_counter() - choose_started
+
+    count = css(ids.gallery(data.id)) + " .lv-count"
+    select_started = time.perf_counter()
+    expected = box_select(driver, graph, data.coords("umap", 2), quantiles=(0.4, 0.6))
+    shown = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, count), "no gallery", timeout=600,
+                 poll=0.02)[0].text
+    selection = time.perf_counter() - select_started
+    assert shown == f"{len(expected):,}", (shown, len(expected))
+    return {"first": first, "color": color, "selection": selection, "selected": len(expected),
+            "drawn": len(data.shown)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="lv-dash-bench-"))
+    rows = []
+    try:
+        for n in (int(s) for s in args.sizes.split(",")):
+            path = synthetic_run(root / f"n{n}", n)
+            server, store = serve(path)
+            url = f"http://127.0.0.1:{server.server_port}/"
+            results = []
+            for _ in range(REPEATS):
+                driver = browser()
+                try:
+                    results.append(measure(driver, url, store))
+                finally:
+                    driver.quit()
+            server.shutdown()
+            median = {k: statistics.median(r[k] for r in results) for k in ("first", "color", "selection")}
+            rows.append((n, results[0]["drawn"], results[0]["selected"], median))
+            print(f"n={n:>9,}  drawn={results[0]['drawn']:>7,}  first render {median['first']:.2f} s  "
+                  f"colour change {median['color']:.2f} s  selection ({results[0]['selected']:,} points) "
+                  f"{median['selection']:.2f} s", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("\n| points | drawn | first render | colour change | box selection |")
+    print("|---:|---:|---:|---:|---:|")
+    for n, drawn, selected, m in rows:
+        print(f"| {n:,} | {drawn:,} | {m['first']:.2f} s | {m['color']:.2f} s | {m['selection']:.2f} s ({selected:,} selected) |")
+
+
+if __name__ == "__main__":
+    main()
