@@ -100,23 +100,25 @@ class Neighbors:
         nn = require("openTSNE.nearest_neighbors", purpose="t-SNE")
         return nn.PrecomputedNeighbors(self.indices.astype(np.int64), self.distances.astype(np.float64))
 
-    def to_sparse(self, *, mode: str = "distance"):
+    def to_sparse(self, *, mode: str = "distance", include_self: bool = False):
         """A ``scipy.sparse.csr_matrix`` (n, n) in scikit-learn's ``kneighbors_graph`` layout.
 
-        ``mode="distance"`` stores distances (for ``metric="precomputed"``; an exact-duplicate
-        neighbour is stored as a tiny positive number so it is not mistaken for a missing edge),
-        ``mode="connectivity"`` stores ones.
+        ``mode="distance"`` stores distances, ``mode="connectivity"`` ones. ``include_self``
+        stores each point as its own nearest neighbour at distance 0, which scikit-learn's
+        ``metric="precomputed"`` estimators expect when they query the training set. Zero
+        distances are stored explicitly, so duplicates are not mistaken for missing edges.
         """
         import scipy.sparse as sp
 
+        graph = Neighbors(*self.to_umap()) if include_self else self
         if mode == "distance":
-            data = np.maximum(self.distances.astype(np.float64), np.finfo(np.float64).tiny).ravel()
+            data = graph.distances.astype(np.float64).ravel()
         elif mode == "connectivity":
-            data = np.ones(self.indices.size)
+            data = np.ones(graph.indices.size)
         else:
             raise InputError(f"to_sparse: unknown mode '{mode}'; choose from distance, connectivity")
-        indptr = np.arange(0, self.indices.size + 1, self.k)
-        return sp.csr_matrix((data, self.indices.ravel(), indptr), shape=(self.n, self.n))
+        indptr = np.arange(0, graph.indices.size + 1, graph.k)
+        return sp.csr_matrix((data, graph.indices.ravel(), indptr), shape=(self.n, self.n))
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path) -> None:
@@ -366,7 +368,21 @@ def _check_k(k, n: int) -> None:
         raise InputError(f"knn: k ({k}) must be smaller than n_samples ({n}); every point has at most {n - 1} others")
 
 
-def _torch_device(device: str):
-    from latentviz.models import resolve_device
+def _torch_device(device):
+    """``"auto"`` -> CUDA, then MPS, then CPU; other names are checked by torch."""
+    import torch
 
-    return resolve_device(device) if isinstance(device, str) else device
+    if not isinstance(device, str):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"device: unknown value '{device}'; choose from auto, cpu, cuda, mps") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda: no CUDA device is available here; use device='auto' or 'cpu'")
+    return resolved

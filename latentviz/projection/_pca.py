@@ -1,0 +1,100 @@
+"""PCA by eigendecomposition of the covariance matrix, in torch (on the GPU when there is one)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from latentviz.projection._base import Projector, check_n_components
+
+# Rows per chunk when accumulating the covariance (bounds memory at 1M points).
+_CHUNK = 262_144
+
+
+class PCA(Projector):
+    """Principal component analysis with deterministic signs.
+
+    For tall data (many more samples than latents) the d x d covariance is accumulated in
+    float64 chunks and diagonalised; that is faster than an SVD of the whole matrix and uses
+    O(d^2) extra memory. Each axis is flipped so that its largest-magnitude loading is
+    positive, so axes don't flip between runs.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Output dimensions. When the latents have fewer dimensions, the extra axes are zero.
+    device : str, default="auto"
+        Where the covariance is computed (``"auto"``: CUDA, then MPS, then CPU).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Principal axes, unit length, largest loading positive.
+    explained_variance_ : ndarray of shape (n_components,)
+        Variance along each axis (ddof=1).
+    explained_variance_ratio_ : ndarray of shape (n_components,)
+        Share of the total variance; zeros when the data has no variance.
+    mean_ : ndarray of shape (n_features,)
+    embedding_ : ndarray of shape (n_samples, n_components)
+
+    Examples
+    --------
+    >>> z = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0]])
+    >>> PCA(n_components=1).fit_transform(z).ravel().tolist()
+    [-2.0, 0.0, 2.0]
+    """
+
+    name = "pca"
+    supports_transform = True
+
+    def __init__(self, n_components: int = 2, *, device: str = "auto"):
+        self.n_components = n_components
+        self.device = device
+
+    def fit(self, z, y=None) -> "PCA":
+        """Learn the axes from ``z`` (n_samples, n_features) and store ``embedding_``."""
+        import torch
+
+        from latentviz.neighbors import _check_points, _torch_device
+
+        n_out = check_n_components(self.n_components)
+        x = _check_points(z, "PCA")
+        n, d = x.shape
+        device = _torch_device(self.device)
+        dtype = torch.float64 if device.type != "mps" else torch.float32
+        mean = x.mean(axis=0)
+        cov = torch.zeros((d, d), dtype=dtype, device=device)
+        for start in range(0, n, _CHUNK):
+            block = torch.as_tensor(x[start:start + _CHUNK] - mean, dtype=dtype, device=device)
+            cov += block.T @ block
+        cov = (cov / max(n - 1, 1)).cpu().double()
+        values, vectors = torch.linalg.eigh(cov)  # ascending
+        values, vectors = values.flip(0).clamp_min(0).numpy(), vectors.flip(1).numpy().T
+        keep = min(n_out, d)
+        components = np.zeros((n_out, d))
+        components[:keep] = _fix_signs(vectors[:keep])
+        variance = np.zeros(n_out)
+        variance[:keep] = values[:keep]
+        total = values.sum()
+        self.mean_ = mean
+        self.components_ = components
+        self.explained_variance_ = variance
+        self.explained_variance_ratio_ = variance / total if total > 0 else np.zeros(n_out)
+        self.n_features_in_ = d
+        self.embedding_ = self._project(x)
+        return self
+
+    def transform(self, z) -> np.ndarray:
+        """Coordinates of new points on the fitted axes."""
+        return self._project(self._check_new_points(z))
+
+    def _project(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty((x.shape[0], self.components_.shape[0]), dtype=np.float64)
+        for start in range(0, x.shape[0], _CHUNK):
+            out[start:start + _CHUNK] = (x[start:start + _CHUNK] - self.mean_) @ self.components_.T
+        return out
+
+
+def _fix_signs(vectors: np.ndarray) -> np.ndarray:
+    """Flip each row so its largest-magnitude entry is positive (ties: the first one)."""
+    biggest = vectors[np.arange(len(vectors)), np.argmax(np.abs(vectors), axis=1)]
+    return vectors * np.where(biggest < 0, -1.0, 1.0)[:, None]

@@ -1,0 +1,341 @@
+"""The ``project`` stage: every projection of a run, over one shared neighbour graph."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from latentviz._validation import check_choice
+from latentviz.errors import InputError
+from latentviz.neighbors import Neighbors, knn, search_index
+from latentviz.projection._align import align_procrustes
+from latentviz.projection._pca import PCA
+from latentviz.projection._quality import embedding_quality
+from latentviz.projection._sample import stratified_sample
+from latentviz.projection._tsne import TSNE
+from latentviz.projection._umap import UMAP
+
+METHODS = ("pca", "tsne", "umap")
+ALIGNMENTS = ("auto", "transform", "procrustes")
+#: t-SNE and UMAP are fitted on a seeded sample of this many points when a run has more, and the
+#: rest are placed by transform. Measured on 2 cores (benchmarks/RESULTS.md).
+DEFAULT_SAMPLE = 50_000
+#: Neighbours found for each placed point: UMAP's 15 and openTSNE's 3 x perplexity 5.
+TRANSFORM_K = 15
+# Points placed per transform call (bounds the memory of the affinities of new points).
+_PLACE_CHUNK = 200_000
+
+
+@dataclasses.dataclass
+class ProjectionResult:
+    """What :func:`project` wrote: the table, the shared graph, each method's manifest entry and model."""
+
+    table: "object"
+    neighbors: Neighbors
+    methods: dict
+    projectors: dict
+
+    def coordinates(self, method: str) -> np.ndarray:
+        """The (n, dims) coordinates of ``method``; NaN rows for excluded points."""
+        columns = [c for c in self.table.columns if c.startswith(f"{method}_")]
+        return self.table[columns].to_numpy()
+
+
+def parse_methods(methods) -> tuple[str, ...]:
+    """``"pca,tsne"`` or a sequence of names -> a checked tuple in the given order."""
+    names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
+    for name in names:
+        if name not in METHODS:
+            raise InputError(f"--methods: unknown projection '{name}'; choose from {', '.join(METHODS)}")
+    if not names:
+        raise InputError(f"--methods: give at least one of {', '.join(METHODS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, seed: int = 0, k: int = 30,
+            quiet: bool = False, reference=None, align: str = "auto", tsne_backend: str = "opentsne",
+            perplexity: float = 30.0, n_neighbors: int = 15, metric: str = "euclidean",
+            device: str = "auto") -> ProjectionResult:
+    """Project a run with PCA, t-SNE and UMAP over one shared kNN graph, and write the results.
+
+    Writes ``projections.parquet`` (``id``, ``pca_0``.., ``tsne_0``.., ``umap_0``..; NaN for rows
+    with NaN/inf latents, which are excluded and counted), ``neighbors.npz`` (the graph of the
+    finite latents, indices into the run's rows, excluded rows all -1) and, in the manifest,
+    each method's parameters (as given and as used), time and quality (trustworthiness and
+    kNN preservation at k = 10 on a seeded sample of at most 5,000 points).
+
+    Parameters
+    ----------
+    run : Run or path
+    methods : str or sequence of {"pca", "tsne", "umap"}
+    dims : {2, 3}
+    sample : int, optional
+        Above this many points t-SNE and UMAP are fitted on a seeded sample (stratified by
+        label) and place the rest by transform; PCA always uses every point.
+        Default :data:`DEFAULT_SAMPLE`.
+    seed : int
+    k : int, default=30
+        Neighbours per point in the shared graph (t-SNE's perplexity is at most k / 3).
+    reference : Run or path, optional
+        Put this run into the reference run's frame: ``align="transform"`` fits on the reference
+        and places this run's points into its map; ``"procrustes"`` projects this run and
+        rotates each map onto the reference's stored one by shared ids; ``"auto"`` transforms
+        when the latent spaces match and every method can, else uses Procrustes.
+    tsne_backend : {"opentsne", "sklearn"}
+    perplexity, n_neighbors : requested t-SNE perplexity and UMAP neighbours (they adapt to n).
+    metric : {"euclidean", "cosine"}
+    device : str
+        For the exact kNN search and PCA.
+    quiet : bool
+
+    Returns
+    -------
+    ProjectionResult
+    """
+    from latentviz.progress import say
+    from latentviz.run import NEIGHBORS, Run
+
+    started = time.perf_counter()
+    run = run if isinstance(run, Run) else Run(run)
+    run.require_complete()
+    methods = parse_methods(methods)
+    if dims not in (2, 3):
+        raise InputError(f"--dims: must be 2 or 3; got {dims!r}")
+    check_choice("--tsne-backend", tsne_backend, ("opentsne", "sklearn"))
+    check_choice("align", align, ALIGNMENTS)
+    sample = DEFAULT_SAMPLE if sample is None else sample
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"--k: must be a positive integer; got {k!r}")
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 10:
+        raise InputError(f"--sample: must be an integer >= 10; got {sample!r}")
+
+    data = _Latents.of(run)
+    say(f"project: {data.n_finite} points ({data.n - data.n_finite} with NaN/inf excluded), "
+        f"methods {', '.join(methods)}", quiet=quiet)
+    tick = time.perf_counter()
+    graph = _graph(data.z, k, metric=metric, seed=seed, device=device, quiet=quiet)
+    graph_seconds = time.perf_counter() - tick
+    data.full_graph(graph).save(run.file(NEIGHBORS))
+
+    ref = None
+    if reference is not None:
+        ref = reference if isinstance(reference, Run) else Run(reference)
+        ref.require_complete()
+        align = _resolve_alignment(align, methods, tsne_backend, data, ref)
+    factories = {
+        "pca": lambda: PCA(dims, device=device),
+        "tsne": lambda: TSNE(dims, perplexity=perplexity, backend=tsne_backend, random_state=seed),
+        "umap": lambda: UMAP(dims, n_neighbors=n_neighbors, random_state=seed),
+    }
+    if ref is not None and align == "transform":
+        source = _Latents.of(ref)
+        source_graph = _graph(source.z, k, metric=metric, seed=seed, device=device, quiet=True)
+        plan = _Plan.build(source, source_graph, sample, k, metric=metric, seed=seed, device=device,
+                           place=data.z)
+    else:
+        plan = _Plan.build(data, graph, sample, k, metric=metric, seed=seed, device=device)
+
+    coordinates, entries, projectors = {}, {}, {}
+    for method in methods:
+        tick = time.perf_counter()
+        projector = factories[method]()
+        placed = plan.run(projector)
+        entry = {"seconds": round(time.perf_counter() - tick, 4), **_describe(projector, plan)}
+        if ref is not None:
+            placed, entry["aligned_to"] = _align(placed, method, align, data, ref)
+        entry.update(embedding_quality(data.z, placed, labels=data.labels, random_state=seed))
+        coordinates[method], entries[method], projectors[method] = placed, entry, projector
+        say(f"project: {method} in {entry['seconds']:.1f}s, trustworthiness {entry['trustworthiness']}", quiet=quiet)
+
+    table = _write_table(run, data, coordinates, dims)
+    run.update_manifest(
+        projections=entries,
+        neighbors={"k": graph.k, "k_requested": int(k), "metric": metric, "method": graph.method,
+                   "n": data.n_finite, "seconds": round(graph_seconds, 4), "file": NEIGHBORS},
+    )
+    run.record_stage("project", time.perf_counter() - started, methods=list(methods), dims=dims, sample=int(sample),
+                     seed=seed, k=int(k), tsne_backend=tsne_backend, metric=metric,
+                     excluded_nonfinite=data.n - data.n_finite,
+                     reference=None if ref is None else {"run": str(ref.path), "align": align})
+    return ProjectionResult(table=table, neighbors=data.full_graph(graph), methods=entries, projectors=projectors)
+
+
+@dataclasses.dataclass
+class _Latents:
+    """A run's finite latents, with the map back to its rows."""
+
+    z: np.ndarray
+    rows: np.ndarray
+    n: int
+    ids: np.ndarray
+    labels: np.ndarray | None
+
+    @classmethod
+    def of(cls, run) -> "_Latents":
+        z = run.z
+        finite = np.isfinite(z).all(axis=1)
+        labels = run.labels
+        return cls(z=z[finite], rows=np.flatnonzero(finite), n=len(z), ids=run.ids,
+                   labels=None if labels is None else np.asarray(labels)[finite])
+
+    @property
+    def n_finite(self) -> int:
+        return len(self.rows)
+
+    def full_graph(self, graph: Neighbors) -> Neighbors:
+        """The graph of the finite rows renumbered to the run's rows; excluded rows get -1 and inf."""
+        indices = np.full((self.n, graph.k), -1, dtype=np.int64)
+        distances = np.full((self.n, graph.k), np.inf, dtype=np.float32)
+        indices[self.rows] = self.rows[graph.indices]
+        distances[self.rows] = graph.distances
+        return Neighbors(indices, distances, metric=graph.metric, method=graph.method)
+
+    def spread(self, coords: np.ndarray, dims: int) -> np.ndarray:
+        full = np.full((self.n, dims), np.nan)
+        full[self.rows] = coords
+        return full
+
+
+def _graph(z: np.ndarray, k: int, *, metric: str, seed: int, device: str, quiet: bool) -> Neighbors:
+    """The shared graph; k shrinks to n - 1 for tiny runs (an empty graph below two points)."""
+    if len(z) < 2:
+        return Neighbors(np.zeros((len(z), 0), np.int64), np.zeros((len(z), 0), np.float32), metric=metric)
+    return knn(z, min(k, len(z) - 1), metric=metric, random_state=seed, device=device, quiet=quiet)
+
+
+@dataclasses.dataclass
+class _Plan:
+    """Which points each projector is fitted on and which it places by transform."""
+
+    source: _Latents
+    fit_rows: np.ndarray      # into source.z
+    fit_graph: Neighbors | None
+    place: np.ndarray         # points to place (rows of the run being projected)
+    place_neighbors: Neighbors | None
+    self_rows: np.ndarray | None  # when projecting a run into its own map: where fit and placed rows go
+
+    @classmethod
+    def build(cls, source: _Latents, graph: Neighbors, sample: int, k: int, *, metric: str, seed: int,
+              device: str, place: np.ndarray | None = None) -> "_Plan":
+        n = source.n_finite
+        if n > sample:
+            fit_rows = stratified_sample(n, sample, labels=source.labels, random_state=seed)
+            fit_graph = knn(source.z[fit_rows], min(k, len(fit_rows) - 1), metric=metric, random_state=seed,
+                            device=device)
+        else:
+            fit_rows, fit_graph = np.arange(n), graph
+        self_rows = None
+        if place is None:  # the run's own map: the points outside the sample are placed
+            rest = np.setdiff1d(np.arange(n), fit_rows)
+            place, self_rows = source.z[rest], (fit_rows, rest)
+        place_neighbors = None
+        if len(place) and len(fit_rows) > TRANSFORM_K:
+            index = search_index(source.z[fit_rows], metric=metric, random_state=seed, device=device)
+            place_neighbors = index.query(place, TRANSFORM_K)
+        return cls(source, fit_rows, fit_graph, place, place_neighbors, self_rows)
+
+    def run(self, projector) -> np.ndarray:
+        """Fit ``projector`` and return coordinates for the finite rows of the run being projected."""
+        if isinstance(projector, PCA):  # PCA is cheap: it always sees every point
+            projector.fit(self.source.z)
+            return projector.embedding_ if self.self_rows is not None else projector.transform(self.place)
+        projector.fit(self.source.z[self.fit_rows], neighbors=self.fit_graph)
+        placed = self._place(projector)
+        if self.self_rows is None:
+            return placed
+        fit_rows, rest = self.self_rows
+        out = np.empty((self.source.n_finite, projector.embedding_.shape[1]))
+        out[fit_rows] = projector.embedding_
+        out[rest] = placed
+        return out
+
+    def _place(self, projector) -> np.ndarray:
+        if not len(self.place):
+            return np.empty((0, projector.embedding_.shape[1]))
+        if not projector.supports_transform:
+            raise InputError(f"{projector.name}: {projector._no_transform_reason()}; or raise --sample above "
+                             f"{self.source.n_finite}")
+        parts = []
+        for start in range(0, len(self.place), _PLACE_CHUNK):
+            block = slice(start, start + _PLACE_CHUNK)
+            known = None
+            if self.place_neighbors is not None:
+                known = Neighbors(self.place_neighbors.indices[block], self.place_neighbors.distances[block],
+                                  metric=self.place_neighbors.metric, method=self.place_neighbors.method)
+            parts.append(projector.transform(self.place[block], neighbors=known))
+        return np.vstack(parts)
+
+
+def _describe(projector, plan: _Plan) -> dict:
+    """Parameters as given, as used, and the notes a reader needs."""
+    entry = {"params": projector.get_params(), "fitted_on": int(plan.source.n_finite if isinstance(projector, PCA)
+                                                               else len(plan.fit_rows))}
+    entry["placed_by_transform"] = int(len(plan.place)) if not isinstance(projector, PCA) or plan.self_rows is None else 0
+    notes = []
+    if isinstance(projector, PCA):
+        entry["explained_variance_ratio"] = [float(v) for v in projector.explained_variance_ratio_]
+    else:
+        entry["n_neighbors_used"] = int(projector.n_neighbors_)
+        if projector.fallback_:
+            notes.append(f"{len(plan.fit_rows)} points are too few for {projector.name}; the map is the scaled PCA")
+    if isinstance(projector, TSNE) and not projector.fallback_:
+        entry["perplexity_used"] = projector.perplexity_
+        if projector.perplexity_ < projector.perplexity:
+            notes.append(f"perplexity {projector.perplexity:g} -> {projector.perplexity_:.4g}: the graph holds "
+                         f"{projector.n_neighbors_} neighbours per point (raise --k for a larger perplexity)")
+    if isinstance(projector, UMAP) and not projector.fallback_ and projector.n_neighbors_ < projector.n_neighbors:
+        notes.append(f"n_neighbors {projector.n_neighbors} -> {projector.n_neighbors_}: only "
+                     f"{len(plan.fit_rows)} points")
+    if notes:
+        entry["notes"] = notes
+    return entry
+
+
+def _resolve_alignment(align: str, methods, tsne_backend: str, data: _Latents, ref) -> str:
+    same_space = ref.latent_dim == data.z.shape[1]
+    can = same_space and not ("tsne" in methods and tsne_backend == "sklearn")
+    if align == "transform" and not can:
+        why = (f"the runs' latent spaces differ ({ref.latent_dim} vs {data.z.shape[1]} dimensions)" if not same_space
+               else "the sklearn t-SNE backend cannot place new points")
+        raise InputError(f"--reference: cannot place this run into the reference's map: {why}; use Procrustes alignment")
+    if align == "auto":
+        return "transform" if can else "procrustes"
+    return align
+
+
+def _align(placed: np.ndarray, method: str, align: str, data: _Latents, ref) -> tuple[np.ndarray, dict]:
+    info = {"run": str(ref.path), "how": align}
+    if align == "transform":
+        return placed, info
+    stored = ref.projections
+    columns = [f"{method}_{i}" for i in range(placed.shape[1])]
+    if stored is None or not set(columns) <= set(stored.columns):
+        raise InputError(f"--reference {ref.path}: it has no {method} projection in {placed.shape[1]}-D; "
+                         f"run 'latentviz project {ref.path} --methods {method} --dims {placed.shape[1]}' first")
+    aligned, fit = align_procrustes(placed, stored[columns].to_numpy(), moving_ids=data.ids[data.rows],
+                                    reference_ids=stored["id"].astype(str).to_numpy())
+    return aligned, {**info, **fit}
+
+
+def _write_table(run, data: _Latents, coordinates: dict, dims: int):
+    """Write projections.parquet, keeping other methods' columns from an earlier call on the same rows."""
+    import pandas as pd
+
+    from latentviz.run import PROJECTIONS, write_table
+
+    table = pd.DataFrame({"id": data.ids})
+    old = run.projections
+    if old is not None and len(old) == data.n and (old["id"].astype(str).to_numpy() == data.ids).all():
+        for column in old.columns:
+            method = column.rpartition("_")[0]
+            if column != "id" and method not in coordinates:
+                table[column] = old[column].to_numpy()
+    for method, coords in coordinates.items():
+        full = data.spread(coords, dims)
+        for i in range(dims):
+            table[f"{method}_{i}"] = full[:, i].astype(np.float32)
+    write_table(run.file(PROJECTIONS), table)
+    run.invalidate("projections")
+    return table

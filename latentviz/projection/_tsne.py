@@ -1,0 +1,187 @@
+"""t-SNE over the shared kNN graph: openTSNE (FFT-accelerated) by default, scikit-learn as an option."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from latentviz._optional import require
+from latentviz._validation import check_choice
+from latentviz.errors import InputError
+from latentviz.projection._base import Projector, check_n_components
+
+BACKENDS = ("opentsne", "sklearn")
+# Fewer points than this cannot define a neighbourhood distribution: the map is the scaled PCA.
+MIN_POINTS = 4
+# Perplexity of the affinities that place new points (openTSNE's default for transform).
+TRANSFORM_PERPLEXITY = 5.0
+# Below this many points openTSNE runs on one thread unless told otherwise.
+THREADS_FROM = 10_000
+
+
+class TSNE(Projector):
+    """t-distributed stochastic neighbour embedding.
+
+    The affinities come from a k-nearest-neighbour graph: the one passed to :meth:`fit` as
+    ``neighbors`` (the run's shared graph) or one computed with :func:`latentviz.neighbors.knn`.
+    The perplexity adapts to what the graph supports: ``perplexity_ = min(perplexity, k / 3,
+    (n - 1) / 3)``.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+    perplexity : float, default=30.0
+        Requested perplexity; the one used is ``perplexity_``.
+    backend : {"opentsne", "sklearn"}, default="opentsne"
+        openTSNE can place new points (``transform``); scikit-learn's cannot.
+    n_iter : int, default=500
+        Iterations after the 250 of early exaggeration.
+    random_state : int, default=0
+    n_jobs : int or None, default=None
+        Threads for openTSNE. None: one below 10,000 points (threads cost more than they save
+        there), every core above.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components)
+        Centred on the midpoint of its bounding box.
+    perplexity_ : float
+        The perplexity used.
+    n_neighbors_ : int
+        Neighbours per point the affinities were built from.
+    fallback_ : str or None
+        ``"pca"`` when there were too few points for t-SNE.
+    """
+
+    name = "tsne"
+
+    def __init__(self, n_components: int = 2, *, perplexity: float = 30.0, backend: str = "opentsne",
+                 n_iter: int = 500, random_state=0, n_jobs: int | None = None):
+        self.n_components = n_components
+        self.perplexity = perplexity
+        self.backend = backend
+        self.n_iter = n_iter
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    @property
+    def supports_transform(self) -> bool:
+        return self.backend == "opentsne"
+
+    def _no_transform_reason(self) -> str:
+        return "the sklearn backend cannot place new points; use backend='opentsne' or align by Procrustes"
+
+    def fit(self, z, y=None, *, neighbors=None) -> "TSNE":
+        """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`)."""
+        from latentviz.neighbors import _check_points, knn
+        from latentviz.projection._pca import PCA
+
+        n_out = check_n_components(self.n_components)
+        check_choice("backend", self.backend, BACKENDS)
+        if not self.perplexity > 0:
+            raise InputError(f"TSNE: perplexity must be positive; got {self.perplexity!r}")
+        x = _check_points(z, "TSNE")
+        n = x.shape[0]
+        self.n_features_in_ = x.shape[1]
+        init = PCA(n_out).fit_transform(x)
+        self.fallback_ = None
+        self._embedding = None
+        if n < MIN_POINTS:
+            self.perplexity_, self.n_neighbors_, self.fallback_ = 0.0, 0, "pca"
+            self.embedding_ = _scaled(init, 1.0)
+            return self
+        sklearn_margin = 1 if self.backend == "sklearn" else 0  # sklearn needs 3 * perplexity + 1 neighbours
+        wanted = min(n - 1, int(3 * self.perplexity) + sklearn_margin)
+        if neighbors is None:
+            neighbors = knn(x, wanted, random_state=self.random_state)
+        elif neighbors.n != n:
+            raise InputError(f"TSNE: the neighbour graph has {neighbors.n} points but z has {n}")
+        graph = neighbors.head(min(wanted, neighbors.k))
+        self.n_neighbors_ = graph.k
+        self.perplexity_ = float(min(self.perplexity, (graph.k - sklearn_margin) / 3))
+        if self.perplexity_ <= 0:
+            raise InputError(f"TSNE: a graph of {graph.k} neighbours is too small; give at least 4")
+        init = _scaled(init, 1e-4)
+        if self.backend == "opentsne":
+            self._embedding = self._fit_opentsne(x, graph, init)
+            self.embedding_ = np.asarray(self._embedding, dtype=np.float64).copy()
+        else:
+            self.embedding_ = self._fit_sklearn(graph, init)
+        return self
+
+    def transform(self, z, *, neighbors=None) -> np.ndarray:
+        """Place new points into the fitted map (openTSNE's partial embedding, training points fixed).
+
+        ``neighbors`` may give each new point's neighbours among the training points, as found by
+        a :func:`~latentviz.neighbors.search_index` over them; otherwise they are searched here.
+        """
+        x = self._check_new_points(z)
+        if self._embedding is None:  # the PCA fallback: nothing to place new points by
+            raise InputError("TSNE: fitted on fewer than 4 points; there is no map to place new points into")
+        index = self._embedding.affinities.knn_index
+        index.answer = neighbors
+        try:
+            placed = self._embedding.transform(x, perplexity=min(TRANSFORM_PERPLEXITY, self._embedding.shape[0] / 3))
+        finally:
+            index.answer = None
+        return np.asarray(placed, dtype=np.float64)
+
+    def _fit_opentsne(self, x, graph, init):
+        openTSNE = require("openTSNE", purpose="t-SNE")
+        n_jobs = self.n_jobs or (1 if len(x) < THREADS_FROM else os.cpu_count() or 1)
+        affinities = openTSNE.affinity.PerplexityBasedNN(
+            perplexity=self.perplexity_, knn_index=_graph_index(graph, x, self.random_state),
+            n_jobs=n_jobs, random_state=self.random_state)
+        embedding = openTSNE.TSNE(n_components=self.n_components, n_iter=self.n_iter, n_jobs=n_jobs,
+                                  random_state=self.random_state).fit(affinities=affinities, initialization=init)
+        # openTSNE's transform re-centres the map in place; centre it now so it never moves later.
+        embedding -= (embedding.max(axis=0) + embedding.min(axis=0)) / 2
+        return embedding
+
+    def _fit_sklearn(self, graph, init):
+        from sklearn.manifold import TSNE as SklearnTSNE
+
+        method = "barnes_hut" if self.n_components <= 3 else "exact"
+        from threadpoolctl import threadpool_limits
+
+        model = SklearnTSNE(n_components=self.n_components, perplexity=self.perplexity_, metric="precomputed",
+                            init=init.astype(np.float32), learning_rate="auto", max_iter=self.n_iter + 250,
+                            method=method, random_state=self.random_state)
+        with threadpool_limits(1 if graph.n < THREADS_FROM else None):
+            return model.fit_transform(graph.to_sparse(include_self=True)).astype(np.float64)
+
+
+def _scaled(init: np.ndarray, target_std: float) -> np.ndarray:
+    """Scale so the first axis has standard deviation ``target_std`` (all zeros stay zeros)."""
+    std = init[:, 0].std() if len(init) else 0.0
+    return init * (target_std / std) if std > 0 else init.copy()
+
+
+def _graph_index(graph, reference: np.ndarray, random_state):
+    """An openTSNE ``KNNIndex`` that builds from the shared graph and answers queries with our search."""
+    nn = require("openTSNE.nearest_neighbors", purpose="t-SNE")
+
+    class SharedGraphIndex(nn.KNNIndex):
+        VALID_METRICS = ["euclidean", "cosine"]
+
+        def __init__(self):
+            super().__init__(reference, graph.k, metric=graph.metric, random_state=random_state)
+            self.answer = None
+            self._search = None
+
+        def build(self):
+            return graph.indices.astype(np.int64), graph.distances.astype(np.float64)
+
+        def query(self, query, k):
+            if self.answer is not None and self.answer.n == len(query):
+                found = self.answer.head(k)
+            else:
+                from latentviz.neighbors import search_index
+
+                if self._search is None:
+                    self._search = search_index(self.data, metric=graph.metric, random_state=random_state)
+                found = self._search.query(query, k)
+            return found.indices.astype(np.int64), found.distances.astype(np.float64)
+
+    return SharedGraphIndex()

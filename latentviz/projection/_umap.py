@@ -1,0 +1,132 @@
+"""UMAP with umap-learn, seeded, fed by the shared kNN graph."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from latentviz._optional import require
+from latentviz.errors import InputError
+from latentviz.projection._base import Projector, check_n_components
+
+# Fewer points than this have no manifold to learn: the map is the scaled PCA.
+MIN_POINTS = 4
+
+
+class UMAP(Projector):
+    """Uniform manifold approximation and projection (umap-learn), reproducible for a given seed.
+
+    The fuzzy graph is built from the k-nearest-neighbour graph passed to :meth:`fit` as
+    ``neighbors`` (the run's shared graph) or from one computed with
+    :func:`latentviz.neighbors.knn`. ``n_neighbors_ = min(n_neighbors, k + 1, n)`` (umap-learn
+    counts the point itself). Seeding makes umap-learn run its optimisation on one thread.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+    n_neighbors : int, default=15
+    min_dist : float, default=0.1
+    n_epochs : int or None, default=None
+        None: umap-learn's choice (200 for large data, 500 for small).
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components)
+    n_neighbors_ : int
+        Neighbours used (the point itself included, as umap-learn counts).
+    fallback_ : str or None
+        ``"pca"`` when there were too few points for UMAP.
+    """
+
+    name = "umap"
+    supports_transform = True
+
+    def __init__(self, n_components: int = 2, *, n_neighbors: int = 15, min_dist: float = 0.1,
+                 n_epochs: int | None = None, random_state=0):
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.n_epochs = n_epochs
+        self.random_state = random_state
+
+    def fit(self, z, y=None, *, neighbors=None) -> "UMAP":
+        """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`)."""
+        from latentviz._numba_cache import use_numba_cache
+        from latentviz.neighbors import _check_points, knn
+        from latentviz.projection._pca import PCA
+        from latentviz.projection._tsne import _scaled
+
+        n_out = check_n_components(self.n_components)
+        if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 2:
+            raise InputError(f"UMAP: n_neighbors must be an integer >= 2; got {self.n_neighbors!r}")
+        x = _check_points(z, "UMAP")
+        n = x.shape[0]
+        self.n_features_in_ = x.shape[1]
+        self.fallback_ = None
+        self._model = None
+        if n < MIN_POINTS:
+            self.n_neighbors_, self.fallback_ = 0, "pca"
+            self.embedding_ = _scaled(PCA(n_out).fit_transform(x), 1.0)
+            return self
+        self.n_neighbors_ = int(min(self.n_neighbors, n - 1 if neighbors is None else neighbors.k + 1, n))
+        if neighbors is None:
+            neighbors = knn(x, self.n_neighbors_ - 1, random_state=self.random_state)
+        elif neighbors.n != n:
+            raise InputError(f"UMAP: the neighbour graph has {neighbors.n} points but z has {n}")
+        graph = neighbors.head(self.n_neighbors_ - 1)
+        use_numba_cache()
+        umap = require("umap", purpose="UMAP")
+        indices, distances = graph.to_umap()
+        self._model = umap.UMAP(
+            n_components=n_out, n_neighbors=self.n_neighbors_, min_dist=self.min_dist, n_epochs=self.n_epochs,
+            metric=graph.metric, random_state=self.random_state, force_approximation_algorithm=True,
+            precomputed_knn=(indices, distances, _SearchAdapter(x, graph.metric, self.random_state)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the seeded single-thread notice; disconnected duplicates
+            self.embedding_ = self._model.fit_transform(x.astype(np.float32)).astype(np.float64)
+        return self
+
+    def transform(self, z, *, neighbors=None) -> np.ndarray:
+        """Place new points into the fitted map (umap-learn's transform, training points fixed).
+
+        ``neighbors`` may give each new point's neighbours among the training points; otherwise
+        they are searched here.
+        """
+        x = self._check_new_points(z)
+        if self._model is None:
+            raise InputError("UMAP: fitted on fewer than 4 points; there is no map to place new points into")
+        adapter = self._model._knn_search_index
+        adapter.answer = neighbors
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                placed = self._model.transform(x.astype(np.float32))
+        finally:
+            adapter.answer = None
+        return np.asarray(placed, dtype=np.float64)
+
+
+class _SearchAdapter:
+    """Stands in for umap-learn's pynndescent search index: ``query`` answered by our search."""
+
+    _angular_trees = False
+
+    def __init__(self, reference: np.ndarray, metric: str, random_state):
+        self.reference = reference
+        self.metric = metric
+        self.random_state = random_state
+        self.answer = None
+        self._search = None
+
+    def query(self, points, k, epsilon=None):
+        if self.answer is not None and self.answer.n == len(points):
+            found = self.answer.head(k)
+        else:
+            from latentviz.neighbors import search_index
+
+            if self._search is None:
+                self._search = search_index(self.reference, metric=self.metric, random_state=self.random_state)
+            found = self._search.query(points, k)
+        return found.indices.astype(np.int32), found.distances.astype(np.float32)
