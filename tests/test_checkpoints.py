@@ -339,3 +339,9 @@ def test_unknown_file_and_empty_file_are_input_errors(cli, tmp_path, features):
     for path, text in ((tmp_path / "model.onnx", "unknown format '.onnx'"), (tmp_path / "empty.pt", "empty")):
         result = cli("encode", path, "--data", features[0], "--out", tmp_path / "run")
         assert result.code == 2 and text in result.err
+
+
+def test_texts_for_a_model_that_is_not_a_text_encoder(cli, tmp_path):
+    (tmp_path / "t.txt").write_text("a line of text\nanother\n")
+    result = cli("encode", spec("make_TupleVAE"), "--data", tmp_path / "t.txt", "--out", tmp_path / "run")
+    assert result.code == 2 and "texts need a transformers model folder" in result.err

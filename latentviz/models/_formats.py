@@ -22,6 +22,7 @@ import hashlib
 import inspect
 import json
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -185,8 +186,8 @@ def unwrap_checkpoint(obj, path) -> tuple[object, dict]:
         key = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), nn.Module) or
                     (isinstance(obj.get(k), dict) and obj[k])), None)
         if key is None:
-            shown = ", ".join(map(str, list(obj)[:8]))
-            raise InputError(f"checkpoint {path}: a dict with keys {shown} but no state dict; latentviz looks for "
+            held = f"a dict with keys {', '.join(map(str, list(obj)[:8]))}" if obj else "an empty dict"
+            raise InputError(f"checkpoint {path}: {held} but no state dict; latentviz looks for "
                              f"tensors at the top level or under {', '.join(WRAPPER_KEYS)}")
         keys.append(key)
         obj = obj[key]
@@ -206,10 +207,11 @@ def fit_prefix(state: dict, expected: set[str]) -> tuple[dict, str | None]:
     best, best_score = "", matches("")
     if best_score == len(expected):
         return state, None
-    candidates = set(KNOWN_PREFIXES)
-    for key in state:  # the key's own leading components: 'vae.', 'model.module.', ...
+    shared = Counter()  # the keys' own leading components ('vae.', 'model.module.'), kept when most keys share them
+    for key in state:
         parts = key.split(".")
-        candidates.update(".".join(parts[:i]) + "." for i in (1, 2) if len(parts) > i)
+        shared.update(".".join(parts[:i]) + "." for i in (1, 2) if len(parts) > i)
+    candidates = set(KNOWN_PREFIXES) | {p for p, count in shared.items() if 2 * count >= len(state)}
     for prefix in sorted(candidates, key=len):
         score = matches(prefix)
         if score > best_score:
