@@ -132,7 +132,7 @@ def _measure_layers(model, x, layers: list[dict]) -> None:
     handles = _hook_layers(model.module, layers)
     try:
         model._call(model.module, model.input_transform(x) if model.input_transform else x)
-    except Exception:  # noqa: BLE001 - any failure only means the shapes stay unmeasured
+    except Exception:  # any failure only means the shapes stay unmeasured
         for layer in layers:
             layer["output_shape"] = None
     finally:
