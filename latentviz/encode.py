@@ -93,7 +93,8 @@ class _Ranges(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         start, stop = self.ranges[i]
         batch = self.source.read(start, stop)
-        return start, stop, batch.x, batch.meta, batch.images
+        thumbs = thumbnails(batch.images) if batch.images is not None else None  # in the workers, when there are any
+        return start, stop, batch.x, batch.meta, thumbs
 
 
 def _as_is(item):
@@ -265,12 +266,11 @@ def _encode_shards(model, source, run, shards, device, options, *, rank: int) ->
     remaining = {index: stop - start for index, start, stop in shards}
     with progress(total=total, desc=f"encode{'' if rank == 0 else f' [rank {rank}]'}", unit="sample",
                   quiet=options.quiet or rank != 0) as bar:
-        for (start, stop, x, meta, images), index in zip(loader, owner):
+        for (start, stop, x, meta, thumbs), index in zip(loader, owner):
             mu, logvar = encoder(x)
             if len(mu) != stop - start:
                 raise InputError(f"the model returned {len(mu)} latents for a batch of {stop - start} inputs; "
                                  "its output's first axis must be the batch")
-            thumbs = thumbnails(images) if images is not None else None
             collected.setdefault(index, []).append((meta, mu, logvar, thumbs))
             remaining[index] -= stop - start
             if remaining[index] == 0:

@@ -9,34 +9,48 @@ import numpy as np
 THUMB_SIZE = 64
 
 
-def to_uint8_image(array: np.ndarray) -> np.ndarray:
-    """(C, H, W) or (H, W) floats -> (H, W) or (H, W, 3) uint8; values outside [0, 1] are min-max scaled."""
-    a = np.asarray(array, dtype=np.float32)
-    if a.ndim == 3:
-        a = a[0] if a.shape[0] == 1 else np.moveaxis(a[:3], 0, -1)
-    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-    if lo < -1e-3 or hi > 1 + 1e-3:
-        a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    return (np.clip(np.nan_to_num(a), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+def to_uint8_images(batch: np.ndarray) -> np.ndarray:
+    """(n, C, H, W) floats -> (n, H, W) or (n, H, W, 3) uint8.
+
+    Values in [0, 1] map directly; a batch outside that range is min-max scaled per image.
+    """
+    a = np.asarray(batch, dtype=np.float32)
+    a = a[:, 0] if a.shape[1] == 1 else np.moveaxis(a[:, :3], 1, -1)
+    a = np.nan_to_num(a)
+    if a.min() < -1e-3 or a.max() > 1 + 1e-3:
+        axes = tuple(range(1, a.ndim))
+        lo, hi = a.min(axis=axes, keepdims=True), a.max(axis=axes, keepdims=True)
+        a = (a - lo) / np.where(hi > lo, hi - lo, 1.0)
+    return (np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
-def png_bytes(image: np.ndarray, *, max_side: int | None = THUMB_SIZE) -> bytes:
-    """Encode one image array as PNG, shrunk so its longest side is at most ``max_side``."""
+def to_uint8_image(image: np.ndarray) -> np.ndarray:
+    """One (C, H, W) or (H, W) float image -> uint8 (see :func:`to_uint8_images`)."""
+    a = np.asarray(image)
+    return to_uint8_images(a[None, None] if a.ndim == 2 else a[None])[0]
+
+
+def _png(pixels: np.ndarray, max_side: int | None) -> bytes:
     from PIL import Image
 
-    img = Image.fromarray(to_uint8_image(image))
+    img = Image.fromarray(pixels)
     if max_side and max(img.size) > max_side:
         scale = max_side / max(img.size)
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
     buffer = io.BytesIO()
-    img.save(buffer, format="PNG", optimize=False)
+    img.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
+def png_bytes(image: np.ndarray, *, max_side: int | None = THUMB_SIZE) -> bytes:
+    """Encode one image array as PNG, shrunk so its longest side is at most ``max_side``."""
+    return _png(to_uint8_image(image), max_side)
+
+
 def thumbnails(images) -> list[bytes]:
-    """PNG thumbnails of a batch (n, C, H, W) of images, tensor or array."""
+    """PNG thumbnails (longest side <= 64 px) of a batch (n, C, H, W) of images, tensor or array."""
     batch = images.detach().float().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
-    return [png_bytes(img) for img in batch]
+    return [_png(pixels, THUMB_SIZE) for pixels in to_uint8_images(batch)]
 
 
 def is_image_batch(batch) -> bool:
