@@ -111,23 +111,15 @@ def neighbourhood_agreement(z_a: np.ndarray, z_b: np.ndarray, *, k: int = AGREEM
     return common / (2 * k - common)
 
 
-def procrustes_align(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """``other`` rotated (or reflected), scaled and shifted onto ``reference`` (least squares)."""
-    mu_r, mu_o = reference.mean(axis=0), other.mean(axis=0)
-    r, o = reference - mu_r, other - mu_o
-    u, s, vt = np.linalg.svd(o.T @ r)
-    rotation = u @ vt
-    scale = s.sum() / max(float((o**2).sum()), 1e-12)
-    return o @ rotation * scale + mu_r
-
-
 def aligned_maps(runs: list[Run], rows: list[np.ndarray], method: str) -> list[np.ndarray]:
     """Each run's 2-D ``method`` map on the shared rows, aligned to the first run's."""
     coords = []
     for run, index in zip(runs, rows):
         projections, _ = scatter_inputs(run)
         coords.append(projections[[f"{method}_0", f"{method}_1"]].to_numpy(dtype=np.float64)[index])
-    return [coords[0]] + [procrustes_align(coords[0], c) for c in coords[1:]]
+    from latentviz.projection import align_procrustes
+
+    return [coords[0]] + [align_procrustes(c, coords[0])[0] for c in coords[1:]]
 
 
 # -- the report -----------------------------------------------------------------------------------

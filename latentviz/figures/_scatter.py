@@ -33,42 +33,20 @@ STRATUM = "label"
 def sample_rows(n: int, *, max_points: int | None, seed: int = 0, strata=None) -> np.ndarray:
     """Indices of at most ``max_points`` of ``n`` rows, sorted; all rows when they fit.
 
-    With ``strata`` (one value per row) the sample is stratified: each stratum keeps its share
-    of the rows (largest remainders round), and every stratum keeps at least one row while the
-    budget allows, so a rare class never vanishes from the plot. Seeded, hence repeatable.
+    Above the budget this is :func:`latentviz.projection.stratified_sample`: seeded, and with
+    ``strata`` (one value per row) every stratum keeps its share and at least one row, so a
+    rare class never vanishes from the plot.
 
     >>> sample_rows(5, max_points=None)
     array([0, 1, 2, 3, 4])
-    >>> len(sample_rows(1000, max_points=100, strata=["a"] * 990 + ["b"] * 10))
-    100
     """
     if max_points is None or n <= max_points:
         return np.arange(n)
     if max_points < 1:
         raise InputError(f"max_points must be at least 1; got {max_points}")
-    rng = np.random.default_rng(seed)
-    if strata is None:
-        return np.sort(rng.choice(n, size=max_points, replace=False))
-    codes, sizes = _strata(strata)
-    quota = _allocate(sizes, max_points)
-    chosen = [rng.choice(np.flatnonzero(codes == k), size=q, replace=False) for k, q in enumerate(quota) if q]
-    return np.sort(np.concatenate(chosen))
+    from latentviz.projection import stratified_sample  # scikit-learn comes with it: only when sampling
 
-
-def _strata(values) -> tuple[np.ndarray, np.ndarray]:
-    codes, _ = pd.factorize(pd.Series(values).astype(str), sort=True)
-    return codes, np.bincount(codes)
-
-
-def _allocate(sizes: np.ndarray, budget: int) -> np.ndarray:
-    """Proportional quotas summing to ``budget``, at least one per stratum when budget allows."""
-    floor = np.minimum(sizes, 1) if budget >= len(sizes) else np.zeros_like(sizes)
-    share = (budget - floor.sum()) * (sizes - floor) / max(1, (sizes - floor).sum())
-    quota = floor + np.floor(share).astype(int)
-    order = np.argsort(-(share - np.floor(share)), kind="stable")
-    for k in order[: budget - quota.sum()]:
-        quota[k] += 1
-    return np.minimum(quota, sizes)
+    return stratified_sample(n, max_points, labels=strata, random_state=seed)
 
 
 def is_categorical(values) -> bool:
