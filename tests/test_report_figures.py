@@ -1,0 +1,110 @@
+"""The shared figure builders (``latentviz.figures``): pure functions, tested without a browser."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentviz import figures
+from latentviz.errors import InputError
+
+
+@pytest.fixture
+def maps():
+    rng = np.random.default_rng(0)
+    n = 400
+    projections = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "pca_0": rng.normal(size=n),
+                                "pca_1": rng.normal(size=n)})
+    metadata = pd.DataFrame({"id": projections["id"], "label": np.where(np.arange(n) < 4, "rare", "common"),
+                             "factor_scale": np.arange(n) % 5})
+    return projections, metadata
+
+
+def test_sample_rows_keeps_everything_under_budget_and_is_seeded():
+    assert figures.sample_rows(10, max_points=10).tolist() == list(range(10))
+    strata = np.where(np.arange(1000) < 5, "rare", "common")
+    first = figures.sample_rows(1000, max_points=50, seed=3, strata=strata)
+    assert len(first) == 50 and np.all(np.diff(first) > 0)
+    assert np.array_equal(first, figures.sample_rows(1000, max_points=50, seed=3, strata=strata))
+    assert (first < 5).sum() >= 1  # the rare stratum survives
+    assert not np.array_equal(first, figures.sample_rows(1000, max_points=50, seed=4, strata=strata))
+
+
+def test_scatter_layout_colours_and_highlight(maps):
+    projections, metadata = maps
+    fig = figures.projection_scatter(projections, metadata, color_by="label", highlight=["p0", "p399"],
+                                     max_points=100, seed=0)
+    points, *legend, ring = fig.data
+    assert len(points.x) == 100 and fig.layout.title.subtitle.text == "showing 100 of 400 points (stratified by label)"
+    assert [t.name for t in legend] == ["common", "rare"] and all(t.meta == "legend" for t in legend)
+    assert ring.meta == "highlight" and list(ring.customdata) == ["p0", "p399"]  # shown even if not sampled
+    colors = figures.scatter_colors(metadata["label"].iloc[figures.sample_rows(400, max_points=100, seed=0,
+                                                                               strata=metadata["label"])], name="label")
+    assert list(points.marker.color) == colors["marker"]["color"]
+    assert set(points.marker.color) == {legend[0].marker.color, legend[1].marker.color}
+
+
+def test_numeric_colouring_uses_a_colour_scale(maps):
+    projections, metadata = maps
+    fig = figures.projection_scatter(projections, metadata, color_by="factor_scale")
+    assert len(fig.data) == 1 and fig.data[0].marker.showscale
+    assert fig.layout.legend.title.text == "scale"  # factor_ prefix dropped
+    assert list(fig.data[0].marker.color[:6]) == [0, 1, 2, 3, 4, 0]
+
+
+def test_many_categories_and_missing_values():
+    values = pd.Series([f"c{i}" for i in range(30)] + [None])
+    colors = figures.scatter_colors(values, name="label")
+    assert len(colors["legend"]) == figures._scatter.MAX_LEGEND + 1
+    assert colors["legend"][-1]["name"] == "… 11 more"
+    assert colors["text"][-1] == "(missing)" and colors["marker"]["color"][-1] == figures._style.MISSING_COLOR
+
+
+def test_bad_arguments_name_the_choices(maps):
+    projections, metadata = maps
+    with pytest.raises(InputError, match="no umap projection; this run has: pca"):
+        figures.projection_scatter(projections, metadata, method="umap")
+    with pytest.raises(InputError, match="cannot colour by 'colour'; choose from id, label, factor_scale"):
+        figures.projection_scatter(projections, metadata, color_by="colour")
+
+
+def test_histograms_are_densities_of_the_chosen_dimensions():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 20)) * np.linspace(0.1, 2.0, 20)
+    fig = figures.latent_histograms(z, max_dims=4)
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["z16", "z17", "z18", "z19"]  # the four of largest variance
+    bars = [t for t in fig.data if t.type == "bar"]
+    for bar in bars:
+        assert float(np.sum(bar.y) * bar.width) == pytest.approx(1.0, abs=0.02)
+
+
+def test_dimension_bars_split_at_the_threshold():
+    fig = figures.kl_bars([2.0, 0.001, 0.5, 0.0], threshold=0.01)
+    used, collapsed = fig.data
+    assert (used.name, list(used.x)) == ("in use", ["z0", "z2"])
+    assert (collapsed.name, list(collapsed.x)) == ("collapsed", ["z1", "z3"])
+
+
+def test_correlation_heatmap_is_symmetric_with_unit_diagonal():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(500, 3))
+    z[:, 2] = z[:, 0] + 0.01 * rng.normal(size=500)
+    corr = np.asarray(figures.correlation_heatmap(z).data[0].z, dtype=float)
+    np.testing.assert_allclose(np.diag(corr), 1.0, atol=1e-6)
+    np.testing.assert_allclose(corr, corr.T)
+    assert corr[0, 2] > 0.99
+
+
+def test_metric_rows_follow_the_registry():
+    facts = {"mig": SimpleNamespace(higher_is_better=True, bounds=(0, 1), typical="0.1 – 0.4", explanation="gap",
+                                    group="disentanglement"),
+             "reconstruction_mse": SimpleNamespace(higher_is_better=False, bounds=(0, None), explanation="error")}
+    rows = figures.metric_rows({"zeta": 2, "reconstruction_mse": 0.5, "mig": float("nan"), "detail": {"x": 1}}, facts)
+    assert [r.name for r in rows] == ["mig", "reconstruction_mse", "zeta"]
+    assert rows[0].value is None and rows[0].bounds == "0 – 1" and rows[0].typical == "0.1 – 0.4"
+    assert rows[1].higher_is_better is False and rows[1].bounds == "0 – ∞"
+    assert rows[2].higher_is_better is None and rows[2].explanation == ""
