@@ -127,6 +127,23 @@ def _first_error(exc: ValidationError) -> str:
     return f"{place}: {message}" + (f" (and {count - 1} more problems)" if count > 1 else "")
 
 
+def run_values(run) -> dict:
+    """What a policy can check in ``run``: ``metrics.json``, plus each projection's trustworthiness.
+
+    The projection stage records the trustworthiness of every 2-D map in the manifest; it is
+    offered as ``projection_trustworthiness_<method>`` and, for the worst map,
+    ``projection_trustworthiness``.
+    """
+    values = dict(run.metrics)
+    maps = {m: e.get("trustworthiness") for m, e in (run.manifest.get("projections") or {}).items()
+            if isinstance(e, dict) and isinstance(e.get("trustworthiness"), (int, float))}
+    for method, value in maps.items():
+        values.setdefault(f"projection_trustworthiness_{method}", float(value))
+    if maps:
+        values.setdefault("projection_trustworthiness", float(min(maps.values())))
+    return values
+
+
 def evaluate(policy: Policy, metrics: dict, *, baseline: dict | None = None) -> list[CheckResult]:
     """Run every check of ``policy`` on a run's ``metrics`` (and ``baseline``'s, for relative checks)."""
     return [_evaluate(check, metrics, baseline) for check in policy.checks]

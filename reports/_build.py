@@ -49,7 +49,8 @@ def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_poin
         title=run.path.resolve().name,
         subtitle=_subtitle(run),
         facts=summary_facts(run, stats),
-        verdicts=verdicts(stats=stats, metrics=metrics, z=run.z, has_factors=bool(run.factor_names)),
+        verdicts=verdicts(stats=stats, metrics=metrics, projections=manifest.get("projections") or {}, z=run.z,
+                          has_factors=bool(run.factor_names)),
         provenance=provenance(run),
         sections=sections,
         generator=f"latentviz {manifest.get('versions', {}).get('latentviz', '')}".strip(),
@@ -187,7 +188,9 @@ def audit_section(run: Run, policy, baseline: Run | None) -> AuditSection:
         return section
     from latentviz.audit import evaluate, overall
 
-    results = evaluate(policy, run.metrics, baseline=baseline.metrics if baseline is not None else None)
+    from latentviz.audit import run_values
+
+    results = evaluate(policy, run_values(run), baseline=run_values(baseline) if baseline is not None else None)
     section.status = overall(results)
     section.policy = policy.name or "policy"
     section.rows = [AuditRow(r.status, r.metric, r.value, r.threshold, r.message, r.description) for r in results]

@@ -3,7 +3,7 @@
 The cut-offs are rules of thumb from the literature, stated where they are used so a reader can
 disagree with them: active units (Burda et al., 2016: variance of the codes > 0.01), MIG on
 dSprites-like data (Chen et al., 2018: β-TCVAE and β-VAE reach 0.2-0.4), trustworthiness
-(Venna & Kaski, 2001: above 0.9 is a faithful map).
+(Venna & Kaski, 2006: above 0.9 is a faithful map).
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ CORR_GOOD, CORR_FAIR = 0.3, 0.6
 NOT_COMPUTED = "not computed: run `latentviz metrics RUN`"
 
 
-def verdicts(*, stats: dict, metrics: dict, z: np.ndarray, has_factors: bool) -> list[Verdict]:
-    """The four summary verdicts: collapse, disentanglement, regularity and projection quality."""
-    return [collapse(stats), disentanglement(metrics, has_factors), regularity(z, stats), projection_quality(metrics)]
+def verdicts(*, stats: dict, metrics: dict, projections: dict, z: np.ndarray, has_factors: bool) -> list[Verdict]:
+    """The four summary verdicts: collapse, disentanglement, regularity and projection quality.
+
+    ``projections`` is the manifest's ``projections`` entry (per method, its trustworthiness).
+    """
+    return [collapse(stats), disentanglement(metrics, has_factors), regularity(z, stats),
+            projection_quality(projections)]
 
 
 def _names(mask) -> str:
@@ -88,13 +92,14 @@ def regularity(z: np.ndarray, stats: dict) -> Verdict:
                    "information.", evidence)
 
 
-def projection_quality(metrics: dict) -> Verdict:
-    found = {k: float(v) for k, v in sorted(metrics.items()) if k.startswith("trustworthiness") and _number(v)}
+def projection_quality(projections: dict) -> Verdict:
+    found = {m: float(e["trustworthiness"]) for m, e in sorted(projections.items())
+             if isinstance(e, dict) and _number(e.get("trustworthiness"))}
     if not found:
-        return Verdict("Projection quality", "unknown", "Not measured yet.", NOT_COMPUTED)
+        return Verdict("Projection quality", "unknown", "Not measured yet.", "not computed: run `latentviz project RUN`")
     worst = min(found.values())
-    evidence = ", ".join(f"{_label(k)} {v:.3f}" for k, v in found.items()) + \
-        f" (1 is perfect; above {TRUST_FAIR} the 2-D neighbours are real neighbours)."
+    evidence = "Trustworthiness of the 2-D maps: " + ", ".join(f"{_label(m)} {v:.3f}" for m, v in found.items()) + \
+        f" (1 is perfect; above {TRUST_FAIR} the neighbours you see in a map are neighbours in the latent space)."
     if worst >= TRUST_GOOD:
         return Verdict("Projection quality", "good", "The 2-D maps are faithful: points that sit together in them "
                        "are neighbours in the latent space.", evidence)
@@ -110,4 +115,5 @@ def _number(value) -> bool:
 
 
 def _label(key: str) -> str:
-    return {"mig": "MIG", "sap": "SAP", "dci_disentanglement": "DCI disentanglement"}.get(key, key.replace("_", " "))
+    return {"mig": "MIG", "sap": "SAP", "dci_disentanglement": "DCI disentanglement", "pca": "PCA", "tsne": "t-SNE",
+            "umap": "UMAP"}.get(key, key.replace("_", " "))

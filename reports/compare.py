@@ -26,9 +26,10 @@ from reports._sections import projection_methods, scatter_inputs, spec
 SIMILARITY_ROWS = 2_000
 #: Neighbours per point for the neighbourhood agreement.
 AGREEMENT_K = 10
-#: (name in latentviz.metrics, display name) of the similarity scores, each a function (z_a, z_b) -> float.
-SIMILARITIES = (("linear_cka", "linear CKA"), ("svcca", "SVCCA"), ("procrustes_similarity", "Procrustes"),
-                ("mutual_knn", "mutual kNN"))
+#: The similarity scores of :mod:`latentviz.metrics`: (function name, display name, higher is more similar,
+#: largest value). Each is called as ``fn(z_a, z_b, baseline=True, seed=s) -> (score, chance)``.
+SIMILARITIES = (("linear_cka", "linear CKA", True, 1.0), ("svcca", "SVCCA", True, 1.0),
+                ("procrustes_distance", "Procrustes distance", False, 2**0.5), ("mutual_knn", "mutual kNN", True, 1.0))
 _STEP_PATTERN = re.compile(r"(?:step|epoch|iter|iteration|ckpt|checkpoint)[-_=]?(\d+)", re.IGNORECASE)
 
 
@@ -87,19 +88,14 @@ def matched_rows(runs: list[Run]) -> list[np.ndarray]:
 
 # -- measurements ---------------------------------------------------------------------------------
 
-def similarity_functions() -> dict:
-    """name -> (display name, function) for the similarity scores :mod:`latentviz.metrics` provides."""
+def similarity_with_chance(name: str, a: np.ndarray, b: np.ndarray, *, permutations: int,
+                           seed: int) -> tuple[float, float]:
+    """(score, chance) of the similarity ``name``; chance is its mean over ``permutations`` row shuffles of ``b``."""
     import latentviz.metrics as metrics
 
-    return {name: (label, getattr(metrics, name)) for name, label in SIMILARITIES if hasattr(metrics, name)}
-
-
-def similarity_with_chance(fn, a: np.ndarray, b: np.ndarray, *, permutations: int, seed: int) -> tuple[float, float]:
-    """(score, chance): the score of ``fn(a, b)`` and its mean over ``permutations`` row shuffles of ``b``."""
-    rng = np.random.default_rng(seed)
-    score = float(fn(a, b))
-    chance = float(np.mean([fn(a, b[rng.permutation(len(b))]) for _ in range(permutations)]))
-    return score, chance
+    fn = getattr(metrics, name)
+    results = [fn(a, b, baseline=True, seed=seed + p) for p in range(permutations)]
+    return float(results[0][0]), float(np.mean([chance for _, chance in results]))
 
 
 def neighbourhood_agreement(z_a: np.ndarray, z_b: np.ndarray, *, k: int = AGREEMENT_K) -> np.ndarray:
@@ -208,46 +204,43 @@ def similarity_section(names, zs, *, permutations: int, seed: int, bar) -> tuple
     section = TableSection(
         id="similarity", title="Representation similarity",
         intro="How alike the latent spaces are, sample by sample. Linear CKA and SVCCA ignore rotations and "
-              "rescaling; Procrustes allows a rotation only; mutual kNN compares neighbourhoods. Each score is "
-              "shown with its chance level: the same score after shuffling one run's rows.")
-    functions = similarity_functions()
-    if not functions:
-        section.missing = "the similarity scores are not available in this version of latentviz.metrics"
-        return section, []
+              "rescaling; the Procrustes distance allows a rotation and a scale only (0 = identical); mutual kNN "
+              "compares neighbourhoods. Each score is shown with its chance level: the same score after shuffling "
+              "one run's rows.")
     rng = np.random.default_rng(seed)
     n = len(zs[0])
     sample = np.sort(rng.choice(n, SIMILARITY_ROWS, replace=False)) if n > SIMILARITY_ROWS else np.arange(n)
     k = len(names)
-    matrices = {key: (np.eye(k), np.full((k, k), np.nan)) for key in functions}
-    section.header = ["Runs", *[label for label, _ in functions.values()]]
+    scores = {name: (np.full((k, k), np.nan), np.full((k, k), np.nan)) for name, *_ in SIMILARITIES}
+    section.header = ["Runs", *[label for _, label, _, _ in SIMILARITIES]]
     verdicts = []
     for i in range(k):
         for j in range(i + 1, k):
             cells = [Cell(f"{names[i]} vs {names[j]}")]
-            for key, (label, fn) in functions.items():
-                score, chance = similarity_with_chance(fn, zs[i][sample], zs[j][sample], permutations=permutations,
-                                                       seed=seed)
-                matrices[key][0][i, j] = matrices[key][0][j, i] = score
-                matrices[key][1][i, j] = matrices[key][1][j, i] = chance
-                cells.append(Cell(f"{score:.3f} (chance {chance:.3f})", "good" if score > chance + 0.1 else ""))
+            for name, _, higher, top in SIMILARITIES:
+                score, chance = similarity_with_chance(name, zs[i][sample], zs[j][sample],
+                                                       permutations=permutations, seed=seed)
+                scores[name][0][i, j] = scores[name][0][j, i] = score
+                scores[name][1][i, j] = scores[name][1][j, i] = chance
+                beats_chance = (score - chance if higher else chance - score) > 0.1 * top
+                cells.append(Cell(f"{score:.3f} (chance {chance:.3f})", "good" if beats_chance else ""))
             section.rows.append(cells)
             if i == 0:
-                verdicts.append(_similarity_verdict(names[0], names[j], matrices, functions, j))
+                verdicts.append(_similarity_verdict(names[0], names[j], *[m[0, j] for m in scores["linear_cka"]]))
                 bar.update(1)
     if k > 2:
-        for key, (label, _) in functions.items():
-            section.figures.append(spec(f"similarity-{key}", figures.similarity_heatmap(
-                matrices[key][0], names=names, title=f"{label} between runs", baseline=matrices[key][1])))
+        for name, label, higher, top in SIMILARITIES:
+            matrix = scores[name][0].copy()
+            np.fill_diagonal(matrix, 1.0 if higher else 0.0)
+            section.figures.append(spec(f"similarity-{name}", figures.similarity_heatmap(
+                matrix, names=names, title=f"{label} between runs", baseline=scores[name][1], zmax=top)))
     if n > SIMILARITY_ROWS:
         section.note = f"Scores on a seeded sample of {SIMILARITY_ROWS:,} of the {n:,} shared samples."
     return section, verdicts
 
 
-def _similarity_verdict(a: str, b: str, matrices: dict, functions: dict, j: int) -> Verdict:
-    key = "linear_cka" if "linear_cka" in matrices else next(iter(matrices))
-    score, chance = matrices[key][0][0, j], matrices[key][1][0, j]
-    label = functions[key][0]
-    evidence = f"{label} {score:.3f} against a chance level of {chance:.3f} (rows shuffled)."
+def _similarity_verdict(a: str, b: str, score: float, chance: float) -> Verdict:
+    evidence = f"linear CKA {score:.3f} against a chance level of {chance:.3f} (rows shuffled)."
     if score >= 0.9:
         return Verdict(f"{b} vs {a}", "good", "Nearly the same representation, up to a linear change of basis.",
                        evidence)

@@ -124,7 +124,7 @@ def write_maps(path: Path, *, k: int = 10) -> Path:
     return Path(path)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def add_maps():
     return write_maps
 
@@ -140,7 +140,7 @@ def write_report_run(path: Path, *, n: int = 120, d: int = 4, seed: int = 0, ext
     import pandas as pd
     from PIL import Image
 
-    from latentviz.run import write_json, write_table
+    from latentviz.run import Run, write_json, write_table
     from latentviz.thumbnails import png_bytes
 
     rng = np.random.default_rng(seed)
@@ -151,6 +151,7 @@ def write_report_run(path: Path, *, n: int = 120, d: int = 4, seed: int = 0, ext
     if not extras:
         return Path(path)
     write_maps(path)
+    Run(path).update_manifest(projections={"pca": {"trustworthiness": 0.99}, "umap": {"trustworthiness": 0.96}})
     write_table(Path(path) / "thumbnails.parquet", pd.DataFrame(
         {"id": [f"s{i}" for i in range(n)], "png": [png_bytes(np.full((1, 8, 8), (i % 97) / 96.0)) for i in range(n)]}))
     write_json(Path(path) / "metrics.json", {"mig": 0.31, "trustworthiness": 0.97, "active_units": 3,

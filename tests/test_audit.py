@@ -148,6 +148,16 @@ def test_cli_bad_policy_or_run_exits_2(cli, scored_run, tmp_path):
     assert cli("audit", scored_run, "--policy", erroring).code == 2
 
 
+def test_projection_trustworthiness_comes_from_the_projection_stage(report_run):
+    from latentviz.run import Run
+
+    values = audit.run_values(Run(report_run))
+    assert values["projection_trustworthiness_pca"] == 0.99
+    assert values["projection_trustworthiness"] == 0.96  # the worst map
+    results = audit.evaluate(audit.load_policy(None), values)
+    assert ("projection_trustworthiness", "pass") in statuses(results)
+
+
 def test_baseline_run_from_the_cli(cli, scored_run, make_run, tmp_path):
     base = make_run(tmp_path / "base", np.zeros((5, 2), np.float32))
     write_json(base / "metrics.json", {"reconstruction_mse": 0.010})

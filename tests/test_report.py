@@ -76,7 +76,7 @@ def test_report_has_every_section_and_verdict(report_run):
     assert [v.area for v in model.verdicts] == ["Collapse", "Disentanglement", "Regularity", "Projection quality"]
     disentanglement = model.verdicts[1]
     assert "MIG 0.31" in disentanglement.evidence and disentanglement.tone == "fair"
-    assert model.verdicts[3].tone == "good" and "0.970" in model.verdicts[3].evidence
+    assert model.verdicts[3].tone == "good" and "PCA 0.990, UMAP 0.960" in model.verdicts[3].evidence
 
 
 def test_same_run_renders_byte_identical_reports(report_run, tmp_path):

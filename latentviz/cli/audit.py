@@ -34,7 +34,7 @@ def audit_command(run_path, policy, baseline, json_out, junit_out):
     run = Run(run_path)
     rules = audit.load_policy(policy)
     base = Run(baseline) if baseline else None
-    results = audit.evaluate(rules, run.metrics, baseline=base.metrics if base else None)
+    results = audit.evaluate(rules, audit.run_values(run), baseline=audit.run_values(base) if base else None)
     click.echo(audit.format_table(results))
     summary = audit.to_json(results, run=str(run.path), policy=str(policy or audit.DEFAULT_POLICY),
                             baseline=str(base.path) if base else None)

@@ -30,7 +30,7 @@ def similarity_heatmap(matrix, *, names, title: str, baseline=None, zmin: float 
     matrix = np.asarray(matrix, dtype=float)
     fig = _heatmap(matrix, rows=list(names), cols=list(names), title=title, scale="Viridis", zmin=zmin, zmax=zmax,
                    value="similarity", x_title=None, y_title=None,
-                   subtitle=f"chance level (permuted rows): {np.nanmax(baseline):.2f} at most" if baseline is not None else None)
+                   subtitle="hover a cell for its chance level (one run's rows shuffled)" if baseline is not None else None)
     if baseline is not None:
         fig.data[0].customdata = np.round(np.asarray(baseline, dtype=float), 3)
         fig.data[0].hovertemplate = "%{y} vs %{x}: %{z:.3f} (chance %{customdata:.3f})<extra></extra>"
