@@ -19,6 +19,7 @@ COMMANDS = {
     "sample": "latentviz.cli.sample:sample_command",
     "run": "latentviz.cli.pipeline:run_command",
     "demo": "latentviz.cli.pipeline:demo_command",
+    "metrics": "latentviz.cli.metrics:metrics_command",
     "project": "latentviz.cli.project:project_command",
     "report": "latentviz.cli.report:report_command",
     "compare": "latentviz.cli.report:compare_command",
