@@ -167,16 +167,21 @@ def metric_section(run: Run) -> MetricSection:
 
 
 def mutual_information(metrics: dict, run: Run):
-    """The latent × factor normalised MI matrix recorded by the metrics stage, or None."""
-    detail = metrics.get("detail") if isinstance(metrics.get("detail"), dict) else {}
-    for key in ("mutual_information", "mi", "mig"):
-        entry = detail.get(key)
-        if isinstance(entry, dict):
-            entry = entry.get("normalized_mi", entry.get("matrix"))
-        if isinstance(entry, list) and entry and len(entry) == run.latent_dim and \
-                all(isinstance(row, list) and len(row) == len(run.factor_names) for row in entry):
-            return entry
-    return None
+    """The latent × factor mutual information the metrics stage recorded (for MIG), over each factor's entropy."""
+    import numpy as np
+
+    from latentviz.metrics._binning import entropy
+
+    entry = (metrics.get("detail") or {}).get("mig")
+    matrix = entry.get("mutual_info_matrix") if isinstance(entry, dict) else None
+    if matrix is None or run.factors is None:
+        return None
+    mi = np.asarray(matrix, dtype=float)
+    if mi.shape != (run.latent_dim, len(run.factor_names)):
+        return None
+    h = entropy(run.factors)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip(np.where(h > 0, mi / h, 0.0), 0.0, 1.0)
 
 
 def audit_section(run: Run, policy, baseline: Run | None) -> AuditSection:

@@ -89,7 +89,8 @@ def projection_section(run, *, max_points: int, seed: int) -> ProjectionSection:
     for method in projection_methods(projections):
         fig = figures.projection_scatter(projections, metadata, method=method, color_by=section.color_by,
                                          max_points=max_points, seed=seed)
-        section.figures.append(spec(f"projection-{method}", fig))
+        entry = (run.manifest.get("projections") or {}).get(method) or {}
+        section.figures.append(spec(f"projection-{method}", fig, projection_caption(entry)))
         section.methods.append((method, figures.METHOD_NAMES.get(method, method)))
     shown = metadata.iloc[rows]
     section.colors = {c: figures.scatter_colors(shown[c], name=figures.display_name(c)) for c in options}
@@ -102,6 +103,21 @@ def projection_section(run, *, max_points: int, seed: int) -> ProjectionSection:
         notes.append(f"Thumbnails are embedded for {section.thumbs['count']:,} of the {len(rows):,} shown points.")
     section.note = " ".join(notes)
     return section
+
+
+def projection_caption(entry: dict) -> str:
+    """What the projection stage measured about one map: its faithfulness, variance kept, notes."""
+    parts = []
+    if isinstance(entry.get("trustworthiness"), (int, float)):
+        parts.append(f"trustworthiness {entry['trustworthiness']:.3f}")
+    if isinstance(entry.get("knn_preservation"), (int, float)):
+        parts.append(f"{entry['knn_preservation']:.0%} of each point's {entry.get('quality_k', 10)} nearest "
+                     "neighbours kept")
+    ratio = entry.get("explained_variance_ratio")
+    if isinstance(ratio, list) and len(ratio) >= 2:
+        parts.append(f"the two axes hold {sum(ratio[:2]):.0%} of the variance")
+    parts += [str(n) for n in entry.get("notes", [])]
+    return (" · ".join(parts) + ".") if parts else ""
 
 
 # -- latent dimensions -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 #: metrics.json keys that hold no metric value.
-RESERVED = ("detail", "timings", "skipped", "parameters", "versions")
+RESERVED = ("detail", "timings", "skipped", "parameters", "versions", "seed", "repeats")
 
 
 @dataclass(frozen=True)

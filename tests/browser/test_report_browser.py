@@ -24,7 +24,7 @@ def wait_for(driver, script: str, timeout: float = 30.0):
 
 
 def click(driver, element) -> None:
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
     element.click()
 
 
@@ -48,7 +48,7 @@ def test_report_draws_hovers_and_escapes(chrome, console_errors, report_run, tmp
 
     # hovering a point shows that point's thumbnail
     point = chrome.find_elements(By.CSS_SELECTOR, "#projection-pca .scatterlayer .trace:first-child .points path")[5]
-    chrome.execute_script("arguments[0].scrollIntoView({block: 'center'})", point)
+    chrome.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", point)
     ActionChains(chrome).move_to_element(point).perform()
     wait_for(chrome, "return !document.getElementById('thumb-tip').hidden")
     tip = chrome.find_element(By.ID, "thumb-tip")
