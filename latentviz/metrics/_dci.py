@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from latentviz._validation import check_random_state
 from latentviz.metrics._common import train_test
 
 _EPS = 1e-11
@@ -26,8 +27,8 @@ def dci(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimators: int
     with :math:`\\rho_i = \\sum_j R_{ij} / \\sum_{kj} R_{kj}`. Informativeness is the mean
     accuracy of the classifiers (higher is better, despite the reference's variable names).
     The trees are grown by :mod:`latentviz.metrics._gbt`, which grows scikit-learn's trees from
-    one shared sort of each feature (ties between equally good features go to the lowest
-    index instead of a random one); the factors are fitted in parallel threads.
+    one shared sort of each feature (exact ties between features are broken at random with
+    ``seed``, as the reference's random feature order does); the factors are fitted in parallel threads.
 
     Parameters
     ----------
@@ -38,7 +39,8 @@ def dci(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimators: int
     z_test, factors_test : array-like, optional
         An explicit test set.
     seed : int, default=0
-        Seeds the train/test split (1/3 of the rows for testing) when no test set is given.
+        Seeds the train/test split (1/3 of the rows for testing, when no test set is given) and
+        the tie-breaking between features that split equally well.
     n_estimators : int, default=100
         Boosting stages (the reference's default; fewer only for quick looks).
     n_jobs : int, optional
@@ -78,8 +80,8 @@ def dci_detail(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimato
     z, factors, z_test, factors_test = train_test(z, factors, z_test, factors_test, seed=seed, whom="dci")
     order = sort_features(z)
     fits = Parallel(n_jobs=n_jobs or -1, prefer="threads")(
-        delayed(_fit_factor)(fit_predict_gbc, z, factors[:, j], z_test, n_estimators, order)
-        for j in range(factors.shape[1]))
+        delayed(_fit_factor)(fit_predict_gbc, z, factors[:, j], z_test, n_estimators, order, seed_j)
+        for j, seed_j in enumerate(check_random_state(seed).randint(2**31 - 1, size=factors.shape[1])))
     importance = np.abs(np.stack([imp for imp, _, _ in fits], axis=1))
     train_acc = [float(np.mean(p == factors[:, j])) for j, (_, p, _) in enumerate(fits)]
     test_acc = [float(np.mean(p == factors_test[:, j])) for j, (_, _, p) in enumerate(fits)]
@@ -97,10 +99,10 @@ def dci_detail(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimato
     }
 
 
-def _fit_factor(fit_predict, z, y, z_test, n_estimators, order):
+def _fit_factor(fit_predict, z, y, z_test, n_estimators, order, seed):
     if len(np.unique(y)) < 2:  # a single class: no trees, a zero importance column
         return np.zeros(z.shape[1]), np.full(len(z), y[0]), np.full(len(z_test), y[0])
-    importance, (on_train, on_test) = fit_predict(z, y, [z, z_test], n_estimators=n_estimators, order=order)
+    importance, (on_train, on_test) = fit_predict(z, y, [z, z_test], n_estimators=n_estimators, order=order, seed=int(seed))
     return importance, on_train, on_test
 
 

@@ -8,7 +8,8 @@ stage, class and factor scans that one order, which gives the same splits (the s
 ``FEATURE_THRESHOLD`` on float32 values), the same Newton leaf values and so the same
 ``feature_importances_`` and predictions. The only difference is deterministic tie-breaking:
 between features whose best splits improve the fit exactly equally scikit-learn picks one in a
-random order (``random_state=None`` in the reference), here the lowest feature index wins.
+random order (``random_state=None`` in the reference); here a seeded uniform choice among the
+tied features gives the same distribution (exact duplicate latents share the importance).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ _MAX_DEPTH = 3
 
 
 def fit_predict_gbc(x_train, y_train, x_tests, *, n_estimators: int = 100, learning_rate: float = 0.1,
-                    max_depth: int = _MAX_DEPTH, order=None):
+                    max_depth: int = _MAX_DEPTH, order=None, seed: int = 0):
     """Fit the boosted classifier on ``(x_train, y_train)``.
 
     Returns ``(feature_importances, [predicted labels for each array in x_tests])``, the values
     ``GradientBoostingClassifier(n_estimators, learning_rate, max_depth).fit(...)`` gives.
-    ``order`` (the per-feature argsort of ``x_train`` as float32) can be shared between fits.
+    ``order`` (the per-feature argsort of ``x_train`` as float32) can be shared between fits;
+    ``seed`` breaks exact ties between features at random, as scikit-learn's feature order does.
     """
     kernels = _kernels()
     x = np.ascontiguousarray(x_train, dtype=np.float32)
@@ -36,7 +38,7 @@ def fit_predict_gbc(x_train, y_train, x_tests, *, n_estimators: int = 100, learn
         order = sort_features(x)
     raw0 = _initial_raw(np.bincount(y, minlength=len(classes)) / len(y))
     features, thresholds, values, importances = kernels.fit(
-        x, order, y.astype(np.int64), raw0, int(n_estimators), float(learning_rate), int(max_depth))
+        x, order, y.astype(np.int64), raw0, int(n_estimators), float(learning_rate), int(max_depth), int(seed))
     predictions = []
     for x_test in x_tests:
         raw = kernels.predict(np.ascontiguousarray(x_test, dtype=np.float32), raw0, features, thresholds, values,
@@ -107,6 +109,8 @@ def _build_kernels():
         left_tot = np.empty(n_nodes)
         left_sq = np.empty(n_nodes)
         last = np.empty(n_nodes, np.float32)
+        ties = np.zeros(n_nodes, np.int64)
+        tie_feature = np.full(n_nodes, -1, np.int64)
         n_split = 0
         for depth in range(max_depth):
             lo, hi = 2**depth - 1, 2 ** (depth + 1) - 1
@@ -120,6 +124,8 @@ def _build_kernels():
                         any_splittable = True
                 best_proxy[v] = -np.inf
                 best_feature[v] = -1
+                ties[v] = 0
+                tie_feature[v] = -1
             if not any_splittable:
                 break
             for f in range(d):
@@ -137,7 +143,17 @@ def _build_kernels():
                     if c > 0 and xi > last[v] + threshold32:
                         right_tot = tot[v] - left_tot[v]
                         proxy = left_tot[v] * left_tot[v] / c + right_tot * right_tot / (cnt[v] - c)
-                        if proxy > best_proxy[v]:
+                        take = proxy > best_proxy[v]
+                        if take:
+                            ties[v] = 1
+                            tie_feature[v] = f
+                        elif proxy == best_proxy[v] and tie_feature[v] != f:
+                            # an exact tie with an earlier feature: keep a uniformly random one of them,
+                            # as scikit-learn's random feature order does (reservoir sampling)
+                            ties[v] += 1
+                            tie_feature[v] = f
+                            take = np.random.random() * ties[v] < 1.0
+                        if take:
                             best_proxy[v] = proxy
                             best_feature[v] = f
                             thr = np.float64(last[v]) / 2.0 + np.float64(xi) / 2.0
@@ -184,7 +200,8 @@ def _build_kernels():
         return n_split
 
     @njit
-    def fit(x, order, y, raw0, n_estimators, learning_rate, max_depth):
+    def fit(x, order, y, raw0, n_estimators, learning_rate, max_depth, seed):
+        np.random.seed(seed)
         n, d = x.shape
         n_classes = raw0.shape[0] if raw0.shape[0] > 1 else 2
         k_trees = raw0.shape[0]
