@@ -217,8 +217,11 @@ def metric_deltas(metrics: dict[str, dict], facts: dict | None = None) -> list[d
     return rows
 
 
-def series_order(manifests: list[dict]) -> list[int]:
-    """Order of runs along a checkpoint series: by ``step`` (or ``epoch``) in the manifest, else as given."""
+def series_order(manifests: list[dict]) -> list[int] | None:
+    """Order of runs along a checkpoint series, by ``step`` (or ``epoch``) in their manifests.
+
+    None unless every run has one: runs that are not a series get no step slider.
+    """
     def step(m):
         for key in ("step", "epoch", "global_step"):
             if isinstance(m.get(key), (int, float)):
@@ -227,7 +230,7 @@ def series_order(manifests: list[dict]) -> list[int]:
 
     steps = [step(m) for m in manifests]
     if any(s is None for s in steps):
-        return list(range(len(manifests)))
+        return None
     return sorted(range(len(manifests)), key=lambda i: steps[i])
 
 

@@ -277,41 +277,44 @@ class RunStore:
 
     @functools.lru_cache(maxsize=64)
     def aligned(self, run_id: str, method: str):
-        """``id, {method}_0, {method}_1`` of a run, rotated onto the first run's map over their shared ids.
+        """``id, {method}_0, {method}_1`` of a run, moved onto the first run's map over their shared ids.
 
-        Each run's map is computed independently, so its axes are arbitrary; aligning them is what
-        lets a reader compare the panels by eye. Without the core's aligner the maps stay as stored.
+        Each run's map is computed on its own, so its axes are arbitrary; a similarity transform
+        (Procrustes, fitted on the samples both runs share) makes the panels comparable by eye.
         """
+        from latentviz.projection import align_procrustes
+
         data, reference = self[run_id], next(iter(self))
         frame = data.projections[["id", f"{method}_0", f"{method}_1"]].copy()
-        align = _aligner()
-        if data is reference or align is None:
+        if data is reference:
             return frame
-        shared = [reference.row_of[i] for i in data.ids if i in reference.row_of]
-        mine = [data.row_of[reference.ids[r]] for r in shared]
-        if len(shared) < 3:
-            return frame
-        moved = align(reference.coords(method, 2)[shared], data.coords(method, 2)[mine], data.coords(method, 2))
+        moved, _ = align_procrustes(data.coords(method, 2), reference.coords(method, 2),
+                                    moving_ids=data.ids, reference_ids=reference.ids)
         frame[f"{method}_0"], frame[f"{method}_1"] = moved[:, 0], moved[:, 1]
         return frame
 
-    def alignment_note(self, method: str) -> str:
-        if _aligner() is None:
-            return "maps shown as computed (no aligner available)"
-        return f"maps aligned to {next(iter(self)).name} by Procrustes on shared ids"
+    @functools.cached_property
+    def similarity(self) -> dict:
+        """Linear CKA between every pair of runs over their shared ids, with its shuffled-rows chance level.
 
-    def similarity(self) -> dict | None:
-        """Run × run representation similarity from the metrics package, or None when unavailable."""
-        return None
+        Computed once per server (chunked d x d products, so cheap even for a million rows).
+        """
+        from latentviz.metrics import linear_cka
 
-
-def _aligner():
-    """``align(reference_points, points, all_points) -> aligned all_points``, or None."""
-    try:
-        from latentviz.projection import align_procrustes
-    except ImportError:
-        return None
-    return align_procrustes
+        runs = list(self)
+        values = np.eye(len(runs))
+        chance = np.zeros((len(runs), len(runs)))
+        for i, a in enumerate(runs):
+            for j in range(i + 1, len(runs)):
+                b = runs[j]
+                _, rows_a, rows_b = np.intersect1d(a.ids, b.ids, return_indices=True)
+                if len(rows_a) < 3:
+                    values[i, j] = values[j, i] = chance[i, j] = chance[j, i] = np.nan
+                    continue
+                score, base = linear_cka(a.z[rows_a], b.z[rows_b], baseline=True, seed=a.seed)
+                values[i, j] = values[j, i] = score
+                chance[i, j] = chance[j, i] = base
+        return {"values": values, "chance": chance, "name": "linear CKA"}
 
 
 def _unique(name: str, taken) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from dash import html
 
-from dashboards import logic
+from dashboards import ids, logic
 from dashboards.images import output_uri
 from dashboards.store import NEIGHBOURS_SHOWN
 
@@ -82,8 +82,12 @@ def neighbour_panel(data, row: int):
     """The clicked sample and its nearest neighbours from the run's graph, with distances."""
     head = html.Div(className="lv-focus", children=[
         thumb(data, row, big=True),
-        html.Div(children=[html.Div(str(data.ids[row]), className="lv-sample-id"),
-                           html.Div(f"label {data.labels[row]}" if data.labels is not None else "", className="lv-muted")]),
+        html.Div(children=[
+            html.Div(str(data.ids[row]), className="lv-sample-id"),
+            html.Div(f"label {data.labels[row]}" if data.labels is not None else "", className="lv-muted"),
+            html.Button("Decode this point →", id=ids.to_decode(data.id), className="lv-button lv-button--small",
+                        n_clicks=0) if data.model is not None else None,
+        ]),
     ])
     graph = data.neighbours
     if graph is None:

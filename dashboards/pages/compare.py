@@ -47,7 +47,7 @@ def layout(store, run_id: str, *, focus=None):
     color_options = [{"label": "neighbourhood agreement", "value": "agreement"}, {"label": "label", "value": "label"},
                      {"label": "nothing", "value": "none"}]
     color = "agreement" if all(d.neighbours is not None for d in runs) else "label" if runs[0].labels is not None else "none"
-    aligned = store.alignment_note(method)
+    aligned = f"maps aligned to {runs[0].name} (Procrustes on shared ids)"
     return html.Div(className="lv-stack", children=[
         html.Div(className="lv-controls", children=[
             _parts.control("colour by", dcc.Dropdown(id=ids.compare_color(SCOPE), value=color, clearable=False,
@@ -68,7 +68,7 @@ def layout(store, run_id: str, *, focus=None):
 
 
 def delta_table(store):
-    from dashboards.pages.metrics import _num, metric_facts
+    from dashboards.pages.metrics import metric_facts, num
 
     runs = list(store)
     items = logic.metric_deltas({d.id: d.run.metrics for d in runs}, metric_facts())
@@ -77,8 +77,8 @@ def delta_table(store):
     head = html.Tr([html.Th("metric")] + [html.Th(d.name, className="lv-num") for d in runs] +
                    [html.Th(f"Δ {runs[-1].name} − {runs[0].name}", className="lv-num")])
     body = [html.Tr([html.Td(row["metric"], className="lv-mono")] +
-                    [html.Td(_num(row[d.id]), className="lv-num") for d in runs] +
-                    [html.Td(_num(row["delta"]), className="lv-num " + {True: "lv-good", False: "lv-bad"}.get(row["better"], ""))])
+                    [html.Td(num(row[d.id]), className="lv-num") for d in runs] +
+                    [html.Td(num(row["delta"]), className="lv-num " + {True: "lv-good", False: "lv-bad"}.get(row["better"], ""))])
             for row in items]
     return html.Table(className="lv-table", children=[html.Thead(head), html.Tbody(body)])
 
@@ -86,43 +86,38 @@ def delta_table(store):
 def similarity_card(store):
     from latentviz import figures as lvf
 
-    matrix = store.similarity()
-    if matrix is None:
-        return html.Div(className="lv-card", children=[html.H3("Similarity"), _parts.hint(
-            "Representation similarity needs runs over the same samples and latentviz.metrics.compare.")])
-    return html.Div(className="lv-card", children=dcc.Graph(figure=lvf.similarity_heatmap(
-        matrix["values"], names=[d.name for d in store], title=f"Similarity of the runs ({matrix['name']})"),
-        config={"displaylogo": False}))
+    matrix = store.similarity
+    figure = lvf.similarity_heatmap(matrix["values"], names=[d.name for d in store], baseline=matrix["chance"],
+                                    title=f"Similarity of the runs ({matrix['name']})")
+    return html.Div(className="lv-card", children=dcc.Graph(figure=figure, config={"displaylogo": False}))
 
 
 def series_card(store, method: str):
+    """A step slider through the runs of a checkpoint series (runs whose manifests carry a step), or None."""
     runs = list(store)
     order = logic.series_order([d.run.manifest for d in runs])
-    marks = {k: runs[i].name for k, i in enumerate(order)}
+    if order is None:
+        return None
+    steps = [runs[i].run.manifest.get("step", runs[i].run.manifest.get("epoch")) for i in order]
     return html.Div(className="lv-card", children=[
         html.H3("Checkpoint series"),
-        dcc.Slider(id=ids.step_slider(SCOPE), min=0, max=len(order) - 1, step=1, value=0, marks=marks,
-                   className="lv-step-slider"),
+        dcc.Slider(id=ids.step_slider(SCOPE), min=0, max=len(order) - 1, step=1, value=0, allow_direct_input=False,
+                   marks={k: f"{runs[i].name} (step {steps[k]})" for k, i in enumerate(order)}, className="lv-step-slider"),
         html.Div(className="lv-grid-2", children=[
-            dcc.Graph(id=ids.step_graph(SCOPE), figure=series_figure(store, order, 0, method), config={"displaylogo": False}),
-            dcc.Graph(figure=metric_series_figure(store, order), config={"displaylogo": False}),
+            dcc.Graph(id=ids.step_graph(SCOPE), figure=panel_figure(store, runs[order[0]], method, "label"),
+                      config={"displaylogo": False}),
+            dcc.Graph(figure=metric_series_figure([runs[i] for i in order], steps), config={"displaylogo": False}),
         ]),
     ])
 
 
-def series_figure(store, order, position: int, method: str):
-    return panel_figure(store, list(store)[order[position]], method, "label")
+def metric_series_figure(runs, steps):
+    from latentviz.figures import metric_series, metric_values
 
-
-def metric_series_figure(store, order):
-    from latentviz.figures import metric_series
-
-    runs = [list(store)[i] for i in order]
-    steps = [r.run.manifest.get("step", k) for k, r in enumerate(runs)]
-    names = sorted({k for r in runs for k, v in r.run.metrics.items() if isinstance(v, (int, float))
-                    and not isinstance(v, bool)})[:12]
-    values = {name: [r.run.metrics.get(name, np.nan) for r in runs] for name in names}
-    return metric_series(steps, values, names=[r.name for r in runs])
+    values = [metric_values(r.run.metrics) for r in runs]
+    names = sorted({name for v in values for name in v})[:12]
+    series = {name: [np.nan if v.get(name) is None else v[name] for v in values] for name in names}
+    return metric_series(steps, series, names=[r.name for r in runs])
 
 
 def register(app, store) -> None:
@@ -161,4 +156,4 @@ def register(app, store) -> None:
                   prevent_initial_call=True)
     def step(position):
         order = logic.series_order([d.run.manifest for d in store])
-        return series_figure(store, order, int(position), common_method(store))
+        return panel_figure(store, list(store)[order[int(position)]], common_method(store), "label")

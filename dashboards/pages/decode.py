@@ -31,7 +31,8 @@ def layout(store, run_id: str, *, focus=None):
     sliders = [html.Div(className="lv-slider-row", children=[
         html.Span(f"z{j}", className="lv-slider-name", title=f"KL {kl[j]:.3g} nats" if kl else None),
         dcc.Slider(id=ids.slider(r, dim=j), min=float(lo[j]), max=float(hi[j]), step=0.01, value=float(data.z[start, j]),
-                   marks=None, updatemode="drag", tooltip={"placement": "right", "always_visible": False},
+                   marks=None, updatemode="drag", allow_direct_input=False,
+                   tooltip={"placement": "top", "always_visible": False},
                    className="lv-slider"),
         html.Span(f"{kl[j]:.2f}" if kl else "", className="lv-muted lv-slider-kl"),
     ]) for j in data.order]
@@ -69,7 +70,7 @@ def layout(store, run_id: str, *, focus=None):
                                                       options=[{"label": "slerp", "value": "slerp"},
                                                                {"label": "lerp", "value": "lerp"}])),
                 _parts.control("steps", dcc.Slider(id=ids.interp_steps(r), min=3, max=15, step=1, value=8,
-                                                   marks={3: "3", 8: "8", 15: "15"}), wide=True),
+                                                   marks={3: "3", 8: "8", 15: "15"}, allow_direct_input=False), wide=True),
             ]),
             html.Div(id=ids.strip(r), className="lv-strip", children=_parts.hint("Pick B to see the path.")),
             html.H3("Move A along a direction"),
@@ -169,7 +170,7 @@ def register(app, store) -> None:
             return _parts.hint("Pick B to see the path.")
         codes = path(data.z[state["a"]], data.z[state["b"]], int(steps), mode)
         labels = ["A"] + [""] * (int(steps) - 2) + ["B"]
-        return html.Img(src=strip_uri(data.decode(codes)[None], labels), className="lv-img lv-img--grid",
+        return html.Img(src=strip_uri(data.decode(codes)[None], labels, row_labels=[mode]), className="lv-img lv-img--grid",
                         title=f"{mode} from {data.ids[state['a']]} to {data.ids[state['b']]}")
 
     @app.callback(Output(ids.direction_strip(MATCH), "children"), Input(ids.direction(MATCH), "value"),
@@ -181,5 +182,6 @@ def register(app, store) -> None:
         data = store[sid["run"]]
         offsets = np.linspace(-DIRECTION_SPAN, DIRECTION_SPAN, GRID_STEPS)
         codes = data.z[state["a"]][None, :] + offsets[:, None] * data.direction(choice)[None, :]
-        return html.Img(src=strip_uri(data.decode(codes)[None], [f"{v:+.1f}" for v in offsets]),
+        label = next((o["label"] for o in data.direction_options() if o["value"] == choice), choice)
+        return html.Img(src=strip_uri(data.decode(codes)[None], [f"{v:+.1f}" for v in offsets], row_labels=[label]),
                         className="lv-img lv-img--grid")

@@ -19,21 +19,20 @@ def figures(data) -> list[tuple[str, object]]:
         out.append(("kl", lvf.kl_bars(data.kl_per_dim)))
     out.append(("activity", lvf.activity_bars(np.var(z, axis=0))))
     out.append(("correlation", lvf.correlation_heatmap(z)))
-    mi = mutual_information(data.run.metrics)
+    mi = mutual_information(data.run.metrics, z.shape[1], len(data.run.factor_names))
     if mi is not None:
-        out.append(("mi", lvf.mi_heatmap(mi["matrix"], latent_names=[f"z{j}" for j in range(z.shape[1])],
-                                         factor_names=mi["factors"])))
+        out.append(("mi", lvf.mi_heatmap(mi, latent_names=[f"z{j}" for j in range(z.shape[1])],
+                                         factor_names=data.run.factor_names, normalized=False)))
     return out
 
 
-def mutual_information(metrics: dict) -> dict | None:
-    """The latent × factor MI matrix the metrics stage stored in ``metrics.json`` (``detail``), or None."""
-    detail = metrics.get("detail") or {}
-    for key in ("mutual_information", "mi", "mig"):
-        entry = detail.get(key)
-        if isinstance(entry, dict) and entry.get("matrix") is not None and entry.get("factors"):
-            return {"matrix": np.asarray(entry["matrix"], dtype=float), "factors": list(entry["factors"])}
-    return None
+def mutual_information(metrics: dict, n_latents: int, n_factors: int) -> np.ndarray | None:
+    """The latent × factor mutual information (nats) the metrics stage kept for MIG, or None."""
+    entry = ((metrics.get("detail") or {}).get("mig") or {}).get("mutual_info_matrix")
+    if entry is None:
+        return None
+    matrix = np.asarray(entry, dtype=float)
+    return matrix if matrix.shape == (n_latents, n_factors) else None
 
 
 def layout(store, run_id: str, *, focus=None):
@@ -43,7 +42,8 @@ def layout(store, run_id: str, *, focus=None):
     cards = [html.Div(className="lv-card" + (" lv-span-2" if name in wide else ""), children=dcc.Graph(
         id=ids.dimension_figure(data.id, name=name), figure=fig, config={"displaylogo": False}))
         for name, fig in panels]
-    notes = [] if mutual_information(data.run.metrics) is not None or not data.run.factor_names else [
+    has_mi = mutual_information(data.run.metrics, data.z.shape[1], len(data.run.factor_names)) is not None
+    notes = [] if has_mi or not data.run.factor_names else [
         _parts.hint("Latent × factor mutual information appears once the metrics stage has run "
                     f"(latentviz metrics {data.path}).")]
     return html.Div(className="lv-grid-2", children=cards + notes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html as _html
 
 import numpy as np
-from dash import MATCH, Input, Output, Patch, State, dcc, html, no_update
+from dash import ALL, MATCH, Input, Output, Patch, State, dcc, html, no_update
 
 from dashboards import ids, logic
 from dashboards.pages import _parts
@@ -143,6 +143,10 @@ def register(app, store) -> None:
         if row is None:
             return no_update, no_update
         return _parts.neighbour_panel(data, row), {"run": data.id, "index": row}
+
+    @app.callback(Output(ids.tabs(ids.APP), "value"), Input(ids.to_decode(ALL), "n_clicks"), prevent_initial_call=True)
+    def to_decode(clicks):
+        return "decode" if any(clicks) else no_update
 
     @app.callback(Output(ids.tooltip(MATCH), "show"), Output(ids.tooltip(MATCH), "bbox"),
                   Output(ids.tooltip(MATCH), "children"), Input(ids.graph(MATCH), "hoverData"),

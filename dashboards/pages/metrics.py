@@ -1,4 +1,4 @@
-"""Metrics: the run's metric table with directions and explanations, and audit results when a policy is given."""
+"""Metrics: the run's metric table (registry direction, range, explanation) and audit results when a policy is given."""
 
 from __future__ import annotations
 
@@ -10,46 +10,33 @@ from dashboards.pages import _parts
 
 
 def metric_facts() -> dict:
-    """The metric registry (name -> facts), or {} while the metrics package offers none."""
-    try:
-        from latentviz.metrics import REGISTRY
-    except ImportError:
-        return {}
+    """The metric registry: name -> facts (direction, bounds, typical range, explanation)."""
+    from latentviz.metrics import REGISTRY
+
     return dict(REGISTRY)
 
 
-def rows(metrics: dict, facts: dict) -> list[dict]:
-    """One row per scalar metric: value, arrow (↑ higher is better, ↓ lower), bounds, explanation."""
-    out = []
-    for name, value in sorted(metrics.items()):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
-        fact = facts.get(name)
-        higher = getattr(fact, "higher_is_better", None)
-        bounds = getattr(fact, "bounds", None)
-        out.append({"name": name, "value": value,
-                    "arrow": "" if higher is None else ("↑" if higher else "↓"),
-                    "bounds": "" if not bounds else f"[{_num(bounds[0])}, {_num(bounds[1])}]",
-                    "explanation": getattr(fact, "explanation", "") or getattr(fact, "description", "") or ""})
-    return out
-
-
-def table(items: list[dict]):
-    head = html.Tr([html.Th("metric"), html.Th("value", className="lv-num"), html.Th("better"),
-                    html.Th("range"), html.Th("what it says")])
-    body = [html.Tr([html.Td(r["name"], className="lv-mono"), html.Td(_num(r["value"]), className="lv-num"),
-                     html.Td(r["arrow"], className="lv-arrow"), html.Td(r["bounds"], className="lv-muted"),
-                     html.Td(r["explanation"], className="lv-expl")]) for r in items]
+def table(rows):
+    """The rows of :func:`latentviz.figures.metric_rows` (the report's rows) as an HTML table."""
+    head = html.Tr([html.Th("metric"), html.Th("value", className="lv-num"), html.Th("better", className="lv-arrow"),
+                    html.Th("range"), html.Th("typical"), html.Th("what it says")])
+    body = [html.Tr([
+        html.Td(row.name, className="lv-mono"), html.Td(num(row.value), className="lv-num"),
+        html.Td({True: "↑", False: "↓"}.get(row.higher_is_better, ""), className="lv-arrow",
+                title={True: "higher is better", False: "lower is better"}.get(row.higher_is_better)),
+        html.Td(row.bounds, className="lv-muted"), html.Td(row.typical, className="lv-muted"),
+        html.Td(row.explanation, className="lv-expl"),
+    ]) for row in rows]
     return html.Table(className="lv-table", children=[html.Thead(head), html.Tbody(body)])
 
 
 def audit_panel(store, data):
-    """Audit results of ``store.policy`` on this run, or None without a policy."""
+    """Audit results of ``store.policy`` on this run (the same checks as ``latentviz audit``), or None."""
     if not getattr(store, "policy", None):
         return None
-    from latentviz.audit import evaluate, load_policy, overall
+    from latentviz.audit import evaluate, load_policy, overall, run_values
 
-    results = evaluate(load_policy(store.policy), data.run.metrics)
+    results = evaluate(load_policy(store.policy), run_values(data.run))
     return html.Div(className="lv-card", children=[
         html.H3(f"Audit: {overall(results)}"),
         html.Ul(className="lv-audit", children=[html.Li(className=f"lv-audit-{r.status}", children=[
@@ -58,13 +45,18 @@ def audit_panel(store, data):
 
 
 def layout(store, run_id: str, *, focus=None):
+    from latentviz.figures import metric_rows
+
     data = store[run_id]
-    metrics = data.run.metrics
-    if not metrics:
+    rows = metric_rows(data.run.metrics, metric_facts())
+    if not rows:
         return _parts.missing("This run has no metrics yet.", f"latentviz metrics {data.path}")
-    items = rows(metrics, metric_facts())
+    skipped = data.run.metrics.get("skipped") or {}
     return html.Div(className="lv-stack", children=[
-        html.Div(className="lv-card", children=[html.H3(f"Metrics of {data.name}"), table(items)]),
+        html.Div(className="lv-card", children=[html.H3(f"Metrics of {data.name}"), table(rows)]),
+        html.Div(className="lv-card", children=[html.H3("Not computed"), html.Ul(className="lv-skipped", children=[
+            html.Li([html.Span(name, className="lv-mono"), f" — {reason}"]) for name, reason in sorted(skipped.items())
+        ])]) if isinstance(skipped, dict) and skipped else None,
         audit_panel(store, data),
     ])
 
@@ -73,7 +65,7 @@ def register(app, store) -> None:
     """No callbacks: the table is static for a given run."""
 
 
-def _num(value) -> str:
+def num(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
