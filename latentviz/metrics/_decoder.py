@@ -57,9 +57,9 @@ def consistency(z, encode, decode, *, batch_size: int = 256) -> float:
     z : array-like of shape (n_samples, n_latents)
         Codes (rows with NaN or inf, and zero rows, are excluded).
     encode : callable
-        ndarray (batch, ...) -> posterior means ndarray (batch, n_latents).
+        Maps inputs, an ndarray (batch, ...), to posterior means (batch, n_latents).
     decode : callable
-        ndarray (batch, n_latents) -> outputs ndarray (batch, ...).
+        Maps codes, an ndarray (batch, n_latents), to outputs (batch, ...).
     batch_size : int, default=256
         Codes decoded at once.
 

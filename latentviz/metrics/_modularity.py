@@ -11,7 +11,7 @@ from latentviz.metrics._common import MetricWarning, latents_and_factors, train_
 
 
 def modularity(z, factors, *, n_bins: int = 20) -> float:
-    """Modularity: does each latent depend on at most one factor?
+    """Modularity: whether each latent depends on at most one factor.
 
     For latent :math:`i` with squared mutual informations :math:`m_{if}^2` (discretised latent,
     nats) and :math:`\\theta_i = \\max_f m_{if}^2`,

@@ -12,7 +12,7 @@ _BLOCK = 512
 
 
 def trustworthiness(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -> float:
-    """Trustworthiness (Venna & Kaski, 2006): are the latent neighbours also neighbours in the input space?
+    """Trustworthiness (Venna & Kaski, 2006): whether latent neighbours are input-space neighbours too.
 
     .. math::
 
@@ -56,7 +56,7 @@ def trustworthiness(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -
 
 
 def continuity(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -> float:
-    """Continuity (Venna & Kaski, 2006): are the input neighbours kept as neighbours in the latent space?
+    """Continuity (Venna & Kaski, 2006): whether input-space neighbours stay neighbours in the latent space.
 
     Trustworthiness with the two spaces swapped: the penalty is the rank in ``z`` of the input
     neighbours that are missing from the latent neighbourhood.

@@ -1,0 +1,62 @@
+"""The metrics stage and command: every applicable metric, one line per skipped one, metrics.json."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from latentviz.metrics import REGISTRY, compute_run_metrics
+from latentviz.metrics._run import _TASKS
+from latentviz.run import Run
+
+
+def factor_run(make_run, path, n=300):
+    rs = np.random.RandomState(0)
+    f = rs.randint(3, size=(n, 3))
+    z = f + 0.1 * rs.randn(n, 3)
+    z[0, 0] = np.nan
+    return make_run(path, np.c_[z, rs.randn(n)], labels=np.where(f[:, 0] > 0, "a", "b"),
+                    factors={"shape": f[:, 0], "size": f[:, 1], "pos": f[:, 2]}, logvar=np.zeros((n, 4)) - 1)
+
+
+def test_registry_covers_every_metric_the_stage_writes():
+    written = {name for names, _, _ in _TASKS for name in names}
+    assert written == set(REGISTRY)
+    for info in REGISTRY.values():
+        assert info.bounds[0] <= info.typical[0] <= info.typical[1] <= info.bounds[1], info.name
+        assert info.explanation.endswith(".") and info.reference
+
+
+def test_stage_computes_what_applies_and_says_why_the_rest_is_skipped(tmp_path, make_run):
+    run = Run(factor_run(make_run, tmp_path / "run"))
+    out = compute_run_metrics(run, seed=1, repeats=2, quiet=True)
+    for name in ("mig", "dci_disentanglement", "beta_vae", "kl_total", "silhouette", "total_correlation"):
+        assert np.isfinite(out[name]), name
+    assert out["mig"] > 0.5
+    assert out["detail"]["nonfinite_rows"] == 1
+    assert out["skipped"]["reconstruction_error"] == "the run has no model (imported latents)"
+    assert "no model" in out["skipped"]["trustworthiness"] or "inputs" in out["skipped"]["trustworthiness"]
+    assert len(out["detail"]["beta_vae"]["values"]) == 2 and "std" in out["detail"]["beta_vae"]
+    assert "values" not in out["detail"].get("mig", {})
+    saved = json.loads((run.path / "metrics.json").read_text())
+    assert saved["mig"] == pytest.approx(out["mig"])
+    assert "metrics" in run.manifest["timings"]
+
+
+def test_metrics_command(tmp_path, make_run, cli):
+    path = factor_run(make_run, tmp_path / "run")
+    result = cli("metrics", path, "--seed", "3")
+    assert result.code == 0, result.err
+    assert "metrics" in result.out and "skipped" in result.out and "metrics.json" in result.out
+    assert "skipped reconstruction_error: the run has no model" in result.err
+    result = cli("metrics", tmp_path / "missing")
+    assert result.code == 2 and "does not exist" in result.err
+
+
+def test_stage_on_a_vae_run_uses_the_decoder_and_the_shapes_grid(vae_run):
+    out = compute_run_metrics(Run(vae_run), quiet=True)
+    for name in ("reconstruction_error", "consistency", "interpolation_smoothness", "trustworthiness", "factor_vae"):
+        assert name in out, out["skipped"].get(name)
+    assert out["detail"]["beta_vae"]["protocol"] == "fresh fixed-factor batches of builtin:shapes"
