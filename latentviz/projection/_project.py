@@ -125,10 +125,11 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
         ref.require_complete()
         align = _resolve_alignment(align, methods, tsne_backend, data, ref)
     factories = {
-        "pca": lambda: PCA(dims, device=device),
-        "tsne": lambda: TSNE(dims, perplexity=perplexity, backend=tsne_backend, random_state=seed),
-        "umap": lambda: UMAP(dims, n_neighbors=n_neighbors, random_state=seed),
+        "pca": lambda init: PCA(dims, device=device),
+        "tsne": lambda init: TSNE(dims, perplexity=perplexity, backend=tsne_backend, init=init, random_state=seed),
+        "umap": lambda init: UMAP(dims, n_neighbors=n_neighbors, init=init, random_state=seed),
     }
+    defaults = {"pca": None, "tsne": "pca", "umap": "spectral"}
     if ref is not None and align == "transform":
         source = _Latents.of(ref)
         source_graph = _graph(source.z, k, metric=metric, seed=seed, device=device, quiet=True)
@@ -140,7 +141,10 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
     coordinates, entries, projectors = {}, {}, {}
     for method in methods:
         tick = time.perf_counter()
-        projector = factories[method]()
+        init = defaults[method]
+        if ref is not None and align == "procrustes" and method != "pca":
+            init = _reference_layout(ref, method, dims, data.ids[data.rows[plan.fit_rows]], init)
+        projector = factories[method](init)
         placed = plan.run(projector)
         entry = {"seconds": round(time.perf_counter() - tick, 4), **_describe(projector, plan)}
         if ref is not None:
@@ -270,7 +274,9 @@ class _Plan:
 
 def _describe(projector, plan: _Plan) -> dict:
     """Parameters as given, as used, and the notes a reader needs."""
-    entry = {"params": projector.get_params(), "fitted_on": int(plan.source.n_finite if isinstance(projector, PCA)
+    params = {key: "reference map" if isinstance(value, np.ndarray) else value
+              for key, value in projector.get_params().items()}
+    entry = {"params": params, "fitted_on": int(plan.source.n_finite if isinstance(projector, PCA)
                                                                else len(plan.fit_rows))}
     entry["placed_by_transform"] = int(len(plan.place)) if not isinstance(projector, PCA) or plan.self_rows is None else 0
     notes = []
@@ -291,6 +297,24 @@ def _describe(projector, plan: _Plan) -> dict:
     if notes:
         entry["notes"] = notes
     return entry
+
+
+def _reference_layout(ref, method: str, dims: int, ids: np.ndarray, default):
+    """The reference map's coordinates of ``ids`` as a starting layout, when it has all of them.
+
+    Starting from the reference's arrangement keeps clusters where the reference put them, so the
+    Procrustes fit that follows only has to undo a rotation, not a reshuffle of clusters.
+    """
+    stored = ref.projections
+    columns = [f"{method}_{i}" for i in range(dims)]
+    if stored is None or not set(columns) <= set(stored.columns):
+        return default
+    position = dict(zip(stored["id"].astype(str), range(len(stored))))
+    rows = [position.get(i, -1) for i in ids]
+    layout = stored[columns].to_numpy(dtype=np.float64)[rows] if rows else None
+    if layout is None or min(rows) < 0 or not np.isfinite(layout).all():
+        return default
+    return layout
 
 
 def _resolve_alignment(align: str, methods, tsne_backend: str, data: _Latents, ref) -> str:
@@ -325,17 +349,20 @@ def _write_table(run, data: _Latents, coordinates: dict, dims: int):
 
     from latentviz.run import PROJECTIONS, write_table
 
-    table = pd.DataFrame({"id": data.ids})
+    columns = {}
     old = run.projections
     if old is not None and len(old) == data.n and (old["id"].astype(str).to_numpy() == data.ids).all():
         for column in old.columns:
-            method = column.rpartition("_")[0]
-            if column != "id" and method not in coordinates:
-                table[column] = old[column].to_numpy()
+            if column != "id" and column.rpartition("_")[0] not in coordinates:
+                columns[column] = old[column].to_numpy()
     for method, coords in coordinates.items():
         full = data.spread(coords, dims)
         for i in range(dims):
-            table[f"{method}_{i}"] = full[:, i].astype(np.float32)
+            columns[f"{method}_{i}"] = full[:, i].astype(np.float32)
+    rank = {m: i for i, m in enumerate(METHODS)}
+    ordered = sorted(columns, key=lambda c: (rank.get(c.rpartition("_")[0], len(METHODS)), c.rpartition("_")[0],
+                                             int(c.rpartition("_")[2]) if c.rpartition("_")[2].isdigit() else 0))
+    table = pd.DataFrame({"id": data.ids, **{c: columns[c] for c in ordered}})
     write_table(run.file(PROJECTIONS), table)
     run.invalidate("projections")
     return table

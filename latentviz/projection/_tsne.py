@@ -38,6 +38,9 @@ class TSNE(Projector):
     n_iter : int, default=500
         Iterations after the 250 of early exaggeration.
     random_state : int, default=0
+    init : "pca" or ndarray of shape (n_samples, n_components), default="pca"
+        Starting layout (rescaled to a standard deviation of 1e-4 on the first axis); an array
+        carries a reference map's arrangement into this one.
     n_jobs : int or None, default=None
         Threads for openTSNE. None: one below 10,000 points (threads cost more than they save
         there), every core above.
@@ -57,8 +60,9 @@ class TSNE(Projector):
     name = "tsne"
 
     def __init__(self, n_components: int = 2, *, perplexity: float = 30.0, backend: str = "opentsne",
-                 n_iter: int = 500, random_state=0, n_jobs: int | None = None):
+                 n_iter: int = 500, init="pca", random_state=0, n_jobs: int | None = None):
         self.n_components = n_components
+        self.init = init
         self.perplexity = perplexity
         self.backend = backend
         self.n_iter = n_iter
@@ -84,7 +88,7 @@ class TSNE(Projector):
         x = _check_points(z, "TSNE")
         n = x.shape[0]
         self.n_features_in_ = x.shape[1]
-        init = PCA(n_out).fit_transform(x)
+        init = PCA(n_out).fit_transform(x) if isinstance(self.init, str) else _check_init(self.init, n, n_out)
         self.fallback_ = None
         self._embedding = None
         if n < MIN_POINTS:
@@ -150,6 +154,13 @@ class TSNE(Projector):
                             method=method, random_state=self.random_state)
         with threadpool_limits(1 if graph.n < THREADS_FROM else None):
             return model.fit_transform(graph.to_sparse(include_self=True)).astype(np.float64)
+
+
+def _check_init(init, n: int, n_components: int) -> np.ndarray:
+    init = np.asarray(init, dtype=np.float64)
+    if init.shape != (n, n_components) or not np.isfinite(init).all():
+        raise InputError(f"init: give 'pca' or a finite array of shape ({n}, {n_components}); got shape {init.shape}")
+    return init
 
 
 def _scaled(init: np.ndarray, target_std: float) -> np.ndarray:

@@ -29,6 +29,8 @@ class UMAP(Projector):
     min_dist : float, default=0.1
     n_epochs : int or None, default=None
         None: umap-learn's choice (200 for large data, 500 for small).
+    init : "spectral" or ndarray of shape (n_samples, n_components), default="spectral"
+        Starting layout; an array carries a reference map's arrangement into this one.
     random_state : int, default=0
 
     Attributes
@@ -44,8 +46,9 @@ class UMAP(Projector):
     supports_transform = True
 
     def __init__(self, n_components: int = 2, *, n_neighbors: int = 15, min_dist: float = 0.1,
-                 n_epochs: int | None = None, random_state=0):
+                 n_epochs: int | None = None, init="spectral", random_state=0):
         self.n_components = n_components
+        self.init = init
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.n_epochs = n_epochs
@@ -56,7 +59,7 @@ class UMAP(Projector):
         from latentviz._numba_cache import use_numba_cache
         from latentviz.neighbors import _check_points, knn
         from latentviz.projection._pca import PCA
-        from latentviz.projection._tsne import _scaled
+        from latentviz.projection._tsne import _check_init, _scaled
 
         n_out = check_n_components(self.n_components)
         if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 2:
@@ -78,10 +81,11 @@ class UMAP(Projector):
         graph = neighbors.head(self.n_neighbors_ - 1)
         use_numba_cache()
         umap = require("umap", purpose="UMAP")
+        init = self.init if isinstance(self.init, str) else _check_init(self.init, n, n_out)
         indices, distances = graph.to_umap()
         self._model = umap.UMAP(
             n_components=n_out, n_neighbors=self.n_neighbors_, min_dist=self.min_dist, n_epochs=self.n_epochs,
-            metric=graph.metric, random_state=self.random_state, force_approximation_algorithm=True,
+            metric=graph.metric, init=init, random_state=self.random_state, force_approximation_algorithm=True,
             precomputed_knn=(indices, distances, _SearchAdapter(x, graph.metric, self.random_state)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the seeded single-thread notice; disconnected duplicates
