@@ -144,6 +144,11 @@ def metric_facts() -> dict:
     return dict(REGISTRY)
 
 
+GROUP_TITLES = {"disentanglement": "Disentanglement (against the known factors)",
+                "independence": "Independence of the latents", "regularity": "Regularity and neighbourhoods",
+                "decoder": "Decoder", "labels": "Labels", "": "Other"}
+
+
 def metric_section(run: Run) -> MetricSection:
     section = MetricSection(
         id="metrics", title="Metrics",
@@ -154,7 +159,10 @@ def metric_section(run: Run) -> MetricSection:
     if not figures.metric_values(metrics):
         section.missing = NOT_COMPUTED
         return section
-    section.rows = figures.metric_rows(metrics, metric_facts())
+    groups: dict[str, list] = {}
+    for row in figures.metric_rows(metrics, metric_facts()):
+        groups.setdefault(row.group, []).append(row)
+    section.groups = [(GROUP_TITLES.get(g, g.capitalize() or "Other"), rows) for g, rows in groups.items()]
     skipped = metrics.get("skipped") if isinstance(metrics.get("skipped"), dict) else {}
     section.skipped = [Fact(str(name), str(reason)) for name, reason in sorted(skipped.items())]
     mi = mutual_information(metrics, run)

@@ -125,16 +125,28 @@ class TableSection(Section):
 
 @dataclass
 class MetricSection(Section):
+    """The metrics table, in groups (registry order), then the figures."""
+
     kind: ClassVar[str] = "metrics"
-    rows: list[MetricRow] = field(default_factory=list)
+    groups: list[tuple[str, list[MetricRow]]] = field(default_factory=list)
     figures: list[FigureSpec] = field(default_factory=list)
     skipped: list[Fact] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PictureGroup:
+    """Pictures under one heading; a ``folded`` group starts closed (``<details>``)."""
+
+    title: str
+    intro: str
+    pictures: list[Picture]
+    folded: bool = False
 
 
 @dataclass
 class PictureSection(Section):
     kind: ClassVar[str] = "pictures"
-    pictures: list[Picture] = field(default_factory=list)
+    groups: list[PictureGroup] = field(default_factory=list)
 
 
 @dataclass

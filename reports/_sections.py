@@ -12,7 +12,7 @@ import plotly.io as pio
 from latentviz import figures
 from latentviz.latent_stats import LatentStats
 from reports._model import (
-    Fact, FigureSection, FigureSpec, Picture, PictureSection, ProjectionSection,
+    Fact, FigureSection, FigureSpec, Picture, PictureGroup, PictureSection, ProjectionSection,
 )
 from reports._thumbs import hover_sprites
 
@@ -159,36 +159,78 @@ _MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg"
 def traversal_section(run) -> PictureSection:
     section = PictureSection(
         id="traversals", title="Traversals and interpolations",
-        intro="Decoded images while one latent dimension sweeps its range and the others stay fixed. A "
-              "dimension that changes one thing (size, position, rotation) is disentangled; one that changes "
-              "nothing is unused.")
-    index = run.traversals
-    folder = run.traversal_dir
-    entries = traversal_entries(index, folder)
+        intro="Decoded outputs while the code moves and everything else stays fixed. A dimension that changes "
+              "one thing (size, position, rotation) is disentangled; one that changes nothing is unused.")
+    entries = traversal_entries(run.traversals, run.traversal_dir)
     if not entries:
         section.missing = "not computed: run `latentviz traverse RUN`"
         return section
-    for title, caption, path in entries:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        section.pictures.append(Picture(title=title, caption=caption, mime=_MIME[path.suffix.lower()], data=data))
+    by_kind: dict[str, list] = {}
+    for entry, path in entries:
+        by_kind.setdefault(str(entry.get("kind", "")), []).append((entry, path))
+    grids = by_kind.pop("grid", []) + by_kind.pop("channel_grid", [])
+    if grids:
+        first = grids[0][0].get("seed_ids", [None])[0]
+        lead = [g for g in grids if g[0].get("seed_ids", [None])[0] == first]
+        section.groups.append(PictureGroup(
+            "Dimension traversals", "Each row sweeps one latent dimension from low to high (columns), most "
+            "informative first, starting from one sample's code; the animation plays the columns in turn.",
+            [_picture(e, p) for e, p in lead]))
+        rest = [(e, p) for e, p in grids if (e, p) not in lead and e.get("format") != "gif"]
+        if rest:
+            section.groups.append(PictureGroup("More samples", "The same sweep from other samples' codes.",
+                                               [_picture(e, p) for e, p in rest], folded=True))
+    interpolations = by_kind.pop("interpolation", [])
+    if interpolations:
+        straight = [(e, p) for e, p in interpolations if "slerp" not in p.stem]
+        section.groups.append(PictureGroup(
+            "Interpolations", "Decoded points on the straight line between two codes; a smooth, even change "
+            "means the space between the samples is meaningful.", [_picture(e, p) for e, p in straight]))
+        curved = [(e, p) for e, p in interpolations if "slerp" in p.stem]
+        if curved:
+            section.groups.append(PictureGroup("Spherical interpolations", "The same pairs along the great circle "
+                                               "(slerp), which keeps the codes' norm.",
+                                               [_picture(e, p) for e, p in curved], folded=True))
+    directions = [(e, p) for e, p in by_kind.pop("direction", []) if e.get("format") != "gif"]
+    if directions:
+        section.groups.append(PictureGroup(
+            "Direction sweeps", "Sweeps along directions found in the codes (class and factor directions, "
+            "principal components) rather than along single dimensions.",
+            [_picture(e, p) for e, p in directions], folded=True))
+    for kind, items in by_kind.items():
+        section.groups.append(PictureGroup(kind.replace("_", " ").capitalize() or "Other",
+                                           "", [_picture(e, p) for e, p in items], folded=True))
     return section
 
 
-_KIND_TITLES = {"grid": "Dimension traversal", "channel_grid": "Channel traversal", "direction": "Direction sweep",
-                "interpolation": "Interpolation"}
+def _picture(entry: dict, path: Path) -> Picture:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    animated = entry.get("format") == "gif"
+    title = _picture_title(entry, path) + (" (animated)" if animated else "")
+    return Picture(title=title, caption=str(entry.get("shows", "")), mime=_MIME[path.suffix.lower()], data=data)
 
 
-def traversal_entries(index: dict, folder: Path) -> list[tuple[str, str, Path]]:
-    """(title, caption, file) of every image ``traversals.json`` lists, in its order (files inside the folder only)."""
+def _picture_title(entry: dict, path: Path) -> str:
+    kind = entry.get("kind")
+    if kind in ("grid", "channel_grid") and entry.get("seed_ids"):
+        return f"Sample {entry['seed_ids'][0]}"
+    if kind == "direction" and isinstance(entry.get("direction"), dict):
+        return f"Direction {entry['direction'].get('name', path.stem)}"
+    if kind == "interpolation":
+        group = entry.get("group", "")
+        return {"random": "Random pairs of samples", "classes": "Between class means",
+                "ids": "Between the chosen samples"}.get(group, path.stem.replace("_", " "))
+    return path.stem.replace("_", " ")
+
+
+def traversal_entries(index: dict, folder: Path) -> list[tuple[dict, Path]]:
+    """(entry, file) of every image ``traversals.json`` lists, in its order (files inside the folder only)."""
     out = []
     root = folder.resolve()
     for entry in index.get("files", []):
-        path = (folder / str(entry.get("file", ""))).resolve()
-        if path.parent != root or not path.is_file() or path.suffix.lower() not in _MIME:
+        if not isinstance(entry, dict):
             continue
-        kind = str(entry.get("kind", ""))
-        title = _KIND_TITLES.get(kind, kind.replace("_", " ").capitalize() or path.stem)
-        if entry.get("format") == "gif":
-            title += " (animated)"
-        out.append((title, str(entry.get("shows", "")), path))
+        path = (folder / str(entry.get("file", ""))).resolve()
+        if path.parent == root and path.is_file() and path.suffix.lower() in _MIME:
+            out.append((entry, path))
     return out

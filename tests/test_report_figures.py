@@ -102,9 +102,11 @@ def test_correlation_heatmap_is_symmetric_with_unit_diagonal():
 def test_metric_rows_follow_the_registry():
     facts = {"mig": SimpleNamespace(higher_is_better=True, bounds=(0, 1), typical="0.1 – 0.4", explanation="gap",
                                     group="disentanglement"),
-             "reconstruction_mse": SimpleNamespace(higher_is_better=False, bounds=(0, None), explanation="error")}
+             "reconstruction_mse": SimpleNamespace(higher_is_better=False, bounds=(0, None), typical=(0, 0.05),
+                                                   explanation="error")}
     rows = figures.metric_rows({"zeta": 2, "reconstruction_mse": 0.5, "mig": float("nan"), "detail": {"x": 1}}, facts)
     assert [r.name for r in rows] == ["mig", "reconstruction_mse", "zeta"]
     assert rows[0].value is None and rows[0].bounds == "0 – 1" and rows[0].typical == "0.1 – 0.4"
     assert rows[1].higher_is_better is False and rows[1].bounds == "0 – ∞"
+    assert rows[1].standing == "above" and rows[0].standing == ""  # 0.5 is above the typical 0 – 0.05
     assert rows[2].higher_is_better is None and rows[2].explanation == ""

@@ -52,7 +52,7 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
     subtitle = None if len(dims) == z.shape[1] else \
         f"{len(dims)} of {z.shape[1]} dimensions shown (those of largest variance)"
     fig.update_layout(figure(title="Each latent dimension against the N(0, 1) prior", subtitle=subtitle,
-                             height=150 + 170 * rows, bargap=0.02, showlegend=True).layout)
+                             height=150 + 170 * rows, bargap=0.02, showlegend=False).layout)
     grid = np.linspace(-4, 4, 161)
     prior = np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi)
     for k, j in enumerate(dims):
@@ -62,17 +62,16 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
         density, edges = np.histogram(values, bins=bins, range=(lo, hi), density=True)
         centers = (edges[:-1] + edges[1:]) / 2
         fig.add_trace(go.Bar(x=compact(centers), y=compact(density), width=float(edges[1] - edges[0]),
-                             marker={"color": ACCENT, "opacity": 0.75}, name="codes", legendgroup="codes",
-                             showlegend=k == 0, hovertemplate=f"{names[j]} = %{{x:.2f}}<br>density %{{y:.3f}}<extra></extra>"),
+                             marker={"color": ACCENT, "opacity": 0.75}, name="codes",
+                             hovertemplate=f"{names[j]} = %{{x:.2f}}<br>density %{{y:.3f}}<extra></extra>"),
                       row=row, col=col)
         fig.add_trace(go.Scatter(x=compact(grid), y=compact(prior), mode="lines", name="N(0, 1)",
-                                 legendgroup="prior", showlegend=k == 0, hoverinfo="skip",
+                                 hoverinfo="skip",
                                  line={"color": BAD, "width": 1.5, "dash": "dot"}), row=row, col=col)
     fig.update_xaxes(showgrid=False, tickfont={"size": 10})
     fig.update_yaxes(showticklabels=False, showgrid=False)
     fig.update_annotations(font={"size": 11, "color": MUTED})
-    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-                      margin={"t": 96})
+    fig.update_layout(margin={"t": 80})
     return fig
 
 

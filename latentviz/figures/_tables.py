@@ -25,7 +25,7 @@ class MetricRow:
     typical: str
     explanation: str
     group: str = ""
-    note: str = ""
+    standing: str = ""  # "below", "within" or "above" the typical range; "" when unknown
 
 
 def metric_values(metrics: dict) -> dict[str, float | None]:
@@ -55,11 +55,20 @@ def metric_rows(metrics: dict, facts: dict | None = None) -> list[MetricRow]:
     rows = []
     for name in sorted(values, key=lambda n: (order.get(n, len(order)), n)):
         fact = facts.get(name)
+        typical = getattr(fact, "typical", None)
         rows.append(MetricRow(
             name=name, value=values[name], higher_is_better=getattr(fact, "higher_is_better", None),
-            bounds=range_text(getattr(fact, "bounds", None)), typical=range_text(getattr(fact, "typical", None)),
-            explanation=str(getattr(fact, "explanation", "") or ""), group=str(getattr(fact, "group", "") or "")))
+            bounds=range_text(getattr(fact, "bounds", None)), typical=range_text(typical),
+            explanation=str(getattr(fact, "explanation", "") or ""), group=str(getattr(fact, "group", "") or ""),
+            standing=_standing(values[name], typical)))
     return rows
+
+
+def _standing(value: float | None, typical) -> str:
+    if value is None or typical is None or isinstance(typical, str):
+        return ""
+    lo, hi = typical
+    return "below" if lo is not None and value < lo else "above" if hi is not None and value > hi else "within"
 
 
 def range_text(bounds) -> str:
@@ -69,6 +78,7 @@ def range_text(bounds) -> str:
     if isinstance(bounds, str):
         return bounds
     lo, hi = bounds
+
     def one(v, inf):
-        return inf if v is None or (isinstance(v, float) and math.isinf(v)) else f"{v:g}"
+        return inf if v is None or (isinstance(v, float) and math.isinf(v)) else f"{v:.3g}"
     return f"{one(lo, '−∞')} – {one(hi, '∞')}"
