@@ -58,14 +58,10 @@ def disentanglement(metrics: dict, has_factors: bool) -> Verdict:
         return Verdict("Disentanglement", "unknown", "Not measured yet.", NOT_COMPUTED)
     evidence = ", ".join(f"{_label(k)} {v:.2f}" for k, v in found.items()) + \
         f" (0 to 1, higher is better; MIG above {MIG_GOOD} is strong, β-VAEs on dSprites reach 0.2–0.4)."
-    mig = found["mig"]
-    if mig >= MIG_GOOD:
-        return Verdict("Disentanglement", "good", "Well disentangled: each factor is captured mainly by one "
-                       "latent dimension.", evidence)
-    if mig >= MIG_FAIR:
-        return Verdict("Disentanglement", "fair", "Partly disentangled: some factors are spread over several "
-                       "dimensions.", evidence)
-    return Verdict("Disentanglement", "poor", "Entangled: the factors are mixed across latent dimensions.", evidence)
+    return _graded("Disentanglement", found["mig"], good=MIG_GOOD, fair=MIG_FAIR, evidence=evidence, headlines={
+        "good": "Well disentangled: each factor is captured mainly by one latent dimension.",
+        "fair": "Partly disentangled: some factors are spread over several dimensions.",
+        "poor": "Entangled: the factors are mixed across latent dimensions."})
 
 
 def regularity(z: np.ndarray, stats: dict) -> Verdict:
@@ -83,13 +79,11 @@ def regularity(z: np.ndarray, stats: dict) -> Verdict:
     spread = np.asarray(stats.get("var", []), dtype=float)[active]
     evidence = (f"Largest correlation between active dimensions: z{active[i]}–z{active[j]}, |r| = {worst:.2f}; "
                 f"variance of the active codes {spread.min():.2g} to {spread.max():.2g}.")
-    if worst < CORR_GOOD:
-        return Verdict("Regularity", "good", "The active dimensions are nearly uncorrelated: each adds information "
-                       "of its own.", evidence)
-    if worst < CORR_FAIR:
-        return Verdict("Regularity", "fair", "Some active dimensions are moderately correlated.", evidence)
-    return Verdict("Regularity", "poor", "Some active dimensions are strongly correlated: they encode overlapping "
-                   "information.", evidence)
+    return _graded("Regularity", worst, good=CORR_GOOD, fair=CORR_FAIR, higher_is_better=False, evidence=evidence,
+                   headlines={"good": "The active dimensions are nearly uncorrelated: each adds information of its own.",
+                              "fair": "Some active dimensions are moderately correlated.",
+                              "poor": "Some active dimensions are strongly correlated: they encode overlapping "
+                                      "information."})
 
 
 def projection_quality(projections: dict) -> Verdict:
@@ -100,14 +94,18 @@ def projection_quality(projections: dict) -> Verdict:
     worst = min(found.values())
     evidence = "Trustworthiness of the 2-D maps: " + ", ".join(f"{_label(m)} {v:.3f}" for m, v in found.items()) + \
         f" (1 is perfect; above {TRUST_FAIR} the neighbours you see in a map are neighbours in the latent space)."
-    if worst >= TRUST_GOOD:
-        return Verdict("Projection quality", "good", "The 2-D maps are faithful: points that sit together in them "
-                       "are neighbours in the latent space.", evidence)
-    if worst >= TRUST_FAIR:
-        return Verdict("Projection quality", "fair", "The 2-D maps are mostly faithful; small clusters may be "
-                       "artefacts.", evidence)
-    return Verdict("Projection quality", "poor", "The 2-D maps distort neighbourhoods: read clusters in them with care.",
-                   evidence)
+    return _graded("Projection quality", worst, good=TRUST_GOOD, fair=TRUST_FAIR, evidence=evidence, headlines={
+        "good": "The 2-D maps are faithful: points that sit together in them are neighbours in the latent space.",
+        "fair": "The 2-D maps are mostly faithful; small clusters may be artefacts.",
+        "poor": "The 2-D maps distort neighbourhoods: read clusters in them with care."})
+
+
+def _graded(area: str, value: float, *, good: float, fair: float, headlines: dict, evidence: str,
+            higher_is_better: bool = True) -> Verdict:
+    """The verdict whose cut-off ``value`` reaches: ``good``, then ``fair``, else ``poor``."""
+    sign = 1 if higher_is_better else -1
+    tone = "good" if sign * value >= sign * good else "fair" if sign * value >= sign * fair else "poor"
+    return Verdict(area, tone, headlines[tone], evidence)
 
 
 def _number(value) -> bool:
