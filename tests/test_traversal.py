@@ -87,7 +87,7 @@ def test_gif_has_the_requested_number_of_frames():
     constant = np.full((3, steps, 1, 8, 8), 0.5, dtype=np.float32)  # identical pictures in every frame
     moving = grid(_blob_decoder(0), np.zeros(2), dims=[0, 1], values=np.linspace(-2, 2, steps))
     for array in (constant, moving):
-        gif = Image.open(io.BytesIO(to_gif(array, row_labels=["a", "b", "c"][:len(array)])))
+        gif = Image.open(io.BytesIO(to_gif(array, tile_labels=["a", "b", "c"][:len(array)])))
         assert gif.format == "GIF" and gif.n_frames == steps
 
 

@@ -122,9 +122,11 @@ def direction(latents, labels_or_factor=None, method: str = "auto", *, positive=
         Class labels or a factor's values; not used by ``pca``.
     method : {"auto", "class_mean", "regression", "pca"}
         ``class_mean``: mean code of class ``positive`` minus mean code of class ``negative`` (all
-        other samples when ``negative`` is None). ``regression``: the least-squares weights that
-        predict a continuous factor from the codes (the direction that changes the prediction
-        fastest). ``pca``: principal axis ``component`` of the codes, as GANSpace does (Härkönen
+        other samples when ``negative`` is None). ``regression``: the slopes of each latent
+        regressed on a continuous factor, ``cov(z_j, f) / var(f)`` — how the codes move per unit of
+        the factor; for a 0/1 factor this is exactly the class-mean difference. (The weights of
+        the reverse regression, factor on codes, are a filter rather than a pattern: they lean on
+        near-constant latents and point where the data hardly varies; Haufe et al., 2014.) ``pca``: principal axis ``component`` of the codes, as GANSpace does (Härkönen
         et al., 2020), signed so that its largest loading is positive. ``auto`` takes
         ``regression`` for numbers with more than two distinct values and ``class_mean`` otherwise.
     positive, negative : optional
@@ -158,7 +160,7 @@ def direction(latents, labels_or_factor=None, method: str = "auto", *, positive=
     if method == "auto":
         method = "regression" if _is_continuous(y) else "class_mean"
     if method == "regression":
-        vector = _regression_weights(z, y)
+        vector = _regression_slopes(z, y)
     else:
         vector = _class_mean_difference(z, y, positive, negative)
     norm = np.linalg.norm(vector)
@@ -186,12 +188,11 @@ def _class_mean_difference(z: np.ndarray, y: np.ndarray, positive, negative) -> 
     return z[to].mean(axis=0) - z[away].mean(axis=0)
 
 
-def _regression_weights(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _regression_slopes(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     if not np.issubdtype(y.dtype, np.number):
         raise InputError("direction: regression needs numeric factor values; use method='class_mean' for classes")
-    y = y.astype(np.float64)
-    weights, *_ = np.linalg.lstsq(z - z.mean(axis=0), y - y.mean(), rcond=None)
-    return weights
+    y = y.astype(np.float64) - y.mean()
+    return (z - z.mean(axis=0)).T @ y / (y @ y) if y.any() else np.zeros(z.shape[1])
 
 
 def principal_directions(z, k: int, *, random_state: int = 0) -> np.ndarray:

@@ -201,13 +201,13 @@ def _png(image) -> bytes:
     return buffer.getvalue()
 
 
-def to_gif(array, path=None, *, row_labels=None, frame_labels=None, title: str | None = None,
+def to_gif(array, path=None, *, tile_labels=None, frame_labels=None, marks=None, title: str | None = None,
            duration_ms: int = 200) -> bytes:
     """Animate an array of decoded images (rows, steps, C, H, W): frame t shows every row at step t.
 
-    The rows are tiled in a near-square mosaic, each tile captioned with its row label's first
-    line; the top line gives the title and the frame's label. The GIF loops forever and has
-    exactly ``steps`` frames.
+    The rows are tiled in a near-square mosaic, each tile captioned with its short label (cut to
+    the tile's width; red for rows in ``marks``); the top lines give the title and the frame's
+    label. The GIF loops forever and has exactly ``steps`` frames.
 
     Returns
     -------
@@ -223,13 +223,14 @@ def to_gif(array, path=None, *, row_labels=None, frame_labels=None, title: str |
     side = tile_side(array.shape[2:])
     scale = _Scale.of(array)
     font = _font()
-    names = [str(t).split("\n", 1)[0] for t in row_labels] if row_labels is not None else [""] * rows
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    names = [_fit(draw, str(t), font, side) for t in tile_labels] if tile_labels is not None else [""] * rows
     captions = [str(t) for t in frame_labels] if frame_labels is not None else [f"step {t + 1}" for t in range(steps)]
     n_cols = math.ceil(math.sqrt(rows))
     n_rows = math.ceil(rows / n_cols)
     cell_h = side + FONT_SIZE + 6
     top = 2 * (FONT_SIZE + 4) + 4
-    width = max(n_cols * (side + PAD) + PAD, 240)
+    width = max(n_cols * (side + PAD) + PAD, _text_size(draw, title or "", font)[0] + 8)
     height = top + n_rows * cell_h
     frames = []
     for t in range(steps):
@@ -240,12 +241,21 @@ def to_gif(array, path=None, *, row_labels=None, frame_labels=None, title: str |
         for r in range(rows):
             x, y = PAD + (r % n_cols) * (side + PAD), top + (r // n_cols) * cell_h
             frame.paste(_tile(array[r, t], scale, side), (x, y))
-            draw.text((x, y + side + 1), names[r], fill=INK, font=font)
+            draw.text((x, y + side + 1), names[r], fill=WARN if marks is not None and marks[r] else INK, font=font)
         frames.append(frame)
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0,
                    disposal=1)
     return _save(buffer.getvalue(), path)
+
+
+def _fit(draw, text: str, font, width: int) -> str:
+    """``text`` cut (with '..') so that it fits in ``width`` pixels."""
+    if _text_size(draw, text, font)[0] <= width:
+        return text
+    while text and _text_size(draw, text + "..", font)[0] > width:
+        text = text[:-1]
+    return text + ".."
 
 
 def _heatmap_png(array: np.ndarray, *, row_labels, col_labels, marks, title) -> bytes:

@@ -263,8 +263,9 @@ class _Job:
 
     # -- writing --
     def write(self, name: str, outputs: np.ndarray, *, kind: str, shows: str, row_labels, marks=None, left=None,
-              left_labels=None, right=None, right_labels=None, col_labels=None, animate: bool = False,
+              left_labels=None, right=None, right_labels=None, col_labels=None, tile_labels=None,
               title: str = "", **entry) -> None:
+        """Write one PNG (and, given ``tile_labels``, its GIF) and add their entries to the index."""
         folder = self.run.traversal_dir
         col_labels = self.columns if col_labels is None else col_labels
         to_png(outputs, folder / f"{name}.png", row_labels=row_labels, col_labels=col_labels, left=left,
@@ -272,8 +273,9 @@ class _Job:
         layout = "images" if self.images else "heatmap"
         self.entries.append({"file": f"{name}.png", "kind": kind, "format": "png", "layout": layout, "shows": shows,
                              "columns": list(col_labels), **entry})
-        if animate and self.gif and self.images:
-            to_gif(outputs, folder / f"{name}.gif", row_labels=row_labels, frame_labels=col_labels, title=title)
+        if tile_labels is not None and self.gif and self.images:
+            to_gif(outputs, folder / f"{name}.gif", tile_labels=tile_labels, frame_labels=col_labels, marks=marks,
+                   title=title)
             self.entries.append({"file": f"{name}.gif", "kind": kind, "format": "gif", "layout": "animation",
                                  "shows": f"{shows} (animated: frame t shows every row at column t)",
                                  "columns": list(col_labels), **entry})
@@ -307,7 +309,7 @@ class _Job:
                               f"latents at the sample's code; rows marked inactive do not change the output"),
                        title=f"sample {seed_id}: {what} traversal ({self._sweep_text()})",
                        row_labels=rows.labels, marks=inactive.tolist(), left=left, left_labels=left_labels,
-                       animate=True, seed_ids=[seed_id], **{f"{unit}s": [int(u) for u in rows.units]},
+                       tile_labels=[f"{'channel ' if self.spatial else 'z'}{u}" for u in rows.units], seed_ids=[seed_id], **{f"{unit}s": [int(u) for u in rows.units]},
                        values=[v.tolist() for v in rows.values], inactive=inactive.tolist(), effect=effect.tolist())
             self.bar.update(1)
 
@@ -442,7 +444,7 @@ class _Job:
         self.write(f"direction_{_safe(item.name)}", outputs, kind="direction", shows=item.shows,
                    title=f"direction {item.name} ({item.method}): {self._sweep_text()} of the codes' projection",
                    row_labels=[f"sample {self.ids[s]}\nchange {e:.3g}" for s, e in zip(self.seeds, effect)],
-                   left=left, left_labels=left_labels, animate=True,
+                   left=left, left_labels=left_labels, tile_labels=[f"id {self.ids[s]}" for s in self.seeds],
                    seed_ids=[str(self.ids[s]) for s in self.seeds],
                    direction={"name": item.name, "method": item.method, **vector},
                    values=values.tolist(), effect=effect.tolist())
@@ -501,7 +503,7 @@ def _attribute_directions(z: np.ndarray, values: np.ndarray, what: str) -> list[
     limit = MAX_CLASSES if what == "label" else 2
     if _is_continuous(values, max_classes=limit):
         return [_Direction(what, "regression", direction(z, values, "regression"),
-                           f"{what}: the least-squares direction that predicts it, swept from each seed sample")]
+                           f"{what}: the latents' regression slopes on it (how the codes move as it grows), swept from each seed sample")]
     text = values.astype(str)
     if len(classes) == 2:
         neg, pos = classes
