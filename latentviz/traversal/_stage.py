@@ -385,10 +385,12 @@ class _Job:
         return pairs, groups
 
     def _strip(self, name, outputs, method, *, shows, row_labels, left, right, **entry) -> None:
+        """An interpolation strip; the endpoints' originals (``left``, ``right``) beside it when the run has them."""
         t = np.linspace(0, 1, self.params["steps"])
+        originals = bool(self.thumbs) and left is not None
         self.write(name, outputs, kind="interpolation", shows=shows, row_labels=row_labels,
-                   left=left if self.thumbs else None, left_labels=["a"] if self.thumbs else None,
-                   right=right if self.thumbs else None, right_labels=["b"] if self.thumbs else None,
+                   left=left if originals else None, left_labels=["a"] if originals else None,
+                   right=right if originals else None, right_labels=["b"] if originals else None,
                    col_labels=[f"t={v:.2f}" for v in t], title=f"{_PATH_NAME[method]} interpolation ({method})",
                    method=method, t=t.tolist(), **entry)
 
