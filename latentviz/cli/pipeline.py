@@ -31,6 +31,18 @@ def _timed(name, fn):
     return stage
 
 
+def _project(run, opts: StageOptions) -> None:
+    from latentviz.projection import project
+
+    project(run, seed=opts.seed, quiet=opts.quiet, device=opts.device)
+
+
+def _metrics(run, opts: StageOptions) -> None:
+    from latentviz.metrics import compute_run_metrics
+
+    compute_run_metrics(run, seed=opts.seed, quiet=opts.quiet)
+
+
 def _traverse(run, opts: StageOptions) -> None:
     from latentviz.traversal import traverse_stage
 
@@ -43,9 +55,12 @@ def _report(run, opts: StageOptions) -> None:
     write_report(run)
 
 
-# order: project, metrics, traverse, report
+# Traversals come before metrics: the metrics stage measures interpolation smoothness on the paths
+# the traversal stage decoded (traversals/paths.npz) instead of decoding them again.
 STAGES: list[tuple[str, object]] = [
+    ("project", _timed("project", _project)),
     ("traverse", _timed("traverse", _traverse)),
+    ("metrics", _timed("metrics", _metrics)),
     ("report", _timed("report", _report)),  # last: it shows what the stages before wrote
 ]
 
