@@ -38,13 +38,15 @@ def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_poin
     seed = int(manifest.get("seed", 0) if seed is None else seed)
     stats = latent_stats(run)
     metrics = run.metrics
+    audit = audit_section(run, policy, baseline)
     sections = [
-        audit_section(run, policy, baseline),
         projection_section(run, max_points=max_points, seed=seed),
         latent_section(run, stats),
         metric_section(run),
         traversal_section(run),
     ]
+    # a gate's result belongs at the top; without a policy the section only says how to add one
+    sections = [audit, *sections] if policy is not None else [*sections, audit]
     return ReportModel(
         title=run.path.resolve().name,
         subtitle=_subtitle(run),
@@ -73,16 +75,21 @@ def write_report(run: Run, out: str | Path | None = None, **options) -> Path:
 
 def _subtitle(run: Run) -> str:
     manifest = run.manifest
-    kind = manifest.get("kind") or "model"
+    kind = KIND_NAMES.get(manifest.get("kind"), manifest.get("kind") or "model")
     data = (manifest.get("data") or {}).get("spec") or "imported latents"
+    if manifest.get("kind") == "imported" or not manifest.get("model"):
+        return f"Imported {run.latent_dim}-dimensional latent codes of {run.n:,} samples."
     article = "an" if str(run.latent_dim)[0] == "8" or run.latent_dim in (11, 18) else "a"
     return f"A {kind} with {article} {run.latent_dim}-dimensional latent space, encoded on {run.n:,} samples of {data}."
+
+
+KIND_NAMES = {"vae": "VAE", "imported": "imported"}
 
 
 def summary_facts(run: Run, stats: dict) -> list[Fact]:
     manifest = run.manifest
     active = sum(bool(a) for a in stats.get("active", []))
-    facts = [Fact("Model", str(manifest.get("kind") or "—")),
+    facts = [Fact("Model", KIND_NAMES.get(manifest.get("kind"), str(manifest.get("kind") or "—"))),
              Fact("Latent dimensions", num(run.latent_dim)),
              Fact("Samples", num(run.n)),
              Fact("Active dimensions", f"{active} of {run.latent_dim}", "variance > 0.01")]

@@ -31,22 +31,24 @@ STRATUM = "label"
 
 
 def sample_rows(n: int, *, max_points: int | None, seed: int = 0, strata=None) -> np.ndarray:
-    """Indices of at most ``max_points`` of ``n`` rows, sorted; all rows when they fit.
+    """The rows a scatter shows, in the order it draws them: at most ``max_points`` of ``n``.
 
-    Above the budget this is :func:`latentviz.projection.stratified_sample`: seeded, and with
-    ``strata`` (one value per row) every stratum keeps its share and at least one row, so a
-    rare class never vanishes from the plot.
+    Above the budget the rows are :func:`latentviz.projection.stratified_sample`'s: seeded, and
+    with ``strata`` (one value per row) every stratum keeps its share and at least one row, so
+    a rare class never vanishes. The drawing order is a seeded shuffle, so no class is painted
+    over the others just because its rows come last in the file.
 
-    >>> sample_rows(5, max_points=None)
-    array([0, 1, 2, 3, 4])
+    >>> sorted(sample_rows(5, max_points=None).tolist())
+    [0, 1, 2, 3, 4]
     """
-    if max_points is None or n <= max_points:
-        return np.arange(n)
-    if max_points < 1:
+    if max_points is not None and max_points < 1:
         raise InputError(f"max_points must be at least 1; got {max_points}")
-    from latentviz.projection import stratified_sample  # scikit-learn comes with it: only when sampling
+    rows = np.arange(n)
+    if max_points is not None and n > max_points:
+        from latentviz.projection import stratified_sample  # scikit-learn comes with it: only when sampling
 
-    return stratified_sample(n, max_points, labels=strata, random_state=seed)
+        rows = stratified_sample(n, max_points, labels=strata, random_state=seed)
+    return np.random.default_rng(seed).permutation(rows)
 
 
 def is_categorical(values) -> bool:
