@@ -48,8 +48,7 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
     dash = require("dash", purpose="the dashboard")
     from dash import Input, Output, State, dcc, html
 
-    store = RunStore(run_paths, load_model=load_model, device=device, budget=budget)
-    store.policy = policy
+    store = RunStore(run_paths, load_model=load_model, device=device, budget=budget, policy=policy)
     pages = _pages()
     app = dash.Dash(__name__, title="latentviz", assets_folder=str(ASSETS), update_title=None,
                     suppress_callback_exceptions=True, serve_locally=True)

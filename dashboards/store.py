@@ -250,7 +250,8 @@ class RunStore:
     """The runs of one dashboard, keyed by a short id derived from the folder name."""
 
     def __init__(self, run_paths, *, load_model: bool = True, device: str = "auto",
-                 budget: int = logic.DISPLAY_BUDGET):
+                 budget: int = logic.DISPLAY_BUDGET, policy=None):
+        self.policy = policy  # an audit policy file whose results the Metrics page shows, or None
         paths = [Path(p) for p in run_paths]
         if not paths:
             raise InputError("dashboard: give at least one run folder")

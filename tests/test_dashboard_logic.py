@@ -226,3 +226,24 @@ def test_importing_latentviz_does_not_import_the_dashboard():
     code = "import sys, latentviz, latentviz.cli.main; print(any(m.split('.')[0] in ('dash', 'dashboards') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_show_needs_a_run():
+    import latentviz
+
+    with pytest.raises(InputError, match="give at least one run folder"):
+        latentviz.show()
+
+
+def test_metrics_page_shows_registry_rows_and_audit_results(make_run, tmp_path):
+    from dashboards.app import create_app
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("name: strict\nchecks:\n  - metric: mig\n    gte: 0.4\n  - metric: sap\n    gte: 0.01\n")
+    z = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    path = make_run(tmp_path / "r", z)
+    (path / "metrics.json").write_text(json.dumps({"mig": 0.31, "sap": 0.05, "detail": {}}))
+    page = _render(create_app([path], load_model=False, policy=policy), "metrics", "r")
+    assert "Audit: fail" in page
+    assert "mig 0.31 < 0.4" in page.replace("0.40", "0.4")
+    assert "Gap in mutual information" in page  # the registry's explanation beside the value

@@ -20,19 +20,24 @@ def table(rows):
     """The rows of :func:`latentviz.figures.metric_rows` (the report's rows) as an HTML table."""
     head = html.Tr([html.Th("metric"), html.Th("value", className="lv-num"), html.Th("better", className="lv-arrow"),
                     html.Th("range"), html.Th("typical"), html.Th("what it says")])
-    body = [html.Tr([
-        html.Td(row.name, className="lv-mono"), html.Td(num(row.value), className="lv-num"),
-        html.Td({True: "↑", False: "↓"}.get(row.higher_is_better, ""), className="lv-arrow",
-                title={True: "higher is better", False: "lower is better"}.get(row.higher_is_better)),
-        html.Td(row.bounds, className="lv-muted"), html.Td(row.typical, className="lv-muted"),
-        html.Td(row.explanation, className="lv-expl"),
-    ]) for row in rows]
+    body, group = [], None
+    for row in rows:
+        if row.group and row.group != group:
+            group = row.group
+            body.append(html.Tr(html.Td(group, colSpan=6, className="lv-group")))
+        body.append(html.Tr([
+            html.Td(row.name, className="lv-mono"), html.Td(num(row.value), className="lv-num"),
+            html.Td({True: "↑", False: "↓"}.get(row.higher_is_better, ""), className="lv-arrow",
+                    title={True: "higher is better", False: "lower is better"}.get(row.higher_is_better)),
+            html.Td(row.bounds, className="lv-muted"), html.Td(row.typical, className="lv-muted"),
+            html.Td(row.explanation, className="lv-expl"),
+        ]))
     return html.Table(className="lv-table", children=[html.Thead(head), html.Tbody(body)])
 
 
 def audit_panel(store, data):
     """Audit results of ``store.policy`` on this run (the same checks as ``latentviz audit``), or None."""
-    if not getattr(store, "policy", None):
+    if store.policy is None:
         return None
     from latentviz.audit import evaluate, load_policy, overall, run_values
 
