@@ -131,7 +131,7 @@ def test_cli_traverse_on_a_demo_vae_run_writes_grids_strips_and_an_index(tmp_pat
     assert Image.open(folder / first["file"]).format == "PNG"
     with np.load(folder / index["paths"]["file"]) as paths:
         assert paths["lerp_z"].shape == (8, 5, 8) and paths["slerp_step_sizes"].shape == (8, 4)
-        assert paths["lerp_outputs"].shape == (8, 5, 1, 32, 32)
+        assert paths["lerp_outputs"].shape == (8, 5, 1, 32, 32) and int(paths["output_size"]) == 32 * 32
     manifest = json.loads((run / "manifest.json").read_text())
     assert "traverse" in manifest["timings"] and manifest["parameters"]["traverse"]["steps"] == 5
 

@@ -7,7 +7,8 @@ outputs shown here instead of decoding them again:
 
 ``paths.npz``
     ``ids`` (P, 2) str, the endpoint sample ids; ``group`` (P,) str, ``"ids"`` (pairs given with
-    ``--ids``) or ``"random"``; ``t`` (T,) the path positions in [0, 1]; and for each method
+    ``--ids``) or ``"random"``; ``t`` (T,) the path positions in [0, 1]; ``output_size`` (scalar),
+    the number of values in one decoded output (to turn step sizes into per-value ones); and for each method
     ``m`` in ``lerp``, ``slerp``: ``m_z`` (P, T, d) float32, the codes on the path;
     ``m_step_sizes`` (P, T-1) float64, the L2 norm of the decoded output's change between
     consecutive steps; ``m_outputs`` (P, T, *output_shape) float16, the decoded outputs (left out
@@ -416,7 +417,8 @@ class _Job:
                         group="classes", classes=[[a, b] for a, b in pairs], **extra)
 
     def _save_paths(self, ends: np.ndarray, groups: np.ndarray, saved: dict) -> None:
-        arrays = {"ids": ends.astype(str), "group": groups.astype(str), "t": np.linspace(0, 1, self.params["steps"])}
+        arrays = {"ids": ends.astype(str), "group": groups.astype(str), "t": np.linspace(0, 1, self.params["steps"]),
+                  "output_size": np.array(int(np.prod(self.output_shape)))}
         keep_outputs = sum(o.size * 2 for _, o in saved.values()) <= PATHS_MAX_BYTES
         for method, (codes, outputs) in saved.items():
             flat = outputs.reshape(*outputs.shape[:2], -1).astype(np.float64)
