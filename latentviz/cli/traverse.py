@@ -12,10 +12,12 @@ from latentviz.cli._options import quiet_of
 @click.command("traverse")
 @click.argument("run_path", metavar="RUN")
 @click.option("--samples", type=int, default=None, help="Seed samples drawn at random with --seed.  [default: 4]")
-@click.option("--ids", metavar="A,B,C", help="Seed samples by id (instead of --samples); consecutive ids are interpolated.")
+@click.option("--ids", metavar="A,B,C",
+              help="Seed samples by id (instead of --samples); consecutive ids are interpolated.")
 @click.option("--dims", default="all", show_default=True, metavar="all|0,3,5",
               help="Latent dimensions (channels, for spatial latents) to traverse.")
-@click.option("--range", "range_", default=3.0, show_default=True, type=float, help="Sweep half-width in standard deviations.")
+@click.option("--range", "range_", default=3.0, show_default=True, type=float,
+              help="Sweep half-width in standard deviations.")
 @click.option("--steps", default=9, show_default=True, type=int, help="Columns of a grid, frames of a GIF.")
 @click.option("--mode", default="std", show_default=True, type=click.Choice(["std", "quantile", "prior"]),
               help="Sweep over the data's sd, the data's quantiles, or the N(0, 1) prior.")

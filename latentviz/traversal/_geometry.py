@@ -126,7 +126,8 @@ def direction(latents, labels_or_factor=None, method: str = "auto", *, positive=
         regressed on a continuous factor, ``cov(z_j, f) / var(f)`` — how the codes move per unit of
         the factor; for a 0/1 factor this is exactly the class-mean difference. (The weights of
         the reverse regression, factor on codes, are a filter rather than a pattern: they lean on
-        near-constant latents and point where the data hardly varies; Haufe et al., 2014.) ``pca``: principal axis ``component`` of the codes, as GANSpace does (Härkönen
+        near-constant latents and point where the data hardly varies; Haufe et al., 2014.)
+        ``pca``: principal axis ``component`` of the codes, as GANSpace does (Härkönen
         et al., 2020), signed so that its largest loading is positive. ``auto`` takes
         ``regression`` for numbers with more than two distinct values and ``class_mean`` otherwise.
     positive, negative : optional
@@ -196,7 +197,7 @@ def _regression_slopes(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def principal_directions(z, k: int, *, random_state: int = 0) -> np.ndarray:
-    """The top ``k`` principal axes of the codes, shape (k, n_latents), each signed so its largest loading is positive."""
+    """The top ``k`` principal axes of the codes, shape (k, n_latents); each one's largest loading is positive."""
     from latentviz._validation import check_random_state
 
     z = np.asarray(z, dtype=np.float64)

@@ -310,7 +310,8 @@ class _Job:
                               f"latents at the sample's code; rows marked inactive do not change the output"),
                        title=f"sample {seed_id}: {what} traversal ({self._sweep_text()})",
                        row_labels=rows.labels, marks=inactive.tolist(), left=left, left_labels=left_labels,
-                       tile_labels=[f"{'channel ' if self.spatial else 'z'}{u}" for u in rows.units], seed_ids=[seed_id], **{f"{unit}s": [int(u) for u in rows.units]},
+                       tile_labels=[f"{'channel ' if self.spatial else 'z'}{u}" for u in rows.units],
+                       seed_ids=[seed_id], **{f"{unit}s": [int(u) for u in rows.units]},
                        values=[v.tolist() for v in rows.values], inactive=inactive.tolist(), effect=effect.tolist())
             self.bar.update(1)
 
@@ -355,7 +356,8 @@ class _Job:
         if pairs:
             ends = np.array([[self.ids[a], self.ids[b]] for a, b in pairs])
             for method in ("lerp", "slerp"):
-                codes = np.stack([interpolate(self.z[a], self.z[b], steps, method) for a, b in pairs]).astype(np.float32)
+                codes = np.stack([interpolate(self.z[a], self.z[b], steps, method) for a, b in pairs])
+                codes = codes.astype(np.float32)
                 outputs = decode_grid(self.decode, codes)
                 saved[method] = (codes, outputs)
                 for group in dict.fromkeys(groups):
@@ -507,7 +509,8 @@ def _attribute_directions(z: np.ndarray, values: np.ndarray, what: str) -> list[
     limit = MAX_CLASSES if what == "label" else 2
     if _is_continuous(values, max_classes=limit):
         return [_Direction(what, "regression", direction(z, values, "regression"),
-                           f"{what}: the latents' regression slopes on it (how the codes move as it grows), swept from each seed sample")]
+                           f"{what}: the latents' regression slopes on it (how the codes move as it grows), "
+                           "swept from each seed sample")]
     text = values.astype(str)
     if len(classes) == 2:
         neg, pos = classes
