@@ -268,8 +268,8 @@ def agreement_section(runs, names, rows, zs, *, max_points: int, seed: int, bar)
                           f"{(agreement >= 0.5).mean():.0%} of points keep at least half of their neighbours"))
         if methods:
             table = projections.iloc[rows[0]].reset_index(drop=True)
-            meta = metadata.iloc[rows[0]].reset_index(drop=True).assign(neighbourhood_agreement=np.round(agreement, 4))
-            fig = figures.projection_scatter(table, meta, method=methods[0], color_by="neighbourhood_agreement",
+            meta = metadata.iloc[rows[0]].reset_index(drop=True).assign(agreement=np.round(agreement, 4))
+            fig = figures.projection_scatter(table, meta, method=methods[0], color_by="agreement",
                                              max_points=max_points, seed=seed,
                                              title=f"{names[0]}'s {figures.METHOD_NAMES.get(methods[0], methods[0])}, "
                                                    f"coloured by agreement with {names[j]}")
@@ -308,7 +308,7 @@ def aligned_sections(runs, names, rows, max_points: int, seed: int) -> list[Figu
             fig = figures.projection_scatter(table, metadata, method=method, color_by=color, max_points=per_figure,
                                              seed=seed, title=name, height=420)
             fig.update_layout(xaxis_range=[lo[0] - pad[0], hi[0] + pad[0]], yaxis_range=[lo[1] - pad[1], hi[1] + pad[1]],
-                              showlegend=k == 0)
+                              legend={"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0})
             section.figures.append(spec(f"aligned-{method}-{k}", fig))
         sections.append(section)
     return sections
