@@ -60,3 +60,22 @@ def test_stage_on_a_vae_run_uses_the_decoder_and_the_shapes_grid(vae_run):
     for name in ("reconstruction_error", "consistency", "interpolation_smoothness", "trustworthiness", "factor_vae"):
         assert name in out, out["skipped"].get(name)
     assert out["detail"]["beta_vae"]["protocol"] == "fresh fixed-factor batches of builtin:shapes"
+
+
+def test_interpolation_smoothness_reuses_the_traversal_paths(tmp_path, vae_run):
+    """With traversals/paths.npz present, the metric scores those paths rather than decoding new ones."""
+    import shutil
+
+    from latentviz import run as runfolder
+    from latentviz.metrics import compute_run_metrics
+
+    folder = tmp_path / "run"
+    shutil.copytree(vae_run, folder)
+    (folder / runfolder.TRAVERSALS).mkdir(exist_ok=True)
+    np.savez(folder / runfolder.TRAVERSALS / runfolder.TRAVERSAL_PATHS,
+             lerp_step_sizes=np.array([[1.0, 1.0, 2.0], [1.0, 1.0, 1.0]]),
+             lerp_outputs=np.zeros((2, 4, 1, 32, 32), dtype=np.float16))
+    out = compute_run_metrics(runfolder.Run(folder), quiet=True)
+    assert out["detail"]["interpolation_smoothness"]["paths"].startswith("traversals/paths.npz")
+    assert out["interpolation_smoothness"] == pytest.approx((1.5 + 1.0) / 2)
+    assert out["path_length"] == pytest.approx(np.mean((np.array([1, 1, 2, 1, 1, 1]) * 3.0) ** 2) / 1024)

@@ -125,10 +125,22 @@ def interpolation_smoothness(paths) -> dict:
     flat = flat[np.isfinite(flat).all(axis=(1, 2))]
     if len(flat) == 0:
         raise InputError("interpolation_smoothness: every path holds NaN or inf")
-    steps = np.linalg.norm(np.diff(flat, axis=1), axis=2)
+    return _smoothness_from_steps(np.linalg.norm(np.diff(flat, axis=1), axis=2), flat.shape[2])
+
+
+def _smoothness_from_steps(steps: np.ndarray, n_values: int) -> dict:
+    """The core of :func:`interpolation_smoothness` on step sizes (n_paths, n_steps - 1).
+
+    The traversal stage stores these step sizes in ``traversals/paths.npz``, so the metrics stage
+    can score the very paths the report shows without decoding them again.
+    """
+    steps = np.asarray(steps, dtype=np.float64)
+    steps = steps[np.isfinite(steps).all(axis=1)]
+    if len(steps) == 0 or steps.shape[1] < 2:
+        raise InputError(f"interpolation_smoothness: need finite paths of at least 3 steps; got step sizes {steps.shape}")
     mean_step = steps.mean(axis=1)
     moving = mean_step > 0
     per_path = np.where(moving, steps.max(axis=1) / np.where(moving, mean_step, 1.0), 1.0)
-    epsilon = 1.0 / (flat.shape[1] - 1)
-    path_length = float(np.mean((steps / epsilon) ** 2) / flat.shape[2])
+    epsilon = 1.0 / steps.shape[1]
+    path_length = float(np.mean((steps / epsilon) ** 2) / n_values)
     return {"smoothness": float(per_path.mean()), "path_length": path_length, "per_path": per_path}

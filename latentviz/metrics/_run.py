@@ -482,17 +482,29 @@ def _consistency(ctx, seed):
 
 
 def _interpolation(ctx, seed):
-    from latentviz.metrics._decoder import interpolation_smoothness
+    """Smoothness of the traversal stage's decoded paths (``traversals/paths.npz``), else of new ones."""
+    from latentviz.metrics._decoder import _smoothness_from_steps, interpolation_smoothness
+    from latentviz.traversal import load_paths
 
-    _, _, decode = _model_calls(ctx)
-    rs = check_random_state(seed)
-    pairs = rs.randint(len(ctx.z), size=(N_PATHS, 2))
-    t = np.linspace(0.0, 1.0, PATH_STEPS)[None, :, None]
-    path_codes = ctx.z[pairs[:, 0]][:, None] * (1 - t) + ctx.z[pairs[:, 1]][:, None] * t
-    decoded = decode(path_codes.reshape(-1, ctx.z.shape[1]))
-    d = interpolation_smoothness(decoded.reshape(N_PATHS, PATH_STEPS, -1))
+    shared = load_paths(ctx.run)
+    if shared is not None and "lerp_step_sizes" in shared and shared["lerp_step_sizes"].shape[1] >= 2:
+        _, _, decode = _model_calls(ctx)
+        outputs = shared.get("lerp_outputs")
+        n_values = int(np.prod(outputs.shape[2:])) if outputs is not None else int(decode(ctx.z[:1]).size)
+        d = _smoothness_from_steps(shared["lerp_step_sizes"], n_values)
+        source = "traversals/paths.npz (lerp)"
+        n_paths, steps = shared["lerp_step_sizes"].shape[0], shared["lerp_step_sizes"].shape[1] + 1
+    else:
+        _, _, decode = _model_calls(ctx)
+        rs = check_random_state(seed)
+        pairs = rs.randint(len(ctx.z), size=(N_PATHS, 2))
+        t = np.linspace(0.0, 1.0, PATH_STEPS)[None, :, None]
+        path_codes = ctx.z[pairs[:, 0]][:, None] * (1 - t) + ctx.z[pairs[:, 1]][:, None] * t
+        decoded = decode(path_codes.reshape(-1, ctx.z.shape[1]))
+        d = interpolation_smoothness(decoded.reshape(N_PATHS, PATH_STEPS, -1))
+        source, n_paths, steps = "decoded here (no traversals/paths.npz)", N_PATHS, PATH_STEPS
     return ({"interpolation_smoothness": d["smoothness"], "path_length": d["path_length"]},
-            {"n_paths": N_PATHS, "steps": PATH_STEPS, "per_path": d["per_path"]})
+            {"n_paths": n_paths, "steps": steps, "paths": source, "per_path": d["per_path"]})
 
 
 def _linear_probe(ctx, seed):
