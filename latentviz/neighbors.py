@@ -23,8 +23,10 @@ import numpy as np
 from latentviz.errors import InputError
 
 #: Above this many points ``method="auto"`` switches from exact to approximate search on the
-#: CPU. Measured on 2 cores, d = 32 (benchmarks/RESULTS.md): exact is faster than pynndescent
-#: up to about this size and costs O(n^2 d) beyond it.
+#: CPU. Measured on 2 cores, d = 32, k = 30 (benchmarks/RESULTS.md): exact takes 9.5 s at 20k,
+#: 36 s at 50k and 203 s at 100k (O(n^2 d)); pynndescent takes 6 s at 50k and 18 s at 100k
+#: (recall 0.99 and 0.98) but also about 28 CPU-seconds of numba compilation in every new
+#: process, which its on-disk cache does not cover. With that counted the two cross near 50k.
 EXACT_MAX_N = 50_000
 #: On a GPU the exact search stays fast much longer (1M x 64 takes seconds).
 EXACT_MAX_N_GPU = 2_000_000
@@ -320,19 +322,20 @@ class PyNNDescentIndex:
 
 
 def _pynndescent_graph(x: np.ndarray, k: int, *, metric: str, random_state) -> Neighbors:
-    index = PyNNDescentIndex(x, metric=metric, random_state=random_state, n_neighbors=k + 1)
+    # pynndescent's recall rises with the graph it builds; below 30 neighbours it falls off.
+    index = PyNNDescentIndex(x, metric=metric, random_state=random_state, n_neighbors=max(k + 1, 30))
     indices, distances = index.index.neighbor_graph
     return _drop_self(indices, distances, k, metric=metric)
 
 
 def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int, *, metric: str) -> Neighbors:
-    """From k+1 neighbours that usually include the point itself, keep k others (self removed by index)."""
-    n = indices.shape[0]
+    """From m > k neighbours that usually include the point itself, keep the k nearest others (self removed by index)."""
+    n, m = indices.shape
     is_self = indices == np.arange(n)[:, None]
     is_self[~is_self.any(axis=1), -1] = True  # self not found: drop the farthest instead
     keep = ~is_self
-    indices = indices[keep].reshape(n, k).astype(np.int64)
-    distances = distances[keep].reshape(n, k).astype(np.float32)
+    indices = indices[keep].reshape(n, m - 1)[:, :k].astype(np.int64)
+    distances = distances[keep].reshape(n, m - 1)[:, :k].astype(np.float32)
     order = np.lexsort((indices, distances), axis=1)
     return Neighbors(np.take_along_axis(indices, order, axis=1), np.take_along_axis(distances, order, axis=1),
                      metric=metric, method="pynndescent")
