@@ -137,6 +137,11 @@ def search_rows(query: str | None, ids: np.ndarray, labels=None, *, limit: int =
     return np.flatnonzero(np.char.find(ids, query) >= 0)[:limit]
 
 
+def highlight_size(count: int) -> int:
+    """Ring size of highlighted points: big for a few, small for many, so a large selection stays readable."""
+    return 15 if count <= 20 else 10 if count <= 200 else 7
+
+
 def selection_csv(ids) -> str:
     """The selected ids as a one-column CSV (header ``id``), ready for ``dcc.send_string``."""
     buffer = io.StringIO()
@@ -197,21 +202,25 @@ def shared_rows(ids_from, selected_rows, ids_to) -> np.ndarray:
 
 
 def metric_deltas(metrics: dict[str, dict], facts: dict | None = None) -> list[dict]:
-    """Rows ``{metric, <run>: value, ..., delta, better}`` of the runs' shared scalar metrics.
+    """Rows ``{metric, group, <run>: value, ..., delta, better}`` of the runs' scalar metrics.
 
-    ``delta`` is last run minus first; ``better`` says whether that change is an improvement,
-    using ``higher_is_better`` from the metric registry when ``facts`` has the metric.
+    ``metrics`` maps run -> ``{name: value}``; rows follow the registry's order (``facts``),
+    unknown metrics last by name. ``delta`` is last run minus first; ``better`` says whether that
+    change is an improvement, from the registry's ``higher_is_better``.
     """
+    facts = facts or {}
     runs = list(metrics)
     scalar = [{k: v for k, v in metrics[r].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
               for r in runs]
-    names = sorted(set().union(*[s.keys() for s in scalar])) if scalar else []
+    rank = {name: k for k, name in enumerate(facts)}
+    names = sorted(set().union(*[s.keys() for s in scalar]) if scalar else [], key=lambda n: (rank.get(n, len(rank)), n))
     rows = []
     for name in names:
-        row = {"metric": name, **{r: s.get(name) for r, s in zip(runs, scalar)}}
+        row = {"metric": name, "group": getattr(facts.get(name), "group", ""),
+               **{r: s.get(name) for r, s in zip(runs, scalar)}}
         first, last = row[runs[0]], row[runs[-1]]
         row["delta"] = None if first is None or last is None or len(runs) < 2 else last - first
-        higher = getattr((facts or {}).get(name), "higher_is_better", None)
+        higher = getattr(facts.get(name), "higher_is_better", None)
         row["better"] = None if row["delta"] in (None, 0) or higher is None else (row["delta"] > 0) == higher
         rows.append(row)
     return rows

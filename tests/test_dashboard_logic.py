@@ -51,6 +51,11 @@ def test_search_prefers_exact_id_then_label_then_substring():
     assert logic.search_rows("  ", ids, labels).tolist() == []
 
 
+def test_highlight_rings_shrink_as_they_multiply():
+    sizes = [logic.highlight_size(n) for n in (1, 100, 10_000)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+
+
 def test_selection_csv_round_trips_ids_with_commas_and_quotes():
     ids = ["a", 'b,"c"', "7"]
     rows = list(csv.reader(io.StringIO(logic.selection_csv(ids))))
@@ -189,16 +194,23 @@ def test_pages_say_what_is_missing_instead_of_failing(make_run, tmp_path):
 
 
 def test_explore_recolours_with_a_patch_that_swaps_legend_traces(make_run, add_maps, tmp_path):
+    from dash import Patch
+
     from dashboards.app import create_app
     from dashboards.pages import explore
-    from latentviz.figures import scatter_colors
+    from latentviz.figures import projection_scatter
 
     z = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
     path = add_maps(make_run(tmp_path / "r", z, labels=["a", "b"] * 20))
     data = create_app([path], load_model=False).store["r"]
-    fig = explore.scatter(data, "umap", 2, "label")
-    assert explore.legend_count(fig) == 2 and fig.data[-1].meta == "highlight"
-    ops = explore.recolor_patch(scatter_colors(data.z[data.shown, 0], name="z0"), 2, title="z0").to_plotly_json()["operations"]
+    figure = explore.scatter(data, "umap", 2, "label")
+    assert explore.legend_count(figure) == 2 and figure["data"][-1]["meta"] == "highlight"
+    reference = projection_scatter(data.projections, data.metadata("label", "umap")[0], method="umap",
+                                   color_by="label", highlight=[])  # what the report draws
+    assert list(figure["data"][0]["marker"]["color"]) == list(reference.data[0].marker.color)
+    assert [t["name"] for t in figure["data"][1:3]] == [t.name for t in reference.data[1:3]]
+    colors, title = explore.colors_of(data, "z:0", "umap")
+    ops = explore.paint(Patch(), colors, 2, title=title).to_plotly_json()["operations"]
     assert [o["operation"] for o in ops].count("Delete") == 2
     assert not any(o["operation"] == "Insert" for o in ops)  # a colour scale needs no legend traces
     assert all(o["location"][:2] != ["data", 0] or o["location"][2] in ("marker", "text") for o in ops)  # no x/y resent

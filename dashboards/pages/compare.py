@@ -28,15 +28,16 @@ def common_method(store) -> str | None:
     return None
 
 
-def panel_figure(store, data, method: str, color: str):
+def panel_figure(store, data, method: str, color: str) -> dict:
+    """One run's aligned map, drawn and painted as on the Explore page."""
+    from dashboards.pages.explore import painted
     from latentviz.figures import projection_scatter
 
-    frame = store.aligned(data.id, method)
-    metadata, column = data.metadata(color, method)
-    fig = projection_scatter(frame, metadata, method=method, color_by=column, highlight=[], max_points=data.budget,
-                             seed=data.seed, height=440, title=data.name)
+    metadata, _ = data.metadata(None, method)
+    fig = projection_scatter(store.aligned(data.id, method), metadata, method=method, highlight=[],
+                             max_points=data.budget, seed=data.seed, height=440, title=data.name)
     fig.update_layout(dragmode="select", uirevision=f"compare-{data.id}", legend={"orientation": "h", "y": -0.08})
-    return fig
+    return painted(fig, data, color, method)
 
 
 def layout(store, run_id: str, *, focus=None):
@@ -68,19 +69,28 @@ def layout(store, run_id: str, *, focus=None):
 
 
 def delta_table(store):
+    """The runs' metrics side by side (in series order for a checkpoint series) with the change first → last."""
     from dashboards.pages.metrics import metric_facts, num
+    from latentviz.figures import metric_values
 
     runs = list(store)
-    items = logic.metric_deltas({d.id: d.run.metrics for d in runs}, metric_facts())
+    runs = [runs[i] for i in logic.series_order([d.run.manifest for d in runs]) or range(len(runs))]
+    items = logic.metric_deltas({d.id: metric_values(d.run.metrics) for d in runs}, metric_facts())
     if not items:
         return _parts.hint("No run has metrics yet (latentviz metrics RUN).")
     head = html.Tr([html.Th("metric")] + [html.Th(d.name, className="lv-num") for d in runs] +
                    [html.Th(f"Δ {runs[-1].name} − {runs[0].name}", className="lv-num")])
-    body = [html.Tr([html.Td(row["metric"], className="lv-mono")] +
-                    [html.Td(num(row[d.id]), className="lv-num") for d in runs] +
-                    [html.Td(num(row["delta"]), className="lv-num " + {True: "lv-good", False: "lv-bad"}.get(row["better"], ""))])
-            for row in items]
-    return html.Table(className="lv-table", children=[html.Thead(head), html.Tbody(body)])
+    body, group = [], None
+    for row in items:
+        if row["group"] and row["group"] != group:
+            group = row["group"]
+            body.append(html.Tr(html.Td(group, colSpan=len(runs) + 2, className="lv-group")))
+        better = {True: " lv-good", False: " lv-bad"}.get(row["better"], "")
+        body.append(html.Tr([html.Td(row["metric"], className="lv-mono")] +
+                            [html.Td(num(row[d.id]), className="lv-num") for d in runs] +
+                            [html.Td(num(row["delta"]), className="lv-num" + better)]))
+    return html.Div(className="lv-scroll", children=html.Table(
+        className="lv-table", children=[html.Thead(head), html.Tbody(body)]))
 
 
 def similarity_card(store):
@@ -142,6 +152,7 @@ def register(app, store) -> None:
             patch["data"][-1]["x"] = xy[:, 0].tolist()
             patch["data"][-1]["y"] = xy[:, 1].tolist()
             patch["data"][-1]["customdata"] = [_html.escape(str(i), quote=False) for i in other.ids[hits]]
+            patch["data"][-1]["marker"]["size"] = logic.highlight_size(len(hits))
             patches.append(patch)
         note = "" if selected is None else f"{len(rows):,} selected in {data.name}, highlighted in every run"
         return patches, note

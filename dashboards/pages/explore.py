@@ -69,23 +69,49 @@ def layout(store, run_id: str, *, focus=None):
     ])
 
 
-def scatter(data, method: str, dims: int, color: str | None):
-    """The Explore scatter: the shared builder's figure, set up for selecting and server-side hover."""
+def scatter(data, method: str, dims: int, color: str | None) -> dict:
+    """The Explore scatter as a figure dict: the shared builder's layout, painted with the shared colours.
+
+    The builder draws the points uncoloured and :func:`paint` applies ``scatter_colors``, the
+    same two steps a recolouring ``Patch`` takes; as a dict the 100k per-point colours skip
+    plotly's per-element validation (seconds at 100k points), and the figure is otherwise the
+    one the report draws.
+    """
     from latentviz.figures._dashboard import projection_scatter_3d
 
-    metadata, column = data.metadata(color, method)
+    metadata, _ = data.metadata(None, method)
     frame = data.projections
-    if dims == 3 and data.methods.get(method, 2) >= 3:
-        fig = projection_scatter_3d(frame, metadata, method=method, color_by=column, max_points=data.budget,
-                                    seed=data.seed)
+    three_d = dims == 3 and data.methods.get(method, 2) >= 3
+    if three_d:
+        fig = projection_scatter_3d(frame, metadata, method=method, max_points=data.budget, seed=data.seed)
     else:
-        fig = _scatter.projection_scatter(frame, metadata, method=method, color_by=column, highlight=[],
-                                 max_points=data.budget, seed=data.seed, height=600)
+        fig = _scatter.projection_scatter(frame, metadata, method=method, highlight=[], max_points=data.budget,
+                                          seed=data.seed, height=600)
         fig.update_layout(dragmode="select")
     fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
-    fig.update_layout(uirevision=f"{data.id}-{method}-{dims}", margin={"t": 56, "r": 8}, height=None,
-                      autosize=True)
-    return fig
+    fig.update_layout(uirevision=f"{data.id}-{method}-{dims}", margin={"t": 56, "r": 8}, height=None, autosize=True)
+    return painted(fig, data, color, method, three_d=three_d)
+
+
+def painted(fig, data, color: str | None, method: str, *, three_d: bool = False) -> dict:
+    """An uncoloured builder figure as a dict, painted with the colour-by choice (see :func:`scatter`)."""
+    fig.update_layout(legend={"title": {"text": ""}})
+    figure = fig.to_plotly_json()
+    colors, title = colors_of(data, color, method, three_d=three_d)
+    if colors is not None:
+        paint(figure, colors, 0, title=title)
+    return figure
+
+
+def colors_of(data, color: str | None, method: str, *, three_d: bool = False) -> tuple[dict | None, str | None]:
+    """``scatter_colors`` of a colour-by choice for the drawn rows, and its legend title; (None, None) for none."""
+    values, column = data.color_values(color, method)
+    if values is None:
+        return None, None
+    colors = _scatter.scatter_colors(np.asarray(values)[data.shown], name=_scatter.display_name(column))
+    if three_d:
+        colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
+    return colors, _scatter.display_name(column)
 
 
 def row_of_point(data, point: dict) -> int | None:
@@ -110,13 +136,8 @@ def register(app, store) -> None:
                   State(ids.graph(MATCH), "id"), prevent_initial_call=True)
     def recolor(color, method, dims, n_legend, gid):
         data = store[gid["run"]]
-        values, column = data.color_values(color, method)
-        colors = None if values is None else _scatter.scatter_colors(np.asarray(values)[data.shown],
-                                                                     name=_scatter.display_name(column))
-        if colors and dims == 3:
-            colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
-        return recolor_patch(colors, n_legend or 0, title=_scatter.display_name(column) if column else None), \
-            len(colors["legend"]) if colors else 0
+        colors, title = colors_of(data, color, method, three_d=dims == 3 and data.methods.get(method, 2) >= 3)
+        return paint(Patch(), colors, n_legend or 0, title=title), len(colors["legend"]) if colors else 0
 
     @app.callback(Output(ids.selection(MATCH), "data"), Input(ids.graph(MATCH), "selectedData"),
                   State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"), State(ids.graph(MATCH), "id"))
@@ -172,6 +193,7 @@ def register(app, store) -> None:
         patch["data"][-1]["x"] = xy[:, 0].tolist()
         patch["data"][-1]["y"] = xy[:, 1].tolist()
         patch["data"][-1]["customdata"] = [_html.escape(str(i), quote=False) for i in data.ids[rows]]
+        patch["data"][-1]["marker"]["size"] = logic.highlight_size(len(rows))
         note = "" if not (query or "").strip() else f"{len(rows):,} match" + ("" if len(rows) == 1 else "es")
         return patch, note
 
@@ -185,25 +207,25 @@ def register(app, store) -> None:
                     filename=f"{data.id}-selection.csv", type="text/csv")
 
 
-def legend_count(fig) -> int:
-    """How many legend-only traces the builder put after ``data[0]``."""
-    return sum(1 for trace in fig.data if trace.meta == "legend")
+def legend_count(figure: dict) -> int:
+    """How many legend-only traces follow ``data[0]`` in a figure dict."""
+    return sum(1 for trace in figure["data"] if trace.get("meta") == "legend")
 
 
-def recolor_patch(colors: dict | None, n_legend: int, *, title: str | None):
-    """A ``Patch`` that recolours ``data[0]`` and swaps the legend traces; coordinates stay in the browser.
+def paint(target, colors: dict | None, n_legend: int, *, title: str | None):
+    """Recolour ``data[0]`` and swap its ``n_legend`` legend traces for new ones, coordinates untouched.
 
-    ``colors`` is what :func:`latentviz.figures.scatter_colors` returns (None for a plain colour);
-    the old ``n_legend`` legend traces after ``data[0]`` are replaced by the new ones.
+    ``target`` is a figure dict or a ``Patch`` (both take the same item, ``del`` and ``insert``
+    operations); ``colors`` is what :func:`latentviz.figures.scatter_colors` returns, or None for
+    the plain colour.
     """
-    patch = Patch()
     marker = colors["marker"] if colors else {"color": ACCENT, "showscale": False}
     for key, value in marker.items():
-        patch["data"][0]["marker"][key] = value
-    patch["data"][0]["text"] = colors["text"] if colors else []
+        target["data"][0]["marker"][key] = value
+    target["data"][0]["text"] = colors["text"] if colors else []
     for _ in range(n_legend):
-        del patch["data"][1]
+        del target["data"][1]
     for k, trace in enumerate(colors["legend"] if colors else []):
-        patch["data"].insert(1 + k, trace)
-    patch["layout"]["legend"]["title"]["text"] = title or ""
-    return patch
+        target["data"].insert(1 + k, trace)
+    target["layout"]["legend"]["title"]["text"] = title or ""
+    return target
