@@ -7,13 +7,12 @@ callback links a selection in any panel to the others with ``Patch()`` (no point
 
 from __future__ import annotations
 
-import html as _html
-
 import numpy as np
-from dash import ALL, Input, Output, Patch, State, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards import ids, logic
 from dashboards.pages import _parts
+from dashboards.pages.explore import highlight, painted
 
 SCOPE = "compare"
 
@@ -30,7 +29,6 @@ def common_method(store) -> str | None:
 
 def panel_figure(store, data, method: str, color: str) -> dict:
     """One run's aligned map, drawn and painted as on the Explore page."""
-    from dashboards.pages.explore import painted
     from latentviz.figures import projection_scatter
 
     metadata, _ = data.metadata(None, method)
@@ -148,12 +146,7 @@ def register(app, store) -> None:
             other = store[gid["run"]]
             hits = rows if other is data else logic.shared_rows(data.ids, rows, other.ids)
             xy = store.aligned(other.id, method)[[f"{method}_0", f"{method}_1"]].to_numpy()[hits]
-            patch = Patch()
-            patch["data"][-1]["x"] = xy[:, 0].tolist()
-            patch["data"][-1]["y"] = xy[:, 1].tolist()
-            patch["data"][-1]["customdata"] = [_html.escape(str(i), quote=False) for i in other.ids[hits]]
-            patch["data"][-1]["marker"]["size"] = logic.highlight_size(len(hits))
-            patches.append(patch)
+            patches.append(highlight(xy, other.ids[hits]))
         note = "" if selected is None else f"{len(rows):,} selected in {data.name}, highlighted in every run"
         return patches, note
 

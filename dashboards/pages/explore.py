@@ -188,12 +188,7 @@ def register(app, store) -> None:
         rows = logic.search_rows(query, data.ids, data.labels)
         if dims != 2:
             return no_update, "search highlights in 2-D"
-        xy = data.coords(method, 2)[rows]
-        patch = Patch()
-        patch["data"][-1]["x"] = xy[:, 0].tolist()
-        patch["data"][-1]["y"] = xy[:, 1].tolist()
-        patch["data"][-1]["customdata"] = [_html.escape(str(i), quote=False) for i in data.ids[rows]]
-        patch["data"][-1]["marker"]["size"] = logic.highlight_size(len(rows))
+        patch = highlight(data.coords(method, 2)[rows], data.ids[rows])
         note = "" if not (query or "").strip() else f"{len(rows):,} match" + ("" if len(rows) == 1 else "es")
         return patch, note
 
@@ -205,6 +200,16 @@ def register(app, store) -> None:
             return no_update
         return dict(content=logic.selection_csv(data.ids[np.asarray(rows, dtype=int)]),
                     filename=f"{data.id}-selection.csv", type="text/csv")
+
+
+def highlight(xy: np.ndarray, point_ids) -> Patch:
+    """A ``Patch`` that rings the points ``xy`` (ids ``point_ids``) in the last trace; nothing else is resent."""
+    patch = Patch()
+    patch["data"][-1]["x"] = xy[:, 0].tolist()
+    patch["data"][-1]["y"] = xy[:, 1].tolist()
+    patch["data"][-1]["customdata"] = [_html.escape(str(i), quote=False) for i in point_ids]
+    patch["data"][-1]["marker"]["size"] = logic.highlight_size(len(xy))
+    return patch
 
 
 def legend_count(figure: dict) -> int:
