@@ -235,10 +235,10 @@ def recall(approximate: Neighbors, exact: Neighbors) -> float:
     0.75
     """
     k = min(approximate.k, exact.k)
-    return _mean_overlap(approximate.indices[:, :k], exact.indices[:, :k])
+    return mean_overlap(approximate.indices[:, :k], exact.indices[:, :k])
 
 
-def _mean_overlap(a: np.ndarray, b: np.ndarray) -> float:
+def mean_overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over rows of |a_i ∩ b_i| / k, for index arrays without repeats in a row."""
     k = a.shape[1]
     both = np.concatenate([a.astype(np.int64), b.astype(np.int64)], axis=1)

@@ -12,7 +12,8 @@ from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from latentviz.errors import InputError
-from latentviz.projection import PCA, TSNE, UMAP, align_procrustes, project, stratified_sample, trustworthiness
+from latentviz.metrics import trustworthiness
+from latentviz.projection import PCA, TSNE, UMAP, align_procrustes, project, stratified_sample
 
 
 def clusters(n=360, d=10, centers=4, seed=0, spread=12.0):

@@ -119,14 +119,10 @@ def knn_preservation(a, b, k: int = 10) -> float:
     1.0
     """
     a, b = _pair(a, b, "knn_preservation", k)
-    return neighbour_overlap(_knn_indices(a, k, None), _knn_indices(b, k, None))
+    from latentviz.neighbors import mean_overlap
 
+    return mean_overlap(_knn_indices(a, k, None), _knn_indices(b, k, None))
 
-def neighbour_overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean over rows of |a_i ∩ b_i| / k for two index arrays (n, k) without repeats in a row."""
-    k = a.shape[1]
-    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
-    return float((both[:, 1:] == both[:, :-1]).sum() / (len(a) * k))
 
 
 def _pair(a, b, whom: str, k: int):
