@@ -15,6 +15,7 @@ from dashboards.pages import _parts
 from dashboards.pages.explore import highlight, painted
 
 SCOPE = "compare"
+SERIES_METRICS = 6  # metrics drawn over a checkpoint series (the registry's first ones the runs have)
 
 
 def common_method(store) -> str | None:
@@ -77,7 +78,7 @@ def delta_table(store):
     if not items:
         return _parts.hint("No run has metrics yet (latentviz metrics RUN).")
     head = html.Tr([html.Th("metric")] + [html.Th(d.name, className="lv-num") for d in runs] +
-                   [html.Th(f"Δ {runs[-1].name} − {runs[0].name}", className="lv-num")])
+                   [html.Th("change", className="lv-num", title=f"{runs[-1].name} minus {runs[0].name}")])
     body, group = [], None
     for row in items:
         if row["group"] and row["group"] != group:
@@ -109,9 +110,10 @@ def series_card(store, method: str):
     steps = [runs[i].run.manifest.get("step", runs[i].run.manifest.get("epoch")) for i in order]
     return html.Div(className="lv-card", children=[
         html.H3("Checkpoint series"),
-        dcc.Slider(id=ids.step_slider(SCOPE), min=0, max=len(order) - 1, step=1, value=0, allow_direct_input=False,
-                   marks={k: f"{runs[i].name} (step {steps[k]})" for k, i in enumerate(order)}, className="lv-step-slider"),
-        html.Div(className="lv-grid-2", children=[
+        html.Div(className="lv-step-slider", children=dcc.Slider(
+            id=ids.step_slider(SCOPE), min=0, max=len(order) - 1, step=1, value=0, allow_direct_input=False,
+            marks={k: f"step {steps[k]}" for k in range(len(order))})),
+        html.Div(className="lv-grid-2 lv-top", children=[
             dcc.Graph(id=ids.step_graph(SCOPE), figure=panel_figure(store, runs[order[0]], method, "label"),
                       config={"displaylogo": False}),
             dcc.Graph(figure=metric_series_figure([runs[i] for i in order], steps), config={"displaylogo": False}),
@@ -122,8 +124,11 @@ def series_card(store, method: str):
 def metric_series_figure(runs, steps):
     from latentviz.figures import metric_series, metric_values
 
+    from dashboards.pages.metrics import metric_facts
+
     values = [metric_values(r.run.metrics) for r in runs]
-    names = sorted({name for v in values for name in v})[:12]
+    present = {name for v in values for name in v}
+    names = [name for name in metric_facts() if name in present][:SERIES_METRICS] or sorted(present)[:SERIES_METRICS]
     series = {name: [np.nan if v.get(name) is None else v[name] for v in values] for name in names}
     return metric_series(steps, series, names=[r.name for r in runs])
 

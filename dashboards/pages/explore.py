@@ -54,13 +54,13 @@ def layout(store, run_id: str, *, focus=None):
             ]),
             html.Aside(className="lv-side", children=[
                 html.Section(className="lv-card", children=[
-                    html.H3("Selection"),
-                    html.Div(id=ids.gallery(r), children=_parts.hint("Drag a box or lasso on the map to select points.")),
-                ]),
-                html.Section(className="lv-card", children=[
                     html.H3("Nearest neighbours"),
                     html.Div(id=ids.neighbours(r), children=_parts.hint("Click a point to list its nearest neighbours "
                                                                         "in the latent space.")),
+                ]),
+                html.Section(className="lv-card", children=[
+                    html.H3("Selection"),
+                    html.Div(id=ids.gallery(r), children=_parts.hint("Drag a box or lasso on the map to select points.")),
                 ]),
             ]),
         ]),
