@@ -138,8 +138,9 @@ def test_dexp003_clicking_a_point_lists_its_neighbours(browser, server):
     click_at(browser, point_position(browser, graph, *coords[row]))
     panel = css(ids.neighbours(data.id))
     items = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, panel + " .lv-neighbour .lv-thumb"), "no neighbours")
-    assert browser.find_element(By.CSS_SELECTOR, panel + " .lv-sample-id").text == data.ids[row]
-    graph_rows = data.neighbours.indices[row, :len(items)]
+    shown = data.row_of[browser.find_element(By.CSS_SELECTOR, panel + " .lv-sample-id").text]
+    assert np.allclose(coords[shown], coords[row])  # that point (or an exact duplicate drawn on top of it)
+    graph_rows = data.neighbours.indices[shown, :len(items)]
     assert [i.get_attribute("title").split(" ")[0] for i in items] == list(data.ids[graph_rows])
     assert console_errors(browser) == []
 
@@ -208,4 +209,49 @@ def test_dcmp001_selecting_in_one_run_highlights_the_same_ids_in_the_other(brows
     wait(browser, lambda d: len(plot(d, target, "gd.data[gd.data.length - 1].customdata") or []) == len(expected),
          f"expected {len(expected)} highlighted, got {len(highlighted)}")
     assert sorted(plot(browser, target, "gd.data[gd.data.length - 1].customdata")) == sorted(first.ids[expected])
+    assert console_errors(browser) == []
+
+
+def test_dexp004_hovering_a_point_shows_its_thumbnail_and_metadata(browser, server):
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.by import By
+
+    from dashboards import ids
+
+    url, store = server
+    data = store[store.ids[0]]
+    open_page(browser, url)
+    graph = ids.graph(data.id)
+    wait(browser, lambda d: ready(d, graph), "no scatter")
+    coords = data.coords(next(iter(data.methods)), 2)
+    row = int(np.argmin(coords[:, 1]))
+    x, y = point_position(browser, graph, *coords[row])
+    hover = ActionBuilder(browser)
+    hover.pointer_action.move_to_location(int(x) + 1, int(y))
+    hover.pointer_action.move_to_location(int(x), int(y))
+    hover.perform()
+    card = css(ids.tooltip(data.id)) + " .lv-sample"
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, card + " .lv-sample-id"), "no tooltip")
+    shown = data.row_of[browser.find_element(By.CSS_SELECTOR, card + " .lv-sample-id").text]
+    assert np.allclose(coords[shown], coords[row])  # that point (or an exact duplicate drawn on top of it)
+    assert browser.find_element(By.CSS_SELECTOR, card + " img").get_attribute("src").startswith("data:image/png")
+    assert console_errors(browser) == []
+
+
+def test_dexp005_search_by_label_rings_every_match(browser, server):
+    from selenium.webdriver.common.keys import Keys
+
+    from dashboards import ids
+
+    url, store = server
+    data = store[store.ids[0]]
+    open_page(browser, url)
+    graph = ids.graph(data.id)
+    wait(browser, lambda d: ready(d, graph), "no scatter")
+    label = str(data.labels[0])
+    find(browser, ids.search(data.id)).send_keys(label, Keys.ENTER)
+    expected = int((data.labels.astype(str) == label).sum())
+    wait(browser, lambda d: len(plot(d, graph, "gd.data[gd.data.length - 1].customdata") or []) == expected,
+         f"expected {expected} ringed points")
+    assert find(browser, ids.search_note(data.id)).text == f"{expected:,} matches"
     assert console_errors(browser) == []
