@@ -87,5 +87,7 @@ def serve(run_paths, host: str = "127.0.0.1", port: int = 8050, *, load_model: b
     from latentviz.progress import say
 
     app = create_app(run_paths, load_model=load_model, device=device, policy=policy)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"warning: --host {host} lets other machines on the network browse these runs")
     say(f"latentviz dashboard on http://{host}:{port}/  (Ctrl+C to stop)")
     app.run(host=host, port=port, debug=debug)

@@ -259,3 +259,18 @@ def test_metrics_page_shows_registry_rows_and_audit_results(make_run, tmp_path):
     assert "Audit: fail" in page
     assert "mig 0.31 < 0.4" in page.replace("0.40", "0.4")
     assert "Gap in mutual information" in page  # the registry's explanation beside the value
+
+
+def test_without_a_model_decode_shows_saved_traversals_but_no_linked_outside_file(make_run, tmp_path):
+    from dashboards.app import create_app
+    from latentviz.thumbnails import png_bytes
+
+    z = np.zeros((5, 2), dtype=np.float32)
+    path = make_run(tmp_path / "r", z)
+    (path / "traversals").mkdir()
+    (path / "traversals" / "grid_00.png").write_bytes(png_bytes(np.ones((4, 4))))
+    (tmp_path / "secret.png").write_bytes(png_bytes(np.zeros((4, 4))))
+    os.symlink(tmp_path / "secret.png", path / "traversals" / "leak.png")
+    page = _render(create_app([path], load_model=False), "decode", "r")
+    assert "live decoding is off (--no-model)" in page
+    assert "grid_00" in page and "leak" not in page

@@ -10,6 +10,7 @@ import numpy as np
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 
 from dashboards import ids, logic
+from latentviz.errors import InputError
 from dashboards.images import file_uri, output_uri, strip_uri
 from dashboards.pages import _parts
 
@@ -116,7 +117,10 @@ def saved_traversals(data):
     pictures = []
     if data.run.traversal_dir.is_dir():
         for path in sorted(data.run.traversal_dir.glob("*.png")):
-            checked = logic.file_in_run(data.path, path.relative_to(data.path))
+            try:
+                checked = logic.file_in_run(data.path, path.relative_to(data.path))
+            except InputError:  # a link that leads out of the run folder is not shown
+                continue
             pictures.append(html.Figure(className="lv-card lv-saved", children=[
                 html.Img(src=file_uri(checked), className="lv-img lv-img--grid"), html.Figcaption(path.stem)]))
     return html.Div(className="lv-stack", children=[note, *pictures])
