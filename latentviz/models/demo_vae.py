@@ -1,7 +1,7 @@
 """The built-in demo model: a small convolutional VAE for ``builtin:shapes``, and its trainer.
 
 ``DemoVAE.encode(x) -> (mu, logvar)``, ``decode(z) -> images in [0, 1]``. Trained as a β-VAE
-(β = 4) so that some latent dimensions line up with the shapes' factors and others collapse —
+(β = 2) so that some latent dimensions line up with the shapes' factors and others collapse —
 a model worth looking at.
 """
 
@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 DEMO_DATA = "builtin:shapes?size=32&scales=4&rotations=8&positions=8"
-DEMO_CONFIG = {"latent_dim": 8, "image_size": 32, "channels": 1, "beta": 4.0, "epochs": 24, "batch_size": 128,
+DEMO_CONFIG = {"latent_dim": 8, "image_size": 32, "channels": 1, "beta": 2.0, "epochs": 24, "batch_size": 128,
                "lr": 2e-3, "seed": 0, "data": DEMO_DATA}
 
 
