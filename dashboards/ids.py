@@ -47,7 +47,6 @@ download = _factory("explore-download")
 
 # -- Dimensions and Metrics -------------------------------------------------------------------------
 dimension_figure = _factory("dimension-figure")  # extra key ``name`` tells the figures apart
-metric_table = _factory("metric-table")
 
 # -- Decode ---------------------------------------------------------------------------------------------
 decode_picker = _factory("decode-picker")  # mini projection: clicks fill A, then B

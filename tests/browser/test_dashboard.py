@@ -62,6 +62,18 @@ def browser(chrome):
 
 
 # -- tests -------------------------------------------------------------------------------------------
+def _explore(browser, server):
+    """Open the Explore page of the first run; return its RunData and scatter id once drawn."""
+    from dashboards import ids
+
+    url, store = server
+    data = store[store.ids[0]]
+    open_page(browser, url)
+    graph = ids.graph(data.id)
+    wait(browser, lambda d: ready(d, graph), "no scatter")
+    return data, graph
+
+
 def test_dshell001_every_page_renders_without_console_errors(browser, server):
     from selenium.webdriver.common.by import By
 
@@ -88,11 +100,8 @@ def test_dshell001_every_page_renders_without_console_errors(browser, server):
 def test_dexp001_color_by_changes_the_plot(browser, server):
     from dashboards import ids
 
-    url, store = server
-    run = store.ids[0]
-    open_page(browser, url)
-    graph = ids.graph(run)
-    wait(browser, lambda d: plot(d, graph, "gd.data && gd.data.length"), "no scatter")
+    data, graph = _explore(browser, server)
+    run = data.id
     before = plot(browser, graph, "[gd.data[0].marker.color.slice(0, 50), gd._fullLayout.legend.title.text]")
     choose(browser, ids.color(run), "latent z0")
     wait(browser, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "z0", "the legend title did not change")
@@ -107,11 +116,7 @@ def test_dexp002_box_selection_fills_the_gallery_with_the_right_count(browser, s
 
     from dashboards import ids
 
-    url, store = server
-    data = store[store.ids[0]]
-    open_page(browser, url)
-    graph = ids.graph(data.id)
-    wait(browser, lambda d: ready(d, graph), "no scatter")
+    data, graph = _explore(browser, server)
     expected = box_select(browser, graph, data.coords(next(iter(data.methods)), 2))
     assert 0 < len(expected) < data.n
     count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
@@ -128,11 +133,7 @@ def test_dexp003_clicking_a_point_lists_its_neighbours(browser, server):
 
     from dashboards import ids
 
-    url, store = server
-    data = store[store.ids[0]]
-    open_page(browser, url)
-    graph = ids.graph(data.id)
-    wait(browser, lambda d: ready(d, graph), "no scatter")
+    data, graph = _explore(browser, server)
     coords = data.coords(next(iter(data.methods)), 2)
     row = int(np.argmax(np.linalg.norm(coords - coords.mean(axis=0), axis=1)))  # an outlier: nothing overlaps it
     click_at(browser, point_position(browser, graph, *coords[row]))
@@ -218,11 +219,7 @@ def test_dexp004_hovering_a_point_shows_its_thumbnail_and_metadata(browser, serv
 
     from dashboards import ids
 
-    url, store = server
-    data = store[store.ids[0]]
-    open_page(browser, url)
-    graph = ids.graph(data.id)
-    wait(browser, lambda d: ready(d, graph), "no scatter")
+    data, graph = _explore(browser, server)
     coords = data.coords(next(iter(data.methods)), 2)
     row = int(np.argmin(coords[:, 1]))
     x, y = point_position(browser, graph, *coords[row])
@@ -243,11 +240,7 @@ def test_dexp005_search_by_label_rings_every_match(browser, server):
 
     from dashboards import ids
 
-    url, store = server
-    data = store[store.ids[0]]
-    open_page(browser, url)
-    graph = ids.graph(data.id)
-    wait(browser, lambda d: ready(d, graph), "no scatter")
+    data, graph = _explore(browser, server)
     label = str(data.labels[0])
     find(browser, ids.search(data.id)).send_keys(label, Keys.ENTER)
     expected = int((data.labels.astype(str) == label).sum())
