@@ -38,7 +38,7 @@ def mutual_information(metrics: dict, n_latents: int, n_factors: int) -> np.ndar
 def layout(store, run_id: str, *, focus=None):
     data = store[run_id]
     panels = figures(data)
-    wide = {"histograms", "mi"}
+    wide = {"histograms"}
     cards = [html.Div(className="lv-card" + (" lv-span-2" if name in wide else ""), children=dcc.Graph(
         id=ids.dimension_figure(data.id, name=name), figure=fig, config={"displaylogo": False}))
         for name, fig in panels]
