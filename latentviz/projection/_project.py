@@ -151,7 +151,9 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
             placed, entry["aligned_to"] = _align(placed, method, align, data, ref)
         entry.update(embedding_quality(data.z, placed, labels=data.labels, random_state=seed))
         coordinates[method], entries[method], projectors[method] = placed, entry, projector
-        say(f"project: {method} in {entry['seconds']:.1f}s, trustworthiness {entry['trustworthiness']}", quiet=quiet)
+        quality = entry["trustworthiness"]
+        say(f"project: {method} in {entry['seconds']:.1f}s, trustworthiness "
+            f"{'n/a' if quality is None else f'{quality:.3f}'}", quiet=quiet)
 
     table = _write_table(run, data, coordinates, dims)
     run.update_manifest(
