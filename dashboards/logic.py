@@ -226,21 +226,15 @@ def metric_deltas(metrics: dict[str, dict], facts: dict | None = None) -> list[d
     return rows
 
 
-def series_order(manifests: list[dict]) -> list[int] | None:
-    """Order of runs along a checkpoint series, by ``step`` (or ``epoch``) in their manifests.
+def series_order(runs) -> list[int] | None:
+    """Order of runs along a checkpoint series, by :attr:`latentviz.run.Run.step`.
 
-    None unless every run has one: runs that are not a series get no step slider.
+    None unless every run has a step: runs that are not a series get no step slider.
     """
-    def step(m):
-        for key in ("step", "epoch", "global_step"):
-            if isinstance(m.get(key), (int, float)):
-                return m[key]
-        return None
-
-    steps = [step(m) for m in manifests]
+    steps = [run.step for run in runs]
     if any(s is None for s in steps):
         return None
-    return sorted(range(len(manifests)), key=lambda i: steps[i])
+    return sorted(range(len(runs)), key=lambda i: steps[i])
 
 
 # -- safety ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -39,6 +40,8 @@ TRAVERSAL_INDEX = "traversals.json"
 TRAVERSAL_PATHS = "paths.npz"  # inside traversals/: decoded interpolation paths (see latentviz.traversal)
 SHARDS = "shards"
 REPORT = "report.html"
+
+_STEP_PATTERN = re.compile(r"(?:step|epoch|iter|iteration|ckpt|checkpoint)[-_=]?(\d+)", re.IGNORECASE)
 
 Z_PREFIX = "z_"
 LOGVAR_PREFIX = "logvar_"
@@ -162,6 +165,23 @@ class Run:
         if params:
             fields["parameters"] = {stage: params}
         self.update_manifest(**fields)
+
+    @property
+    def step(self) -> float | None:
+        """The run's position in a checkpoint series: the manifest's ``step``/``epoch`` (as recorded
+        from the checkpoint), else a ``step``/``epoch``/``iter``/``ckpt`` number in the checkpoint's
+        or the folder's name (``epoch=3-step=1200.ckpt`` -> 1200); None when there is none."""
+        manifest = self.manifest
+        model = manifest.get("model") or {}
+        for key in ("step", "global_step", "epoch"):
+            value = manifest.get(key, model.get(key))
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        for name in (Path(str(model.get("checkpoint", ""))).stem, self.path.resolve().name):
+            matches = _STEP_PATTERN.findall(name)
+            if matches:
+                return float(matches[-1])
+        return None
 
     @property
     def complete(self) -> bool:

@@ -30,7 +30,6 @@ AGREEMENT_K = 10
 #: largest value). Each is called as ``fn(z_a, z_b, baseline=True, seed=s) -> (score, chance)``.
 SIMILARITIES = (("linear_cka", "linear CKA", True, 1.0), ("svcca", "SVCCA", True, 1.0),
                 ("procrustes_distance", "Procrustes distance", False, 2**0.5), ("mutual_knn", "mutual kNN", True, 1.0))
-_STEP_PATTERN = re.compile(r"(?:step|epoch|iter|iteration|ckpt|checkpoint)[-_=]?(\d+)", re.IGNORECASE)
 
 
 # -- matching and ordering ------------------------------------------------------------------------
@@ -47,21 +46,12 @@ def order_runs(runs: list[Run], order: str) -> list[Run]:
 
 
 def run_step(run: Run) -> float:
-    """The training step of a run: the manifest's ``step``/``epoch``, or a number in the checkpoint or folder name."""
-    manifest = run.manifest
-    for key in ("step", "global_step", "epoch"):
-        value = manifest.get(key, (manifest.get("model") or {}).get(key))
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    names = [run.path.resolve().name, Path(str((manifest.get("model") or {}).get("checkpoint", ""))).stem]
-    for name in names:
-        match = _STEP_PATTERN.search(name)
-        if match:
-            return float(match.group(1))
-    for name in names:
-        numbers = re.findall(r"\d+", name)
-        if numbers:
-            return float(numbers[-1])
+    """The training step of a run (:attr:`Run.step`), else the last number in its folder name."""
+    if run.step is not None:
+        return run.step
+    numbers = re.findall(r"\d+", run.path.resolve().name)
+    if numbers:
+        return float(numbers[-1])
     raise InputError(f"--order step: found no step in {run.path} (manifest 'step'/'epoch', or a number in its name); "
                      "use --order name or given")
 

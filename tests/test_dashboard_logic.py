@@ -151,8 +151,10 @@ def test_metric_deltas_use_the_registry_direction():
 
 
 def test_series_order_sorts_by_step_when_every_run_has_one():
-    assert logic.series_order([{"step": 30}, {"step": 10}, {"step": 20}]) == [1, 2, 0]
-    assert logic.series_order([{"step": 30}, {}]) is None
+    from types import SimpleNamespace as Run
+
+    assert logic.series_order([Run(step=30.0), Run(step=10.0), Run(step=20.0)]) == [1, 2, 0]
+    assert logic.series_order([Run(step=30.0), Run(step=None)]) is None
 
 
 # -- safety -------------------------------------------------------------------------------------------

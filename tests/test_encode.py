@@ -166,3 +166,17 @@ def test_importing_latentviz_stays_light():
     code = "import sys, latentviz, latentviz.run\nprint(','.join(m for m in ('dash', 'dashboards', 'reports', 'torch', 'umap') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_checkpoint_series_step_from_the_checkpoint_or_its_name(tmp_path, vae_checkpoint, cli):
+    """A Lightning checkpoint's global_step lands in the manifest; otherwise the file name says the step."""
+    state = torch.load(vae_checkpoint)
+    torch.save({"state_dict": state, "global_step": 1200, "epoch": 3}, tmp_path / "last.ckpt")
+    torch.save(state, tmp_path / "vae-epoch=7.pt")
+    for name, expected in (("last.ckpt", 1200.0), ("vae-epoch=7.pt", 7.0)):
+        out = tmp_path / name.replace(".", "_")
+        result = cli("encode", tmp_path / name, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--limit", "8",
+                     "--out", out, "--quiet")
+        assert result.code == 0, result.err
+        assert Run(out).step == expected
+    assert Run(tmp_path / "last_ckpt").manifest["model"]["epoch"] == 3

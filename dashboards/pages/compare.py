@@ -73,7 +73,7 @@ def delta_table(store):
     from latentviz.figures import metric_values
 
     runs = list(store)
-    runs = [runs[i] for i in logic.series_order([d.run.manifest for d in runs]) or range(len(runs))]
+    runs = [runs[i] for i in logic.series_order([d.run for d in runs]) or range(len(runs))]
     items = logic.metric_deltas({d.id: metric_values(d.run.metrics) for d in runs}, metric_facts())
     if not items:
         return _parts.hint("No run has metrics yet (latentviz metrics RUN).")
@@ -104,7 +104,7 @@ def similarity_card(store):
 def series_card(store, method: str):
     """A step slider through the runs of a checkpoint series (runs whose manifests carry a step), or None."""
     runs = list(store)
-    order = logic.series_order([d.run.manifest for d in runs])
+    order = logic.series_order([d.run for d in runs])
     if order is None:
         return None
     steps = [runs[i].run.manifest.get("step", runs[i].run.manifest.get("epoch")) for i in order]
@@ -164,5 +164,5 @@ def register(app, store) -> None:
     @app.callback(Output(ids.step_graph(SCOPE), "figure"), Input(ids.step_slider(SCOPE), "value"),
                   prevent_initial_call=True)
     def step(position):
-        order = logic.series_order([d.run.manifest for d in store])
+        order = logic.series_order([d.run for d in store])
         return panel_figure(store, list(store)[order[int(position)]], common_method(store), "label")

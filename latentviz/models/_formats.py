@@ -176,13 +176,17 @@ def unwrap_checkpoint(obj, path) -> tuple[object, dict]:
     """Dig the weights out of a training checkpoint: ``{"state_dict": ...}``, ``{"model": ...}``, ``{"ema": ...}``...
 
     Returns the state dict (or a module a trusted pickle held) and what was unwrapped: ``unwrapped``
-    (the key path) and ``hyper_parameters`` (Lightning's, used as default factory kwargs).
+    (the key path), ``hyper_parameters`` (Lightning's, used as default factory kwargs) and the
+    training ``step`` / ``epoch`` the checkpoint records (for ``compare --order step``).
     """
     found: dict = {}
     keys = []
     while isinstance(obj, dict) and not _is_state_dict(obj):
         if "hyper_parameters" in obj and isinstance(obj["hyper_parameters"], dict) and "hyper_parameters" not in found:
             found["hyper_parameters"] = dict(obj["hyper_parameters"])
+        for key, name in (("global_step", "step"), ("step", "step"), ("epoch", "epoch")):  # a checkpoint series' position
+            if isinstance(obj.get(key), int) and not isinstance(obj.get(key), bool) and name not in found:
+                found[name] = int(obj[key])
         key = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), nn.Module) or
                     (isinstance(obj.get(k), dict) and obj[k])), None)
         if key is None:
