@@ -25,6 +25,7 @@ from latentviz.progress import progress, say
 from latentviz.thumbnails import thumbnails
 
 DEFAULT_SHARD_SIZE = 65536
+RECON_ERROR = "recon_error"  # the per-sample metadata column written with --recon-error
 
 
 @dataclass
@@ -39,6 +40,7 @@ class EncodeOptions:
     overwrite: bool = False
     shard_size: int = DEFAULT_SHARD_SIZE
     normalize: tuple[list[float], list[float]] | None = None
+    recon_error: bool = False  # decode each batch too and store the per-sample squared error
     quiet: bool = False
     extra: dict = field(default_factory=dict)  # recorded in the manifest's parameters as given
 
@@ -121,14 +123,15 @@ class _Encoder:
             mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in options.normalize)
             self.normalize = (mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1))
 
-    def __call__(self, x) -> tuple[np.ndarray, np.ndarray | None]:
+    def __call__(self, x) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(mu, logvar or None, per-sample reconstruction error or None) of one loader batch."""
         n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-        mus, logvars, start = [], [], 0
+        mus, logvars, errors, start = [], [], [], 0
         while start < n:
             stop = min(n, start + self.chunk)
             part = {k: v[start:stop] for k, v in x.items()} if isinstance(x, dict) else x[start:stop]
             try:
-                mu, logvar = self._encode(part)
+                mu, logvar, error = self._encode(part)
             except torch.cuda.OutOfMemoryError:
                 if self.chunk == 1:
                     raise InputError("CUDA ran out of memory with a batch of 1; use --device cpu or a smaller model") from None
@@ -138,10 +141,12 @@ class _Encoder:
                 continue
             mus.append(mu)
             logvars.append(logvar)
+            errors.append(error)
             start = stop
         mu = np.concatenate(mus)
         logvar = None if logvars[0] is None else np.concatenate(logvars)
-        return mu, logvar
+        error = None if errors[0] is None else np.concatenate(errors)
+        return mu, logvar, error
 
     def _encode(self, x):
         x = _to_device(x, self.device, self.non_blocking)
@@ -157,8 +162,20 @@ class _Encoder:
                 if isinstance(exc, torch.cuda.OutOfMemoryError):
                     raise
                 raise _shape_error(self.model, x, exc) from exc
+            error = self._reconstruction_error(x, mu) if self.options.recon_error else None
         mu = mu.float().cpu().numpy()
-        return mu, (None if logvar is None else logvar.float().cpu().numpy())
+        return mu, (None if logvar is None else logvar.float().cpu().numpy()), error
+
+    def _reconstruction_error(self, x, mu) -> np.ndarray:
+        """Mean squared error per sample between the inputs and the decoded posterior means."""
+        if not self.model.has_decoder or not isinstance(x, torch.Tensor):
+            raise InputError("--recon-error needs a model with a decoder and tensor inputs; "
+                             f"this one has {'no decoder' if not self.model.has_decoder else 'token inputs'}")
+        x_hat = self.model.decode(mu)
+        if tuple(x_hat.shape) != tuple(x.shape):
+            raise InputError(f"--recon-error: the decoder's outputs {tuple(x_hat.shape[1:])} do not match "
+                             f"the inputs {tuple(x.shape[1:])}; drop --recon-error")
+        return (x_hat.float() - x.float()).pow(2).flatten(1).mean(1).cpu().numpy()
 
 
 def _shape_error(model: LatentModel, x, exc: Exception) -> InputError:
@@ -267,7 +284,9 @@ def _encode_shards(model, source, run, shards, device, options, *, rank: int) ->
     with progress(total=total, desc=f"encode{'' if rank == 0 else f' [rank {rank}]'}", unit="sample",
                   quiet=options.quiet or rank != 0) as bar:
         for (start, stop, x, meta, thumbs), index in zip(loader, owner):
-            mu, logvar = encoder(x)
+            mu, logvar, error = encoder(x)
+            if error is not None:
+                meta = {**meta, RECON_ERROR: error}
             if len(mu) != stop - start:
                 raise InputError(f"the model returned {len(mu)} latents for a batch of {stop - start} inputs; "
                                  "its output's first axis must be the batch")

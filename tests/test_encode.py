@@ -180,3 +180,26 @@ def test_checkpoint_series_step_from_the_checkpoint_or_its_name(tmp_path, vae_ch
         assert result.code == 0, result.err
         assert Run(out).step == expected
     assert Run(tmp_path / "last_ckpt").manifest["model"]["epoch"] == 3
+
+
+def test_recon_error_column_equals_a_direct_decode(tmp_path, vae_checkpoint, cli):
+    from latentviz.models.demo_vae import DemoVAE
+
+    out = tmp_path / "r"
+    result = cli("encode", vae_checkpoint, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--limit", "40",
+                 "--recon-error", "--out", out, "--quiet")
+    assert result.code == 0, result.err
+    model = DemoVAE()
+    model.load_state_dict(torch.load(vae_checkpoint))
+    x = open_source(SMALL_SHAPES).read(0, 40).x
+    with torch.no_grad():
+        expected = (model.eval().decode(model.encode(x)[0]) - x).pow(2).flatten(1).mean(1).numpy()
+    np.testing.assert_allclose(Run(out).latents["recon_error"].to_numpy(), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_recon_error_needs_a_decoder(tmp_path, cli):
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), dtype=np.float32))
+    (tmp_path / "enc.py").write_text("import torch\ndef make():\n    return torch.nn.Linear(3, 2)\n")
+    result = cli("encode", f"{tmp_path / 'enc.py'}:make", "--data", tmp_path / "x.npy", "--recon-error",
+                 "--out", tmp_path / "r", "--quiet")
+    assert result.code == 2 and "--recon-error" in result.err and "no decoder" in result.err

@@ -73,6 +73,8 @@ def encode_options(f):
         click.option("--overwrite", is_flag=True, help="Replace a complete run already in --out."),
         click.option("--shard-size", default=65536, show_default=True, type=click.IntRange(min=1)),
         click.option("--normalize", metavar="MEAN,STD", help="Per-channel normalisation the model was trained with."),
+        click.option("--recon-error", is_flag=True,
+                     help="Also decode every batch and store each sample's reconstruction error (column recon_error)."),
         click.option("--quiet", "-q", "local_quiet", is_flag=True, help="No progress bar."),
     ]):
         f = option(f)

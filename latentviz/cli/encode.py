@@ -12,7 +12,8 @@ def options_from(kw: dict, quiet: bool):
 
     return EncodeOptions(batch_size=kw["batch_size"], limit=kw["limit"], seed=kw["seed"], num_workers=kw["num_workers"],
                          amp=kw["amp"], device=kw["device"], resume=kw["resume"], overwrite=kw["overwrite"],
-                         shard_size=kw["shard_size"], normalize=parse_normalize(kw["normalize"]), quiet=quiet)
+                         shard_size=kw["shard_size"], normalize=parse_normalize(kw["normalize"]),
+                         recon_error=kw["recon_error"], quiet=quiet)
 
 
 def run_encode(ctx, checkpoint: str, kw: dict):

@@ -112,7 +112,8 @@ def demo_command(ctx, out, serve, port, retrain, local_quiet):
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     checkpoint, kwargs = demo_checkpoint(quiet=quiet, retrain=retrain)
     run = encode_checkpoint(str(checkpoint), DEMO_CONFIG["data"], out, factory="latentviz.models.demo_vae:DemoVAE",
-                            factory_kwargs=kwargs, options=EncodeOptions(overwrite=True, quiet=quiet, seed=DEMO_CONFIG["seed"]))
+                            factory_kwargs=kwargs,
+                            options=EncodeOptions(overwrite=True, quiet=quiet, seed=DEMO_CONFIG["seed"], recon_error=True))
     run_stages(run, StageOptions(seed=DEMO_CONFIG["seed"], quiet=quiet))
     click.echo(_summary(run))
     if serve:
