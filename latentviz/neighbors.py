@@ -305,11 +305,9 @@ class PyNNDescentIndex:
     """Approximate search with pynndescent (nearest-neighbour descent over random-projection trees)."""
 
     def __init__(self, reference: np.ndarray, *, metric: str = "euclidean", random_state=0, n_neighbors: int = 30):
-        from latentviz._numba_cache import use_numba_cache
-        from latentviz._optional import require
+        from latentviz._numba_cache import import_cached
 
-        use_numba_cache()
-        pynndescent = require("pynndescent", purpose="approximate nearest-neighbour search")
+        pynndescent = import_cached("pynndescent", purpose="approximate nearest-neighbour search")
         self.metric = metric
         self.index = pynndescent.NNDescent(np.asarray(reference, np.float32), metric=metric,
                                            n_neighbors=n_neighbors, random_state=random_state, low_memory=True)

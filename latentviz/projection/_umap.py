@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 
-from latentviz._optional import require
 from latentviz.errors import InputError
 from latentviz.projection._base import Projector, check_n_components
 
@@ -56,7 +55,7 @@ class UMAP(Projector):
 
     def fit(self, z, y=None, *, neighbors=None) -> "UMAP":
         """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`)."""
-        from latentviz._numba_cache import use_numba_cache
+        from latentviz._numba_cache import import_cached
         from latentviz.neighbors import _check_points, knn
         from latentviz.projection._pca import PCA
         from latentviz.projection._tsne import _check_init, _scaled
@@ -79,8 +78,7 @@ class UMAP(Projector):
         elif neighbors.n != n:
             raise InputError(f"UMAP: the neighbour graph has {neighbors.n} points but z has {n}")
         graph = neighbors.head(self.n_neighbors_ - 1)
-        use_numba_cache()
-        umap = require("umap", purpose="UMAP")
+        umap = import_cached("umap", purpose="UMAP")
         init = self.init if isinstance(self.init, str) else _check_init(self.init, n, n_out)
         indices, distances = graph.to_umap()
         self._model = umap.UMAP(
