@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 
@@ -31,15 +33,33 @@ def to_uint8_image(image: np.ndarray) -> np.ndarray:
 
 
 def _png(pixels: np.ndarray, max_side: int | None) -> bytes:
+    if not max_side or max(pixels.shape[:2]) <= max_side:
+        return _png_direct(pixels)
     from PIL import Image
 
     img = Image.fromarray(pixels)
-    if max_side and max(img.size) > max_side:
+    if max(img.size) > max_side:
         scale = max_side / max(img.size)
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def _png_direct(pixels: np.ndarray) -> bytes:
+    """A PNG of uint8 gray (H, W) or RGB (H, W, 3) pixels, written directly: unfiltered rows,
+    zlib level 1. Three times faster than Pillow for thumbnail-sized images, which matters when
+    an encode makes one per sample."""
+    height, width = pixels.shape[:2]
+    color_type = 0 if pixels.ndim == 2 else 2
+    rows = np.ascontiguousarray(pixels).reshape(height, -1)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()  # filter byte 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b"")
 
 
 def png_bytes(image: np.ndarray, *, max_side: int | None = THUMB_SIZE) -> bytes:

@@ -194,3 +194,17 @@ def test_shapes_factors_change_the_image():
     # a larger scale covers more pixels
     small, large = shapes.render(np.array([[0, 0, 0, 2, 2]])), shapes.render(np.array([[0, 2, 0, 2, 2]]))
     assert large.sum() > small.sum() * 1.5
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 24), (3, 20, 8), (3, 100, 50)])
+def test_thumbnails_decode_to_the_input_pixels(shape):
+    import io
+
+    from latentviz.thumbnails import THUMB_SIZE, thumbnails, to_uint8_images
+
+    batch = np.random.default_rng(0).random((2, *shape)).astype(np.float32)
+    for png, expected in zip(thumbnails(batch), to_uint8_images(batch)):
+        img = Image.open(io.BytesIO(png))
+        assert img.format == "PNG" and max(img.size) <= THUMB_SIZE
+        if max(shape[1:]) <= THUMB_SIZE:
+            np.testing.assert_array_equal(np.asarray(img), expected)
