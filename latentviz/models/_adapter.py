@@ -124,6 +124,9 @@ class LatentModel:
             return p.device
         return torch.device("cpu")
 
+    def _float_dtype(self) -> torch.dtype:
+        return next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
+
     def parameters(self):
         return self.module.parameters() if hasattr(self.module, "parameters") else iter(())
 
@@ -153,10 +156,15 @@ class LatentModel:
         mu = mu.reshape(len(mu), -1)
         return mu, (logvar.reshape(len(logvar), -1) if logvar is not None else None)
 
-    def decode(self, z: torch.Tensor):
-        """Decoded outputs for flat latents (batch, d); reshaped to the latent's own shape first."""
+    def decode(self, z):
+        """Decoded outputs for flat latents (batch, d); reshaped to the latent's own shape first.
+
+        ``z`` may be a tensor or an array of any float dtype: it is moved to the model's device
+        and floating dtype.
+        """
         if self._decode_fn is None:
             raise InputError("this model has no decoder (no decode method, decoder attribute or generator forward)")
+        z = torch.as_tensor(z, device=self.device, dtype=self._float_dtype())
         if self.latent_shape is not None and len(self.latent_shape) > 1:
             z = z.reshape(len(z), *self.latent_shape)
         out = self._decode_fn(z)
