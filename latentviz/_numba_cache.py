@@ -46,7 +46,13 @@ def import_cached(package: str, *, purpose: str) -> ModuleType:
 
     use_numba_cache()
     module = require(package, purpose=purpose)
+    import warnings
+
+    from numba.core.errors import NumbaWarning
     from numba.core.registry import CPUDispatcher
+
+    # kernels that use dynamic globals cannot be cached; numba says so once each, and compiles them as before
+    warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
 
     for name, mod in list(sys.modules.items()):
         if name.split(".")[0] not in ("umap", "pynndescent") or mod is None:
