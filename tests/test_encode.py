@@ -203,3 +203,31 @@ def test_recon_error_needs_a_decoder(tmp_path, cli):
     result = cli("encode", f"{tmp_path / 'enc.py'}:make", "--data", tmp_path / "x.npy", "--recon-error",
                  "--out", tmp_path / "r", "--quiet")
     assert result.code == 2 and "--recon-error" in result.err and "no decoder" in result.err
+
+
+class _OutOfMemoryAbove(torch.nn.Module):
+    """A linear encoder that raises CUDA's out-of-memory error for batches above ``limit`` rows."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit, self.sizes = limit, []
+        self.net = torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        self.sizes.append(len(x))
+        return self.net(x)
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
+    from latentviz.models import LatentModel
+
+    x = np.random.default_rng(0).normal(size=(100, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    module = _OutOfMemoryAbove(limit=10)
+    run = encode(LatentModel(module, spec={"form": "test"}), open_source(str(tmp_path / "x.npy")), tmp_path / "r",
+                 EncodeOptions(batch_size=32, quiet=True))
+    assert max(module.sizes) <= 10 and sum(module.sizes) == 100
+    with torch.no_grad():
+        np.testing.assert_allclose(run.z, module.net(torch.from_numpy(x)).numpy(), atol=1e-6)
