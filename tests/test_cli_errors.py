@@ -9,7 +9,7 @@ import pytest
 from conftest import SMALL_SHAPES, VAE_FACTORY
 
 
-def _one_line_error(result, *needles):
+def assert_one_line_error(result, *needles):
     assert result.code == 2, (result.code, result.err)
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1, result.err
@@ -39,25 +39,25 @@ def _encode(cli, checkpoint, data, out, *extra):
 
 
 def test_missing_checkpoint(cli, tmp_path):
-    _one_line_error(_encode(cli, tmp_path / "nope.pt", SMALL_SHAPES, tmp_path / "r"), "nope.pt", "no such file")
+    assert_one_line_error(_encode(cli, tmp_path / "nope.pt", SMALL_SHAPES, tmp_path / "r"), "nope.pt", "no such file")
 
 
 def test_missing_data(cli, tmp_path, vae_checkpoint):
-    _one_line_error(_encode(cli, vae_checkpoint, tmp_path / "nothing.npz", tmp_path / "r"), "nothing.npz")
+    assert_one_line_error(_encode(cli, vae_checkpoint, tmp_path / "nothing.npz", tmp_path / "r"), "nothing.npz")
 
 
 def test_truncated_checkpoint(cli, tmp_path, bad_inputs):
-    _one_line_error(_encode(cli, bad_inputs["truncated"], SMALL_SHAPES, tmp_path / "r"), "truncated")
+    assert_one_line_error(_encode(cli, bad_inputs["truncated"], SMALL_SHAPES, tmp_path / "r"), "truncated")
 
 
 def test_garbage_checkpoint(cli, tmp_path, bad_inputs):
-    _one_line_error(_encode(cli, bad_inputs["garbage"], SMALL_SHAPES, tmp_path / "r"), "garbage.pt")
+    assert_one_line_error(_encode(cli, bad_inputs["garbage"], SMALL_SHAPES, tmp_path / "r"), "garbage.pt")
 
 
 def test_shape_mismatch_names_both_shapes(cli, tmp_path, bad_inputs):
     out = tmp_path / "r"
     result = _encode(cli, _checkpoint(tmp_path), bad_inputs["wrong_shape"], out)
-    _one_line_error(result, "(3, 32, 32)", "1 input channels")
+    assert_one_line_error(result, "(3, 32, 32)", "1 input channels")
     assert not (out / "latents.parquet").exists()
     manifest = (out / "manifest.json")
     assert not manifest.exists() or '"complete": false' in manifest.read_text()
@@ -74,29 +74,29 @@ def _checkpoint(tmp_path):
 
 
 def test_empty_data_set(cli, tmp_path, vae_checkpoint, bad_inputs):
-    _one_line_error(_encode(cli, vae_checkpoint, bad_inputs["empty"], tmp_path / "r"), "empty")
+    assert_one_line_error(_encode(cli, vae_checkpoint, bad_inputs["empty"], tmp_path / "r"), "empty")
 
 
 def test_table_without_numeric_columns(cli, tmp_path, vae_checkpoint, bad_inputs):
-    _one_line_error(_encode(cli, vae_checkpoint, bad_inputs["text"], tmp_path / "r"), "no numeric columns", "--features")
+    assert_one_line_error(_encode(cli, vae_checkpoint, bad_inputs["text"], tmp_path / "r"), "no numeric columns", "--features")
 
 
 def test_unknown_option_value(cli, tmp_path, vae_checkpoint):
-    _one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--device", "tpu"), "--device", "tpu")
+    assert_one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--device", "tpu"), "--device", "tpu")
 
 
 def test_bad_model_kwargs(cli, tmp_path, vae_checkpoint):
-    _one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", "{latent: 8"), "--model-kwargs")
+    assert_one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", "{latent: 8"), "--model-kwargs")
 
 
 def test_state_dict_that_does_not_fit(cli, tmp_path, vae_checkpoint):
     result = _encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", '{"latent_dim": 4}')
-    _one_line_error(result, "does not fit", "to_stats.weight (16, 128) vs (8, 128)")
+    assert_one_line_error(result, "does not fit", "to_stats.weight (16, 128) vs (8, 128)")
 
 
 def test_unknown_builtin_and_bad_image_size(cli, tmp_path, vae_checkpoint):
-    _one_line_error(_encode(cli, vae_checkpoint, "builtin:mnist", tmp_path / "r"), "mnist")
-    _one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES + "&colour=3", tmp_path / "r"), "colour")
+    assert_one_line_error(_encode(cli, vae_checkpoint, "builtin:mnist", tmp_path / "r"), "mnist")
+    assert_one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES + "&colour=3", tmp_path / "r"), "colour")
 
 
 def test_not_a_run_folder(cli, tmp_path):
