@@ -75,6 +75,17 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _shared_error(error: InputError | None, world: int) -> InputError | None:
+    """Rank 0's error (or None), known to every rank."""
+    if world <= 1:
+        return error
+    import torch.distributed as dist
+
+    message = [None if error is None else str(error)]
+    dist.broadcast_object_list(message, src=0)
+    return None if message[0] is None else InputError(message[0])
+
+
 def _barrier(world: int) -> None:
     if world > 1:
         import torch.distributed as dist
@@ -210,12 +221,21 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     model.to(device)
-    run = runfolder.create_run(out)
     started = time.perf_counter()
+    error = None
     if rank == 0:
-        _start_manifest(run, model, source, n, device, options, manifest or {})
-    _barrier(world)
-    run.invalidate()
+        try:
+            run = runfolder.create_run(out, overwrite=options.overwrite, resume=options.resume)
+            if not (options.resume and run.complete):
+                _start_manifest(run, model, source, n, device, options, manifest or {})
+        except InputError as exc:
+            error = exc
+    error = _shared_error(error, world)  # every rank stops on rank 0's error rather than waiting forever
+    if error is not None:
+        raise error
+    run = runfolder.Run(out)
+    if run.complete:  # --resume of a finished run: nothing left to do
+        return run
 
     torch.manual_seed(options.seed)
     shards = [s for s in _shard_ranges(n, options.shard_size) if s[0] % world == rank]
@@ -231,38 +251,21 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
 
 
 def _start_manifest(run, model, source, n, device, options, extra: dict) -> None:
-    if (run.path / runfolder.MANIFEST).exists():
+    """Write the manifest of a fresh encode, or check that --resume continues the same one."""
+    if options.resume and run.has(runfolder.MANIFEST):
         old = run.manifest
-        if old.get("complete") and not (options.resume or options.overwrite):
-            raise InputError(f"--out {run.path} already holds a complete run; pass --overwrite to replace it or choose another folder")
-        if options.resume and not old.get("complete"):
-            same = (old.get("n") == n and old.get("parameters", {}).get("encode", {}).get("shard_size") == options.shard_size
-                    and old.get("model", {}).get("sha256") == model.spec.get("sha256"))
-            if not same:
-                raise InputError(f"--resume: {run.path} was started with another checkpoint, data size or shard size; "
-                                 "start afresh with --overwrite")
-            return
-        if old.get("complete") and options.resume:
-            return
-    if options.overwrite or not options.resume:
-        _clear(run)
+        same = (old.get("n") == n and old.get("parameters", {}).get("encode", {}).get("shard_size") == options.shard_size
+                and (old.get("model") or {}).get("sha256") == model.spec.get("sha256"))
+        if not same:
+            raise InputError(f"--resume: {run.path} was started with another checkpoint, data size or shard size; "
+                             "start afresh with --overwrite")
+        return
+    run.clear()
     params = {k: v for k, v in asdict(options).items() if k not in ("quiet", "extra", "resume", "overwrite")}
     params.update(options.extra)
     run.update_manifest(
         complete=False, versions=versions(), model=model.spec, data=source.describe(), n=n,
         device=str(device), seed=options.seed, parameters={"encode": params}, timings={}, **extra)
-
-
-def _clear(run: runfolder.Run) -> None:
-    """Remove a previous run's files so a fresh encode never mixes with them."""
-    import shutil
-
-    for name in (runfolder.LATENTS, runfolder.THUMBNAILS, runfolder.PROJECTIONS, runfolder.NEIGHBORS,
-                 runfolder.METRICS, runfolder.REPORT, runfolder.MANIFEST):
-        (run.path / name).unlink(missing_ok=True)
-    for folder in (runfolder.SHARDS, runfolder.TRAVERSALS):
-        shutil.rmtree(run.path / folder, ignore_errors=True)
-    run.invalidate()
 
 
 def _encode_shards(model, source, run, shards, device, options, *, rank: int) -> None:
@@ -314,11 +317,11 @@ def write_shard(run, index: int, parts: list) -> None:
         for j in range(logvar.shape[1]):
             columns[f"{runfolder.LOGVAR_PREFIX}{j}"] = pa.array(logvar[:, j])
     order = ["id"] + [k for k in columns if k != "id"]
-    runfolder.write_table(_shard_path(run, index, "latents"), pa.table({k: columns[k] for k in order}))
-    if parts[0][3] is not None:
+    if parts[0][3] is not None:  # thumbnails first: the latents file is what marks the shard as done
         pngs = [png for p in parts for png in p[3]]
         runfolder.write_table(_shard_path(run, index, "thumbs"),
                               pa.table({"id": columns["id"], "png": pa.array(pngs, type=pa.binary())}))
+    runfolder.write_table(_shard_path(run, index, "latents"), pa.table({k: columns[k] for k in order}))
 
 
 def _column(values: list):

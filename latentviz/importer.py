@@ -83,11 +83,8 @@ def import_latents(path, out, *, columns: list[str] | None = None, overwrite: bo
     started = time.perf_counter()
     path = Path(path)
     z, meta = read_latents(path, columns=columns)
-    run = runfolder.create_run(out)
-    if run.has(runfolder.MANIFEST) and run.manifest.get("complete") and not overwrite:
-        raise InputError(f"--out {run.path} already holds a complete run; pass --overwrite or choose another folder")
-    for name in (runfolder.PROJECTIONS, runfolder.NEIGHBORS, runfolder.METRICS, runfolder.THUMBNAILS):
-        run.file(name).unlink(missing_ok=True)
+    run = runfolder.create_run(out, overwrite=overwrite)
+    run.clear()
     table = meta.copy()
     for j in range(z.shape[1]):
         table[f"{runfolder.Z_PREFIX}{j}"] = z[:, j]

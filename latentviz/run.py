@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
-import tempfile
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -48,19 +50,21 @@ LOGVAR_PREFIX = "logvar_"
 FACTOR_PREFIX = "factor_"
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
+
+    The temporary file is created with mode 0666 less the umask, like any ordinary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the result should read like any other file
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
         os.replace(tmp, path)
@@ -70,9 +74,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON atomically, with sorted keys so equal content gives equal bytes."""
+    """Write strict JSON atomically, with sorted keys so equal content gives equal bytes.
+
+    NaN and infinities become ``null`` (JSON has no such numbers; whoever produced one says why
+    in a ``detail`` or ``caveats`` entry).
+    """
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=True, allow_nan=True) + "\n")
+        tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -99,7 +107,9 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     if isinstance(obj, Path):
         return str(obj)
     return obj
@@ -287,6 +297,14 @@ class Run:
         path = self.traversal_dir / TRAVERSAL_INDEX
         return json.loads(path.read_text()) if path.exists() else {}
 
+    def clear(self) -> None:
+        """Remove every file a run folder holds, so a fresh run never mixes with an old one."""
+        for name in (LATENTS, THUMBNAILS, PROJECTIONS, NEIGHBORS, METRICS, REPORT, MANIFEST):
+            self.file(name).unlink(missing_ok=True)
+        for folder in (SHARDS, TRAVERSALS):
+            shutil.rmtree(self.file(folder), ignore_errors=True)
+        self.invalidate()
+
     def invalidate(self, *names: str) -> None:
         """Forget cached properties so the next access rereads them from disk."""
         for name in names or list(self.__dict__):
@@ -309,10 +327,14 @@ def _numbered(columns, prefix: str) -> list[str]:
     return sorted(found, key=lambda c: int(c[len(prefix):]))
 
 
-def create_run(path: str | os.PathLike, *, overwrite: bool = False) -> Run:
-    """Prepare ``path`` for a new run. Refuses to mix with a different existing run unless ``overwrite``."""
+def create_run(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Run:
+    """Prepare ``path`` for a run. A complete run already there is refused unless ``overwrite``
+    (the caller then clears it) or ``resume`` (there is nothing left to do)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"--out {path} exists and is not a folder; choose another path")
     path.mkdir(parents=True, exist_ok=True)
-    return Run(path, must_exist=False)
+    run = Run(path, must_exist=False)
+    if run.has(MANIFEST) and run.manifest.get("complete") and not (overwrite or resume):
+        raise InputError(f"--out {path} already holds a complete run; pass --overwrite to replace it or choose another folder")
+    return run

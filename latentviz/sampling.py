@@ -8,7 +8,7 @@ import time
 import torch
 
 from latentviz import run as runfolder
-from latentviz.encode import _clear, merge_shards, versions, write_shard
+from latentviz.encode import merge_shards, versions, write_shard
 from latentviz.errors import InputError
 from latentviz.models import LatentModel, resolve_device
 from latentviz.progress import progress
@@ -28,10 +28,8 @@ def sample(model: LatentModel, out: str | os.PathLike, *, n: int, latent_dim: in
         raise InputError("--latent-dim is required: the generator's latent size cannot be read from the checkpoint")
     dev = resolve_device(device)
     model.to(dev)
-    run = runfolder.create_run(out)
-    if run.has(runfolder.MANIFEST) and run.manifest.get("complete") and not overwrite:
-        raise InputError(f"--out {run.path} already holds a complete run; pass --overwrite or choose another folder")
-    _clear(run)
+    run = runfolder.create_run(out, overwrite=overwrite)
+    run.clear()
     started = time.perf_counter()
     model.spec["latent_shape"] = list(model.latent_shape)
     run.update_manifest(complete=False, versions=versions(), model=model.spec, data={"spec": "prior:N(0,I)", "kind": "prior", "n": n},

@@ -231,3 +231,41 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
     assert max(module.sizes) <= 10 and sum(module.sizes) == 100
     with torch.no_grad():
         np.testing.assert_allclose(run.z, module.net(torch.from_numpy(x)).numpy(), atol=1e-6)
+
+
+def test_json_is_strict_and_files_get_ordinary_permissions(tmp_path):
+    import json
+
+    from latentviz.run import write_json
+
+    write_json(tmp_path / "m.json", {"inf": float("inf"), "nan": np.float64("nan"), "x": np.float32(1.5)})
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    assert json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse) == {"inf": None, "nan": None, "x": 1.5}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_import_overwrite_clears_every_later_stage(tmp_path, cli):
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32))
+    assert cli("import", tmp_path / "z.npy", "--out", tmp_path / "r").code == 0
+    (tmp_path / "r" / "traversals").mkdir()
+    (tmp_path / "r" / "report.html").write_text("old")
+    assert cli("import", tmp_path / "z.npy", "--out", tmp_path / "r").code == 2
+    assert cli("import", tmp_path / "z.npy", "--out", tmp_path / "r", "--overwrite").code == 0
+    assert not (tmp_path / "r" / "traversals").exists() and not (tmp_path / "r" / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_all_stop_on_a_bad_output_folder(tmp_path, vae_checkpoint, vae_run):
+    """Rank 0 refuses to overwrite a complete run; the other rank must stop too, not wait forever."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29518", "-m", "latentviz", "encode", str(vae_checkpoint),
+           "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--out", str(vae_run), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=180)
+    assert proc.returncode != 0
+    assert "already holds a complete run" in proc.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from latentviz.cli._options import data_options_of, encode_options, parse_json_kwargs, parse_normalize, quiet_of
@@ -35,6 +37,6 @@ def run_encode(ctx, checkpoint: str, kw: dict):
 def encode_command(ctx, checkpoint, **kw):
     """Encode DATA with the model in CHECKPOINT into the run folder RUN."""
     run = run_encode(ctx, checkpoint, kw)
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0:
         m = run.manifest
         click.echo(f"encoded {m['n']} samples -> {m['latent_dim']}-d latents ({m['kind']}) in {run.path}")
