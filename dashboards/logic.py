@@ -48,9 +48,10 @@ def color_key(value: str | None) -> tuple[str, str | int | None]:
         return "z", int(arg)
     if kind == "factor":
         return "factor", arg
-    if kind in ("label", "kl", "recon_error", "agreement"):
+    if kind in ("label", "kl", "recon_error", "agreement", "run_agreement"):
         return kind, None
-    raise InputError(f"color_by: unknown value '{value}'; choose label, factor:<name>, z:<dim>, kl, recon_error or agreement")
+    raise InputError(f"color_by: unknown value '{value}'; choose label, factor:<name>, z:<dim>, kl, recon_error, "
+                     "agreement or run_agreement")
 
 
 def per_sample_kl(z: np.ndarray, logvar: np.ndarray | None) -> np.ndarray | None:
@@ -58,23 +59,6 @@ def per_sample_kl(z: np.ndarray, logvar: np.ndarray | None) -> np.ndarray | None
     if logvar is None:
         return None
     return 0.5 * np.sum(z.astype(np.float64) ** 2 + np.exp(logvar) - logvar - 1.0, axis=1)
-
-
-def neighbourhood_agreement(latent_neighbours: np.ndarray, embedding_neighbours: np.ndarray) -> np.ndarray:
-    """Per point, the share of its k latent neighbours that are also among its k neighbours in the map.
-
-    1 means the 2-D map keeps the point's neighbourhood; 0 means the map tore it apart.
-    """
-    if latent_neighbours.shape != embedding_neighbours.shape:
-        raise InputError(
-            f"neighbourhood_agreement: graphs of shape {latent_neighbours.shape} and {embedding_neighbours.shape}; "
-            "give two graphs with the same n and k"
-        )
-    k = latent_neighbours.shape[1]
-    both = np.concatenate([latent_neighbours, embedding_neighbours], axis=1)
-    both.sort(axis=1)
-    shared = (both[:, 1:] == both[:, :-1]).sum(axis=1)
-    return shared / k
 
 
 # -- selection ------------------------------------------------------------------------------------------

@@ -17,7 +17,10 @@ import numpy as np
 
 from dashboards import logic
 from latentviz.errors import InputError, LatentvizError
+from latentviz.neighbors import neighbourhood_agreement, overlap_per_point
 from latentviz.run import NEIGHBORS, Run
+
+AGREEMENT_K = 10  # neighbours per point for the agreement between two runs (the report's comparison uses 10 too)
 
 PROJECTION_METHODS = ("umap", "tsne", "pca")
 NEIGHBOURS_SHOWN = 8
@@ -34,6 +37,7 @@ class RunData:
         self.want_model = load_model
         self.device = device
         self.budget = budget
+        self.partner: RunData | None = None  # the run Compare measures this one's agreement against
         self._model_lock = threading.Lock()
 
     @property
@@ -141,7 +145,19 @@ class RunData:
 
         k = min(graph.k, 15, self.n - 1)
         in_map = knn(self.coords(method, 2), k, method="exact" if self.n <= 50_000 else "auto")
-        return logic.neighbourhood_agreement(graph.indices[:, :k], in_map.indices)
+        return overlap_per_point(graph.indices[:, :k], in_map.indices) / k
+
+    @functools.cached_property
+    def partner_agreement(self) -> np.ndarray | None:
+        """Per point, the Jaccard index of its latent k-NN here and in the partner run (over shared ids; NaN
+        elsewhere): where the two latent spaces agree. The report's comparison colours by the same measure."""
+        if self.partner is None:
+            return None
+        _, rows, other_rows = np.intersect1d(self.ids, self.partner.ids, return_indices=True)
+        values = np.full(self.n, np.nan)
+        if len(rows) > AGREEMENT_K + 1:
+            values[rows] = neighbourhood_agreement(self.z[rows], self.partner.z[other_rows], k=AGREEMENT_K)
+        return values
 
     # -- colour -----------------------------------------------------------------------------------------------
     def color_options(self) -> list[dict]:
@@ -165,6 +181,8 @@ class RunData:
             return self.kl, "KL to prior"
         if kind == "recon_error":
             return self.column("recon_error"), "reconstruction error"
+        if kind == "run_agreement":
+            return self.partner_agreement, f"agreement with {self.partner.name}" if self.partner else None
         return self.agreement(method), "neighbourhood agreement"
 
     def metadata(self, value: str | None, method: str):
@@ -259,6 +277,9 @@ class RunStore:
         for path in paths:
             run_id = _unique(re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "run", self._runs)
             self._runs[run_id] = RunData(run_id, path, load_model=load_model, device=device, budget=budget)
+        runs = list(self._runs.values())
+        for data in runs:  # Compare colours each run by its agreement with the first run (the first: with the second)
+            data.partner = (runs[1] if data is runs[0] else runs[0]) if len(runs) > 1 else None
 
     def __getitem__(self, run_id: str) -> RunData:
         try:

@@ -238,13 +238,26 @@ def recall(approximate: Neighbors, exact: Neighbors) -> float:
     return mean_overlap(approximate.indices[:, :k], exact.indices[:, :k])
 
 
-def mean_overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean over rows of |a_i ∩ b_i| / k, for index arrays without repeats in a row."""
-    k = a.shape[1]
+def overlap_per_point(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, how many entries two index arrays (n, k) share (rows without repeats)."""
     both = np.concatenate([a.astype(np.int64), b.astype(np.int64)], axis=1)
     both.sort(axis=1)
-    shared = np.count_nonzero(both[:, 1:] == both[:, :-1], axis=1)
-    return float(shared.mean() / k)
+    return np.count_nonzero(both[:, 1:] == both[:, :-1], axis=1)
+
+
+def mean_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over rows of |a_i ∩ b_i| / k, for index arrays without repeats in a row."""
+    return float(overlap_per_point(a, b).mean() / a.shape[1])
+
+
+def neighbourhood_agreement(a: np.ndarray, b: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per point, the Jaccard index of its k nearest neighbours in space ``a`` and in space ``b``.
+
+    Rows of ``a`` and ``b`` are the same samples; 1 means the point has the same neighbours in
+    both spaces, 0 none in common. This is where two latent spaces (or a space and its map) agree.
+    """
+    common = overlap_per_point(knn(a, k).indices, knn(b, k).indices)
+    return common / (2 * k - common)
 
 
 class ExactIndex:

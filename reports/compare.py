@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentviz.neighbors import neighbourhood_agreement
 from latentviz import figures
 from latentviz.errors import InputError
 from latentviz.progress import progress
@@ -86,15 +87,6 @@ def similarity_with_chance(name: str, a: np.ndarray, b: np.ndarray, *, permutati
     fn = getattr(metrics, name)
     results = [fn(a, b, baseline=True, seed=seed + p) for p in range(permutations)]
     return float(results[0][0]), float(np.mean([chance for _, chance in results]))
-
-
-def neighbourhood_agreement(z_a: np.ndarray, z_b: np.ndarray, *, k: int = AGREEMENT_K) -> np.ndarray:
-    """Per point, the Jaccard index of its k nearest neighbours in ``z_a`` and in ``z_b`` (1: same neighbours)."""
-    from latentviz.neighbors import knn
-
-    a, b = knn(z_a, k).indices, knn(z_b, k).indices
-    common = (a[:, :, None] == b[:, None, :]).any(axis=2).sum(axis=1)
-    return common / (2 * k - common)
 
 
 def aligned_maps(runs: list[Run], rows: list[np.ndarray], method: str) -> list[np.ndarray]:
@@ -252,7 +244,7 @@ def agreement_section(runs, names, rows, zs, *, max_points: int, seed: int, bar)
     methods = projection_methods(projections) if projections is not None else []
     facts = []
     for j in range(1, len(runs)):
-        agreement = neighbourhood_agreement(zs[0], zs[j])
+        agreement = neighbourhood_agreement(zs[0], zs[j], k=AGREEMENT_K)
         bar.update(1)
         facts.append(Fact(f"{names[j]} vs {names[0]}", f"mean {agreement.mean():.2f}",
                           f"{(agreement >= 0.5).mean():.0%} of points keep at least half of their neighbours"))

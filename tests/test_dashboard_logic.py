@@ -88,12 +88,28 @@ def test_per_sample_kl_matches_the_closed_form_and_is_zero_at_the_prior():
     assert logic.per_sample_kl(z, None) is None
 
 
-def test_neighbourhood_agreement_is_the_shared_fraction():
+def test_overlap_per_point_counts_shared_neighbours():
+    from latentviz.neighbors import overlap_per_point
+
     latent = np.array([[1, 2, 3], [0, 2, 3]])
-    in_map = np.array([[3, 2, 9], [7, 8, 9]])
-    assert logic.neighbourhood_agreement(latent, in_map).tolist() == pytest.approx([2 / 3, 0.0])
-    with pytest.raises(InputError, match="same n and k"):
-        logic.neighbourhood_agreement(latent, in_map[:, :2])
+    in_map = np.array([[3, 1, 4], [4, 5, 6]])
+    assert overlap_per_point(latent, in_map).tolist() == [2, 0]
+
+
+def test_partner_agreement_is_one_for_a_rotated_copy_and_low_for_noise(tmp_path, make_run):
+    from dashboards.store import RunStore
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 4))
+    rotation = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    make_run(tmp_path / "a", z)
+    make_run(tmp_path / "b", z @ rotation)
+    make_run(tmp_path / "c", rng.normal(size=(200, 4)))
+    store = RunStore([tmp_path / "a", tmp_path / "b", tmp_path / "c"], load_model=False)
+    a, b, c = list(store)
+    assert b.partner is a and a.partner is b and c.partner is a
+    np.testing.assert_allclose(b.color_values("run_agreement", "pca")[0], 1.0)
+    assert np.nanmean(c.color_values("run_agreement", "pca")[0]) < 0.2
 
 
 def test_nearest_reads_the_graph_row():

@@ -7,7 +7,8 @@ import pytest
 
 from latentviz.errors import InputError
 from latentviz.run import Run, write_json
-from reports.compare import (aligned_maps, build_comparison, matched_rows, neighbourhood_agreement, order_runs,
+from latentviz.neighbors import neighbourhood_agreement
+from reports.compare import (aligned_maps, build_comparison, matched_rows, order_runs,
                              run_step)
 
 

@@ -44,9 +44,10 @@ def layout(store, run_id: str, *, focus=None):
     if method is None:
         return _parts.missing("Compare needs a projection that every run has.", "latentviz project RUN")
     runs = list(store)
-    color_options = [{"label": "neighbourhood agreement", "value": "agreement"}, {"label": "label", "value": "label"},
-                     {"label": "nothing", "value": "none"}]
-    color = "agreement" if all(d.neighbours is not None for d in runs) else "label" if runs[0].labels is not None else "none"
+    color_options = [{"label": f"agreement with {runs[0].name} (k-NN Jaccard)", "value": "run_agreement"},
+                     {"label": "map faithfulness (latent neighbours kept)", "value": "agreement"},
+                     {"label": "label", "value": "label"}, {"label": "nothing", "value": "none"}]
+    color = "run_agreement"
     aligned = f"maps aligned to {runs[0].name} (Procrustes on shared ids)"
     return html.Div(className="lv-stack", children=[
         html.Div(className="lv-controls", children=[
