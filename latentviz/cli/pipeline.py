@@ -40,7 +40,7 @@ def _project(run, opts: StageOptions) -> None:
 def _metrics(run, opts: StageOptions) -> None:
     from latentviz.metrics import compute_run_metrics
 
-    compute_run_metrics(run, seed=opts.seed, quiet=opts.quiet)
+    compute_run_metrics(run, seed=opts.seed, quiet=opts.quiet, device=opts.device)
 
 
 def _traverse(run, opts: StageOptions) -> None:

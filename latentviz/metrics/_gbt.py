@@ -76,6 +76,9 @@ def _kernels():
 def _build_kernels():
     import types
 
+    from latentviz._numba_cache import use_numba_cache
+
+    use_numba_cache()  # the kernels are cached on disk, in the user cache folder like umap's
     import numba
 
     njit = numba.njit(cache=True, nogil=True)

@@ -24,7 +24,7 @@ DECODER_SAMPLE = 1000
 N_PATHS, PATH_STEPS = 64, 10
 
 
-def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = False) -> dict:
+def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = False, device: str = "auto") -> dict:
     """Compute every applicable metric of ``run``, write ``metrics.json`` and return its content.
 
     Parameters
@@ -38,6 +38,9 @@ def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = F
         value is the mean and ``detail[name]`` holds the ``std`` and the ``values``.
     quiet : bool, default=False
         No status lines.
+    device : str, default="auto"
+        Where the model reloads for the decoder metrics and fresh shapes batches (CUDA, then
+        MPS, then CPU for ``"auto"``).
 
     Returns
     -------
@@ -51,7 +54,7 @@ def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = F
     if int(repeats) < 1:
         raise InputError(f"--repeats must be a positive integer; got {repeats}")
     started = time.perf_counter()
-    ctx = _RunData(run, seed)
+    ctx = _RunData(run, seed, device)
     out = {"detail": {}, "timings": {}, "skipped": {}, "seed": int(seed), "repeats": int(repeats)}
     if ctx.nonfinite:
         out["detail"]["nonfinite_rows"] = ctx.nonfinite
@@ -98,9 +101,10 @@ def _run_task(out: dict, names, task, ctx, seed: int, repeats: int) -> None:
 class _RunData:
     """The run's arrays, loaded and sampled once, lazily."""
 
-    def __init__(self, run, seed: int):
+    def __init__(self, run, seed: int, device: str = "auto"):
         self.run = run
         self.seed = seed
+        self.device = device
         z = np.asarray(run.z, dtype=np.float64)
         self.finite = np.isfinite(z).all(axis=1)
         self.nonfinite = int((~self.finite).sum())
@@ -128,7 +132,7 @@ class _RunData:
         if not self.run.manifest.get("model"):
             return None, "the run has no model (imported latents)"
         try:
-            model = self.run.load_model(device="cpu")
+            model = self.run.load_model(device=self.device)
         except LatentvizError as exc:
             return None, f"the model could not be reloaded ({exc})"
         if model is None or not model.has_decoder:
