@@ -184,7 +184,9 @@ def _read_direction_file(path, d: int) -> np.ndarray:
     except (ValueError, OSError) as exc:
         raise InputError(f"--direction {path}: not a .npy array ({exc})") from None
     vectors = np.asarray(vectors, dtype=np.float64)
-    if vectors.size == 0 or vectors.size % d:
+    # the trailing axes must hold one whole code: (d,), (k, d), or a spatial code's own shape; a (4, 4) array for
+    # 8 latents would otherwise be cut into codes across its rows
+    if vectors.size == 0 or not any(np.prod(vectors.shape[i:]) == d for i in range(vectors.ndim)):
         raise InputError(f"--direction {path}: shape {vectors.shape} does not fit latents of dimension {d}; "
                          f"give shape ({d},) or (k, {d})")
     vectors = vectors.reshape(-1, d)
