@@ -93,7 +93,7 @@ def continuity(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -> flo
     return _rank_score(z, _knn_indices(x, k, neighbors), k, device)
 
 
-def knn_preservation(a, b, k: int = 10) -> float:
+def knn_preservation(a, b, k: int = 10, *, device: str = "cpu") -> float:
     """Mean overlap of the k-nearest-neighbour sets of each point in two spaces.
 
     .. math:: \\frac1n \\sum_i \\frac{|\\mathrm{kNN}_A(i) \\cap \\mathrm{kNN}_B(i)|}{k}
@@ -106,6 +106,8 @@ def knn_preservation(a, b, k: int = 10) -> float:
         Second space, rows matching ``a``.
     k : int, default=10
         Neighbours per point.
+    device : str, default="cpu"
+        Torch device for the exact neighbour searches.
 
     Returns
     -------
@@ -121,7 +123,7 @@ def knn_preservation(a, b, k: int = 10) -> float:
     a, b = _pair(a, b, "knn_preservation", k)
     from latentviz.neighbors import mean_overlap
 
-    return mean_overlap(_knn_indices(a, k, None), _knn_indices(b, k, None))
+    return mean_overlap(_knn_indices(a, k, None, device), _knn_indices(b, k, None, device))
 
 
 
@@ -138,14 +140,14 @@ def _pair(a, b, whom: str, k: int):
     return a, b
 
 
-def _knn_indices(points: np.ndarray, k: int, neighbors) -> np.ndarray:
+def _knn_indices(points: np.ndarray, k: int, neighbors, device: str = "cpu") -> np.ndarray:
     from latentviz.neighbors import knn
 
     if neighbors is not None:
         if neighbors.n != len(points):
             raise InputError(f"neighbors: the graph has {neighbors.n} points but the data has {len(points)}")
         return np.asarray(neighbors.head(k).indices, dtype=np.int64)
-    return np.asarray(knn(points, k, method="exact").indices, dtype=np.int64)
+    return np.asarray(knn(points, k, method="exact", device=device).indices, dtype=np.int64)
 
 
 def _rank_score(space: np.ndarray, other_neighbours: np.ndarray, k: int, device: str) -> float:

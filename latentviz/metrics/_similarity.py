@@ -266,7 +266,7 @@ def _procrustes(a, b) -> float:
     return float(np.sqrt(max(2.0 - 2.0 * nuclear, 0.0)))
 
 
-def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0):
+def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0, device: str = "cpu"):
     """Mutual k-NN alignment (Huh et al., 2024): mean overlap of each point's k-NN sets in the two spaces.
 
     .. math:: \\frac1n \\sum_i \\frac{|\\mathrm{kNN}_A(i) \\cap \\mathrm{kNN}_B(i)|}{k}
@@ -283,6 +283,8 @@ def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0):
         Also return the score with the rows of ``b`` shuffled (about k / n).
     seed : int, default=0
         Seeds the shuffle.
+    device : str, default="cpu"
+        Torch device for the exact neighbour searches.
 
     Returns
     -------
@@ -302,7 +304,7 @@ def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0):
     from latentviz.metrics._neighborhood import knn_preservation
 
     a, b = _pair(a, b, "mutual_knn")
-    return _with_baseline(lambda x, y: knn_preservation(x, y, k), a, b, baseline, seed)
+    return _with_baseline(lambda x, y: knn_preservation(x, y, k, device=device), a, b, baseline, seed)
 
 
 def compare(run_a, run_b, *, k: int = 10, seed=0, device: str = "cpu") -> dict:
@@ -317,7 +319,7 @@ def compare(run_a, run_b, *, k: int = 10, seed=0, device: str = "cpu") -> dict:
     seed : int, default=0
         Seeds the baselines and samples.
     device : str, default="cpu"
-        Torch device for linear CKA.
+        Torch device for linear CKA and the neighbour searches.
 
     Returns
     -------
@@ -337,7 +339,7 @@ def compare(run_a, run_b, *, k: int = 10, seed=0, device: str = "cpu") -> dict:
         "rbf_cka": rbf_cka(a, b, baseline=True, seed=seed),
         "svcca": svcca(a, b, baseline=True, seed=seed),
         "procrustes_distance": procrustes_distance(a, b, baseline=True, seed=seed),
-        "mutual_knn": mutual_knn(a, b, min(k, (len(a) - 1) // 2), baseline=True, seed=seed),
+        "mutual_knn": mutual_knn(a, b, min(k, (len(a) - 1) // 2), baseline=True, seed=seed, device=device),
     }
     out = {name: {"score": score, "baseline": chance} for name, (score, chance) in scores.items()}
     out["n_matched"] = int(keep.sum())
