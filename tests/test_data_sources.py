@@ -227,3 +227,30 @@ def test_parquet_inputs_stream_by_row_group(cli, linear_model, tmp_path):
     run = _encode(cli, linear_model, tmp_path / "t.parquet", tmp_path / "run", "--batch-size", "7")
     np.testing.assert_allclose(run.z, _direct(linear_model, frame[list("abcdef")].to_numpy()), atol=1e-5)
     assert list(run.labels) == list(frame["label"])
+
+
+def test_pt_plain_tensor_and_npz_with_y(cli, linear_model, tmp_path):
+    x = torch.randn(15, 6)
+    torch.save(x, tmp_path / "x.pt")
+    run = _encode(cli, linear_model, tmp_path / "x.pt", tmp_path / "r1")
+    np.testing.assert_allclose(run.z, _direct(linear_model, x.numpy()), atol=1e-5)
+    assert run.labels is None and run.factors is None
+    np.savez(tmp_path / "d.npz", x=x.numpy(), y=np.arange(15) % 2)
+    assert list(_encode(cli, linear_model, tmp_path / "d.npz", tmp_path / "r2").labels) == list(np.arange(15) % 2)
+
+
+@pytest.mark.parametrize("item", ["x", "tuple"])
+def test_callable_dataset_items_as_tensors_or_pairs(cli, linear_model, tmp_path, item):
+    body = "return x" if item == "x" else "return x, i % 2"
+    (tmp_path / "ds.py").write_text(
+        "import torch\n"
+        "class DS(torch.utils.data.Dataset):\n"
+        "    def __len__(self): return 9\n"
+        "    def __getitem__(self, i):\n"
+        "        x = torch.randn(6, generator=torch.Generator().manual_seed(i))\n"
+        f"        {body}\n"
+        "def make(): return DS()\n")
+    run = _encode(cli, linear_model, f"{tmp_path / 'ds.py'}:make", tmp_path / "run")
+    x = np.stack([torch.randn(6, generator=torch.Generator().manual_seed(i)).numpy() for i in range(9)])
+    np.testing.assert_allclose(run.z, _direct(linear_model, x), atol=1e-5)
+    assert (run.labels is None) if item == "x" else (list(run.labels) == [i % 2 for i in range(9)])
