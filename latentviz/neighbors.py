@@ -204,22 +204,28 @@ def knn(z, k: int = 30, *, metric: str = "euclidean", method: Any = "auto", rand
     return found
 
 
-def resolve_method(method: str, n: int, *, device: str = "auto") -> str:
-    """``"auto"`` -> ``"exact"`` or ``"pynndescent"`` by size and device."""
+def resolve_method(method: str, n: int, *, device: str = "auto", n_queries: int | None = None) -> str:
+    """``"auto"`` -> ``"exact"`` or ``"pynndescent"`` by the work and the device.
+
+    The exact search costs one distance per (query, reference) pair: it is chosen while there
+    are at most ``EXACT_MAX_N**2`` pairs (n queries of the n points themselves, by default), so
+    placing 950k points against a 50k sample goes approximate although 50k alone would not.
+    """
     if method not in METHODS:
         raise InputError(f"knn: unknown method '{method}'; choose from {', '.join(METHODS)} or give a KNNIndex")
     if method != "auto":
         return method
     limit = EXACT_MAX_N_GPU if _torch_device(device).type == "cuda" else EXACT_MAX_N
-    return "exact" if n <= limit else "pynndescent"
+    return "exact" if n * (n if n_queries is None else n_queries) <= limit * limit else "pynndescent"
 
 
 def search_index(reference, *, metric: str = "euclidean", method: str = "auto", random_state=0,
-                 device: str = "auto"):
-    """An index over ``reference`` answering ``query(points, k) -> Neighbors`` (for transforms)."""
+                 device: str = "auto", n_queries: int | None = None):
+    """An index over ``reference`` answering ``query(points, k) -> Neighbors`` (for transforms);
+    ``n_queries``, when known, lets ``"auto"`` weigh the whole search (see :func:`resolve_method`)."""
     x = _check_points(reference, "search_index")
     _check_metric(metric)
-    if resolve_method(method, x.shape[0], device=device) == "exact":
+    if resolve_method(method, x.shape[0], device=device, n_queries=n_queries) == "exact":
         return ExactIndex(x, metric=metric, device=device)
     return PyNNDescentIndex(x, metric=metric, random_state=random_state)
 

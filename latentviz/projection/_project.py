@@ -226,10 +226,12 @@ class _Plan:
     def build(cls, source: _Latents, graph: Neighbors, sample: int, k: int, *, metric: str, seed: int,
               device: str, place: np.ndarray | None = None) -> "_Plan":
         n = source.n_finite
+        # once the full graph was approximate, pynndescent's compilation is paid in this process: stay approximate
+        method = "pynndescent" if graph.method == "pynndescent" else "auto"
         if n > sample:
             fit_rows = stratified_sample(n, sample, labels=source.labels, random_state=seed)
-            fit_graph = knn(source.z[fit_rows], min(k, len(fit_rows) - 1), metric=metric, random_state=seed,
-                            device=device)
+            fit_graph = knn(source.z[fit_rows], min(k, len(fit_rows) - 1), metric=metric, method=method,
+                            random_state=seed, device=device)
         else:
             fit_rows, fit_graph = np.arange(n), graph
         self_rows = None
@@ -238,7 +240,8 @@ class _Plan:
             place, self_rows = source.z[rest], (fit_rows, rest)
         place_neighbors = None
         if len(place) and len(fit_rows) > TRANSFORM_K:
-            index = search_index(source.z[fit_rows], metric=metric, random_state=seed, device=device)
+            index = search_index(source.z[fit_rows], metric=metric, method=method, random_state=seed, device=device,
+                                 n_queries=len(place))
             place_neighbors = index.query(place, TRANSFORM_K)
         return cls(source, fit_rows, fit_graph, place, place_neighbors, self_rows)
 
