@@ -9,7 +9,7 @@ A policy is YAML (or the same structure as a dict)::
       - metric: trustworthiness
         gte: 0.9
         severity: warn
-      - metric: reconstruction_mse
+      - metric: reconstruction_error
         lte: 1.1
         relative: true          # threshold = 1.1 × the baseline run's value
       - metric: mig
