@@ -1,4 +1,4 @@
-from latentviz.cli.main import main
+from latentviz.cli.main import program
 
 if __name__ == "__main__":
-    main()
+    program()

@@ -19,8 +19,9 @@ import torch
 
 from latentviz import run as runfolder
 from latentviz.data import DataSource
+from latentviz.devices import torch_device
 from latentviz.errors import InputError
-from latentviz.models import LatentModel, expected_input, resolve_device
+from latentviz.models import LatentModel, expected_input
 from latentviz.progress import progress, say
 from latentviz.thumbnails import thumbnails
 
@@ -217,7 +218,7 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
     n = min(len(source), options.limit) if options.limit else len(source)
     if n == 0:
         raise InputError(f"--data {source.spec}: the data set is empty")
-    device = resolve_device(options.device)
+    device = torch_device(options.device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     model.to(device)

@@ -8,7 +8,7 @@ The graph feeds UMAP (:meth:`Neighbors.to_umap`), openTSNE (:meth:`Neighbors.to_
 scikit-learn's ``metric="precomputed"`` estimators (:meth:`Neighbors.to_sparse`),
 trustworthiness and continuity, and the dashboard's "nearest neighbours of this point".
 
-Search is exact (torch, in chunks, on the GPU when there is one) up to
+Search is exact (in chunks: numpy on the CPU, torch on the GPU when there is one) up to
 :data:`EXACT_MAX_N` points and approximate (pynndescent) above; ``benchmarks/projections.py``
 measured the cross-over and the approximate graph's recall (``benchmarks/RESULTS.md``).
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from latentviz.devices import resolve_device
 from latentviz.errors import InputError
 
 #: Above this many points ``method="auto"`` switches from exact to approximate search on the
@@ -215,7 +216,7 @@ def resolve_method(method: str, n: int, *, device: str = "auto", n_queries: int 
         raise InputError(f"knn: unknown method '{method}'; choose from {', '.join(METHODS)} or give a KNNIndex")
     if method != "auto":
         return method
-    limit = EXACT_MAX_N_GPU if _torch_device(device).type == "cuda" else EXACT_MAX_N
+    limit = EXACT_MAX_N_GPU if resolve_device(device).startswith("cuda") else EXACT_MAX_N
     return "exact" if n * (n if n_queries is None else n_queries) <= limit * limit else "pynndescent"
 
 
@@ -267,42 +268,46 @@ def neighbourhood_agreement(a: np.ndarray, b: np.ndarray, k: int = 10) -> np.nda
 
 
 class ExactIndex:
-    """Exact search with torch: squared distances in float32 blocks, then a float64 re-rank.
+    """Exact search: squared distances in float32 blocks, then a float64 re-rank.
 
-    The float32 pass (on the GPU when there is one) keeps ``k + 8`` candidates per query; their
-    distances are then recomputed exactly in float64, so the order matches a brute-force
+    The float32 pass (numpy on the CPU, torch on a GPU) keeps ``k + 8`` candidates per query;
+    their distances are then recomputed exactly in float64, so the order matches a brute-force
     reference even where float32 cancellation would swap near-ties.
     """
 
     def __init__(self, reference: np.ndarray, *, metric: str = "euclidean", device: str = "auto"):
+        from latentviz.devices import array_engine
+
         self.metric = metric
         self.reference = _prepare(np.asarray(reference, np.float64), metric)
-        self.device = _torch_device(device)
+        self.engine = array_engine(device)
 
     def query(self, points, k: int, *, exclude_self: bool = False, quiet: bool = True) -> Neighbors:
         """The ``k`` nearest reference rows of each of ``points`` (itself excluded when ``exclude_self``)."""
-        import torch
-
         from latentviz.progress import progress
 
         queries = self.reference if exclude_self else _prepare(np.asarray(points, np.float64), self.metric)
         n_ref = self.reference.shape[0]
         if k > n_ref - int(exclude_self):
             raise InputError(f"knn: k={k} but only {n_ref - int(exclude_self)} other points exist")
+        engine = self.engine
         center = self.reference.mean(axis=0)
-        ref = torch.as_tensor(self.reference - center, dtype=torch.float32, device=self.device)
-        ref_sq = (ref * ref).sum(dim=1)
+        ref = engine.asarray(self.reference - center)
+        ref_sq = (ref * ref).sum(axis=1)
         wanted = min(k + _RERANK_MARGIN, n_ref - int(exclude_self))
         chunk = max(1, min(len(queries), _BLOCK_BYTES // (4 * max(n_ref, 1))))
         candidates = np.empty((len(queries), wanted), dtype=np.int64)
-        with torch.inference_mode(), progress(total=len(queries), desc="neighbours", unit="pt", quiet=quiet) as bar:
+        with progress(total=len(queries), desc="neighbours", unit="pt", quiet=quiet) as bar:
             for start in range(0, len(queries), chunk):
-                q = torch.as_tensor(queries[start:start + chunk] - center, dtype=torch.float32, device=self.device)
-                d2 = (q * q).sum(dim=1, keepdim=True) - 2.0 * (q @ ref.T) + ref_sq
+                q = engine.asarray(queries[start:start + chunk] - center)
+                d2 = q @ ref.T
+                d2 *= -2.0
+                d2 += ref_sq
+                d2 += (q * q).sum(axis=1, keepdims=True)
                 if exclude_self:
-                    rows = torch.arange(q.shape[0], device=self.device)
+                    rows = np.arange(q.shape[0])
                     d2[rows, rows + start] = float("inf")
-                candidates[start:start + chunk] = torch.topk(d2, wanted, dim=1, largest=False).indices.cpu().numpy()
+                candidates[start:start + chunk] = engine.smallest(d2, wanted)
                 bar.update(q.shape[0])
         return self._rerank(queries, candidates, k)
 
@@ -386,23 +391,3 @@ def _check_k(k, n: int) -> None:
         raise InputError(f"knn: k must be a positive integer; got {k!r}")
     if k > n - 1:
         raise InputError(f"knn: k ({k}) must be smaller than n_samples ({n}); every point has at most {n - 1} others")
-
-
-def _torch_device(device):
-    """``"auto"`` -> CUDA, then MPS, then CPU; other names are checked by torch."""
-    import torch
-
-    if not isinstance(device, str):
-        return device
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"device: unknown value '{device}'; choose from auto, cpu, cuda, mps") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device cuda: no CUDA device is available here; use device='auto' or 'cpu'")
-    return resolved

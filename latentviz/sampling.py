@@ -8,9 +8,10 @@ import time
 import torch
 
 from latentviz import run as runfolder
+from latentviz.devices import torch_device
 from latentviz.encode import merge_shards, versions, write_shard
 from latentviz.errors import InputError
-from latentviz.models import LatentModel, resolve_device
+from latentviz.models import LatentModel
 from latentviz.progress import progress
 from latentviz.thumbnails import is_image_batch, thumbnails
 
@@ -26,7 +27,7 @@ def sample(model: LatentModel, out: str | os.PathLike, *, n: int, latent_dim: in
         model.latent_shape = (latent_dim,)
     if model.latent_dim is None:
         raise InputError("--latent-dim is required: the generator's latent size cannot be read from the checkpoint")
-    dev = resolve_device(device)
+    dev = torch_device(device)
     model.to(dev)
     run = runfolder.create_run(out, overwrite=overwrite)
     run.clear()

@@ -8,10 +8,11 @@ from latentviz._validation import check_latents
 from latentviz.errors import InputError
 from latentviz.metrics._common import check_min_samples
 
-_BLOCK = 512
+# Comparisons per block when ranking neighbours (rows x k x n booleans).
+_BLOCK_ELEMENTS = 2**25
 
 
-def trustworthiness(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -> float:
+def trustworthiness(x, z, k: int = 10, *, neighbors=None) -> float:
     """Trustworthiness (Venna & Kaski, 2006): whether latent neighbours are input-space neighbours too.
 
     .. math::
@@ -33,8 +34,6 @@ def trustworthiness(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -
         Neighbourhood size, below n / 2.
     neighbors : latentviz.neighbors.Neighbors, optional
         The k-NN graph of ``z`` (self excluded), reused instead of searching.
-    device : str, default="cpu"
-        Torch device for the distance blocks.
 
     Returns
     -------
@@ -52,10 +51,10 @@ def trustworthiness(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -
     1.0
     """
     x, z = _pair(x, z, "trustworthiness", k)
-    return _rank_score(x, _knn_indices(z, k, neighbors), k, device)
+    return _rank_score(x, _knn_indices(z, k, neighbors), k)
 
 
-def continuity(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -> float:
+def continuity(x, z, k: int = 10, *, neighbors=None) -> float:
     """Continuity (Venna & Kaski, 2006): whether input-space neighbours stay neighbours in the latent space.
 
     Trustworthiness with the two spaces swapped: the penalty is the rank in ``z`` of the input
@@ -71,8 +70,6 @@ def continuity(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -> flo
         Neighbourhood size, below n / 2.
     neighbors : latentviz.neighbors.Neighbors, optional
         The k-NN graph of ``x`` (self excluded), reused instead of searching.
-    device : str, default="cpu"
-        Torch device for the distance blocks.
 
     Returns
     -------
@@ -90,7 +87,7 @@ def continuity(x, z, k: int = 10, *, neighbors=None, device: str = "cpu") -> flo
     1.0
     """
     x, z = _pair(x, z, "continuity", k)
-    return _rank_score(z, _knn_indices(x, k, neighbors), k, device)
+    return _rank_score(z, _knn_indices(x, k, neighbors), k)
 
 
 def knn_preservation(a, b, k: int = 10, *, device: str = "cpu") -> float:
@@ -107,7 +104,7 @@ def knn_preservation(a, b, k: int = 10, *, device: str = "cpu") -> float:
     k : int, default=10
         Neighbours per point.
     device : str, default="cpu"
-        Torch device for the exact neighbour searches.
+        Where the exact neighbour searches run (``cpu``, ``auto``, ``cuda``, ``mps``).
 
     Returns
     -------
@@ -150,19 +147,22 @@ def _knn_indices(points: np.ndarray, k: int, neighbors, device: str = "cpu") -> 
     return np.asarray(knn(points, k, method="exact", device=device).indices, dtype=np.int64)
 
 
-def _rank_score(space: np.ndarray, other_neighbours: np.ndarray, k: int, device: str) -> float:
-    """1 - normalised sum of (rank in ``space`` - k) over the other space's neighbours ranked beyond k."""
-    import torch
+def _rank_score(space: np.ndarray, other_neighbours: np.ndarray, k: int) -> float:
+    """1 - normalised sum of (rank in ``space`` - k) over the other space's neighbours ranked beyond k.
+
+    Distances are exact float64 differences (no ``|a|^2 - 2ab + |b|^2`` cancellation), so near-ties
+    rank as in a brute-force reference; a rank counts the points strictly closer, plus one.
+    """
+    from scipy.spatial.distance import cdist
 
     n = len(space)
-    points = torch.as_tensor(space, dtype=torch.float64, device=device)
-    excess = 0.0
-    for start in range(0, n, _BLOCK):
-        rows = torch.arange(start, min(start + _BLOCK, n), device=device)
-        dist = torch.cdist(points[rows], points, compute_mode="donot_use_mm_for_euclid_dist")
-        dist[torch.arange(len(rows), device=device), rows] = float("inf")
-        nbr = torch.as_tensor(other_neighbours[start:start + len(rows)], device=device)
-        target = torch.gather(dist, 1, nbr)
-        ranks = torch.searchsorted(torch.sort(dist, dim=1).values, target.contiguous(), right=False) + 1
-        excess += float(torch.clamp(ranks - k, min=0).sum())
+    rows_per_block = max(1, _BLOCK_ELEMENTS // (n * other_neighbours.shape[1]))
+    excess = 0
+    for start in range(0, n, rows_per_block):
+        rows = np.arange(start, min(start + rows_per_block, n))
+        dist = cdist(space[rows], space)
+        dist[np.arange(len(rows)), rows] = np.inf
+        target = np.take_along_axis(dist, other_neighbours[rows], axis=1)
+        ranks = (dist[:, None, :] < target[:, :, None]).sum(axis=2) + 1
+        excess += int(np.clip(ranks - k, 0, None).sum())
     return float(1.0 - excess * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)))

@@ -6,29 +6,14 @@ from pathlib import Path
 
 import torch
 
+from latentviz.devices import torch_device
 from latentviz.errors import InputError
 from latentviz.models._adapter import KINDS, LatentModel, expected_input
 from latentviz.models._formats import detect_form, load_module, sha256_of
 from latentviz.models._inspect import inspect_model
 from latentviz.models._pooling import POOLS, decodable, make_pool
 
-__all__ = ["KINDS", "POOLS", "LatentModel", "expected_input", "inspect_model", "load_model", "load_from_spec",
-           "resolve_device"]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        raise InputError(f"--device: unknown value '{device}'; choose from auto, cpu, cuda, mps")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available here; use --device auto or cpu")
-    return torch.device(device)
+__all__ = ["KINDS", "POOLS", "LatentModel", "expected_input", "inspect_model", "load_model", "load_from_spec"]
 
 
 def load_model(checkpoint: str, *, factory: str | None = None, factory_kwargs: dict | None = None,
@@ -60,7 +45,7 @@ def load_model(checkpoint: str, *, factory: str | None = None, factory_kwargs: d
         **record,
     }
     model = LatentModel(module, spec=spec, layer=layer, generator=generator, **hooks)
-    dev = resolve_device(device) if isinstance(device, str) else device
+    dev = torch_device(device) if isinstance(device, str) else device
     return model.to(dev)
 
 

@@ -1,4 +1,4 @@
-"""PCA by eigendecomposition of the covariance matrix, in torch (on the GPU when there is one)."""
+"""PCA by eigendecomposition of the covariance matrix (accumulated in numpy, or in torch on a GPU)."""
 
 from __future__ import annotations
 
@@ -52,23 +52,21 @@ class PCA(Projector):
 
     def fit(self, z, y=None) -> "PCA":
         """Learn the axes from ``z`` (n_samples, n_features) and store ``embedding_``."""
-        import torch
-
-        from latentviz.neighbors import _check_points, _torch_device
+        from latentviz.devices import array_engine
+        from latentviz.neighbors import _check_points
 
         n_out = check_n_components(self.n_components)
         x = _check_points(z, "PCA")
         n, d = x.shape
-        device = _torch_device(self.device)
-        dtype = torch.float64 if device.type != "mps" else torch.float32
+        engine = array_engine(self.device)
         mean = x.mean(axis=0)
-        cov = torch.zeros((d, d), dtype=dtype, device=device)
+        scatter = engine.asarray(np.zeros((d, d)), "float64")
         for start in range(0, n, _CHUNK):
-            block = torch.as_tensor(x[start:start + _CHUNK] - mean, dtype=dtype, device=device)
-            cov += block.T @ block
-        cov = (cov / max(n - 1, 1)).cpu().double()
-        values, vectors = torch.linalg.eigh(cov)  # ascending
-        values, vectors = values.flip(0).clamp_min(0).numpy(), vectors.flip(1).numpy().T
+            block = engine.asarray(x[start:start + _CHUNK] - mean, "float64")
+            scatter += block.T @ block
+        cov = engine.numpy(scatter).astype(np.float64) / max(n - 1, 1)
+        values, vectors = np.linalg.eigh(cov)  # ascending
+        values, vectors = np.clip(values[::-1], 0, None), vectors[:, ::-1].T
         keep = min(n_out, d)
         components = np.zeros((n_out, d))
         components[:keep] = _fix_signs(vectors[:keep])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 import time
 
 import numpy as np
@@ -138,8 +140,11 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
     else:
         plan = _Plan.build(data, graph, sample, k, metric=metric, seed=seed, device=device)
 
+    umap_import = _import_umap_meanwhile(methods, tsne_backend)
     coordinates, entries, projectors = {}, {}, {}
     for method in methods:
+        if method == "umap" and umap_import is not None:
+            umap_import.join()
         tick = time.perf_counter()
         init = defaults[method]
         if ref is not None and align == "procrustes" and method != "pca":
@@ -166,6 +171,33 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
                      excluded_nonfinite=data.n - data.n_finite,
                      reference=None if ref is None else {"run": str(ref.path), "align": align})
     return ProjectionResult(table=table, neighbors=data.full_graph(graph), methods=entries, projectors=projectors)
+
+
+def _import_umap_meanwhile(methods, tsne_backend: str) -> threading.Thread | None:
+    """Import umap-learn on a thread while the methods before it run; None when nothing runs before it.
+
+    The import (numba, pynndescent, about 1.3 s warm) is a quarter of a small run's time, and
+    t-SNE's gradient loop releases the GIL, so the two overlap. The main thread first imports
+    what it still needs itself, so the threads never import the same modules at once.
+    """
+    if "umap" not in methods or methods.index("umap") == 0:
+        return None
+    import scipy.spatial.distance  # noqa: F401 - embedding quality
+
+    import latentviz.metrics  # noqa: F401 - embedding quality
+    from latentviz._numba_cache import import_cached
+    from latentviz._optional import require
+
+    if "tsne" in methods:
+        require("sklearn.manifold" if tsne_backend == "sklearn" else "openTSNE", purpose="t-SNE")
+
+    def target():
+        with contextlib.suppress(Exception):  # a failed import is reported by UMAP.fit, which imports again
+            import_cached("umap", purpose="UMAP")
+
+    thread = threading.Thread(target=target, name="latentviz-import-umap", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclasses.dataclass
