@@ -19,6 +19,9 @@ from latentviz.errors import InputError
 #: Points drawn at most in one scatter; above it a seeded stratified sample is shown
 #: (``latentviz.figures`` draws it), while selections and statistics use every point.
 DISPLAY_BUDGET = 100_000
+#: Above this many drawn points the Explore scatter is WebGL. An SVG scatter redraws every point
+#: as a DOM element: at 10k points a recolour took 0.65 s in Chromium, against 0.13 s in WebGL.
+WEBGL_ABOVE = 2_000
 
 
 # -- colour ---------------------------------------------------------------------------------------------

@@ -57,6 +57,44 @@ def test_numeric_colouring_uses_a_colour_scale(maps):
     assert list(fig.data[0].marker.color) == expected
 
 
+def _decoded(spec: dict) -> np.ndarray:
+    """The (n, 3) RGB rows of a plotly typed-array spec, as plotly.js decodes them."""
+    import base64
+
+    n, width = (int(v) for v in spec["shape"].split(","))
+    assert spec["dtype"] == "u1" and width == 3
+    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=np.uint8).reshape(n, 3)
+
+
+def test_rgb_colours_are_the_category_colours_point_by_point():
+    from latentviz.figures._style import MISSING_COLOR
+
+    labels = pd.Series(["b", "a", None, "b", "a"])
+    plain = figures.scatter_colors(labels, name="label")
+    rgb = figures.scatter_colors(labels, name="label", rgb=True)
+    hexes = ["#" + "".join(f"{c:02x}" for c in row) for row in _decoded(rgb["marker"]["color"])]
+    assert hexes == plain["marker"]["color"] and hexes[2] == MISSING_COLOR
+    assert rgb["legend"] == plain["legend"] and rgb["text"] == plain["text"]
+
+
+def test_rgb_colours_follow_the_colour_scale_with_a_colour_bar_trace():
+    from plotly.colors import get_colorscale
+
+    values = pd.Series([2.0, 4.0, np.nan, 3.0, 2.5])
+    rgb = figures.scatter_colors(values, name="z0", rgb=True)
+    rows = _decoded(rgb["marker"]["color"]).astype(int)
+    scale = get_colorscale("Viridis")
+    first, last = (np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)]) for h in (scale[0][1], scale[-1][1]))
+    assert (rows[0] == first).all() and (rows[1] == last).all()  # the minimum and the maximum
+    assert (rows[2] == [0xcb, 0xd2, 0xd9]).all()  # NaN: the missing colour
+    middle = np.array([int(h[i:i + 2], 16) for h in (scale[4][1], scale[5][1]) for i in (1, 3, 5)]).reshape(2, 3)
+    assert (np.abs(rows[3] - middle.mean(axis=0)) <= 1).all()  # halfway between the two middle stops
+    assert not rgb["marker"]["showscale"]
+    (bar,) = rgb["legend"]
+    assert bar["meta"] == "legend" and bar["marker"]["showscale"] and (bar["marker"]["cmin"], bar["marker"]["cmax"]) == (2.0, 4.0)
+    assert rgb["text"] == ["2", "4", "", "3", "2.5"] == figures.scatter_colors(values, name="z0")["text"]
+
+
 def test_many_categories_and_missing_values():
     values = pd.Series([f"c{i}" for i in range(30)] + [None])
     colors = figures.scatter_colors(values, name="label")

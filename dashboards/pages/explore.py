@@ -86,7 +86,7 @@ def scatter(data, method: str, dims: int, color: str | None) -> dict:
         fig = projection_scatter_3d(frame, metadata, method=method, max_points=data.budget, seed=data.seed)
     else:
         fig = _scatter.projection_scatter(frame, metadata, method=method, highlight=[], max_points=data.budget,
-                                          seed=data.seed, height=600)
+                                          seed=data.seed, height=600, webgl_above=logic.WEBGL_ABOVE)
         fig.update_layout(dragmode="select")
     fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
     fig.update_layout(uirevision=f"{data.id}-{method}-{dims}", margin={"t": 56, "r": 8}, height=None, autosize=True)
@@ -108,7 +108,8 @@ def colors_of(data, color: str | None, method: str, *, three_d: bool = False) ->
     values, column = data.color_values(color, method)
     if values is None:
         return None, None
-    colors = _scatter.scatter_colors(np.asarray(values)[data.shown], name=_scatter.display_name(column))
+    rgb = _scatter.uses_webgl(len(data.shown), logic.WEBGL_ABOVE) and not three_d
+    colors = _scatter.scatter_colors(np.asarray(values)[data.shown], name=_scatter.display_name(column), rgb=rgb)
     if three_d:
         colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
     return colors, _scatter.display_name(column)

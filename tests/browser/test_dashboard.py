@@ -248,3 +248,59 @@ def test_dexp005_search_by_label_rings_every_match(browser, server):
          f"expected {expected} ringed points")
     assert find(browser, ids.search_note(data.id)).text == f"{expected:,} matches"
     assert console_errors(browser) == []
+
+
+@pytest.fixture(scope="module")
+def webgl_server(tmp_path_factory):
+    """A run with more points than the dashboard draws in SVG: its Explore scatter is WebGL."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from conftest import write_maps, write_run
+    from dashboards import logic
+    from dashboards.app import create_app
+
+    rng = np.random.default_rng(0)
+    n = logic.WEBGL_ABOVE + 1000
+    labels = rng.integers(0, 4, n)
+    path = write_run(tmp_path_factory.mktemp("webgl") / "big", rng.normal(size=(n, 4)) + 4 * labels[:, None],
+                     labels=[f"class {c}" for c in labels])
+    write_maps(path)
+    app = create_app([path], load_model=False)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    srv = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}/", app.store
+    srv.shutdown()
+
+
+def test_dexp006_webgl_scatter_recolours_point_by_point_and_selects(browser, webgl_server):
+    """Above the SVG limit the points get RGB rows (no per-point colour parsing); colours and selection still hold."""
+    from selenium.webdriver.common.by import By
+
+    from dashboards import ids
+    from dashboards.pages.explore import colors_of
+
+    data, graph = _explore(browser, webgl_server)
+    assert plot(browser, graph, "gd._fullData[0].type") == "scattergl"
+    choose(browser, ids.color(data.id), "latent z0")
+    wait(browser, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "z0", "the legend title did not change")
+    drawn = plot(browser, graph, "Array.from(gd._fullData[0].marker.color.slice(0, 200), c => Array.from(c))")
+    method = next(iter(data.methods))
+    expected = _rgb_rows(colors_of(data, "z:0", method)[0]["marker"]["color"])
+    assert np.array_equal(np.array(drawn), expected[:200])
+    assert len(set(map(tuple, drawn))) > 50  # a colour scale, not one colour
+    assert browser.find_elements(By.CSS_SELECTOR, css(graph) + " .colorbar")  # the scale's bar is drawn
+
+    rows = box_select(browser, graph, data.coords(method, 2))
+    count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
+                 "the gallery did not fill")[0]
+    assert count.text == f"{len(rows):,}" and 0 < len(rows) < data.n
+    assert console_errors(browser) == []
+
+
+def _rgb_rows(spec: dict) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=np.uint8).reshape(-1, 3)
