@@ -8,7 +8,7 @@ callback links a selection in any panel to the others with ``Patch()`` (no point
 from __future__ import annotations
 
 import numpy as np
-from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards import ids, logic
 from dashboards.pages import _parts
@@ -59,7 +59,7 @@ def layout(store, run_id: str, *, focus=None):
         html.Div(className="lv-compare-panels", style={"--lv-cols": str(min(3, len(runs)))}, children=[
             html.Div(className="lv-card", children=dcc.Graph(
                 id=ids.compare_graph(d.id), figure=panel_figure(store, d, method, color),
-                config={"displaylogo": False, "scrollZoom": True})) for d in runs]),
+                config=_parts.SCATTER_CONFIG)) for d in runs]),
         html.Div(className="lv-grid-2", children=[
             html.Div(className="lv-card", children=[html.H3("Metrics"), delta_table(store)]),
             similarity_card(store),
@@ -135,6 +135,8 @@ def metric_series_figure(runs, steps):
 
 
 def register(app, store) -> None:
+    _parts.sharp_on_dense_screens(app, ids.compare_graph(MATCH))
+
     @app.callback(Output(ids.compare_graph(ALL), "figure"), Output(ids.compare_note(SCOPE), "children"),
                   Input(ids.compare_graph(ALL), "selectedData"), State(ids.compare_graph(ALL), "id"),
                   prevent_initial_call=True)

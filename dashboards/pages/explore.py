@@ -48,8 +48,7 @@ def layout(store, run_id: str, *, focus=None):
         html.Div(className="lv-explore-body", children=[
             html.Div(className="lv-card lv-graph-card", children=[
                 dcc.Graph(id=ids.graph(r), figure=figure, className="lv-graph",
-                          config={"displaylogo": False, "scrollZoom": True,
-                                  "modeBarButtonsToRemove": ["autoScale2d", "toImage"]}),
+                          config={**_parts.SCATTER_CONFIG, "modeBarButtonsToRemove": ["autoScale2d", "toImage"]}),
                 dcc.Tooltip(id=ids.tooltip(r), direction="right", className="lv-tooltip"),
             ]),
             html.Aside(className="lv-side", children=[
@@ -124,6 +123,8 @@ def row_of_point(data, point: dict) -> int | None:
 
 
 def register(app, store) -> None:
+    _parts.sharp_on_dense_screens(app, ids.graph(MATCH))
+
     @app.callback(Output(ids.graph(MATCH), "figure"), Output(ids.legend(MATCH), "data"),
                   Input(ids.projection(MATCH), "value"), Input(ids.dims(MATCH), "value"),
                   State(ids.color(MATCH), "value"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)

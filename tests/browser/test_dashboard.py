@@ -304,3 +304,16 @@ def _rgb_rows(spec: dict) -> np.ndarray:
     import base64
 
     return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=np.uint8).reshape(-1, 3)
+
+
+def test_dexp007_webgl_draws_at_the_screens_pixel_ratio(browser, webgl_server):
+    """One WebGL pixel per screen pixel: 1 on a normal screen (not plotly's default 2), 2 on a dense one."""
+    canvas_ratio = "(c => c.width / c.clientWidth)(gd.querySelector('canvas.gl-canvas-context'))"
+    data, graph = _explore(browser, webgl_server)
+    assert plot(browser, graph, "gd._context.plotGlPixelRatio") == 1 and plot(browser, graph, canvas_ratio) == 1
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 1500, "height": 1000, "deviceScaleFactor": 2, "mobile": False})
+    data, graph = _explore(browser, webgl_server)
+    wait(browser, lambda d: plot(d, graph, "gd._context.plotGlPixelRatio") == 2, "the ratio did not follow the screen")
+    wait(browser, lambda d: plot(d, graph, canvas_ratio) == 2, "the canvas was not redrawn at the screen's ratio")
+    assert console_errors(browser) == []
