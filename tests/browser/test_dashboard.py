@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -293,10 +294,13 @@ def test_dexp006_webgl_scatter_recolours_point_by_point_and_selects(browser, web
     assert len(set(map(tuple, drawn))) > 50  # a colour scale, not one colour
     assert browser.find_elements(By.CSS_SELECTOR, css(graph) + " .colorbar")  # the scale's bar is drawn
 
+    width = plot(browser, graph, "gd._fullLayout.width")
     rows = box_select(browser, graph, data.coords(method, 2))
     count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
                  "the gallery did not fill")[0]
     assert count.text == f"{len(rows):,}" and 0 < len(rows) < data.n
+    time.sleep(1)  # a resize would follow the gallery's layout within a frame or two
+    assert plot(browser, graph, "gd._fullLayout.width") == width  # the filled gallery did not resize (redraw) the map
     assert console_errors(browser) == []
 
 
