@@ -234,6 +234,25 @@ def test_explore_recolours_with_a_patch_that_swaps_legend_traces(make_run, add_m
     assert all(o["location"][:2] != ["data", 0] or o["location"][2] in ("marker", "text") for o in ops)  # no x/y resent
 
 
+@pytest.mark.parametrize("n", [300, 2_500])
+def test_every_map_draws_its_points_in_the_colour_format_its_trace_takes(make_run, add_maps, tmp_path, n):
+    """SVG scatters get colour strings; WebGL scatters (above logic.WEBGL_ABOVE) RGB rows, on Explore and Compare."""
+    from dashboards import logic
+    from dashboards.app import create_app
+    from dashboards.pages import compare, explore
+
+    rng = np.random.default_rng(0)
+    path = add_maps(make_run(tmp_path / "r", rng.normal(size=(n, 3)).astype(np.float32), labels=["a", "b"] * (n // 2)))
+    store = create_app([path], load_model=False).store
+    data = store["r"]
+    webgl = n > logic.WEBGL_ABOVE
+    for figure in (explore.scatter(data, "umap", 2, "label"), compare.panel_figure(store, data, "umap", "label")):
+        points = figure["data"][0]
+        assert points["type"] == ("scattergl" if webgl else "scatter")
+        color = points["marker"]["color"]
+        assert (isinstance(color, dict) and color["shape"] == f"{n},3") if webgl else (color[0] in ("#4e79a7", "#f28e2b"))
+
+
 def test_run_store_rejects_unknown_runs_and_names_duplicates_apart(make_run, tmp_path):
     from dashboards.store import RunStore
 

@@ -34,7 +34,8 @@ def panel_figure(store, data, method: str, color: str) -> dict:
 
     metadata, _ = data.metadata(None, method)
     fig = projection_scatter(store.aligned(data.id, method), metadata, method=method, highlight=[],
-                             max_points=data.budget, seed=data.seed, height=440, title=data.name)
+                             max_points=data.budget, seed=data.seed, height=440, title=data.name,
+                             webgl_above=logic.WEBGL_ABOVE)
     fig.update_layout(dragmode="select", uirevision=f"compare-{data.id}", legend={"orientation": "h", "y": -0.08})
     return painted(fig, data, color, method)
 
