@@ -1,9 +1,11 @@
 """Dashboard responsiveness in a real headless Chromium at 10k, 100k and 1M points.
 
 For each size a synthetic run (8-d latents, 10 labels, a 2-D map) is written, the app is served
-on 127.0.0.1, and four timings are taken in the browser:
+on 127.0.0.1, and five timings are taken in the browser:
 
 * first render: navigation until the Explore scatter has drawn its points;
+* hover card: from the pointer's last move onto a point until its thumbnail card is painted,
+  on the browser's own clock;
 * colour change: from the click on "latent z0" until the recoloured scatter is painted (the
   second animation frame after plotly drew it), on the browser's own clock;
 * box drag: pressing, moving the pointer in five steps and releasing (plotly redraws the
@@ -81,7 +83,9 @@ def measure(driver, url: str, store) -> dict:
     from selenium.webdriver.common.by import By
 
     from dashboards import ids
-    from dashboards.testing import box_select, choose, css, plot, ready, wait
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    from dashboards.testing import box_select, choose, css, plot, point_position, ready, wait
 
     data = next(iter(store))
     graph = ids.graph(data.id)
@@ -90,7 +94,15 @@ def measure(driver, url: str, store) -> dict:
     wait(driver, lambda d: ready(d, graph), "no scatter", timeout=600, poll=0.02)
     first = time.perf_counter() - started
 
-    driver.execute_script(WATCH, css(ids.gallery(data.id)), css(graph))
+    driver.execute_script(WATCH, css(ids.gallery(data.id)), css(graph), css(ids.tooltip(data.id)))
+    x, y = point_position(driver, graph, *data.coords("umap", 2)[data.shown[0]])
+    hover = ActionBuilder(driver)
+    hover.pointer_action.move_to_location(int(x) + 1, int(y))
+    hover.pointer_action.move_to_location(int(x), int(y))
+    hover.perform()
+    tooltip = wait(driver, lambda d: d.execute_script("return window.lvTip && window.lvTip - window.lvMove"),
+                   "no tooltip", timeout=600, poll=0.02) / 1000
+
     choose(driver, ids.color(data.id), "latent z0")
     color = wait(driver, lambda d: d.execute_script("return window.lvRecoloured && window.lvRecoloured - window.lvClick"),
                  "no recolour", timeout=600, poll=0.02) / 1000
@@ -104,17 +116,25 @@ def measure(driver, url: str, store) -> dict:
     assert shown == f"{len(expected):,}", (shown, len(expected))
     selection = wait(driver, lambda d: d.execute_script("return window.lvFilled && window.lvFilled - window.lvUp"),
                      "no timing", timeout=60) / 1000
-    return {"first": first, "color": color, "drag": drag, "selection": selection, "selected": len(expected),
+    return {"first": first, "hover": tooltip, "color": color, "drag": drag, "selection": selection, "selected": len(expected),
             "drawn": len(data.shown)}
 
 
-# Browser-side clock: the last click (the colour option), the pointer release, and the moments the
-# recoloured scatter and the filled gallery are painted (two animation frames after the change).
+# Browser-side clock: the last pointer move (onto a point), the last click (the colour option), the
+# pointer release, and the moments the hover card, the recoloured scatter and the filled gallery
+# are painted (two animation frames after the change).
 WATCH = """
 window.lvClick = null; window.lvRecoloured = null; window.lvUp = null; window.lvFilled = null;
+window.lvMove = null; window.lvTip = null;
 const painted = (set) => requestAnimationFrame(() => requestAnimationFrame(() => set(performance.now())));
 document.addEventListener('click', () => { window.lvClick = performance.now(); }, true);
 document.addEventListener('pointerup', () => { window.lvUp = performance.now(); }, true);
+document.addEventListener('pointermove', () => { if (!window.lvTipSeen) window.lvMove = performance.now(); }, true);
+new MutationObserver(() => {
+  if (!window.lvTipSeen && window.lvMove && document.querySelector(arguments[2] + ' .lv-sample-id')) {
+    window.lvTipSeen = true; painted(t => { window.lvTip = t; });
+  }
+}).observe(document.body, {childList: true, subtree: true});
 const gd = document.querySelector(arguments[1] + ' .js-plotly-plot');
 gd.on('plotly_afterplot', () => {
   if (!window.lvRecoloured && gd._fullLayout.legend.title.text === 'z0') painted(t => { window.lvRecoloured = t; });
@@ -146,18 +166,20 @@ def main() -> None:
                 finally:
                     driver.quit()
             server.shutdown()
-            median = {k: statistics.median(r[k] for r in results) for k in ("first", "color", "drag", "selection")}
+            median = {k: statistics.median(r[k] for r in results)
+                      for k in ("first", "hover", "color", "drag", "selection")}
             rows.append((n, results[0]["drawn"], results[0]["selected"], median))
             print(f"n={n:>9,}  drawn={results[0]['drawn']:>7,}  first render {median['first']:.2f} s  "
-                  f"colour change {median['color']:.2f} s  box drag {median['drag']:.2f} s  "
-                  f"release -> gallery ({results[0]['selected']:,} points) {median['selection']:.2f} s", flush=True)
+                  f"hover card {median['hover']:.2f} s  colour change {median['color']:.2f} s  "
+                  f"box drag {median['drag']:.2f} s  release -> gallery ({results[0]['selected']:,} points) "
+                  f"{median['selection']:.2f} s", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print("\n| points | drawn | first render | colour change | box drag (5 moves) | release → gallery |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("\n| points | drawn | first render | hover card | colour change | box drag (5 moves) | release → gallery |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n, drawn, selected, m in rows:
-        print(f"| {n:,} | {drawn:,} | {m['first']:.2f} s | {m['color']:.2f} s | {m['drag']:.2f} s | "
-              f"{m['selection']:.2f} s ({selected:,} selected) |")
+        print(f"| {n:,} | {drawn:,} | {m['first']:.2f} s | {m['hover']:.2f} s | {m['color']:.2f} s | "
+              f"{m['drag']:.2f} s | {m['selection']:.2f} s ({selected:,} selected) |")
 
 
 if __name__ == "__main__":
