@@ -91,7 +91,8 @@ def test_rgb_colours_follow_the_colour_scale_with_a_colour_bar_trace():
     assert (np.abs(rows[3] - middle.mean(axis=0)) <= 1).all()  # halfway between the two middle stops
     assert not rgb["marker"]["showscale"]
     (bar,) = rgb["legend"]
-    assert bar["meta"] == "legend" and bar["marker"]["showscale"] and (bar["marker"]["cmin"], bar["marker"]["cmax"]) == (2.0, 4.0)
+    assert bar["meta"] == "legend" and bar["marker"]["showscale"]
+    assert (bar["marker"]["cmin"], bar["marker"]["cmax"]) == (2.0, 4.0)
     assert rgb["text"] == ["2", "4", "", "3", "2.5"] == figures.scatter_colors(values, name="z0")["text"]
 
 

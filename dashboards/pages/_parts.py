@@ -31,7 +31,7 @@ function (figure, config) {
 
 
 def sharp_on_dense_screens(app, graph) -> None:
-    """Register the clientside callback that gives the scatters ``graph`` (an id or pattern) the screen's pixel ratio."""
+    """Give the scatters ``graph`` (an id or a pattern) the screen's pixel ratio, by a clientside callback."""
     from dash import Input, Output, State
 
     app.clientside_callback(_SCREEN_RATIO, Output(graph, "config"), Input(graph, "figure"), State(graph, "config"))

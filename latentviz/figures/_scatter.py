@@ -92,7 +92,7 @@ def scatter_colors(values, *, name: str, rgb: bool = False) -> dict:
         scale = get_colorscale(SEQUENTIAL)
         finite = numbers[np.isfinite(numbers)]
         low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-        marker = {"color": rgb_rows(_scale_colors(numbers.to_numpy(), low, high, scale)), "showscale": False}
+        marker = {"color": _rgb_rows(_scale_colors(numbers.to_numpy(), low, high, scale)), "showscale": False}
         legend = [go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False, meta="legend",
                              marker={"color": [low, high], "cmin": low, "cmax": high, "colorscale": scale,
                                      "showscale": True, "colorbar": colorbar}).to_plotly_json()]
@@ -102,7 +102,7 @@ def scatter_colors(values, *, name: str, rgb: bool = False) -> dict:
     return {"name": text(name), "marker": marker, "text": _short_numbers(numbers), "legend": legend}
 
 
-def rgb_rows(colors: np.ndarray) -> dict:
+def _rgb_rows(colors: np.ndarray) -> dict:
     """An (n, 3) array of RGB bytes as a plotly typed-array spec (base64), which plotly.js decodes to rows."""
     rows = np.ascontiguousarray(colors, dtype=np.uint8).reshape(-1, 3)
     return {"dtype": "u1", "bdata": base64.b64encode(rows.tobytes()).decode("ascii"), "shape": f"{len(rows)},3"}
@@ -139,11 +139,11 @@ def _categorical(series: pd.Series, name: str, *, rgb: bool = False) -> dict:
                                  name=f"… {len(categories) - MAX_LEGEND} more", meta="legend").to_plotly_json())
     if rgb:
         codes = pd.Categorical(labels, categories=categories).codes
-        point_colors = rgb_rows(np.array([_hex_rgb(colors[c]) for c in categories], dtype=np.uint8)[codes])
+        point_colors = _rgb_rows(np.array([_hex_rgb(colors[c]) for c in categories], dtype=np.uint8)[codes])
     else:
         point_colors = [colors[c] for c in labels]
-    return {"marker": {"color": point_colors, "showscale": False}, "text": labels.map({c: text(c) for c in categories}).tolist(),
-            "legend": legend}
+    hover_text = labels.map({c: text(c) for c in categories}).tolist()
+    return {"marker": {"color": point_colors, "showscale": False}, "text": hover_text, "legend": legend}
 
 
 def _short_numbers(numbers: pd.Series) -> list[str]:
