@@ -51,10 +51,10 @@ def test_cpu_projection_and_metrics_never_import_torch(tmp_path, make_run):
     code = textwrap.dedent(f"""
         import sys
         from latentviz.projection import project
-        from latentviz.metrics import trustworthiness, knn_preservation
+        from latentviz.metrics import knn_preservation, linear_cka, trustworthiness
         result = project({str(run)!r}, methods="pca,tsne,umap", quiet=True)
         z = result.coordinates("pca")
-        trustworthiness(z, z[:, :1], 5), knn_preservation(z, z[:, :1], 5)
+        trustworthiness(z, z[:, :1], 5), knn_preservation(z, z[:, :1], 5), linear_cka(z, z[:, :1])
         print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -89,6 +89,17 @@ def test_pca_is_the_same_on_the_torch_path(monkeypatch):
     on_torch = PCA(3).fit(z)
     np.testing.assert_allclose(on_torch.components_, on_numpy.components_, atol=1e-10)
     np.testing.assert_allclose(on_torch.explained_variance_, on_numpy.explained_variance_, rtol=1e-10)
+
+
+def test_linear_cka_is_the_same_on_the_torch_path(monkeypatch):
+    from latentviz.metrics import linear_cka
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(600, 5))
+    b = a @ rng.normal(size=(5, 3)) + 0.5 * rng.normal(size=(600, 3))
+    on_numpy = linear_cka(a, b)
+    use_torch_engine(monkeypatch)
+    assert linear_cka(a, b) == pytest.approx(on_numpy, rel=1e-12) and 0.1 < on_numpy < 0.99
 
 
 def test_smallest_returns_the_m_smallest_per_row_on_both_engines():

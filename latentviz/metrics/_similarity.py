@@ -34,7 +34,7 @@ def linear_cka(a, b, *, baseline: bool = False, seed=0, device: str = "cpu"):
     seed : int, default=0
         Seeds the shuffle.
     device : str, default="cpu"
-        Torch device.
+        Where the cross-products are accumulated (``cpu``, ``auto``, ``cuda``, ``mps``).
 
     Returns
     -------
@@ -57,22 +57,24 @@ def linear_cka(a, b, *, baseline: bool = False, seed=0, device: str = "cpu"):
 
 
 def _linear_cka(a: np.ndarray, b: np.ndarray, device: str) -> float:
-    import torch
+    from latentviz.devices import array_engine
+
+    engine = array_engine(device)
 
     def cross(x, y):
         total = None
         for start in range(0, len(x), _CHUNK):
-            xs = torch.as_tensor(x[start:start + _CHUNK], dtype=torch.float64, device=device)
-            ys = torch.as_tensor(y[start:start + _CHUNK], dtype=torch.float64, device=device)
+            xs = engine.asarray(x[start:start + _CHUNK], "float64")
+            ys = engine.asarray(y[start:start + _CHUNK], "float64")
             part = ys.T @ xs
             total = part if total is None else total + part
-        return total
+        return engine.numpy(total).astype(np.float64)
 
     a = a - a.mean(axis=0)
     b = b - b.mean(axis=0)
     xx, yy, yx = cross(a, a), cross(b, b), cross(a, b)
-    denominator = float(torch.linalg.norm(xx) * torch.linalg.norm(yy))
-    return 0.0 if denominator == 0 else float(torch.linalg.norm(yx) ** 2) / denominator
+    denominator = float(np.linalg.norm(xx) * np.linalg.norm(yy))
+    return 0.0 if denominator == 0 else float(np.linalg.norm(yx) ** 2) / denominator
 
 
 def rbf_cka(a, b, *, sigma: float = 0.8, debiased: bool = False, baseline: bool = False, seed=0,
@@ -284,7 +286,7 @@ def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0, device: str
     seed : int, default=0
         Seeds the shuffle.
     device : str, default="cpu"
-        Torch device for the exact neighbour searches.
+        Where the exact neighbour searches run (``cpu``, ``auto``, ``cuda``, ``mps``).
 
     Returns
     -------
@@ -319,7 +321,7 @@ def compare(run_a, run_b, *, k: int = 10, seed=0, device: str = "cpu") -> dict:
     seed : int, default=0
         Seeds the baselines and samples.
     device : str, default="cpu"
-        Torch device for linear CKA and the neighbour searches.
+        Where linear CKA and the neighbour searches run (``cpu``, ``auto``, ``cuda``, ``mps``).
 
     Returns
     -------
