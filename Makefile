@@ -7,15 +7,14 @@ SERVE  ?= 1
 
 .PHONY: demo test browser clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@# CPU torch unless this machine has an NVIDIA GPU: never pull CUDA builds onto a CPU machine.
+	@# CPU torch (constraints/cpu.txt) unless this machine has an NVIDIA GPU: never pull CUDA builds onto a CPU machine.
 	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
-	  $(BIN)/pip install "torch>=2.1,<2.14"; \
+	  $(BIN)/pip install "torch>=2.1" && $(BIN)/pip install -e ".[all]"; \
 	else \
-	  $(BIN)/pip install "torch==2.13.0"; \
+	  $(BIN)/pip install -c constraints/cpu.txt torch && $(BIN)/pip install -c constraints/cpu.txt -e ".[all]"; \
 	fi
-	$(BIN)/pip install -e ".[all]"
 	touch $(STAMP)
 
 # Debian's chromium and chromedriver for the browser tests (installed when missing).

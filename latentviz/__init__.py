@@ -5,7 +5,12 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the one version source is pyproject.toml
+    __version__ = version("latentviz")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = ["Run", "__version__", "project", "show"]
 
