@@ -35,7 +35,9 @@ def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_poin
     """
     run.require_complete()
     manifest = run.manifest
-    seed = int(manifest.get("seed", 0) if seed is None else seed)
+    if seed is None:  # an imported run records no seed (null): the report still draws a fixed sample
+        seed = manifest.get("seed")
+    seed = int(seed) if seed is not None else 0
     stats = latent_stats(run)
     metrics = run.metrics
     audit = audit_section(run, policy, baseline)
@@ -111,8 +113,8 @@ def provenance(run: Run) -> list[Fact]:
         rows.append(Fact("Model", "none: latents were imported"))
     rows += [Fact("Data", str(data.get("spec", "—")), _data_note(data)),
              Fact("Samples", num(manifest.get("n", run.n))),
-             Fact("Seed", str(manifest.get("seed", "—"))),
-             Fact("Device", str(manifest.get("device", "—")))]
+             Fact("Seed", _or_dash(manifest.get("seed"))),
+             Fact("Device", _or_dash(manifest.get("device")))]
     versions = manifest.get("versions") or {}
     if versions:
         rows.append(Fact("Versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))))
@@ -120,6 +122,11 @@ def provenance(run: Run) -> list[Fact]:
         params = (manifest.get("parameters") or {}).get(stage)
         rows.append(Fact(f"Stage: {stage}", seconds(took), _compact(params) if params else ""))
     return rows
+
+
+def _or_dash(value) -> str:
+    """A manifest value for display; an imported run records ``null`` for its seed and device."""
+    return "—" if value is None else str(value)
 
 
 def _loaded_as(model: dict) -> str:

@@ -11,6 +11,11 @@ from plotly.subplots import make_subplots
 from latentviz.figures._style import ACCENT, MUTED, figure, text
 
 _COLS = 3
+# Sizes in pixels: every panel keeps its height however many metrics there are, so the figure
+# grows with the rows (a fixed spacing fraction failed plotly's check beyond 6 rows).
+_ROW_PX = 210  # one row of panels with the gap below it
+_GAP_PX = 60  # between rows: room for the next row's panel titles
+_TOP_PX, _BOTTOM_PX = 80, 48  # the figure's title and the first panel titles; the last x-axis title
 
 
 def metric_series(steps, values: dict, *, x_title: str = "step", names=None) -> go.Figure:
@@ -28,8 +33,10 @@ def metric_series(steps, values: dict, *, x_title: str = "step", names=None) -> 
     metrics = sorted(values)
     rows = max(1, math.ceil(len(metrics) / _COLS))
     fig = make_subplots(rows=rows, cols=_COLS, subplot_titles=[text(m) for m in metrics],
-                        horizontal_spacing=0.07, vertical_spacing=0.18 if rows > 1 else 0.2)
-    fig.update_layout(figure(title="Metrics over the series", height=120 + 210 * rows, showlegend=False).layout)
+                        horizontal_spacing=0.07, vertical_spacing=_GAP_PX / (_ROW_PX * rows - _GAP_PX))
+    fig.update_layout(figure(title="Metrics over the series", height=_TOP_PX + _ROW_PX * rows - _GAP_PX + _BOTTOM_PX,
+                             showlegend=False).layout)
+    fig.update_layout(margin={"t": _TOP_PX, "b": _BOTTOM_PX})
     steps = [float(s) for s in steps]
     hover_names = [text(n) for n in (names if names is not None else steps)]
     for k, name in enumerate(metrics):

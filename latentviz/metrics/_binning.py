@@ -7,6 +7,12 @@ import numpy as np
 from latentviz._validation import check_latents
 from latentviz.metrics._common import drop_nonfinite, latents_and_factors
 
+#: Plug-in mutual information (nats) at or below this is float noise and counts as 0. The MI of a
+#: constant code with anything sums terms that cancel only to about 1e-16; left in, such a code
+#: counted as informative (modularity scored it 1 instead of 0). Genuine plug-in MI of a
+#: non-constant column on any practical sample is many orders of magnitude above it.
+MI_TOLERANCE = 1e-12
+
 
 def discretize(z, *, n_bins: int = 20) -> np.ndarray:
     """Bin each column on its own into ``n_bins`` equal-width bins, labels 1..n_bins.
@@ -68,7 +74,8 @@ def mutual_info_matrix(z, factors, *, n_bins: int = 20) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n_latents, n_factors)
-        Non-negative; 0 for independent variables, at most min(H(z_i), H(v_j)).
+        Non-negative; 0 for independent variables and exactly 0 for a constant latent (values
+        up to :data:`MI_TOLERANCE` are float noise, set to 0); at most min(H(z_i), H(v_j)).
 
     Examples
     --------
@@ -82,7 +89,10 @@ def mutual_info_matrix(z, factors, *, n_bins: int = 20) -> np.ndarray:
 
 
 def discrete_mutual_info(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Plug-in MI (nats) between every column of ``a`` and every column of ``b`` (integer labels)."""
+    """Plug-in MI (nats) between every column of ``a`` and every column of ``b`` (integer labels).
+
+    Values up to :data:`MI_TOLERANCE` are set to 0.
+    """
     a_codes = [np.unique(col, return_inverse=True)[1] for col in a.T]
     b_codes = [np.unique(col, return_inverse=True)[1] for col in b.T]
     out = np.zeros((len(a_codes), len(b_codes)))
@@ -102,7 +112,7 @@ def entropy(labels: np.ndarray) -> np.ndarray:
 
 
 def _mutual_info(x: np.ndarray, y: np.ndarray) -> float:
-    """I(x; y) from the contingency table of two label arrays coded 0..k-1."""
+    """I(x; y) from the contingency table of two label arrays coded 0..k-1 (0 up to the tolerance)."""
     n = len(x)
     nx, ny = x.max() + 1, y.max() + 1
     table = np.bincount(x * ny + y, minlength=nx * ny).reshape(nx, ny).astype(np.float64)
@@ -110,4 +120,4 @@ def _mutual_info(x: np.ndarray, y: np.ndarray) -> float:
     joint = table[rows, cols]
     outer = table.sum(axis=1)[rows] * table.sum(axis=0)[cols]
     value = float((joint / n * (np.log(joint) - np.log(outer) + np.log(n))).sum())
-    return max(value, 0.0)
+    return value if value > MI_TOLERANCE else 0.0

@@ -16,8 +16,8 @@ class MetricInfo:
 
     ``bounds`` is the mathematical range (``math.inf`` when unbounded); ``typical`` the range
     seen on trained models; ``higher_is_better`` is None for a descriptive figure with no
-    better direction. ``stochastic`` metrics change with the seed (``--repeats`` gives their
-    spread).
+    better direction. ``stochastic`` metrics change with the seed, if only on large runs (a seeded
+    sample, split or draw; ``--repeats`` gives their spread).
     """
 
     name: str
@@ -125,7 +125,7 @@ _ENTRIES = [
                "closed form", "reconstruction_error", needs_decoder=True, needs_inputs=True),
     MetricInfo("consistency", _DEC, False, (0, math.inf), (0.0, 0.5),
                "Relative distance between encode(decode(z)) and z for data codes.",
-               "closed form", "consistency", needs_decoder=True),
+               "closed form", "consistency", needs_decoder=True, stochastic=True),
     MetricInfo("consistency_prior", _DEC, False, (0, math.inf), (0.0, 1.0),
                "Relative distance between encode(decode(z)) and z for samples of the prior.",
                "closed form", "consistency", needs_decoder=True, stochastic=True),
@@ -144,7 +144,7 @@ _ENTRIES = [
                "sklearn cross_val_score", "knn_accuracy", needs_labels=True, stochastic=True),
     MetricInfo("silhouette", _LAB, True, (-1, 1), (-0.1, 0.5),
                "How much closer points are to their own label's points than to the nearest other label's.",
-               "sklearn.metrics.silhouette_score", "silhouette", needs_labels=True),
+               "sklearn.metrics.silhouette_score", "silhouette", needs_labels=True, stochastic=True),
 ]
 
 #: Every metric ``metrics.json`` can hold, by its flat name.

@@ -78,7 +78,12 @@ def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = F
 
 
 def _run_task(out: dict, names, task, ctx, seed: int, repeats: int) -> None:
-    stochastic = REGISTRY[names[0]].stochastic
+    """Run ``task`` once, or ``repeats`` times with seeds ``seed + r`` when any of its metrics is stochastic.
+
+    Each stochastic name gets the mean and ``detail[name]["std"]``/``["values"]``; a deterministic
+    name sharing the task keeps its first value.
+    """
+    stochastic = {name for name in names if REGISTRY[name].stochastic}
     runs = []
     for r in range(repeats if stochastic else 1):
         with warnings.catch_warnings(record=True) as caught:
@@ -87,7 +92,7 @@ def _run_task(out: dict, names, task, ctx, seed: int, repeats: int) -> None:
         runs.append((values, detail, sorted({str(w.message) for w in caught})))
     values, detail, caveats = runs[0]
     for name in names:
-        series = [v[name] for v, _, _ in runs]
+        series = [v[name] for v, _, _ in runs] if name in stochastic else [values[name]]
         out[name] = series[0] if len(series) == 1 else float(np.mean(series))
         entry = dict(detail) if name == names[0] else {}
         if len(series) > 1:
@@ -113,14 +118,25 @@ class _RunData:
         self.factors = None if run.factors is None else np.asarray(run.factors)[self.finite]
         self.labels = None if run.labels is None else np.asarray(run.labels)[self.finite]
         self.ids = np.asarray(run.ids)[self.finite]
+        self._splits: dict = {}
 
-    @functools.cached_property
+    @property
     def split(self):
-        """(train rows, test rows) of the reference's sizes, or 2/3 : 1/3 of a smaller run."""
-        n = len(self.z)
-        order = check_random_state(self.seed).permutation(n)
-        n_train = min(N_TRAIN, max(1, int(round(n * 2 / 3))))
-        return order[:n_train], order[n_train:n_train + N_TEST]
+        """(train rows, test rows) drawn with the run's seed: the split of the deterministic metrics."""
+        return self.split_for(self.seed)
+
+    def split_for(self, seed: int):
+        """(train rows, test rows) of the reference's sizes, or 2/3 : 1/3 of a smaller run, drawn with ``seed``.
+
+        A repeat of a split-based metric (SAP, DCI, explicitness) draws its own split, so its
+        spread covers the choice of the evaluation sample, not only the classifier's randomness.
+        """
+        if seed not in self._splits:
+            n = len(self.z)
+            order = check_random_state(seed).permutation(n)
+            n_train = min(N_TRAIN, max(1, int(round(n * 2 / 3))))
+            self._splits[seed] = order[:n_train], order[n_train:n_train + N_TEST]
+        return self._splits[seed]
 
     @functools.cached_property
     def data_spec(self) -> str:
@@ -281,13 +297,13 @@ def _needs_decoder_and_inputs(ctx):
 
 # -- tasks: (ctx, seed) -> ({flat name: value}, detail) -------------------------------------------
 
-def _train(ctx):
-    rows = ctx.split[0]
+def _train(ctx, seed=None):
+    rows = (ctx.split if seed is None else ctx.split_for(seed))[0]
     return ctx.z[rows], ctx.factors[rows]
 
 
-def _test(ctx):
-    rows = ctx.split[1]
+def _test(ctx, seed=None):
+    rows = (ctx.split if seed is None else ctx.split_for(seed))[1]
     return ctx.z[rows], ctx.factors[rows]
 
 
@@ -322,8 +338,8 @@ def _mig(ctx, seed):
 def _dci(ctx, seed):
     from latentviz.metrics._dci import dci_detail
 
-    z, f = _train(ctx)
-    zt, ft = _test(ctx)
+    z, f = _train(ctx, seed)
+    zt, ft = _test(ctx, seed)
     d = dci_detail(z, f, z_test=zt if len(zt) else None, factors_test=ft if len(zt) else None, seed=seed)
     return ({"dci_disentanglement": d["disentanglement"], "dci_completeness": d["completeness"],
              "dci_informativeness": d["informativeness_test"]},
@@ -336,8 +352,8 @@ def _dci(ctx, seed):
 def _sap(ctx, seed):
     from latentviz.metrics._sap import sap_matrix
 
-    z, f = _train(ctx)
-    zt, ft = _test(ctx)
+    z, f = _train(ctx, seed)
+    zt, ft = _test(ctx, seed)
     matrix, score, gaps = sap_matrix(z, f, z_test=zt if len(zt) else None, factors_test=ft if len(zt) else None,
                                      seed=seed)
     return {"sap": score}, {"score_matrix": matrix, "per_factor": gaps}
@@ -355,8 +371,8 @@ def _modularity(ctx, seed):
 def _explicitness(ctx, seed):
     from latentviz.metrics._modularity import _explicitness_detail
 
-    z, f = _train(ctx)
-    zt, ft = _test(ctx)
+    z, f = _train(ctx, seed)
+    zt, ft = _test(ctx, seed)
     d = _explicitness_detail(z, f, zt if len(zt) else None, ft if len(zt) else None, seed)
     return {"explicitness": d.pop("explicitness")}, d
 

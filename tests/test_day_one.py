@@ -1,0 +1,158 @@
+"""Regression tests of issue #13: the day-one paths that crashed or gave wrong numbers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import SMALL_SHAPES, VAE_FACTORY, invoke, read_json, write_run
+
+
+def _grid(levels: int, factors: int) -> np.ndarray:
+    """Every combination of ``factors`` factors with ``levels`` levels: exactly independent factors."""
+    return np.array(list(itertools.product(range(levels), repeat=factors)))
+
+
+# -- item 1: an imported run (seed: null) has a report ---------------------------------------------
+
+def test_report_of_an_imported_run(tmp_path):
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32))
+    assert invoke("import", tmp_path / "z.npy", "--out", tmp_path / "run").code == 0
+    assert read_json(tmp_path / "run" / "manifest.json")["seed"] is None
+    result = invoke("report", tmp_path / "run", "--quiet")
+    assert result.code == 0, result.err
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "None" not in html.split("Seed", 1)[1][:200]  # provenance shows a dash, not Python's None
+
+
+# -- item 2: a series of runs with many metrics ----------------------------------------------------
+
+def test_compare_series_with_30_metrics(tmp_path):
+    runs = []
+    for step in (10, 20, 30):
+        path = write_run(tmp_path / f"epoch{step}", np.random.default_rng(step).normal(size=(40, 3)),
+                         manifest={"step": step})
+        (path / "metrics.json").write_text(json.dumps({f"metric_{k:02d}": step * 0.01 + k for k in range(30)}))
+        runs.append(path)
+    result = invoke("compare", *runs, "--order", "step", "--out", tmp_path / "compare.html", "--quiet")
+    assert result.code == 0, result.err
+    assert "metric_29" in (tmp_path / "compare.html").read_text()
+
+
+def test_metric_series_panels_keep_their_height():
+    from latentviz.figures import metric_series
+
+    small = metric_series([1, 2, 3], {f"m{k}": [0.0, 1.0, 2.0] for k in range(6)})
+    large = metric_series([1, 2, 3], {f"m{k}": [0.0, 1.0, 2.0] for k in range(90)})
+
+    def panel_px(fig):
+        low, high = fig.layout.yaxis.domain
+        return (high - low) * (fig.layout.height - fig.layout.margin.t - fig.layout.margin.b)
+
+    assert panel_px(large) == pytest.approx(panel_px(small), rel=0.01)
+
+
+# -- item 3: constant (collapsed) latents in the MI-based metrics ----------------------------------
+
+#: The tolerance below which plug-in MI is float noise (latentviz.metrics._binning.MI_TOLERANCE).
+MI_TOLERANCE = 1e-12
+
+
+def _with_constant_dims(z):
+    n = len(z)
+    return np.hstack([z, np.zeros((n, 1)), np.full((n, 1), 0.1)])
+
+
+def test_mi_tolerance_is_the_stated_one():
+    from latentviz.metrics._binning import MI_TOLERANCE as stated
+
+    assert stated == MI_TOLERANCE
+
+
+def test_mi_of_a_constant_latent_is_exactly_zero():
+    from sklearn.metrics import mutual_info_score as reference
+
+    from latentviz.metrics import mutual_info_matrix
+
+    f = _grid(3, 5)
+    mi = mutual_info_matrix(_with_constant_dims(f + 0.0), f)
+    assert np.all(mi[5:] == 0.0)
+    # the noise the tolerance removes: what the reference estimator returns for a constant code
+    assert 0.0 <= max(reference(np.zeros(len(f)), f[:, j]) for j in range(5)) <= MI_TOLERANCE
+    assert mi[0, 0] == pytest.approx(reference(f[:, 0], f[:, 0]), abs=1e-12)
+
+
+def test_modularity_of_perfect_code_plus_constant_dims_is_five_sevenths():
+    from latentviz.metrics import modularity
+
+    f = _grid(3, 5)
+    assert modularity(f + 0.0, f) == pytest.approx(1.0, abs=1e-12)
+    assert modularity(_with_constant_dims(f * 2.0 + 1.0), f) == pytest.approx(5 / 7, abs=1e-12)
+
+
+def test_mig_and_mi_score_unchanged_by_constant_dims():
+    from latentviz.metrics import mig, mutual_info_score
+
+    f = _grid(3, 4)
+    z = f + np.random.default_rng(0).uniform(0, 0.9, size=f.shape)
+    assert mig(_with_constant_dims(z), f) == pytest.approx(mig(z, f), abs=1e-12)
+    d = z.shape[1]
+    # the pairs with a constant latent add exactly 0 to the sum over d^2 - d ordered pairs
+    expected = mutual_info_score(z) * (d * d - d) / ((d + 2) * (d + 1))
+    assert mutual_info_score(_with_constant_dims(z)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_irs_ignores_constant_dims_exactly():
+    import warnings
+
+    from latentviz.metrics import irs
+
+    f = _grid(3, 3)
+    z = f + np.random.default_rng(1).uniform(0, 0.9, size=f.shape)
+    assert irs(_with_constant_dims(z), f) == irs(z, f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert irs(np.full((len(f), 2), 0.1), f) == 0.0  # var() of a constant 0.1 column is not 0
+
+
+def test_dci_disentanglement_unchanged_by_constant_dims():
+    from latentviz.metrics import dci
+
+    f = np.vstack([_grid(3, 3)] * 3)
+    z = f + np.random.default_rng(2).uniform(0, 0.9, size=f.shape)
+    assert dci(_with_constant_dims(z), f, seed=0)["disentanglement"] == pytest.approx(
+        dci(z, f, seed=0)["disentanglement"], abs=1e-9)
+
+
+# -- item 4: --repeats gives every stochastic metric its spread ------------------------------------
+
+@pytest.fixture(scope="module")
+def repeated_vae_run(tmp_path_factory, vae_checkpoint):
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    assert invoke("encode", vae_checkpoint, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--out", out,
+                  "--quiet").code == 0
+    result = invoke("metrics", out, "--repeats", "3", "--quiet")
+    assert result.code == 0, result.err
+    return read_json(out / "metrics.json")
+
+
+@pytest.mark.parametrize("name", ["consistency", "consistency_prior"])
+def test_repeats_give_consistency_a_spread(repeated_vae_run, name):
+    detail = repeated_vae_run["detail"][name]
+    assert len(detail["values"]) == 3
+    assert repeated_vae_run[name] == pytest.approx(np.mean(detail["values"]))
+    assert detail["std"] == pytest.approx(np.std(detail["values"], ddof=1))
+
+
+def test_repeats_cover_every_stochastic_metric(repeated_vae_run):
+    from latentviz.metrics import REGISTRY
+
+    stochastic = [n for n, info in REGISTRY.items() if info.stochastic and n in repeated_vae_run]
+    assert "consistency_prior" in stochastic
+    assert [n for n in stochastic if len(repeated_vae_run["detail"][n].get("values", [])) != 3] == []
+    # prior samples and the SAP/DCI/explicitness splits change with the repeat's seed
+    for name in ("consistency_prior", "explicitness", "dci_informativeness"):
+        assert repeated_vae_run["detail"][name]["std"] > 0, name
