@@ -279,14 +279,14 @@ class ExactIndex:
         from latentviz.devices import array_engine
 
         self.metric = metric
-        self.reference = _prepare(np.asarray(reference, np.float64), metric)
+        self.reference = for_metric(np.asarray(reference, np.float64), metric)
         self.engine = array_engine(device)
 
     def query(self, points, k: int, *, exclude_self: bool = False, quiet: bool = True) -> Neighbors:
         """The ``k`` nearest reference rows of each of ``points`` (itself excluded when ``exclude_self``)."""
         from latentviz.progress import progress
 
-        queries = self.reference if exclude_self else _prepare(np.asarray(points, np.float64), self.metric)
+        queries = self.reference if exclude_self else for_metric(np.asarray(points, np.float64), self.metric)
         n_ref = self.reference.shape[0]
         if k > n_ref - int(exclude_self):
             raise InputError(f"knn: k={k} but only {n_ref - int(exclude_self)} other points exist")
@@ -363,7 +363,7 @@ def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int, *, metric: st
                      metric=metric, method="pynndescent")
 
 
-def _prepare(x: np.ndarray, metric: str) -> np.ndarray:
+def for_metric(x: np.ndarray, metric: str) -> np.ndarray:
     """Cosine search is Euclidean search between unit vectors (zero vectors stay at the origin)."""
     if metric != "cosine":
         return x

@@ -44,14 +44,32 @@ def parse_normalize(text: str | None):
     return mean, std
 
 
+def dedupe_ids_option(f):
+    """--dedupe-ids (import, encode, run): how to resolve duplicate ids instead of refusing them."""
+    return click.option("--dedupe-ids", type=click.Choice(["suffix", "first"]),
+                        help="Duplicate ids: suffix renames repeats to ID#2, ID#3; first keeps the first row of each id. "
+                             "Without it duplicates are refused.")(f)
+
+
+def reload_trust_option(f):
+    """--trust-checkpoint on a command that reloads a run's model or data set (see latentviz.trust)."""
+    return click.option("--trust-checkpoint", is_flag=True,
+                        help="Reload the run's model and data set even where they run code (a factory or dataset "
+                             "file, a pickled module) and this machine has no record that you made the run with "
+                             "those files. Only for runs you trust.")(f)
+
+
 def model_options(f):
     """How to load a checkpoint (shared by encode, run, sample, inspect)."""
     for option in reversed([
         click.option("--model", "factory", metavar="MODULE_OR_FILE:CALLABLE", help="Builds the nn.Module for a state dict."),
         click.option("--model-kwargs", metavar="JSON", help="Keyword arguments for --model, as a JSON object."),
         click.option("--layer", metavar="NAME", help="Take the latent from this submodule's output (forward hook)."),
-        click.option("--trust-checkpoint", is_flag=True, help="Allow a pickled checkpoint to run code when loaded."),
+        click.option("--trust-checkpoint", is_flag=True, help="Allow the checkpoint to run code when loaded (a pickled module, remote code, a program with non-tensor operations)."),
         click.option("--strict/--no-strict", default=True, help="Require the state dict keys to fit the model."),
+        click.option("--weights", metavar="NAME",
+                     help="Which set of weights a training checkpoint holding several takes: ema, or the key "
+                          "(state_dict_ema, model_ema...); 'latentviz inspect' lists them."),
     ]):
         f = option(f)
     return f
@@ -78,17 +96,25 @@ def encode_options(f):
         click.option("--quiet", "-q", "local_quiet", is_flag=True, help="No progress bar."),
     ]):
         f = option(f)
-    return model_options(reading_options(f))
+    return model_options(reading_options(dedupe_ids_option(f)))
 
 
 def reading_options(f):
     """How inputs are read and latents pooled (shared by encode, run and inspect)."""
     for option in reversed([
-        click.option("--image-size", metavar="HxW", help="Resize images from a folder to this size."),
+        click.option("--image-size", metavar="HxW", help="Resize image inputs (a folder, image arrays, datasets) to this size."),
+        click.option("--channels", type=click.Choice(["1", "3"]),
+                     help="Convert image inputs to 1 (grayscale) or 3 (RGB) channels for the model."),
         click.option("--features", metavar="A,B,C", help="Table columns to use as input."),
         click.option("--text-column", metavar="NAME", help="The column of texts in a .csv/.parquet (transformers models)."),
-        click.option("--pool", type=click.Choice(["flatten", "mean", "channel", "cls"]),
-                     help="Spatial latents: flatten (default), mean or channel statistics; token states: mean (default) or cls."),
+        click.option("--pool", type=click.Choice(["flatten", "mean", "max", "channel", "cls"]),
+                     help="Spatial latents: flatten (default), mean, max or channel statistics; token states "
+                          "(transformers folders, hooked ViT blocks): mean (transformers' default), cls or max."),
+        click.option("--pool-axis", type=click.Choice(["tokens", "spatial"]),
+                     help="What a 3-axis latent holds, where the hooked layer's type does not tell: "
+                          "tokens (batch, tokens, channels) or spatial (batch, channels, positions)."),
+        click.option("--scale-latents", is_flag=True,
+                     help="diffusers VAEs: (mean - shift_factor) * scaling_factor, as latent-diffusion pipelines use."),
         click.option("--max-length", type=click.IntRange(min=1), metavar="TOKENS",
                      help="Truncate texts to this many tokens (transformers models)."),
     ]):
@@ -98,4 +124,4 @@ def reading_options(f):
 
 def data_options_of(kw: dict) -> dict:
     """The data source's reading options among the parsed CLI options (passed on to ``open_source``)."""
-    return {"text_column": kw["text_column"]} if kw.get("text_column") else {}
+    return {key: kw[key] for key in ("text_column", "channels") if kw.get(key)}

@@ -8,8 +8,6 @@ import click
 
 from latentviz.cli._options import data_options_of, model_options, parse_json_kwargs, reading_options
 
-MAX_LAYERS_SHOWN = 30
-
 
 @click.command("inspect")
 @click.argument("checkpoint")
@@ -19,15 +17,17 @@ MAX_LAYERS_SHOWN = 30
 @click.option("--generator", is_flag=True, help="CHECKPOINT is a generator: forward maps latents to outputs.")
 @click.option("--probe", default=4, show_default=True, type=click.IntRange(min=1), help="Samples in the probe batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def inspect_command(checkpoint, factory, model_kwargs, layer, trust_checkpoint, strict, image_size, features,
-                    text_column, pool, max_length, data, generator, probe, as_json):
+def inspect_command(checkpoint, factory, model_kwargs, layer, trust_checkpoint, strict, image_size, channels,
+                    features, text_column, pool, max_length, data, generator, probe, as_json, weights, pool_axis,
+                    scale_latents):
     """Show what latentviz detects in CHECKPOINT: format, kind, encoder, decoder, latent size, layers."""
     from latentviz.models import inspect_model
 
     info = inspect_model(checkpoint, data=data, probe=probe, image_size=image_size, features=features,
-                         data_options=data_options_of({"text_column": text_column}), factory=factory,
+                         data_options=data_options_of({"text_column": text_column, "channels": channels}), factory=factory,
                          factory_kwargs=parse_json_kwargs(model_kwargs), layer=layer, trust_checkpoint=trust_checkpoint,
-                         strict=strict, pool=pool, max_length=max_length, generator=generator)
+                         strict=strict, weights=weights, pool=pool, pool_axis=pool_axis, scale_latents=scale_latents,
+                         max_length=max_length, generator=generator)
     click.echo(json.dumps(info, indent=2) if as_json else render(info))
 
 
@@ -68,12 +68,10 @@ def _layer_lines(layers: list[dict], *, measured: bool) -> list[str]:
     if not layers:
         return [f"{'layers':<12}none that --layer can hook"]
     head = "candidates for --layer" + (" (output shape per sample)" if measured else "")
-    width = max(len(layer["name"]) for layer in layers[:MAX_LAYERS_SHOWN]) + 2
-    type_width = max(len(layer["type"]) for layer in layers[:MAX_LAYERS_SHOWN]) + 2
+    width = max(len(layer["name"]) for layer in layers) + 2
+    type_width = max(len(layer["type"]) for layer in layers) + 2
     lines = [f"{'layers':<12}{head}:"]
-    for layer in layers[:MAX_LAYERS_SHOWN]:
+    for layer in layers:  # every one: the last layers (avgpool, fc) are the ones most often hooked
         shape = _shape(layer["output_shape"]) if layer["output_shape"] else ""
         lines.append(f"{'':<14}{layer['name']:<{width}}{layer['type']:<{type_width}}{shape}".rstrip())
-    if len(layers) > MAX_LAYERS_SHOWN:
-        lines.append(f"{'':<14}... and {len(layers) - MAX_LAYERS_SHOWN} more (--json lists them all)")
     return lines

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from latentviz.errors import InputError
+
 
 @dataclass
 class Batch:
@@ -29,6 +31,9 @@ class DataSource:
     spec: str
     kind: str = "array"  # image | array | table | text | tokens
     options: dict = field(default_factory=dict)
+    #: What ``--channels`` and ``--image-size`` ask of an image source (see :func:`set_image_options`).
+    channels = None
+    image_size = None
 
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -40,6 +45,14 @@ class DataSource:
     def item_shape(self) -> tuple[int, ...] | None:
         """Shape of one input (without the batch axis), when fixed."""
         return None
+
+    def conform(self, x: np.ndarray) -> np.ndarray:
+        """An image batch (n, C, H, W) in [0, 1] with this source's channels and size."""
+        return conform_images(x, channels=self.channels, size=self.image_size)
+
+    def conformed_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The (C, H, W) an image of ``shape`` (C, H, W) has after :meth:`conform`."""
+        return (self.channels or shape[0], *(self.image_size or shape[1:]))
 
     def describe(self) -> dict:
         """What the manifest records about the source."""
@@ -69,3 +82,71 @@ def is_image_array(shape: tuple[int, ...]) -> bool:
     if len(shape) == 4:
         return shape[1] in (1, 3, 4) or shape[-1] in (1, 3, 4)
     return False
+
+
+def luma(x: np.ndarray) -> np.ndarray:
+    """(n, 3, H, W) RGB -> (n, 1, H, W) with PIL's ITU-R 601-2 weights (what ``Image.convert("L")`` uses)."""
+    return np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), x, axes=([0], [1]))[:, None].astype(np.float32)
+
+
+def conform_images(x: np.ndarray, *, channels: int | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Images (n, C, H, W), float in [0, 1], with ``channels`` (1 or 3) and ``size`` (H, W) as asked.
+
+    The one conversion every image-like source applies: RGBA drops alpha; 1 -> 3 repeats the
+    channel, 3 -> 1 takes the luma; resizing is bilinear with antialiasing (as PIL resizes).
+    """
+    if x.shape[1] == 4 and channels is not None:
+        x = x[:, :3]
+    if channels == 3 and x.shape[1] == 1:
+        x = np.repeat(x, 3, axis=1)
+    elif channels == 1 and x.shape[1] == 3:
+        x = luma(x)
+    elif channels is not None and x.shape[1] != channels:
+        raise InputError(f"--channels {channels}: cannot convert images with {x.shape[1]} channels; "
+                         "images need 1, 3 or 4 channels")
+    if size is not None and tuple(x.shape[2:]) != tuple(size):
+        import torch
+
+        x = torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(x, np.float32)), size=tuple(size),
+                                            mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1).numpy()
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def image_array(item) -> np.ndarray:
+    """One image as (C, H, W) float32 in [0, 1]: a PIL image, or a uint8 array/tensor (HWC, CHW or HW).
+
+    Grayscale PIL modes give one channel, every other mode RGB; float arrays pass unchanged.
+    """
+    from PIL import Image
+
+    if isinstance(item, Image.Image):
+        item = item.convert("L" if item.mode in GRAY_MODES else "RGB")
+    arr = np.asarray(item.numpy() if hasattr(item, "numpy") and not isinstance(item, np.ndarray) else item)
+    return to_channels_first(scale_uint8(arr)[None])[0]
+
+
+#: PIL modes read as one channel.
+GRAY_MODES = ("L", "I", "I;16", "F", "1", "LA")
+
+
+def parse_channels(value) -> int | None:
+    """--channels: None, 1 or 3."""
+    if value is None:
+        return None
+    if str(value) not in ("1", "3"):
+        raise InputError(f"--channels: '{value}' is not 1 or 3 (grayscale or RGB)")
+    return int(value)
+
+
+def set_image_options(source: DataSource, *, image_size=None, channels=None) -> DataSource:
+    """Give an image source its ``--image-size`` and ``--channels``; refuse them for data that are not images."""
+    if image_size is None and channels is None:
+        return source
+    if source.kind != "image":
+        option = "--image-size" if image_size is not None else "--channels"
+        raise InputError(f"{option}: --data {source.spec} is not images ({source.kind} data, items of shape "
+                         f"{source.item_shape}); leave {option} out")
+    source.image_size, source.channels = image_size, channels
+    source.options = {**source.options, **({"image_size": list(image_size)} if image_size else {}),
+                      **({"channels": channels} if channels else {})}
+    return source

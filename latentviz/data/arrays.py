@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentviz._validation import check_per_row
 from latentviz.data._base import Batch, DataSource, is_image_array, scale_uint8, to_channels_first
 from latentviz.errors import InputError
 
@@ -21,16 +22,14 @@ class ArraySource(DataSource):
             raise InputError(f"--data {spec}: the data set is empty (x has shape {tuple(x.shape)})")
         self.x = x
         self.image = is_image_array(tuple(x.shape))
-        self.labels = None if labels is None else np.asarray(labels).reshape(-1)
-        self.factors = None if factors is None else np.asarray(factors).reshape(len(x), -1)
+        whom = f"--data {spec}"
+        self.labels = None if labels is None else check_per_row(labels, len(x), name="labels", whom=whom)
+        self.factors = None if factors is None else check_per_row(factors, len(x), name="factors", whom=whom, columns=True)
         if self.factors is not None:
             names = list(factor_names) if factor_names is not None else [str(i) for i in range(self.factors.shape[1])]
             if len(names) != self.factors.shape[1]:
                 raise InputError(f"--data {spec}: {len(names)} factor_names for {self.factors.shape[1]} factor columns")
             self.factor_names = [str(n) for n in names]
-        for name, values in (("labels", self.labels), ("factors", self.factors)):
-            if values is not None and len(values) != len(x):
-                raise InputError(f"--data {spec}: {name} has {len(values)} rows but x has {len(x)}")
         self.extra = extra or {}
         self.ids = None  # a table's own id column, when it has one; the row index otherwise
         super().__init__(spec=spec, kind="image" if self.image else "array")
@@ -41,7 +40,7 @@ class ArraySource(DataSource):
     @property
     def item_shape(self):
         shape = tuple(int(s) for s in self.x.shape[1:])
-        return tuple(to_channels_first(np.empty((1, *shape), dtype=np.uint8)).shape[1:]) if self.image else shape
+        return self.conformed_shape(to_channels_first(np.empty((1, *shape), dtype=np.uint8)).shape[1:]) if self.image else shape
 
     def read(self, start: int, stop: int) -> Batch:
         chunk = np.array(self.x[start:stop])  # a copy: memory-mapped rows are read-only
@@ -49,7 +48,7 @@ class ArraySource(DataSource):
             x = torch.from_numpy(chunk.astype(np.int64))  # token ids and the like pass through as integers
         else:
             chunk = scale_uint8(chunk)
-            x = torch.from_numpy(np.ascontiguousarray(to_channels_first(chunk) if self.image else chunk))
+            x = torch.from_numpy(np.ascontiguousarray(self.conform(to_channels_first(chunk)) if self.image else chunk))
         ids = self.ids[start:stop].tolist() if self.ids is not None else [str(i) for i in range(start, stop)]
         meta: dict = {"id": ids}
         if self.labels is not None:

@@ -7,16 +7,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentviz.data._base import Batch, DataSource
+from latentviz.data._base import (
+    GRAY_MODES,
+    Batch,
+    DataSource,
+    conform_images,
+    image_array,
+)
 from latentviz.errors import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
 class ImageFolder(DataSource):
-    """Images as float32 in [0, 1], channels first; grayscale stays one channel, RGBA drops alpha."""
+    """Images as float32 in [0, 1], channels first; grayscale stays one channel (unless ``channels``), RGBA drops alpha."""
 
-    def __init__(self, root: str | Path, *, image_size: tuple[int, int] | None = None):
+    def __init__(self, root: str | Path, *, image_size: tuple[int, int] | None = None, channels: int | None = None):
         from PIL import Image
 
         root = Path(root)
@@ -26,7 +32,7 @@ class ImageFolder(DataSource):
         self.root = root
         self.files = files
         with Image.open(files[0]) as first:
-            self.channels = 1 if first.mode in ("L", "I", "I;16", "F", "1", "LA") else 3
+            self.channels = channels or (1 if first.mode in GRAY_MODES else 3)
             self.hw = tuple(image_size) if image_size else (first.height, first.width)
         self.fixed_size = image_size is not None
         super().__init__(spec=str(root), kind="image",
@@ -50,17 +56,13 @@ class ImageFolder(DataSource):
             rel = path.relative_to(self.root)
             try:
                 with Image.open(path) as img:
-                    img = img.convert("L" if self.channels == 1 else "RGB")
-                    if (img.height, img.width) != self.hw:
-                        if not self.fixed_size:
-                            raise InputError(
-                                f"--data: {rel} is {img.height}x{img.width} but the first image is "
-                                f"{self.hw[0]}x{self.hw[1]}; pass --image-size HxW to resize all images")
-                        img = img.resize((self.hw[1], self.hw[0]), Image.BILINEAR)
-                    arr = np.asarray(img, dtype=np.float32) / 255.0
+                    arr = image_array(img)
             except OSError as exc:
                 raise InputError(f"--data: cannot read image {path}: {exc}") from exc
-            arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+            if tuple(arr.shape[1:]) != self.hw and not self.fixed_size:
+                raise InputError(f"--data: {rel} is {arr.shape[1]}x{arr.shape[2]} but the first image is "
+                                 f"{self.hw[0]}x{self.hw[1]}; pass --image-size HxW to resize all images")
+            arrays.append(conform_images(arr[None], channels=self.channels, size=self.hw)[0])
             ids.append(rel.as_posix())
             labels.append(self._label(rel))
         x = torch.from_numpy(np.stack(arrays))

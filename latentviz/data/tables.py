@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from latentviz._validation import check_per_row
 from latentviz.data.arrays import ArraySource
+from latentviz.data.hf_datasets import column_kind, has_nested_columns, open_hf_parquet
 from latentviz.errors import InputError
 
 _RESERVED = {"id", "label"}
@@ -59,11 +61,19 @@ def _csv(path: Path):
         raise InputError(f"--data {path}: cannot read the table ({type(exc).__name__}: {exc})") from exc
 
 
+def _is_nested(file, name: str) -> bool:
+    """Whether column ``name`` of a Parquet file holds images or lists."""
+    return name in file.schema_arrow.names and column_kind(file.schema_arrow.field(name).type) is not None
+
+
 def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource:
     import pandas as pd
     import pyarrow as pa
 
     file = _parquet(path) if path.suffix.lower() == ".parquet" else None
+    if file is not None and (has_nested_columns(file) if not features else len(features) == 1
+                             and _is_nested(file, features[0])):
+        return open_hf_parquet(file, str(path), features=features)
     if file is not None:
         fields = [f for f in file.schema_arrow if not f.name.startswith("__index_level_")]
         names = [f.name for f in fields]
@@ -92,6 +102,8 @@ def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource:
             raise InputError(f"--data {path}: the table has no rows")
         x = frame[columns].to_numpy(dtype=np.float32)
     factor_cols = [c for c in rest if str(c).startswith("factor_")]
+    for c in factor_cols:  # one column per factor: a column of lists would become extra rows or garbage
+        check_per_row(frame[c].to_numpy(), len(x), name=f"column {c}", whom=f"--data {path}")
     extra = {str(c): frame[c].to_numpy() for c in rest if c not in factor_cols and c != "label"}
     source = ArraySource(
         str(path), x,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from latentviz._imports import import_callable
-from latentviz.data._base import Batch, DataSource, is_image_array
+from latentviz.data._base import Batch, DataSource, image_array, is_image_array
 from latentviz.errors import InputError
 
 _X_KEYS = ("x", "input", "inputs", "image", "img", "data", "pixel_values")
@@ -34,7 +34,7 @@ class DatasetSource(DataSource):
 
     @property
     def item_shape(self):
-        return self._item_shape
+        return self.conformed_shape(self._item_shape) if self.kind == "image" else self._item_shape
 
     @staticmethod
     def _split(item):
@@ -53,7 +53,9 @@ class DatasetSource(DataSource):
             label = item[1] if len(item) > 1 else None
         else:
             x = item
-        x = torch.as_tensor(x)
+        x = as_input(x)
+        if np.ndim(label) > 0 and np.size(np.asarray(label)) != 1:  # .item() would fail; a reshape would mix rows
+            raise InputError(f"--data: an item's label holds {np.size(np.asarray(label))} values; give one label per item")
         if isinstance(label, torch.Tensor):
             label = label.item()
         other = {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in other.items()}
@@ -67,9 +69,19 @@ class DatasetSource(DataSource):
             labels.append(label)
             others.append(other)
         x = torch.stack(xs)
+        if self.kind == "image":
+            x = torch.from_numpy(self.conform(x.numpy()))
         meta = {"id": [str(i) for i in range(start, stop)]}
         if any(label is not None for label in labels):
             meta["label"] = labels
         for key in others[0] if others else ():
             meta[key] = [o.get(key) for o in others]
         return Batch(x=x, meta=meta, images=x if self.kind == "image" else None)
+
+
+def as_input(x) -> torch.Tensor:
+    """One item's input as a tensor: PIL images and uint8 images become float (C, H, W) in [0, 1], like uint8 arrays."""
+    if type(x).__module__.startswith("PIL.") or (
+            getattr(x, "dtype", None) in (np.uint8, torch.uint8) and is_image_array((1, *np.shape(x)))):
+        return torch.from_numpy(image_array(x))
+    return torch.as_tensor(x)

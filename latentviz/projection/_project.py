@@ -66,7 +66,8 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
     with NaN/inf latents, which are excluded and counted), ``neighbors.npz`` (the graph of the
     finite latents, indices into the run's rows, excluded rows all -1) and, in the manifest,
     each method's parameters (as given and as used), time and quality (trustworthiness and
-    kNN preservation at k = 10 on a seeded sample of at most 5,000 points).
+    kNN preservation at k = 10 on a seeded sample of at most 5,000 points). The three are committed
+    together (:meth:`Run.stage`): an interrupted projection leaves the old ones as they were.
 
     Parameters
     ----------
@@ -96,8 +97,7 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
     -------
     ProjectionResult
     """
-    from latentviz.progress import say
-    from latentviz.run import NEIGHBORS, Run
+    from latentviz.run import Run
 
     started = time.perf_counter()
     run = run if isinstance(run, Run) else Run(run)
@@ -113,13 +113,25 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 10:
         raise InputError(f"--sample: must be an integer >= 10; got {sample!r}")
 
+    with run.stage("project") as stage:
+        return _project(run, stage, started=started, methods=methods, dims=dims, sample=sample, seed=seed, k=k,
+                        quiet=quiet, reference=reference, align=align, tsne_backend=tsne_backend,
+                        perplexity=perplexity, n_neighbors=n_neighbors, metric=metric, device=device)
+
+
+def _project(run, stage, *, started, methods, dims, sample, seed, k, quiet, reference, align, tsne_backend,
+             perplexity, n_neighbors, metric, device) -> ProjectionResult:
+    """The work of :func:`project`, writing its outputs and manifest entries into ``stage``."""
+    from latentviz.progress import say
+    from latentviz.run import NEIGHBORS, PROJECTIONS, Run, write_table
+
     data = _Latents.of(run)
     say(f"project: {data.n_finite} points ({data.n - data.n_finite} with NaN/inf excluded), "
         f"methods {', '.join(methods)}", quiet=quiet)
     tick = time.perf_counter()
     graph = _graph(data.z, k, metric=metric, seed=seed, device=device, quiet=quiet)
     graph_seconds = time.perf_counter() - tick
-    data.full_graph(graph).save(run.file(NEIGHBORS))
+    data.full_graph(graph).save(stage.path(NEIGHBORS))
 
     ref = None
     if reference is not None:
@@ -154,22 +166,23 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
         entry = {"seconds": round(time.perf_counter() - tick, 4), **_describe(projector, plan)}
         if ref is not None:
             placed, entry["aligned_to"] = _align(placed, method, align, data, ref)
-        entry.update(embedding_quality(data.z, placed, labels=data.labels, random_state=seed))
+        entry.update(embedding_quality(data.z, placed, labels=data.labels, random_state=seed, metric=metric))
         coordinates[method], entries[method], projectors[method] = placed, entry, projector
         quality = entry["trustworthiness"]
         say(f"project: {method} in {entry['seconds']:.1f}s, trustworthiness "
             f"{'n/a' if quality is None else f'{quality:.3f}'}", quiet=quiet)
 
-    table = _write_table(run, data, coordinates, dims)
-    run.update_manifest(
+    table = _table(run, data, coordinates, dims)
+    write_table(stage.path(PROJECTIONS), table)
+    stage.update_manifest(
         projections=entries,
         neighbors={"k": graph.k, "k_requested": int(k), "metric": metric, "method": graph.method,
                    "n": data.n_finite, "seconds": round(graph_seconds, 4), "file": NEIGHBORS},
     )
-    run.record_stage("project", time.perf_counter() - started, methods=list(methods), dims=dims, sample=int(sample),
-                     seed=seed, k=int(k), tsne_backend=tsne_backend, metric=metric,
-                     excluded_nonfinite=data.n - data.n_finite,
-                     reference=None if ref is None else {"run": str(ref.path), "align": align})
+    stage.record_stage(time.perf_counter() - started, methods=list(methods), dims=dims, sample=int(sample),
+                       seed=seed, k=int(k), tsne_backend=tsne_backend, metric=metric,
+                       excluded_nonfinite=data.n - data.n_finite,
+                       reference=None if ref is None else {"run": str(ref.path), "align": align})
     return ProjectionResult(table=table, neighbors=data.full_graph(graph), methods=entries, projectors=projectors)
 
 
@@ -380,11 +393,9 @@ def _align(placed: np.ndarray, method: str, align: str, data: _Latents, ref) -> 
     return aligned, {**info, **fit}
 
 
-def _write_table(run, data: _Latents, coordinates: dict, dims: int):
-    """Write projections.parquet, keeping other methods' columns from an earlier call on the same rows."""
+def _table(run, data: _Latents, coordinates: dict, dims: int):
+    """The new projections.parquet, keeping other methods' columns from an earlier call on the same rows."""
     import pandas as pd
-
-    from latentviz.run import PROJECTIONS, write_table
 
     columns = {}
     old = run.projections
@@ -399,7 +410,4 @@ def _write_table(run, data: _Latents, coordinates: dict, dims: int):
     rank = {m: i for i, m in enumerate(METHODS)}
     ordered = sorted(columns, key=lambda c: (rank.get(c.rpartition("_")[0], len(METHODS)), c.rpartition("_")[0],
                                              int(c.rpartition("_")[2]) if c.rpartition("_")[2].isdigit() else 0))
-    table = pd.DataFrame({"id": data.ids, **{c: columns[c] for c in ordered}})
-    write_table(run.file(PROJECTIONS), table)
-    run.invalidate("projections")
-    return table
+    return pd.DataFrame({"id": data.ids, **{c: columns[c] for c in ordered}})
