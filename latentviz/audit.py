@@ -23,27 +23,46 @@ failure into a warning. :func:`exit_code` maps the results to the CLI's 0 / 1 / 
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from latentviz.errors import InputError
 
 DEFAULT_POLICY = Path(__file__).parent / "policies" / "default.yaml"
+#: The policy applied without --policy, by the run's kind (manifest ``kind``; a run made by
+#: ``latentviz sample`` counts as ``generator``). A kind not listed gets :data:`DEFAULT_POLICY`.
+DEFAULT_POLICIES = {"vae": DEFAULT_POLICY,
+                    "autoencoder": DEFAULT_POLICY.with_name("default-autoencoder.yaml"),
+                    "feature_extractor": DEFAULT_POLICY.with_name("default-embedding.yaml"),
+                    "embedding": DEFAULT_POLICY.with_name("default-embedding.yaml"),
+                    "imported": DEFAULT_POLICY.with_name("default-embedding.yaml"),
+                    "generator": DEFAULT_POLICY.with_name("default-generator.yaml")}
 CONDITIONS = ("gt", "gte", "lt", "lte", "between")
 _SYMBOL = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 _NEGATED = {"gt": "≤", "gte": "<", "lt": "≥", "lte": ">"}
 STATUSES = ("pass", "fail", "warn", "skip", "error")
+PROJECTION_TRUSTWORTHINESS = "projection_trustworthiness"  # the projection stage's value (see run_values)
+
+
+def policy_metrics() -> list[str]:
+    """Every name a policy may check: the metric registry's, and the projection stage's trustworthiness
+    (``projection_trustworthiness`` for the worst map, ``projection_trustworthiness_<method>`` per map)."""
+    from latentviz.metrics._registry import REGISTRY
+    from latentviz.projection import METHODS
+
+    return [*REGISTRY, PROJECTION_TRUSTWORTHINESS, *(f"{PROJECTION_TRUSTWORTHINESS}_{m}" for m in METHODS)]
 
 
 class Check(BaseModel):
     """One line of a policy: a metric, one condition on it, a severity and a description."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN threshold would skip or fail silently
 
     metric: str = Field(min_length=1)
     gt: float | None = None
@@ -54,6 +73,21 @@ class Check(BaseModel):
     relative: bool = False
     severity: Literal["fail", "warn"] = "fail"
     description: str | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        """A misspelt name must not pass the gate as a skip: refuse it, suggesting the nearest valid names."""
+        from latentviz.metrics._registry import REGISTRY
+
+        if name in REGISTRY or name == PROJECTION_TRUSTWORTHINESS:  # without importing the projection stage
+            return name
+        known = policy_metrics()
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"known metrics: {', '.join(known)}"
+            raise ValueError(f"unknown metric '{name}'; {hint}")
+        return name
 
     @model_validator(mode="after")
     def _one_condition(self):
@@ -117,12 +151,27 @@ def load_policy(source: str | os.PathLike | dict | None = None) -> Policy:
         raise InputError(f"{where}: {_first_error(exc)}") from None
 
 
+def run_kind(run) -> str | None:
+    """The kind that picks ``run``'s default policy: the manifest's ``kind``, ``generator`` for prior samples."""
+    manifest = run.manifest
+    if (manifest.get("data") or {}).get("kind") == "prior":
+        return "generator"
+    return manifest.get("kind")
+
+
+def default_policy(kind: str | None) -> Path:
+    """The policy file applied to a run of ``kind`` when none is given (see :data:`DEFAULT_POLICIES`)."""
+    return DEFAULT_POLICIES.get(kind, DEFAULT_POLICY)
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     place = ".".join(str(p) for p in err["loc"]) or "top level"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = f"unknown key; a check takes metric, {', '.join(CONDITIONS)}, relative, severity, description"
+    elif err["type"] == "finite_number":
+        message = f"the threshold must be a finite number; got {err.get('input')!r}"
     count = exc.error_count()
     return f"{place}: {message}" + (f" (and {count - 1} more problems)" if count > 1 else "")
 
@@ -138,9 +187,9 @@ def run_values(run) -> dict:
     maps = {m: e.get("trustworthiness") for m, e in (run.manifest.get("projections") or {}).items()
             if isinstance(e, dict) and isinstance(e.get("trustworthiness"), (int, float))}
     for method, value in maps.items():
-        values.setdefault(f"projection_trustworthiness_{method}", float(value))
+        values.setdefault(f"{PROJECTION_TRUSTWORTHINESS}_{method}", float(value))
     if maps:
-        values.setdefault("projection_trustworthiness", float(min(maps.values())))
+        values.setdefault(PROJECTION_TRUSTWORTHINESS, float(min(maps.values())))
     return values
 
 
@@ -241,20 +290,24 @@ def exit_code(results: list[CheckResult]) -> int:
     return {"fail": 1, "error": 2}.get(overall(results), 0)
 
 
-def to_json(results: list[CheckResult], *, run: str, policy: str, baseline: str | None = None) -> dict:
-    """The machine-readable audit: overall status, counts and every result."""
-    return {"run": run, "policy": policy, "baseline": baseline, "status": overall(results),
+def to_json(results: list[CheckResult], *, run: str, policy: str, baseline: str | None = None,
+            policy_name: str | None = None) -> dict:
+    """The machine-readable audit: the policy (file and name), overall status, counts and every result."""
+    return {"run": run, "policy": policy, "policy_name": policy_name, "baseline": baseline, "status": overall(results),
             "counts": counts(results), "results": [r.to_dict() for r in results]}
 
 
-def to_junit(results: list[CheckResult], *, run: str) -> bytes:
+def to_junit(results: list[CheckResult], *, run: str, policy: str | None = None) -> bytes:
     """JUnit XML (one test case per check) for CI systems; warnings pass with a note in system-out."""
     import xml.etree.ElementTree as ET
 
     tally = counts(results)
     suite = ET.Element("testsuite", name="latentviz audit", tests=str(len(results)), failures=str(tally["fail"]),
                        errors=str(tally["error"]), skipped=str(tally["skip"]))
-    ET.SubElement(ET.SubElement(suite, "properties"), "property", name="run", value=run)
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="run", value=run)
+    if policy:
+        ET.SubElement(properties, "property", name="policy", value=policy)
     for r in results:
         case = ET.SubElement(suite, "testcase", classname="latentviz.audit", name=r.metric)
         if r.status == "fail":

@@ -8,7 +8,8 @@ import click
 @click.command("audit")
 @click.argument("run_path", metavar="RUN")
 @click.option("--policy", metavar="POLICY.yaml",
-              help="The checks to run (default: the policy shipped with latentviz, latentviz/policies/default.yaml).")
+              help="The checks to run (default: the policy shipped with latentviz for the run's kind: "
+                   "VAE, autoencoder, embedding/features/imported or generator; latentviz/policies/default*.yaml).")
 @click.option("--baseline", metavar="RUN", help="Baseline run for checks with 'relative: true'.")
 @click.option("--json", "json_out", metavar="OUT", help="Also write the results as JSON.")
 @click.option("--junit", "junit_out", metavar="OUT", help="Also write the results as JUnit XML (for CI).")
@@ -32,18 +33,20 @@ def audit_command(run_path, policy, baseline, json_out, junit_out):
     from latentviz.run import Run, write_bytes, write_json
 
     run = Run(run_path)
-    rules = audit.load_policy(policy)
+    policy_file = policy or audit.default_policy(audit.run_kind(run))
+    rules = audit.load_policy(policy_file)
+    applied = rules.name or str(policy_file)
     base = Run(baseline) if baseline else None
     results = audit.evaluate(rules, audit.run_values(run), baseline=audit.run_values(base) if base else None)
     click.echo(audit.format_table(results))
-    summary = audit.to_json(results, run=str(run.path), policy=str(policy or audit.DEFAULT_POLICY),
+    summary = audit.to_json(results, run=str(run.path), policy=str(policy_file), policy_name=applied,
                             baseline=str(base.path) if base else None)
     if json_out:
         write_json(json_out, summary)
     if junit_out:
-        write_bytes(junit_out, audit.to_junit(results, run=str(run.path)))
+        write_bytes(junit_out, audit.to_junit(results, run=str(run.path), policy=applied))
     tally = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
-    click.echo(f"audit: {summary['status']} ({tally})")
+    click.echo(f"audit: {summary['status']} ({tally}) under {applied}")
     code = audit.exit_code(results)
     if code == 1:
         raise AuditFailed(f"audit of {run.path}: {summary['counts']['fail']} failing check(s)")
