@@ -1,7 +1,7 @@
 """The Dash application: a shell (run picker, tabs) around the pages, over a :class:`RunStore`.
 
 ``create_app`` builds the app without serving it (tests and ``latentviz.show`` use it);
-``serve`` runs it on 127.0.0.1 unless told otherwise. Layout lives in the page modules, the work
+``serve`` runs it with waitress on 127.0.0.1 unless told otherwise. Layout lives in the page modules, the work
 behind every callback in :mod:`dashboards.logic` and :mod:`latentviz.figures`.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dashboards import ids, logic
+from dashboards import ids, logic, security
 from dashboards.store import RunStore
 
 ASSETS = Path(__file__).parent / "assets"
@@ -22,7 +22,7 @@ def _pages():
 
 
 def create_app(run_paths, *, load_model: bool = True, device: str = "auto", policy=None,
-               budget: int = logic.DISPLAY_BUDGET):
+               budget: int = logic.DISPLAY_BUDGET, hosts=()):
     """Build the dashboard over ``run_paths`` (one or more run folders).
 
     Parameters
@@ -38,6 +38,9 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
         An audit policy (YAML); its results appear on the Metrics page.
     budget : int
         Most points drawn in one scatter; above it a seeded stratified sample is drawn.
+    hosts : iterable of str
+        Host names answered besides the loopback ones (the ``--host`` the server binds);
+        requests for any other ``Host`` get 403 (see :mod:`dashboards.security`).
 
     Returns
     -------
@@ -73,21 +76,36 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
     @app.callback(Output(ids.page(ids.APP), "children"), Input(ids.tabs(ids.APP), "value"),
                   Input(ids.run_picker(ids.APP), "value"), State(ids.focus(ids.APP), "data"))
     def render(tab, run_id, focus):
-        return pages[tab].layout(store, run_id or first, focus=focus)
+        return pages[logic.one_of(tab, pages, name="tab")].layout(store, store[run_id or first].id, focus=focus)
 
     for page in pages.values():
         page.register(app, store)
+    security.protect(app, hosts=hosts, max_bytes=security.request_limit(store))
     app.store = store
     return app
 
 
 def serve(run_paths, host: str = "127.0.0.1", port: int = 8050, *, load_model: bool = True, device: str = "auto",
-          policy=None, debug: bool = False) -> None:
-    """Serve the dashboard until interrupted; binds 127.0.0.1 unless ``host`` says otherwise."""
+          policy=None, threads: int = 8) -> None:
+    """Serve the dashboard with waitress until interrupted; binds 127.0.0.1 unless ``host`` says otherwise.
+
+    waitress is a production WSGI server: ``threads`` requests run at once, so a team can share
+    one dashboard and a slow decode does not hold up the others' callbacks.
+    """
+    import waitress
+
+    from latentviz.errors import InputError
     from latentviz.progress import say
 
-    app = create_app(run_paths, load_model=load_model, device=device, policy=policy)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    app = create_app(run_paths, load_model=load_model, device=device, policy=policy, hosts=(host,))
+    try:
+        server = waitress.create_server(app.server, host=host, port=port, threads=threads,
+                                        max_request_body_size=app.server.config["MAX_CONTENT_LENGTH"])
+    except OSError as exc:
+        raise InputError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                         "choose another --port or --host") from None
+    name = security.normal_host(host)
+    if not security.is_loopback(name):
         say(f"warning: --host {host} lets other machines on the network browse these runs")
-    say(f"latentviz dashboard on http://{host}:{port}/  (Ctrl+C to stop)")
-    app.run(host=host, port=port, debug=debug)
+    say(f"latentviz dashboard on http://{name}:{port}/  (Ctrl+C to stop)")
+    server.run()

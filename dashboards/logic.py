@@ -22,6 +22,12 @@ DISPLAY_BUDGET = 100_000
 #: Above this many drawn points the Explore scatter is WebGL. An SVG scatter redraws every point
 #: as a DOM element: at 10k points a recolour took 0.65 s in Chromium, against 0.13 s in WebGL.
 WEBGL_ABOVE = 2_000
+#: Most vertices a lasso selection may have. plotly.js keeps a lasso vertex only where the drawn
+#: path bends by more than 1.5 px, so a hand-drawn lasso has a few hundred.
+MAX_LASSO_VERTICES = 2_000
+#: Most lasso edges that may span a point's row, on average: a hand-drawn lasso meets a
+#: horizontal line a few times; more is a zig-zag built to cost vertices x n.
+MAX_LASSO_CROSSINGS = 50
 
 
 # -- colour ---------------------------------------------------------------------------------------------
@@ -70,31 +76,97 @@ def rows_in_selection(xy: np.ndarray, selected: dict | None) -> np.ndarray | Non
 
     ``selected`` is Dash's ``selectedData``; its ``range`` (box) or ``lassoPoints`` (lasso) is
     applied to every point, so a downsampled plot still selects from all of them. Returns None
-    when nothing is selected.
+    when nothing is selected, or only points (no range or lasso). A lasso of more than :data:`MAX_LASSO_VERTICES` vertices, or one
+    whose edges cross the points' rows more than :data:`MAX_LASSO_CROSSINGS` times each, is refused.
     """
     if not selected:
         return None
     x, y = xy[:, 0], xy[:, 1]
     if selected.get("range"):
-        (x0, x1), (y0, y1) = (sorted(selected["range"][a][:2]) for a in ("x", "y"))
+        (x0, x1), (y0, y1) = (sorted(_numbers(selected["range"][a], "selection range")[:2]) for a in ("x", "y"))
         return np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
     if selected.get("lassoPoints"):
-        return np.flatnonzero(_inside_polygon(x, y, np.asarray(selected["lassoPoints"]["x"], float),
-                                              np.asarray(selected["lassoPoints"]["y"], float)))
-    rows = [p["customdata"][0] if isinstance(p.get("customdata"), list) else p.get("customdata")
-            for p in selected.get("points", []) if p.get("customdata") is not None]
-    return np.unique(np.asarray(rows, dtype=int)) if rows else None
+        px, py = (_numbers(selected["lassoPoints"][a], "lasso") for a in ("x", "y"))
+        if len(px) != len(py) or len(px) > MAX_LASSO_VERTICES:
+            raise InputError(f"lasso: {len(px)} x and {len(py)} y vertices; draw a lasso of at most "
+                             f"{MAX_LASSO_VERTICES:,} vertices")
+        return np.flatnonzero(_inside_polygon(x, y, px, py))
+    return None  # points alone (a 3-D or click selection): their customdata are ids, which the caller maps
+
+
+def _numbers(values, name: str) -> np.ndarray:
+    """``values`` as finite floats, or an InputError naming ``name``."""
+    try:
+        array = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: coordinates must be numbers") from None
+    if not np.isfinite(array).all() or (name == "selection range" and len(array) < 2):
+        raise InputError(f"{name}: coordinates must be finite numbers")
+    return array
 
 
 def _inside_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-    """Even-odd rule: a point is inside when a ray to its right crosses the edges an odd number of times."""
+    """Even-odd rule: a point is inside when a ray to its right crosses the edges an odd number of times.
+
+    Each edge is tested only against the points whose y lies in its span (found by binary search
+    in the points sorted by y), so a hand-drawn lasso costs about n times the few edges a row
+    meets, not n times its vertex count.
+    """
+    order = np.argsort(y, kind="stable")
+    ys = y[order]
+    xb, yb = np.roll(px, -1), np.roll(py, -1)
+    lo = np.searchsorted(ys, np.minimum(py, yb))
+    hi = np.searchsorted(ys, np.maximum(py, yb))
+    if (hi - lo).sum() > MAX_LASSO_CROSSINGS * max(len(x), 1):
+        raise InputError(f"lasso: its edges cross each point's row more than {MAX_LASSO_CROSSINGS} times; "
+                         "draw a simpler lasso")
     inside = np.zeros(len(x), dtype=bool)
-    for (xa, ya), (xb, yb) in zip(zip(px, py), zip(np.roll(px, -1), np.roll(py, -1))):
-        straddles = (ya > y) != (yb > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cross = xa + (y - ya) * (xb - xa) / (yb - ya)
-        inside ^= straddles & (x < cross)
+    for k in np.flatnonzero(hi > lo):
+        rows = order[lo[k]:hi[k]]
+        cross = px[k] + (y[rows] - py[k]) * (xb[k] - px[k]) / (yb[k] - py[k])
+        inside[rows] ^= x[rows] < cross
     return inside
+
+
+def check_row(value, n: int, *, name: str = "row") -> int:
+    """``value`` as a row index of a run of ``n`` rows, or an InputError (a callback's input is untrusted)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < n:
+        raise InputError(f"{name}: {str(value)[:40]!r} is not a row of this run (0 to {n - 1})")
+    return int(value)
+
+
+def check_rows(rows, n: int, *, name: str = "selection") -> np.ndarray:
+    """``rows`` as an array of at most ``n`` row indices of a run of ``n`` rows, or an InputError."""
+    array = np.asarray(rows if isinstance(rows, list) else [None])
+    if array.ndim != 1 or len(array) > n or (len(array) and (array.dtype.kind not in "iu" or array.min() < 0
+                                                             or array.max() >= n)):
+        raise InputError(f"{name}: not a list of at most {n:,} row indices of this run")
+    return array.astype(np.int64)
+
+
+def one_of(value, choices, *, name: str):
+    """``value`` if it is one of ``choices`` (what the control offers), else an InputError."""
+    choices = list(choices)
+    if isinstance(value, (dict, list)) or value not in choices:
+        shown = ", ".join(map(str, choices[:8])) + (", ..." if len(choices) > 8 else "")
+        raise InputError(f"{name}: unknown value {str(value)[:40]!r}; choose from {shown}")
+    return value
+
+
+def clamp(value, low: float, high: float, *, name: str) -> float:
+    """``value`` within a slider's ``[low, high]`` (what the control can send); a non-number is refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise InputError(f"{name}: {str(value)[:40]!r} is not a number")
+    return float(min(max(value, low), high))
+
+
+def check_text(value, max_chars: int, *, name: str) -> str:
+    """``value`` as text of at most ``max_chars`` characters (an input box's ``maxLength``), or an InputError."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > max_chars:
+        raise InputError(f"{name}: give text of at most {max_chars} characters")
+    return value
 
 
 def selection_summary(rows, *, labels=None, z: np.ndarray, top: int = 6) -> dict:
@@ -163,13 +235,30 @@ def slider_range(z: np.ndarray, *, spread: float = 3.0) -> tuple[np.ndarray, np.
     return lo, hi
 
 
-def slider_code(values, order, base: np.ndarray) -> np.ndarray:
-    """The latent code the sliders describe: ``base`` with dimension ``order[i]`` set to ``values[i]``."""
+def slider_code(values, order, base: np.ndarray, *, bounds=None) -> np.ndarray:
+    """The latent code the sliders describe: ``base`` with dimension ``order[i]`` set to ``values[i]``.
+
+    ``bounds`` (the sliders' ``(low, high)`` per dimension) clamps each value to what its slider
+    can send; dimensions and values that no slider sends are refused.
+    """
     code = np.array(base, dtype=np.float32, copy=True)
+    if not isinstance(values, list) or not isinstance(order, list) or len(values) != len(order) or len(order) > len(code):
+        raise InputError(f"sliders: expected one value for each of at most {len(code)} latent dimensions")
+    low, high = bounds if bounds is not None else (np.full(len(code), -np.inf), np.full(len(code), np.inf))
     for dim, value in zip(order, values):
+        dim = check_row(dim, len(code), name="slider dimension")
         if value is not None:
-            code[dim] = float(value)
+            code[dim] = clamp(value, low[dim], high[dim], name=f"slider z{dim}")
     return code
+
+
+def ab_state(state, n: int) -> dict:
+    """Decode's picked points ``{"a": row, "b": row or None, "next": "a" or "b"}``, checked against a run of ``n`` rows."""
+    if not isinstance(state, dict):
+        raise InputError("decode: the picked points are not an {a, b, next} record")
+    b = state.get("b")
+    return {"a": check_row(state.get("a"), n, name="point A"), "b": None if b is None else check_row(b, n, name="point B"),
+            "next": one_of(state.get("next", "a"), ("a", "b"), name="next point")}
 
 
 def next_ab(state: dict | None, row: int) -> dict:

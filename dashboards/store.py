@@ -83,6 +83,11 @@ class RunData:
         """Latent dimensions, most informative first."""
         return logic.informative_order(self.z, self.kl_per_dim)
 
+    @functools.cached_property
+    def slider_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-dimension ``(low, high)`` of the Decode sliders; callbacks clamp to the same bounds."""
+        return logic.slider_range(self.z)
+
     def column(self, name: str) -> np.ndarray | None:
         latents = self.run.latents
         return latents[name].to_numpy() if name in latents.columns else None
@@ -296,6 +301,12 @@ class RunStore:
     @property
     def ids(self) -> list[str]:
         return list(self._runs)
+
+    @functools.cached_property
+    def shared_ids(self) -> dict[str, int]:
+        """How many sample ids each run shares with the first (Compare matches rows by id)."""
+        first = next(iter(self))
+        return {data.id: len(np.intersect1d(data.ids, first.ids)) for data in self}
 
     @functools.lru_cache(maxsize=64)
     def aligned(self, run_id: str, method: str):

@@ -13,9 +13,12 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dashboards import ids, logic
 from dashboards.pages import _parts
 from dashboards.pages.explore import highlight, painted
+from dashboards.store import AGREEMENT_K
+from latentviz.errors import InputError
 
 SCOPE = "compare"
 SERIES_METRICS = 6  # metrics drawn over a checkpoint series (the registry's first ones the runs have)
+MIN_SHARED = AGREEMENT_K + 2  # shared ids a run needs with the first, as ``latentviz compare`` asks
 
 
 def common_method(store) -> str | None:
@@ -40,20 +43,38 @@ def panel_figure(store, data, method: str, color: str) -> dict:
     return painted(fig, data, color, method)
 
 
+def color_options(store) -> list[dict]:
+    """The Compare page's colour-by choices."""
+    return [{"label": f"agreement with {next(iter(store)).name} (k-NN Jaccard)", "value": "run_agreement"},
+            {"label": "map faithfulness (latent neighbours kept)", "value": "agreement"},
+            {"label": "label", "value": "label"}, {"label": "nothing", "value": "none"}]
+
+
+def unmatched(store) -> str | None:
+    """Why the runs cannot be compared (a run shares too few sample ids with the first), or None."""
+    runs = list(store)
+    for data in runs[1:]:
+        shared = store.shared_ids[data.id]
+        if shared < MIN_SHARED:
+            return (f"Compare needs encodings of the same samples: {data.name} shares {shared:,} sample ids with "
+                    f"{runs[0].name}, and at least {MIN_SHARED} are needed (rows are matched by id).")
+    return None
+
+
 def layout(store, run_id: str, *, focus=None):
     method = common_method(store)
     if method is None:
         return _parts.missing("Compare needs a projection that every run has.", "latentviz project RUN")
+    reason = unmatched(store)
+    if reason:
+        return _parts.missing(reason)
     runs = list(store)
-    color_options = [{"label": f"agreement with {runs[0].name} (k-NN Jaccard)", "value": "run_agreement"},
-                     {"label": "map faithfulness (latent neighbours kept)", "value": "agreement"},
-                     {"label": "label", "value": "label"}, {"label": "nothing", "value": "none"}]
     color = "run_agreement"
     aligned = f"maps aligned to {runs[0].name} (Procrustes on shared ids)"
     return html.Div(className="lv-stack", children=[
         html.Div(className="lv-controls", children=[
             _parts.control("colour by", dcc.Dropdown(id=ids.compare_color(SCOPE), value=color, clearable=False,
-                                                     options=color_options), wide=True),
+                                                     options=color_options(store)), wide=True),
             html.Div(aligned, className="lv-note"),
             html.Div(id=ids.compare_note(SCOPE), className="lv-note lv-note--strong"),
         ]),
@@ -124,9 +145,8 @@ def series_card(store, method: str):
 
 
 def metric_series_figure(runs, steps):
-    from latentviz.figures import metric_series, metric_values
-
     from dashboards.pages.metrics import metric_facts
+    from latentviz.figures import metric_series, metric_values
 
     values = [metric_values(r.run.metrics) for r in runs]
     present = {name for v in values for name in v}
@@ -146,13 +166,15 @@ def register(app, store) -> None:
         if not isinstance(source, dict):
             return [no_update] * len(graph_ids), no_update
         method = common_method(store)
-        data = store[source["run"]]
-        selected = selections[[g["run"] for g in graph_ids].index(source["run"])]
+        panels = checked_panels(store, graph_ids)
+        data = store[logic.one_of(source.get("run"), panels, name="panel")]
+        selected = selections[panels.index(data.id)] if len(selections) == len(panels) else None
+        selected = selected if isinstance(selected, dict) else None
         rows = logic.rows_in_selection(store.aligned(data.id, method)[[f"{method}_0", f"{method}_1"]].to_numpy(), selected)
         rows = np.array([], dtype=int) if rows is None else rows
         patches = []
-        for gid in graph_ids:
-            other = store[gid["run"]]
+        for run in panels:
+            other = store[run]
             hits = rows if other is data else logic.shared_rows(data.ids, rows, other.ids)
             xy = store.aligned(other.id, method)[[f"{method}_0", f"{method}_1"]].to_numpy()[hits]
             patches.append(highlight(xy, other.ids[hits]))
@@ -162,11 +184,21 @@ def register(app, store) -> None:
     @app.callback(Output(ids.compare_graph(ALL), "figure", allow_duplicate=True), Input(ids.compare_color(SCOPE), "value"),
                   State(ids.compare_graph(ALL), "id"), prevent_initial_call=True)
     def recolor(color, graph_ids):
+        color = logic.one_of(color, [o["value"] for o in color_options(store)], name="colour by")
         method = common_method(store)
-        return [panel_figure(store, store[g["run"]], method, color) for g in graph_ids]
+        return [panel_figure(store, store[run], method, color) for run in checked_panels(store, graph_ids)]
 
     @app.callback(Output(ids.step_graph(SCOPE), "figure"), Input(ids.step_slider(SCOPE), "value"),
                   prevent_initial_call=True)
     def step(position):
         order = logic.series_order([d.run for d in store])
-        return panel_figure(store, list(store)[order[int(position)]], common_method(store), "label")
+        position = int(logic.clamp(position, 0, len(order) - 1, name="step"))
+        return panel_figure(store, list(store)[order[position]], common_method(store), "label")
+
+
+def checked_panels(store, graph_ids) -> list[str]:
+    """The runs of the Compare panels a callback names: each a run of the store, once."""
+    runs = [g.get("run") if isinstance(g, dict) else None for g in graph_ids or []]
+    if len(runs) > len(store) or len(set(map(str, runs))) != len(runs):
+        raise InputError(f"compare: {len(runs)} panels named; this dashboard has {len(store)} runs, one panel each")
+    return [store[r].id for r in runs]

@@ -1,7 +1,8 @@
 """Decode: slide each latent and watch the decoder's output, traverse, interpolate, follow a direction.
 
-Needs the run's model (reloaded with the trust rules it was encoded with). Without one the page
-shows the traversal images the traversal stage saved in the run folder.
+Needs the run's model (code it names reloads only with ``--trust-checkpoint`` or this machine's
+record, see :mod:`latentviz.trust`). Without one the page says why and shows the traversal images
+the traversal stage saved in the run folder.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ import numpy as np
 from dash import ALL, MATCH, Input, Output, State, dcc, html, no_update
 
 from dashboards import ids, logic
-from latentviz.errors import InputError
 from dashboards.images import file_uri, output_uri, strip_uri
 from dashboards.pages import _parts
+from latentviz.errors import InputError
 
 GRID_DIMS = 8
 GRID_STEPS = 9
 DIRECTION_SPAN = 3.0
+#: The interpolation slider's (fewest, most) steps; the callback clamps to the same range.
+INTERP_STEPS = (3, 15)
+INTERP_MODES = ("slerp", "lerp")
 
 
 def layout(store, run_id: str, *, focus=None):
@@ -24,10 +28,10 @@ def layout(store, run_id: str, *, focus=None):
     if data.model is None:
         return saved_traversals(data)
     r = data.id
-    came_from_explore = bool(focus and focus.get("run") == r)
-    start = int(focus["index"]) if came_from_explore else 0
+    came_from_explore = isinstance(focus, dict) and focus.get("run") == r
+    start = logic.check_row(focus.get("index"), data.n, name="focus") if came_from_explore else 0
     state = {"a": start, "b": None, "next": "b" if came_from_explore else "a"}
-    lo, hi = logic.slider_range(data.z)
+    lo, hi = data.slider_bounds
     kl = data.kl_per_dim
     sliders = [html.Div(className="lv-slider-row", children=[
         html.Span(f"z{j}", className="lv-slider-name", title=f"KL {kl[j]:.3g} nats" if kl else None),
@@ -68,10 +72,11 @@ def layout(store, run_id: str, *, focus=None):
             html.H3("Interpolate A → B"),
             html.Div(className="lv-controls lv-controls--tight", children=[
                 _parts.control("path", dcc.RadioItems(id=ids.interp_mode(r), value="slerp", inline=True, className="lv-radio",
-                                                      options=[{"label": "slerp", "value": "slerp"},
-                                                               {"label": "lerp", "value": "lerp"}])),
-                _parts.control("steps", dcc.Slider(id=ids.interp_steps(r), min=3, max=15, step=1, value=8,
-                                                   marks={3: "3", 8: "8", 15: "15"}, allow_direct_input=False), wide=True),
+                                                      options=[{"label": m, "value": m} for m in INTERP_MODES])),
+                _parts.control("steps", dcc.Slider(id=ids.interp_steps(r), min=INTERP_STEPS[0], max=INTERP_STEPS[1],
+                                                   step=1, value=8, allow_direct_input=False,
+                                                   marks={k: str(k) for k in (INTERP_STEPS[0], 8, INTERP_STEPS[1])}),
+                               wide=True),
             ]),
             html.Div(id=ids.strip(r), className="lv-strip", children=_parts.hint("Pick B to see the path.")),
             html.H3("Move A along a direction"),
@@ -126,21 +131,29 @@ def saved_traversals(data):
     return html.Div(className="lv-stack", children=[note, *pictures])
 
 
+def slider_code(data, values, slider_ids, state) -> np.ndarray:
+    """The code the sliders describe (point A with each slider's value), checked and clamped to the sliders' range."""
+    dims = [s.get("dim") if isinstance(s, dict) else None for s in slider_ids or []]
+    return logic.slider_code(values, dims, data.z[logic.ab_state(state, data.n)["a"]], bounds=data.slider_bounds)
+
+
 def register(app, store) -> None:
     @app.callback(Output(ids.decode_sample(MATCH), "data"), Input(ids.decode_picker(MATCH), "clickData"),
                   State(ids.decode_sample(MATCH), "data"), State(ids.decode_picker(MATCH), "id"), prevent_initial_call=True)
     def pick(click, state, gid):
-        from dashboards.pages.explore import row_of_point
+        from dashboards.pages.explore import first_point, row_of_point
 
-        row = row_of_point(store[gid["run"]], (click or {}).get("points", [{}])[0])
-        return no_update if row is None else logic.next_ab(state, row)
+        data = store[gid["run"]]
+        row = row_of_point(data, first_point(click))
+        return no_update if row is None else logic.next_ab(logic.ab_state(state, data.n), row)
 
     @app.callback(Output(ids.slider(MATCH, dim=ALL), "value"), Output(ids.decode_ab(MATCH), "children"),
                   Input(ids.decode_sample(MATCH), "data"), Input(ids.decode_reset(MATCH), "n_clicks"),
                   State(ids.slider(MATCH, dim=ALL), "id"), State(ids.decode_sample(MATCH), "id"), prevent_initial_call=True)
     def to_a(state, _reset, slider_ids, sid):
         data = store[sid["run"]]
-        code = data.z[state["a"]]
+        state = logic.ab_state(state, data.n)
+        code = slider_code(data, [None] * len(slider_ids or []), slider_ids, state)  # A's code; the ids checked
         return [float(code[s["dim"]]) for s in slider_ids], ab_panel(data, state)
 
     @app.callback(Output(ids.decoded(MATCH), "src"), Input(ids.slider(MATCH, dim=ALL), "value"),
@@ -148,15 +161,14 @@ def register(app, store) -> None:
                   State(ids.decode_sample(MATCH), "id"), prevent_initial_call=True)
     def decode(values, slider_ids, state, sid):
         data = store[sid["run"]]
-        code = logic.slider_code(values, [s["dim"] for s in slider_ids], data.z[state["a"]])
-        return output_uri(data.decode(code)[0])
+        return output_uri(data.decode(slider_code(data, values, slider_ids, state))[0])
 
     @app.callback(Output(ids.grid(MATCH), "children"), Input(ids.grid_button(MATCH), "n_clicks"),
                   State(ids.slider(MATCH, dim=ALL), "value"), State(ids.slider(MATCH, dim=ALL), "id"),
                   State(ids.decode_sample(MATCH), "data"), State(ids.decode_sample(MATCH), "id"), prevent_initial_call=True)
     def grid(_clicks, values, slider_ids, state, sid):
         data = store[sid["run"]]
-        code = logic.slider_code(values, [s["dim"] for s in slider_ids], data.z[state["a"]])
+        code = slider_code(data, values, slider_ids, state)
         dims = data.order[:GRID_DIMS]
         steps = np.linspace(-3, 3, GRID_STEPS)
         outputs = data.grid(code, dims, steps)
@@ -170,10 +182,13 @@ def register(app, store) -> None:
         from latentviz.traversal import interpolate as path
 
         data = store[sid["run"]]
-        if state.get("b") is None:
+        state = logic.ab_state(state, data.n)
+        steps = int(logic.clamp(steps, *INTERP_STEPS, name="steps"))
+        mode = logic.one_of(mode, INTERP_MODES, name="path")
+        if state["b"] is None:
             return _parts.hint("Pick B to see the path.")
-        codes = path(data.z[state["a"]], data.z[state["b"]], int(steps), mode)
-        labels = ["A"] + [""] * (int(steps) - 2) + ["B"]
+        codes = path(data.z[state["a"]], data.z[state["b"]], steps, mode)
+        labels = ["A"] + [""] * (steps - 2) + ["B"]
         return html.Img(src=strip_uri(data.decode(codes)[None], labels, row_labels=[mode]), className="lv-img lv-img--grid",
                         title=f"{mode} from {data.ids[state['a']]} to {data.ids[state['b']]}")
 
@@ -184,8 +199,10 @@ def register(app, store) -> None:
         if not choice:
             return None
         data = store[sid["run"]]
+        state = logic.ab_state(state, data.n)
+        options = {o["value"]: o["label"] for o in data.direction_options()}
+        label = options[logic.one_of(choice, options, name="direction")]
         offsets = np.linspace(-DIRECTION_SPAN, DIRECTION_SPAN, GRID_STEPS)
         codes = data.z[state["a"]][None, :] + offsets[:, None] * data.direction(choice)[None, :]
-        label = next((o["label"] for o in data.direction_options() if o["value"] == choice), choice)
         return html.Img(src=strip_uri(data.decode(codes)[None], [f"{v:+.1f}" for v in offsets], row_labels=[label]),
                         className="lv-img lv-img--grid")

@@ -18,6 +18,8 @@ from latentviz.figures._dashboard import legend_3d
 from latentviz.figures._style import ACCENT
 
 GALLERY_MAX = 60
+#: Longest search text: the search box's ``maxLength``, and what the server accepts.
+SEARCH_MAX_CHARS = 200
 
 
 def layout(store, run_id: str, *, focus=None):
@@ -39,7 +41,8 @@ def layout(store, run_id: str, *, focus=None):
             _parts.control("colour by", dcc.Dropdown(id=ids.color(r), value=color, clearable=False,
                                                      options=data.color_options()), wide=True),
             _parts.control("find id or label", dcc.Input(id=ids.search(r), type="search", debounce=True,
-                                                         placeholder="e.g. 17 or circle", className="lv-input")),
+                                                         maxLength=SEARCH_MAX_CHARS, placeholder="e.g. 17 or circle",
+                                                         className="lv-input")),
             html.Div(id=ids.search_note(r), className="lv-note"),
             html.Div(className="lv-spacer"),
             html.Button("Export selection (CSV)", id=ids.export(r), className="lv-button", n_clicks=0),
@@ -114,6 +117,20 @@ def colors_of(data, color: str | None, method: str, *, three_d: bool = False) ->
     return colors, _scatter.display_name(column)
 
 
+def checked_view(data, method, dims, color=None) -> None:
+    """Refuse Explore control values the controls do not offer (callback input is untrusted)."""
+    logic.one_of(method, data.methods, name="projection")
+    logic.one_of(dims, (2, 3), name="view")
+    if color is not None:
+        logic.one_of(color, [o["value"] for o in data.color_options()], name="colour by")
+
+
+def first_point(event) -> dict:
+    """The first point of a plotly click or hover event; an empty dict when there is none."""
+    points = event.get("points") if isinstance(event, dict) else None
+    return points[0] if isinstance(points, list) and points and isinstance(points[0], dict) else {}
+
+
 def row_of_point(data, point: dict) -> int | None:
     """The data row of a plotly point: its id is the point's ``customdata`` (escaped by the builder)."""
     ident = point.get("customdata")
@@ -129,7 +146,9 @@ def register(app, store) -> None:
                   Input(ids.projection(MATCH), "value"), Input(ids.dims(MATCH), "value"),
                   State(ids.color(MATCH), "value"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
     def redraw(method, dims, color, gid):
-        fig = scatter(store[gid["run"]], method, dims, color)
+        data = store[gid["run"]]
+        checked_view(data, method, dims, color)
+        fig = scatter(data, method, dims, color)
         return fig, legend_count(fig)
 
     @app.callback(Output(ids.graph(MATCH), "figure", allow_duplicate=True),
@@ -138,6 +157,7 @@ def register(app, store) -> None:
                   State(ids.graph(MATCH), "id"), prevent_initial_call=True)
     def recolor(color, method, dims, n_legend, gid):
         data = store[gid["run"]]
+        checked_view(data, method, dims, color)
         colors, title = colors_of(data, color, method, three_d=dims == 3 and data.methods.get(method, 2) >= 3)
         return paint(Patch(), colors, n_legend or 0, title=title), len(colors["legend"]) if colors else 0
 
@@ -145,9 +165,12 @@ def register(app, store) -> None:
                   State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"), State(ids.graph(MATCH), "id"))
     def select(selected, method, dims, gid):
         data = store[gid["run"]]
+        checked_view(data, method, dims)
+        selected = selected if isinstance(selected, dict) else None
         rows = logic.rows_in_selection(data.coords(method, 2), selected) if dims == 2 else None
-        if rows is None and selected and selected.get("points"):
-            rows = [r for r in (row_of_point(data, p) for p in selected["points"]) if r is not None]
+        if rows is None and selected and isinstance(selected.get("points"), list):
+            rows = [r for r in (row_of_point(data, p) for p in selected["points"][:data.n] if isinstance(p, dict))
+                    if r is not None]
         return None if rows is None else [int(r) for r in rows]
 
     @app.callback(Output(ids.gallery(MATCH), "children"), Input(ids.selection(MATCH), "data"),
@@ -156,13 +179,13 @@ def register(app, store) -> None:
         data = store[gid["run"]]
         if rows is None:
             return _parts.hint("Drag a box or lasso on the map to select points.")
-        return _parts.selection_panel(data, rows, limit=GALLERY_MAX)
+        return _parts.selection_panel(data, logic.check_rows(rows, data.n), limit=GALLERY_MAX)
 
     @app.callback(Output(ids.neighbours(MATCH), "children"), Output(ids.focus(ids.APP), "data"),
                   Input(ids.graph(MATCH), "clickData"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
     def clicked(click, gid):
         data = store[gid["run"]]
-        row = row_of_point(data, (click or {}).get("points", [{}])[0])
+        row = row_of_point(data, first_point(click))
         if row is None:
             return no_update, no_update
         return _parts.neighbour_panel(data, row), {"run": data.id, "index": row}
@@ -176,7 +199,7 @@ def register(app, store) -> None:
                   State(ids.graph(MATCH), "id"), prevent_initial_call=True)
     def hover(hovered, gid):
         data = store[gid["run"]]
-        point = (hovered or {}).get("points", [{}])[0]
+        point = first_point(hovered)
         row = row_of_point(data, point)
         if row is None or "bbox" not in point:
             return False, no_update, no_update
@@ -187,6 +210,8 @@ def register(app, store) -> None:
                   State(ids.dims(MATCH), "value"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
     def search(query, method, dims, gid):
         data = store[gid["run"]]
+        checked_view(data, method, dims)
+        query = logic.check_text(query, SEARCH_MAX_CHARS, name="search")
         rows = logic.search_rows(query, data.ids, data.labels)
         if dims != 2:
             return no_update, "search highlights in 2-D"
@@ -200,7 +225,7 @@ def register(app, store) -> None:
         data = store[gid["run"]]
         if not rows:
             return no_update
-        return dict(content=logic.selection_csv(data.ids[np.asarray(rows, dtype=int)]),
+        return dict(content=logic.selection_csv(data.ids[logic.check_rows(rows, data.n)]),
                     filename=f"{data.id}-selection.csv", type="text/csv")
 
 
