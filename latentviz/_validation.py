@@ -49,6 +49,76 @@ def check_factors(factors, n_samples: int, *, whom: str = "latentviz") -> np.nda
     return arr
 
 
+def check_per_row(values, n: int, *, name: str, whom: str, columns: bool = False) -> np.ndarray:
+    """``values`` as one entry per row: shape (n,), or (n, k) with ``columns`` (factors).
+
+    Never reshapes across rows: a flat array of 2n factor values for n rows would otherwise become
+    two interleaved factor columns. Table cells holding lists count as their values.
+    """
+    arr = np.asarray(values)
+    if arr.dtype == object and arr.ndim == 1 and any(np.ndim(v) > 0 for v in arr):
+        total = sum(int(np.size(v)) for v in arr)
+        raise InputError(f"{whom}: {name} holds {total} values for {n} rows (lists in its cells); "
+                         "give one value per row (one column per factor)")
+    if columns and arr.ndim == 1:
+        arr = arr[:, None]
+    elif not columns and arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != (2 if columns else 1) or len(arr) != n:
+        shape = f"({n},) or ({n}, k)" if columns else f"({n},)"
+        raise InputError(f"{whom}: {name} has {arr.size} values (shape {arr.shape}) for {n} rows; "
+                         f"give shape {shape}, one entry per row")
+    return arr
+
+
+def check_codes(z: np.ndarray, *, whom: str) -> None:
+    """Refuse latents that every later stage would get silently wrong: complex, or no row free of NaN/inf.
+
+    Some non-finite rows are allowed (metrics and projections skip them).
+    """
+    if np.iscomplexobj(z):
+        raise InputError(f"{whom}: the latents are complex ({z.dtype}); give real values "
+                         "(e.g. the real and imaginary parts as separate dimensions)")
+    if not np.isfinite(z).all(axis=1).any():
+        raise InputError(f"{whom}: all {len(z)} latent rows hold NaN or inf; there is nothing to project or measure")
+
+
+DEDUPE_IDS = ("suffix", "first")
+
+
+def dedupe_ids(ids, how: str | None, *, whom: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(ids, keep)`` with every id unique: refuse duplicates unless ``how`` (``--dedupe-ids``) resolves them.
+
+    ``suffix`` renames the 2nd, 3rd, ... occurrence of an id to ``id#2``, ``id#3`` (the next free
+    number); ``first`` keeps the first row of each id: ``keep`` is then the boolean mask of the rows
+    to keep (None when every row stays). A dashboard click finds a sample by id, so ids must be unique.
+    """
+    import pandas as pd
+
+    ids = np.array([str(v) for v in ids], dtype=object)  # object: a suffix never gets cut to a fixed width
+    repeated = pd.Series(ids).duplicated().to_numpy()
+    if not repeated.any():
+        return ids, None
+    if how is None:
+        first = ids[repeated][0]
+        raise InputError(f"{whom}: {int(repeated.sum())} duplicate id(s) (e.g. '{first}' appears "
+                         f"{int((ids == first).sum())} times); make the ids unique or pass --dedupe-ids suffix|first")
+    check_choice("--dedupe-ids", how, DEDUPE_IDS)
+    if how == "first":
+        return ids, ~repeated
+    taken, seen, out = set(ids.tolist()), {}, ids.copy()
+    for i, value in enumerate(ids.tolist()):
+        if not repeated[i]:
+            continue
+        k = seen.get(value, 1) + 1
+        while f"{value}#{k}" in taken:
+            k += 1
+        seen[value] = k
+        out[i] = f"{value}#{k}"
+        taken.add(out[i])
+    return out, None
+
+
 def check_random_state(seed) -> np.random.RandomState:
     """Turn None, an int or a RandomState into a RandomState (sklearn's convention)."""
     if seed is None or seed is np.random:

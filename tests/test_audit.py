@@ -28,7 +28,7 @@ def scored_run(make_run, tmp_path):
     """A run whose metrics.json holds a few known values."""
     path = make_run(tmp_path / "run", np.zeros((5, 2), np.float32))
     write_json(path / "metrics.json", {"active_units": 4, "trustworthiness": 0.85, "mig": 0.3,
-                                       "reconstruction_mse": 0.012, "broken": "n/a", "undefined": float("nan"),
+                                       "reconstruction_error": 0.012, "modularity": "n/a", "irs": float("nan"),
                                        "skipped": {"dci_disentanglement": "the data has no factors"}})
     return path
 
@@ -56,17 +56,17 @@ def test_every_status():
         {"metric": "active_units", "gte": 3},
         {"metric": "trustworthiness", "gte": 0.9, "severity": "warn"},
         {"metric": "mig", "between": [0.4, 1.0]},
-        {"metric": "missing_metric", "lt": 1},
+        {"metric": "sap", "lt": 1},
         {"metric": "dci_disentanglement", "gt": 0.1},
-        {"metric": "undefined", "gt": 0},
-        {"metric": "broken", "gt": 0},
+        {"metric": "irs", "gt": 0},
+        {"metric": "modularity", "gt": 0},
     ]})
-    metrics = {"active_units": 4, "trustworthiness": 0.85, "mig": 0.3, "undefined": float("nan"), "broken": "n/a",
+    metrics = {"active_units": 4, "trustworthiness": 0.85, "mig": 0.3, "irs": float("nan"), "modularity": "n/a",
                "skipped": {"dci_disentanglement": "the data has no factors"}}
     results = audit.evaluate(policy, metrics)
     assert statuses(results) == [("active_units", "pass"), ("trustworthiness", "warn"), ("mig", "fail"),
-                                 ("missing_metric", "skip"), ("dci_disentanglement", "skip"), ("undefined", "skip"),
-                                 ("broken", "error")]
+                                 ("sap", "skip"), ("dci_disentanglement", "skip"), ("irs", "skip"),
+                                 ("modularity", "error")]
     assert results[2].message == "mig 0.3 outside [0.4, 1] (fail)"
     assert results[1].message == "trustworthiness 0.85 < 0.9 (warn)"
     assert results[0].message == "active_units 4 ≥ 3"
@@ -75,13 +75,13 @@ def test_every_status():
 
 
 def test_relative_thresholds_scale_with_the_baseline():
-    policy = audit.load_policy({"checks": [{"metric": "reconstruction_mse", "lte": 1.1, "relative": True}]})
-    ok = audit.evaluate(policy, {"reconstruction_mse": 0.0105}, baseline={"reconstruction_mse": 0.01})
-    worse = audit.evaluate(policy, {"reconstruction_mse": 0.0115}, baseline={"reconstruction_mse": 0.01})
-    alone = audit.evaluate(policy, {"reconstruction_mse": 0.0115})
+    policy = audit.load_policy({"checks": [{"metric": "reconstruction_error", "lte": 1.1, "relative": True}]})
+    ok = audit.evaluate(policy, {"reconstruction_error": 0.0105}, baseline={"reconstruction_error": 0.01})
+    worse = audit.evaluate(policy, {"reconstruction_error": 0.0115}, baseline={"reconstruction_error": 0.01})
+    alone = audit.evaluate(policy, {"reconstruction_error": 0.0115})
     assert [ok[0].status, worse[0].status, alone[0].status] == ["pass", "fail", "skip"]
     assert worse[0].threshold == "≤ 1.1 × baseline 0.01"
-    assert worse[0].message == "reconstruction_mse 0.0115 > 0.011 (fail)"
+    assert worse[0].message == "reconstruction_error 0.0115 > 0.011 (fail)"
     assert "needs --baseline" in alone[0].message
 
 
@@ -117,7 +117,7 @@ def test_cli_exit_codes_json_and_junit(cli, scored_run, tmp_path):
     assert cli("audit", scored_run, "--policy", warning).code == 0  # a warning does not fail the audit
 
     failing = tmp_path / "fail.yaml"
-    failing.write_text(ISSUE_POLICY + "  - metric: mig\n    gte: 0.4\n  - metric: not_there\n    gt: 0\n")
+    failing.write_text(ISSUE_POLICY + "  - metric: mig\n    gte: 0.4\n  - metric: sap\n    gt: 0\n")
     result = cli("audit", scored_run, "--policy", failing, "--json", tmp_path / "a.json", "--junit", tmp_path / "a.xml")
     assert result.code == 1
     assert result.err.startswith("latentviz: error: audit of") and "1 failing check" in result.err
@@ -133,7 +133,7 @@ def test_cli_exit_codes_json_and_junit(cli, scored_run, tmp_path):
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("4", "1", "1", "0")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert cases["mig"].find("failure").get("message") == "mig 0.3 < 0.4 (fail)"
-    assert cases["not_there"].find("skipped") is not None
+    assert cases["sap"].find("skipped") is not None
     assert "warning" in cases["trustworthiness"].find("system-out").text
     assert len(list(cases["active_units"])) == 0
 
@@ -144,7 +144,7 @@ def test_cli_bad_policy_or_run_exits_2(cli, scored_run, tmp_path):
     assert result.code == 2 and result.err.count("\n") == 1 and "exactly one condition" in result.err
     assert cli("audit", scored_run, "--policy", tmp_path / "none.yaml").code == 2
     assert cli("audit", tmp_path / "no-run", "--policy", bad).code == 2
-    erroring = policy_file(tmp_path, "checks:\n  - metric: broken\n    gt: 0\n")
+    erroring = policy_file(tmp_path, "checks:\n  - metric: modularity\n    gt: 0\n")
     assert cli("audit", scored_run, "--policy", erroring).code == 2
 
 
@@ -160,6 +160,6 @@ def test_projection_trustworthiness_comes_from_the_projection_stage(report_run):
 
 def test_baseline_run_from_the_cli(cli, scored_run, make_run, tmp_path):
     base = make_run(tmp_path / "base", np.zeros((5, 2), np.float32))
-    write_json(base / "metrics.json", {"reconstruction_mse": 0.010})
-    policy = policy_file(tmp_path, "checks:\n  - metric: reconstruction_mse\n    lte: 1.1\n    relative: true\n")
+    write_json(base / "metrics.json", {"reconstruction_error": 0.010})
+    policy = policy_file(tmp_path, "checks:\n  - metric: reconstruction_error\n    lte: 1.1\n    relative: true\n")
     assert cli("audit", scored_run, "--policy", policy, "--baseline", base).code == 1  # 0.012 > 1.1 × 0.010

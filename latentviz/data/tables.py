@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from latentviz._validation import check_per_row
 from latentviz.data.arrays import ArraySource
 from latentviz.data.hf_datasets import column_kind, has_nested_columns, open_hf_parquet
 from latentviz.errors import InputError
@@ -102,8 +101,6 @@ def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource:
             raise InputError(f"--data {path}: the table has no rows")
         x = frame[columns].to_numpy(dtype=np.float32)
     factor_cols = [c for c in rest if str(c).startswith("factor_")]
-    for c in factor_cols:  # one column per factor: a column of lists would become extra rows or garbage
-        check_per_row(frame[c].to_numpy(), len(x), name=f"column {c}", whom=f"--data {path}")
     extra = {str(c): frame[c].to_numpy() for c in rest if c not in factor_cols and c != "label"}
     source = ArraySource(
         str(path), x,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentviz._validation import check_per_row
 from latentviz.data._base import Batch, DataSource
 from latentviz.errors import InputError
 
@@ -54,9 +55,10 @@ class TokenSource(DataSource):
         if input_ids.ndim != 2 or not np.issubdtype(input_ids.dtype, np.integer):
             raise InputError(f"--data {spec}: input_ids must be integers of shape (n, tokens); "
                              f"got {input_ids.dtype} of shape {input_ids.shape}")
-        for name, values in (("attention_mask", attention_mask), ("labels", labels)):
-            if values is not None and len(values) != len(input_ids):
-                raise InputError(f"--data {spec}: {name} has {len(values)} rows but input_ids has {len(input_ids)}")
+        if labels is not None:
+            labels = check_per_row(labels, len(input_ids), name="labels", whom=f"--data {spec}")
+        if attention_mask is not None and len(attention_mask) != len(input_ids):
+            raise InputError(f"--data {spec}: attention_mask has {len(attention_mask)} rows but input_ids has {len(input_ids)}")
         if attention_mask is not None and attention_mask.shape != input_ids.shape:
             raise InputError(f"--data {spec}: attention_mask has shape {attention_mask.shape} but input_ids "
                              f"has {input_ids.shape}")
