@@ -10,6 +10,10 @@ from latentviz.errors import MissingDependencyError
 _EXTRA_FOR = {
     "diffusers": "diffusers",
     "transformers": "transformers",
+    "gensim": "gensim",
+    "datasets": "datasets",
+    "tensorboard": "tensorboard",
+    "sentence_transformers": "sentence-transformers",
     "umap": "all",
     "pynndescent": "all",
     "openTSNE": "all",

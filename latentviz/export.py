@@ -3,11 +3,18 @@
 TensorBoard's projector reads a folder with::
 
     tensors.tsv             one row of latent values per sample, tab-separated, no header
+    pca.tsv, tsne.tsv, ...  the run's own projections (2-D or 3-D), one more tensor each
     metadata.tsv            a header row (when there is more than one column), then one row per sample
     sprite.png              the thumbnails in one image, row-major, ``single_image_dim`` pixels each
-    projector_config.pbtxt  names the three files (open the folder with ``tensorboard --logdir``)
+    projector_config.pbtxt  names the files, one embedding per tensor
+    events.out.tfevents.*   an empty event file, so TensorBoard sees the folder as a run
 
-Rows of all three are in the run's order. The table export holds the id, the metadata, the
+Rows of every file are in the run's order. TensorBoard lists a sub-folder of ``--logdir`` as a run
+only when it holds an event file, so several exports under one parent folder appear side by side
+(as ``SummaryWriter.add_embedding`` arranges it); the event file is written with TensorBoard's own
+writer (``torch.utils.tensorboard``; the ``tensorboard`` package). The projector shows a
+projection's tensor as it is when it has 2 or 3 dimensions, so our t-SNE/UMAP maps appear as
+computed. The table export holds the id, the metadata, the
 projections and the latents, one row per sample, for a notebook of one's own.
 """
 
@@ -62,22 +69,54 @@ def export_tensorboard(run: Run, folder: Path) -> list[Path]:
     """The Embedding Projector's files for ``run`` in ``folder`` (created when missing)."""
     if folder.exists() and not folder.is_dir():
         raise InputError(f"OUT {folder} exists and is not a folder; the TensorBoard export writes a folder")
+    from latentviz._optional import require
+
+    require("tensorboard", purpose="the TensorBoard export")
     folder.mkdir(parents=True, exist_ok=True)
-    written = [folder / TENSORS, folder / METADATA]
-    write_bytes(folder / TENSORS, _tsv_rows(run.z))
+    tensors = {"latents": (TENSORS, run.z), **{f"{method} map": (f"{method}.tsv", coords)
+                                               for method, coords in _projections(run).items()}}
+    written = []
+    for path, values in tensors.values():
+        write_bytes(folder / path, _tsv_rows(values))
+        written.append(folder / path)
     write_bytes(folder / METADATA, _metadata_tsv(run))
+    written.append(folder / METADATA)
     sprite = _sprite(run)
-    config = ['embeddings {', '  tensor_name: "latents"', f'  tensor_path: "{TENSORS}"', f'  metadata_path: "{METADATA}"']
     if sprite is not None:
         image, cell = sprite
         write_bytes(folder / SPRITE, png_of(image))
         written.append(folder / SPRITE)
-        config += ["  sprite {", f'    image_path: "{SPRITE}"', f"    single_image_dim: {cell}",
-                   f"    single_image_dim: {cell}", "  }"]
-    config.append("}")
+    config = []
+    for name, (path, _) in tensors.items():
+        config += ["embeddings {", f'  tensor_name: "{name}"', f'  tensor_path: "{path}"', f'  metadata_path: "{METADATA}"']
+        if sprite is not None:
+            config += ["  sprite {", f'    image_path: "{SPRITE}"', f"    single_image_dim: {cell}",
+                       f"    single_image_dim: {cell}", "  }"]
+        config.append("}")
     write_bytes(folder / CONFIG, ("\n".join(config) + "\n").encode())
     written.append(folder / CONFIG)
-    return written
+    return [*written, _event_file(folder)]
+
+
+def _projections(run: Run) -> dict[str, np.ndarray]:
+    """method -> its (n, dims) coordinates in the run's row order, for each projection the run has."""
+    table = run.projections
+    if table is None:
+        return {}
+    table = table.set_index(table["id"].astype(str)).reindex(run.ids)
+    methods = dict.fromkeys(c.rpartition("_")[0] for c in table.columns if c != "id")
+    return {m: table[[c for c in table.columns if c.rpartition("_")[0] == m]].to_numpy(np.float32) for m in methods}
+
+
+def _event_file(folder: Path) -> Path:
+    """The folder's TensorBoard event file (written once, empty): what makes TensorBoard list the folder as a run."""
+    existing = min(folder.glob("events.out.tfevents.*"), default=None)
+    if existing is not None:
+        return existing
+    from torch.utils.tensorboard import SummaryWriter
+
+    SummaryWriter(log_dir=str(folder)).close()
+    return min(folder.glob("events.out.tfevents.*"))
 
 
 def _tsv_rows(z: np.ndarray) -> bytes:

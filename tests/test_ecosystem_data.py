@@ -112,3 +112,88 @@ def test_table_columns_take_globs_and_ranges_and_keep_integers_as_metadata(cli, 
     for bad in ("x*", "e4:e9", "nope"):
         result = cli("import", tmp_path / "t.parquet", "--out", tmp_path / "bad", "--columns", bad)
         assert result.code == 2 and "--columns" in result.err and "unexpected" not in result.err
+
+
+@pytest.fixture
+def tensorboard_server():
+    """Start ``tensorboard --logdir DIR`` on a free loopback port; yields a GET function; always killed."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    pytest.importorskip("tensorboard")
+    processes = []
+
+    def start(logdir):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", str(port),
+             "--host", "127.0.0.1", "--load_fast", "false", "--reload_interval", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        def get(route: str) -> bytes:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/projector/{route}", timeout=10) as reply:
+                return reply.read()
+
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                get("runs")
+                return get
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or processes[-1].poll() is not None:
+                    raise AssertionError("tensorboard did not answer within 90 s") from None
+                time.sleep(0.3)
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def test_tensorboard_shows_exports_side_by_side_with_our_maps(cli, tmp_path, tensorboard_server):
+    import io
+    import json
+    import time
+    import urllib.parse
+
+    from conftest import write_report_run
+    from PIL import Image
+
+    runs = {}
+    for name, seed in (("a", 0), ("b", 1)):
+        path = write_report_run(tmp_path / f"run_{name}", n=40, seed=seed)
+        result = cli("export", path, tmp_path / "logs" / name, "--format", "tensorboard")
+        assert result.code == 0, result.err
+        runs[name] = Run(path)
+    get = tensorboard_server(tmp_path / "logs")
+    deadline = time.monotonic() + 30
+    while sorted(listed := json.loads(get("runs"))) != ["a", "b"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert sorted(listed) == ["a", "b"]
+    for name, run in runs.items():
+        info = json.loads(get(f"info?run={name}"))
+        tensors = {e["tensorName"]: e for e in info["embeddings"]}
+        assert set(tensors) == {"latents", "pca map", "umap map"}
+
+        def tensor(tensor_name, run_name=name):
+            query = urllib.parse.urlencode({"run": run_name, "name": tensor_name})
+            return np.frombuffer(get(f"tensor?{query}"), dtype=np.float32)
+
+        latents = pd.read_parquet(run.path / "latents.parquet")
+        z = latents[[c for c in latents.columns if c.startswith("z_")]].to_numpy(np.float32)
+        np.testing.assert_allclose(tensor("latents").reshape(z.shape), z, rtol=1e-6)
+        projections = run.projections.set_index("id").loc[latents["id"]]
+        np.testing.assert_allclose(tensor("umap map").reshape(-1, 2), projections[["umap_0", "umap_1"]], rtol=1e-6)
+        metadata = get(f"metadata?run={name}&name=latents").decode().splitlines()
+        assert metadata[0].split("\t")[:2] == ["id", "label"]
+        assert [row.split("\t")[0] for row in metadata[1:]] == list(latents["id"])
+        sprite = Image.open(io.BytesIO(get(f"sprite_image?run={name}&name=latents")))
+        cell = int(tensors["latents"]["sprite"]["singleImageDim"][0])
+        first = np.asarray(Image.open(io.BytesIO(run.thumbnails[run.ids[1]])).convert("L").resize((cell, cell)))
+        np.testing.assert_array_equal(np.asarray(sprite.convert("L"))[:cell, cell:2 * cell], first)

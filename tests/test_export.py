@@ -48,7 +48,8 @@ def test_metadata_cells_cannot_break_rows(make_run, tmp_path):
     from latentviz.export import export_run
 
     written = export_run(Run(path), tmp_path / "tb", fmt="tensorboard")
-    assert [p.name for p in written] == ["tensors.tsv", "metadata.tsv", "projector_config.pbtxt"]  # no thumbnails
+    assert [p.name for p in written[:3]] == ["tensors.tsv", "metadata.tsv", "projector_config.pbtxt"]  # no thumbnails
+    assert len(written) == 4 and written[3].name.startswith("events.out.tfevents.")  # TensorBoard lists it as a run
     rows = (tmp_path / "tb" / "metadata.tsv").read_text().splitlines()
     assert rows == ["id\tlabel", "0\ta b", "1\tline break", "2\tplain"]
 
