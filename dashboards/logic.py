@@ -48,8 +48,41 @@ def color_options(*, has_labels: bool, factor_names, latent_dim: int, has_kl: bo
     return options
 
 
+#: A label or factor colour-by value may end in ``@categorical`` or ``@continuous``: the choice that
+#: forces how it is coloured (otherwise :func:`latentviz.figures.is_categorical` decides).
+FORCED_COLORS = {"categorical": "as categories", "continuous": "on a colour scale"}
+
+
+def forced_color_options(options: list[dict], auto_mode) -> list[dict]:
+    """``options`` with, after label and each factor, the choice that colours it the other way.
+
+    ``auto_mode(value)`` says how a choice is coloured unforced (``categorical`` or ``continuous``),
+    or None when it cannot be forced (text labels).
+    """
+    out = []
+    for option in options:
+        out.append(option)
+        mode = auto_mode(option["value"]) if color_key(option["value"])[0] in ("label", "factor") else None
+        for forced, words in FORCED_COLORS.items():
+            if mode is not None and forced != mode:
+                out.append({"label": f"{option['label']} {words}", "value": f"{option['value']}@{forced}"})
+    return out
+
+
+def color_mode(value: str | None) -> tuple[str | None, str]:
+    """``"label@categorical"`` -> ``("label", "categorical")``; a value without a forced mode -> ``(value, "auto")``."""
+    base, _, mode = (value or "").rpartition("@")
+    if base and mode in FORCED_COLORS:
+        return base, mode
+    return value, "auto"
+
+
 def color_key(value: str | None) -> tuple[str, str | int | None]:
-    """Split a colour-by value into ``(kind, argument)``: ``("z", 3)``, ``("factor", "scale")``, ``("kl", None)``."""
+    """Split a colour-by value into ``(kind, argument)``: ``("z", 3)``, ``("factor", "scale")``, ``("kl", None)``.
+
+    A forced mode (``label@categorical``) is ignored here; :func:`color_mode` reads it.
+    """
+    value = color_mode(value)[0]
     if not value or value == "none":
         return "none", None
     kind, _, arg = value.partition(":")

@@ -166,10 +166,22 @@ class RunData:
 
     # -- colour -----------------------------------------------------------------------------------------------
     def color_options(self) -> list[dict]:
-        return logic.color_options(has_labels=self.labels is not None, factor_names=self.run.factor_names,
-                                   latent_dim=self.z.shape[1], has_kl=self.kl is not None,
-                                   has_recon=self.column("recon_error") is not None,
-                                   has_neighbours=self.neighbours is not None and bool(self.methods))
+        options = logic.color_options(has_labels=self.labels is not None, factor_names=self.run.factor_names,
+                                      latent_dim=self.z.shape[1], has_kl=self.kl is not None,
+                                      has_recon=self.column("recon_error") is not None,
+                                      has_neighbours=self.neighbours is not None and bool(self.methods))
+        return logic.forced_color_options(options, self._auto_color_mode)
+
+    def _auto_color_mode(self, value: str) -> str | None:
+        """How a label or factor choice is coloured unforced; None for text (always categories)."""
+        import pandas as pd
+
+        from latentviz.figures import is_categorical
+
+        values = pd.Series(self.color_values(value, "")[0])
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            return None
+        return "categorical" if is_categorical(values) else "continuous"
 
     def color_values(self, value: str | None, method: str) -> tuple[np.ndarray | None, str | None]:
         """(values for every row, column name) of a colour-by choice; (None, None) for "nothing"."""

@@ -17,7 +17,7 @@ MAX_POINTS = 20_000
 
 
 def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_points: int = MAX_POINTS,
-                 seed: int | None = None) -> ReportModel:
+                 seed: int | None = None, color_modes: dict | None = None) -> ReportModel:
     """Everything the report of ``run`` shows, as data.
 
     Parameters
@@ -32,6 +32,9 @@ def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_poin
         Scatter points per projection at most.
     seed : int, optional
         Seed of the sample and of the thumbnail order (default: the run's seed).
+    color_modes : dict, optional
+        Metadata column -> ``categorical`` or ``continuous``: how the scatters colour it
+        (otherwise :func:`latentviz.figures.is_categorical` decides).
     """
     run.require_complete()
     manifest = run.manifest
@@ -42,7 +45,7 @@ def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_poin
     metrics = run.metrics
     audit = audit_section(run, policy, baseline)
     sections = [
-        projection_section(run, max_points=max_points, seed=seed),
+        projection_section(run, max_points=max_points, seed=seed, color_modes=color_modes),
         latent_section(run, stats),
         metric_section(run),
         traversal_section(run),

@@ -10,6 +10,7 @@ import numpy as np
 import plotly.io as pio
 
 from latentviz import figures
+from latentviz.errors import InputError
 from latentviz.latent_stats import LatentStats
 from reports._model import (
     Fact, FigureSection, FigureSpec, Picture, PictureGroup, PictureSection, ProjectionSection,
@@ -47,14 +48,15 @@ def projection_methods(projections) -> list[str]:
     return [m for m in _METHOD_ORDER if m in found] + [m for m in found if m not in _METHOD_ORDER]
 
 
-def color_options(metadata) -> list[str]:
-    """Metadata columns worth colouring by: numbers, and categories with few distinct values."""
+def color_options(metadata, color_modes: dict | None = None) -> list[str]:
+    """Metadata columns worth colouring by: numbers on a scale, and categories with few distinct values."""
     keep = []
     for column in metadata.columns:
         if column == "id":
             continue
         values = metadata[column]
-        if not figures.is_categorical(values) or values.astype(str).nunique() <= MAX_COLOR_CATEGORIES:
+        mode = (color_modes or {}).get(column, "auto")
+        if not figures.is_categorical(values, mode) or values.astype(str).nunique() <= MAX_COLOR_CATEGORIES:
             keep.append(column)
     return sorted(keep, key=lambda c: (c != "label", not c.startswith("factor_"), 0))
 
@@ -70,7 +72,8 @@ def scatter_inputs(run):
     return projections.reset_index(drop=True), metadata
 
 
-def projection_section(run, *, max_points: int, seed: int) -> ProjectionSection:
+def projection_section(run, *, max_points: int, seed: int, color_modes: dict | None = None) -> ProjectionSection:
+    """The projection scatters; ``color_modes`` (column -> ``categorical``/``continuous``) forces a colouring."""
     section = ProjectionSection(
         id="projections", title="Projections",
         intro="Each point is one sample, placed so that samples with similar latent codes sit close together. "
@@ -81,19 +84,26 @@ def projection_section(run, *, max_points: int, seed: int) -> ProjectionSection:
     if projections is None:
         section.missing = "not computed: run `latentviz project RUN`"
         return section
-    options = color_options(metadata)
+    modes = dict(color_modes or {})
+    unknown = sorted(set(modes) - set(metadata.columns))
+    if unknown:
+        raise InputError(f"--color-mode: the run has no column {unknown[0]!r}; choose from "
+                         f"{', '.join(c for c in metadata.columns if c != 'id')}")
+    options = color_options(metadata, modes)
     section.color_options = [(c, figures.display_name(c)) for c in options]
     section.color_by = options[0] if options else None
     strata = metadata["label"] if "label" in metadata.columns else None
     rows = figures.sample_rows(len(projections), max_points=max_points, seed=seed, strata=strata)
     for method in projection_methods(projections):
         fig = figures.projection_scatter(projections, metadata, method=method, color_by=section.color_by,
-                                         max_points=max_points, seed=seed)
+                                         max_points=max_points, seed=seed,
+                                         color_mode=modes.get(section.color_by, "auto"))
         entry = (run.manifest.get("projections") or {}).get(method) or {}
         section.figures.append(spec(f"projection-{method}", fig, projection_caption(entry)))
         section.methods.append((method, figures.METHOD_NAMES.get(method, method)))
     shown = metadata.iloc[rows]
-    section.colors = {c: figures.scatter_colors(shown[c], name=figures.display_name(c)) for c in options}
+    section.colors = {c: figures.scatter_colors(shown[c], name=figures.display_name(c), mode=modes.get(c, "auto"))
+                      for c in options}
     section.thumbs = hover_sprites(shown["id"].astype(str), run.thumbnails, seed=seed)
     notes = []
     if len(rows) < len(projections):

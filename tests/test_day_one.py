@@ -118,15 +118,6 @@ def test_irs_ignores_constant_dims_exactly():
         assert irs(np.full((len(f), 2), 0.1), f) == 0.0  # var() of a constant 0.1 column is not 0
 
 
-def test_dci_disentanglement_unchanged_by_constant_dims():
-    from latentviz.metrics import dci
-
-    f = np.vstack([_grid(3, 2)] * 6)
-    z = f + np.random.default_rng(2).uniform(0, 0.9, size=f.shape)
-    assert dci(_with_constant_dims(z), f, seed=0, n_estimators=10)["disentanglement"] == pytest.approx(
-        dci(z, f, seed=0, n_estimators=10)["disentanglement"], abs=1e-9)
-
-
 # -- item 4: --repeats gives every stochastic metric its spread ------------------------------------
 
 def _repeat(run_path, names, task, repeats=3):
@@ -203,3 +194,50 @@ def test_every_model_kind_has_a_default_policy():
     for kind in (*KINDS, "imported"):
         assert kind in audit.DEFAULT_POLICIES
         assert audit.load_policy(audit.default_policy(kind)).name.startswith("latentviz default for")
+
+
+# -- item 8: integer class labels are categories ---------------------------------------------------
+
+def _legend_names(colors: dict) -> list[str]:
+    return [t.get("name") for t in colors["legend"] if t.get("name")]
+
+
+def test_integer_labels_get_a_categorical_legend():
+    from latentviz.figures import scatter_colors
+    from latentviz.figures._scatter import MAX_INTEGER_CATEGORIES
+
+    labels = np.arange(60) % 10
+    assert _legend_names(scatter_colors(labels, name="label")) == [str(k) for k in range(10)]
+    assert scatter_colors(labels, name="label", mode="continuous")["marker"]["showscale"] is True
+    many = np.arange(MAX_INTEGER_CATEGORIES + 1)
+    assert scatter_colors(many, name="x")["marker"]["showscale"] is True  # too many ids: a scale
+    assert len(_legend_names(scatter_colors(many, name="x", mode="categorical"))) > 1
+    assert scatter_colors(np.linspace(0, 1, 5), name="z0")["marker"]["showscale"] is True
+
+
+def test_report_colours_integer_labels_by_category_and_can_force_a_scale(tmp_path):
+    from reports._build import build_report
+    from latentviz.run import Run
+    from tests.conftest import write_maps
+
+    run = write_maps(write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(50, 3)),
+                               labels=np.arange(50) % 4))
+    colors = build_report(Run(run)).sections[0].colors["label"]
+    assert _legend_names(colors) == ["0", "1", "2", "3"]
+    forced = build_report(Run(run), color_modes={"label": "continuous"}).sections[0].colors["label"]
+    assert forced["marker"]["showscale"] is True
+    bad = invoke("report", run, "--color-mode", "label=rainbow", "--quiet")
+    assert bad.code == 2 and len(bad.err.strip().splitlines()) == 1 and "COLUMN=MODE" in bad.err
+
+
+def test_dashboard_colour_by_offers_the_other_colouring(tmp_path):
+    from dashboards.pages.explore import colors_of
+    from dashboards.store import RunStore
+    from tests.conftest import write_maps
+
+    write_maps(write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(50, 3)), labels=np.arange(50) % 4))
+    data = next(iter(RunStore([tmp_path / "run"], load_model=False)))
+    values = [o["value"] for o in data.color_options()]
+    assert "label@continuous" in values and "label@categorical" not in values
+    assert _legend_names(colors_of(data, "label", "pca")[0]) == ["0", "1", "2", "3"]
+    assert colors_of(data, "label@continuous", "pca")[0]["marker"]["showscale"] is True

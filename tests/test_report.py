@@ -112,8 +112,8 @@ def test_colour_options_recolour_the_same_points(report_run):
     assert set(colors) == {"label", "factor_size"}
     assert points["marker"]["color"] == colors["label"]["marker"]["color"]
     assert len(colors["factor_size"]["marker"]["color"]) == len(points["customdata"])
-    assert colors["factor_size"]["marker"]["colorscale"]  # a number: a colour scale, no legend entries
-    assert colors["factor_size"]["legend"] == []
+    # four whole-number levels: categories with a legend (figures.is_categorical), like the labels
+    assert [t["name"] for t in colors["factor_size"]["legend"]] == ["0", "1", "2", "3"]
 
 
 def test_hover_thumbnail_cells_hold_each_points_thumbnail(report_run):

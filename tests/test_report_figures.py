@@ -50,7 +50,8 @@ def test_scatter_layout_colours_and_highlight(maps):
 
 def test_numeric_colouring_uses_a_colour_scale(maps):
     projections, metadata = maps
-    fig = figures.projection_scatter(projections, metadata, color_by="factor_scale")
+    # five whole-number levels would be categories unforced (see test_day_one): force the scale
+    fig = figures.projection_scatter(projections, metadata, color_by="factor_scale", color_mode="continuous")
     assert len(fig.data) == 1 and fig.data[0].marker.showscale
     assert fig.layout.legend.title.text == "scale"  # factor_ prefix dropped
     expected = [int(i[1:]) % 5 for i in fig.data[0].customdata]  # p17 has scale 17 % 5

@@ -111,7 +111,8 @@ def colors_of(data, color: str | None, method: str, *, three_d: bool = False) ->
     if values is None:
         return None, None
     rgb = _scatter.uses_webgl(len(data.shown), logic.WEBGL_ABOVE) and not three_d
-    colors = _scatter.scatter_colors(np.asarray(values)[data.shown], name=_scatter.display_name(column), rgb=rgb)
+    colors = _scatter.scatter_colors(np.asarray(values)[data.shown], name=_scatter.display_name(column), rgb=rgb,
+                                     mode=logic.color_mode(color)[1])
     if three_d:
         colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
     return colors, _scatter.display_name(column)

@@ -19,9 +19,12 @@ MAX_POINTS_HELP = "Scatter points per projection at most; above it a seeded samp
 @click.option("--policy", metavar="POLICY.yaml", help="Add an audit of the run against this policy.")
 @click.option("--baseline", metavar="RUN", help="Baseline run for the policy's relative checks.")
 @click.option("--max-points", default=20_000, show_default=True, type=click.IntRange(min=1), help=MAX_POINTS_HELP)
+@click.option("--color-mode", "color_modes", metavar="COLUMN=MODE", multiple=True,
+              help="Colour COLUMN by 'categorical' (a legend) or 'continuous' (a colour scale); by default "
+                   "whole numbers with few distinct values (class ids) are categorical. Repeatable.")
 @click.option("--quiet", "-q", "local_quiet", is_flag=True)
 @click.pass_context
-def report_command(ctx, run_path, out, policy, baseline, max_points, local_quiet):
+def report_command(ctx, run_path, out, policy, baseline, max_points, color_modes, local_quiet):
     """Write one self-contained HTML report of RUN (opens offline in any browser)."""
     from latentviz.audit import load_policy
     from latentviz.progress import say
@@ -31,8 +34,24 @@ def report_command(ctx, run_path, out, policy, baseline, max_points, local_quiet
     run = Run(run_path)
     say(f"report: building the report of {run.path}", quiet=quiet_of(ctx, local_quiet))
     path = write_report(run, out, policy=load_policy(policy) if policy else None,
-                        baseline=Run(baseline) if baseline else None, max_points=max_points)
+                        baseline=Run(baseline) if baseline else None, max_points=max_points,
+                        color_modes=_color_modes(color_modes))
     click.echo(f"report: {path} ({path.stat().st_size / 2**20:.1f} MB)")
+
+
+def _color_modes(pairs) -> dict:
+    """``("label=categorical", ...)`` -> ``{"label": "categorical"}``; a malformed pair is a one-line error."""
+    from latentviz.errors import InputError
+    from latentviz.figures import COLOR_MODES
+
+    modes = {}
+    for pair in pairs:
+        column, sep, mode = pair.partition("=")
+        if not sep or not column or mode not in COLOR_MODES:
+            raise InputError(f"--color-mode {pair!r}: give COLUMN=MODE with MODE one of {', '.join(COLOR_MODES)} "
+                             "(e.g. --color-mode label=categorical)")
+        modes[column] = mode
+    return modes
 
 
 @click.command("compare")

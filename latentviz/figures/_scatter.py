@@ -30,6 +30,10 @@ from latentviz.figures._style import (
 WEBGL_ABOVE = 20_000
 #: A categorical colouring lists at most this many categories in the legend.
 MAX_LEGEND = 20
+#: Whole numbers with at most this many distinct values are class ids, coloured by category.
+MAX_INTEGER_CATEGORIES = 30
+#: How a column may be coloured: ``auto`` decides by :func:`is_categorical`; the others force it.
+COLOR_MODES = ("auto", "categorical", "continuous")
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 STRATUM = "label"
 
@@ -60,10 +64,27 @@ def uses_webgl(n_shown: int, above: int = WEBGL_ABOVE) -> bool:
     return n_shown > above
 
 
-def is_categorical(values) -> bool:
-    """Strings, booleans and categories are coloured by category; numbers by a colour scale."""
+def is_categorical(values, mode: str = "auto") -> bool:
+    """Whether ``values`` are coloured by category (a legend) rather than on a colour scale.
+
+    ``auto``: strings, booleans and categories are categorical, and so are whole numbers with at
+    most :data:`MAX_INTEGER_CATEGORIES` distinct values (class ids such as 0..9); other numbers
+    get a colour scale. ``categorical`` and ``continuous`` force the choice; values that are not
+    numbers stay categorical. The report and the dashboard both decide here.
+
+    >>> is_categorical([0, 1, 2, 1]), is_categorical([0.5, 1.5]), is_categorical([0, 1], "continuous")
+    (True, False, False)
+    """
+    if mode not in COLOR_MODES:
+        raise InputError(f"colour mode '{mode}': choose one of {', '.join(COLOR_MODES)}")
     series = pd.Series(values)
-    return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return True
+    if mode != "auto":
+        return mode == "categorical"
+    finite = series[np.isfinite(series.to_numpy(dtype=np.float64))]
+    whole = pd.api.types.is_integer_dtype(series) or bool((finite == np.round(finite)).all())
+    return whole and len(finite) > 0 and finite.nunique() <= MAX_INTEGER_CATEGORIES
 
 
 def display_name(column: str) -> str:
@@ -71,7 +92,7 @@ def display_name(column: str) -> str:
     return column[len("factor_"):] if column.startswith("factor_") else column
 
 
-def scatter_colors(values, *, name: str, rgb: bool = False) -> dict:
+def scatter_colors(values, *, name: str, rgb: bool = False, mode: str = "auto") -> dict:
     """How the points are coloured by ``values``: ``{"name", "marker", "text", "legend"}``, JSON-ready.
 
     ``marker`` and ``text`` replace those of ``data[0]``; ``legend`` replaces the legend traces;
@@ -82,9 +103,12 @@ def scatter_colors(values, *, name: str, rgb: bool = False) -> dict:
     per-point colour string, or maps a colour-scale value, again on every redraw of a WebGL
     scatter (0.6 s of a 0.8 s redraw at 100k points in Chromium), but takes RGB rows as they
     are. The colour scale's bar then comes with a legend trace.
+
+    ``mode`` (one of :data:`COLOR_MODES`) forces categories or a colour scale; ``auto`` asks
+    :func:`is_categorical`.
     """
     series = pd.Series(values).reset_index(drop=True)
-    if is_categorical(series):
+    if is_categorical(series, mode):
         return {"name": text(name), **_categorical(series, name, rgb=rgb)}
     numbers = series.astype(float)
     colorbar = {"title": {"text": text(name), "side": "right"}, "thickness": 12, "len": 0.8}
@@ -154,7 +178,7 @@ def _short_numbers(numbers: pd.Series) -> list[str]:
 def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None = None, *, method: str = "pca",
                        color_by: str | None = None, highlight=None, max_points: int | None = None,
                        seed: int = 0, title: str | None = None, height: int = 520,
-                       webgl_above: int = WEBGL_ABOVE) -> go.Figure:
+                       webgl_above: int = WEBGL_ABOVE, color_mode: str = "auto") -> go.Figure:
     """A 2-D projection of the latents as a scatter plot.
 
     Parameters
@@ -167,7 +191,8 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
     method : str
         Column prefix of the projection: ``pca``, ``tsne``, ``umap`` or any other.
     color_by : str, optional
-        Column of ``metadata`` to colour by; categories for strings, a colour scale for numbers.
+        Column of ``metadata`` to colour by: categories or a colour scale as
+        :func:`is_categorical` decides with ``color_mode``.
     highlight : iterable of str, optional
         Sample ids drawn ringed on top (shown even when the sample left them out).
     max_points : int, optional
@@ -178,6 +203,8 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
     webgl_above : int
         Above this many shown points the scatter is drawn with WebGL, below it in SVG (crisper
         when exported, but slower to redraw).
+    color_mode : {"auto", "categorical", "continuous"}
+        Force categories or a colour scale for ``color_by``.
 
     Returns
     -------
@@ -206,7 +233,7 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
                  xaxis={"title": {"text": f"{label} 1"}, "showticklabels": False},
                  yaxis={"title": {"text": f"{label} 2"}, "showticklabels": False, "scaleanchor": "x"},
                  legend={"title": {"text": text(display_name(color_by)) if color_by else ""}})
-    colors = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by)) if color_by else \
+    colors = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by), mode=color_mode) if color_by else \
         {"name": "", "marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
     trace = go.Scattergl if uses_webgl(len(rows), webgl_above) else go.Scatter
     size = 7 if len(rows) <= 2_000 else 5 if len(rows) <= WEBGL_ABOVE else 3
