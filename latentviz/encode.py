@@ -8,6 +8,7 @@ order, so the result equals a single-process run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from latentviz import run as runfolder
+from latentviz._validation import DEDUPE_IDS, check_choice, dedupe_ids
 from latentviz.data import DataSource
 from latentviz.devices import torch_device
 from latentviz.errors import InputError
@@ -42,6 +44,7 @@ class EncodeOptions:
     shard_size: int = DEFAULT_SHARD_SIZE
     normalize: tuple[list[float], list[float]] | None = None
     recon_error: bool = False  # decode each batch too and store the per-sample squared error
+    dedupe_ids: str | None = None  # --dedupe-ids: how duplicate ids are resolved (None refuses them)
     quiet: bool = False
     extra: dict = field(default_factory=dict)  # recorded in the manifest's parameters as given
 
@@ -53,6 +56,8 @@ class EncodeOptions:
             raise InputError(f"--limit must be a positive integer; got {self.limit}")
         if self.num_workers < 0:
             raise InputError(f"--num-workers must be 0 or more; got {self.num_workers}")
+        if self.dedupe_ids is not None:
+            check_choice("--dedupe-ids", self.dedupe_ids, DEDUPE_IDS)
 
 
 def versions() -> dict:
@@ -76,15 +81,16 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def _shared_error(error: InputError | None, world: int) -> InputError | None:
-    """Rank 0's error (or None), known to every rank."""
+def _shared_start(error: InputError | None, where: str | None, world: int) -> tuple[InputError | None, str | None]:
+    """Rank 0's error (or None) and the folder it prepared (the run, or the replacement built beside it),
+    known to every rank."""
     if world <= 1:
-        return error
+        return error, where
     import torch.distributed as dist
 
-    message = [None if error is None else str(error)]
+    message = [None if error is None else str(error), where]
     dist.broadcast_object_list(message, src=0)
-    return None if message[0] is None else InputError(message[0])
+    return (None if message[0] is None else InputError(message[0])), message[1]
 
 
 def _barrier(world: int) -> None:
@@ -174,6 +180,9 @@ class _Encoder:
                 if isinstance(exc, torch.cuda.OutOfMemoryError):
                     raise
                 raise _shape_error(self.model, x, exc) from exc
+            if mu.is_complex():  # .float() would drop the imaginary part without a word
+                raise InputError(f"the model's latents are complex ({mu.dtype}); latentviz needs real codes: return "
+                                 "torch.view_as_real(z).flatten(1) from the model, or choose a --layer with real outputs")
             error = self._reconstruction_error(x, mu) if self.options.recon_error else None
         mu = mu.float().cpu().numpy()
         return mu, (None if logvar is None else logvar.float().cpu().numpy()), error
@@ -223,50 +232,140 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     model.to(device)
     started = time.perf_counter()
-    error = None
-    if rank == 0:
-        try:
-            run = runfolder.create_run(out, overwrite=options.overwrite, resume=options.resume)
-            if not (options.resume and run.complete):
+    with contextlib.ExitStack() as writing:  # rank 0 holds the lock; a replacement goes in place at the end
+        error = where = None
+        if rank == 0:
+            try:
+                if getattr(source, "ids", None) is not None:  # a table's own ids: refuse duplicates before encoding
+                    dedupe_ids(source.ids[:n], options.dedupe_ids, whom=f"--data {source.spec}")
+                run = writing.enter_context(runfolder.new_run(
+                    out, command="latentviz encode", overwrite=options.overwrite, resume=options.resume,
+                    keep_partial=True))
                 _start_manifest(run, model, source, n, device, options, manifest or {})
-        except InputError as exc:
-            error = exc
-    error = _shared_error(error, world)  # every rank stops on rank 0's error rather than waiting forever
-    if error is not None:
-        raise error
-    run = runfolder.Run(out)
-    if run.complete:  # --resume of a finished run: nothing left to do
-        return run
+                where = str(run.path)
+            except InputError as exc:
+                error = exc
+        error, where = _shared_start(error, where, world)  # every rank stops on rank 0's error, not waiting forever
+        if error is not None:
+            raise error
+        run = runfolder.Run(where)
+        if run.complete:  # --resume of a finished run: nothing left to do
+            return runfolder.Run(out)
 
-    torch.manual_seed(options.seed)
-    shards = [s for s in _shard_ranges(n, options.shard_size) if s[0] % world == rank]
-    pending = [s for s in shards if not _shard_path(run, s[0], "latents").exists()]
-    _encode_shards(model, source, run, pending, device, options, rank=rank)
-    _barrier(world)
-    if rank == 0:
-        merge_shards(run, n_shards=len(_shard_ranges(n, options.shard_size)), model=model,
-                     seconds=time.perf_counter() - started)
-    _barrier(world)
-    run.invalidate()
-    return run
+        torch.manual_seed(options.seed)
+        shards = [s for s in _shard_ranges(n, options.shard_size) if s[0] % world == rank]
+        pending = [s for s in shards if not _shard_path(run, s[0], "latents").exists()]
+        _encode_shards(model, source, run, pending, device, options, rank=rank)
+        _barrier(world)
+        if rank == 0:
+            merge_shards(run, n_shards=len(_shard_ranges(n, options.shard_size)), model=model,
+                         seconds=time.perf_counter() - started, dedupe=options.dedupe_ids)
+    _barrier(world)  # rank 0 has put the new run in place
+    return runfolder.Run(out)
 
 
 def _start_manifest(run, model, source, n, device, options, extra: dict) -> None:
     """Write the manifest of a fresh encode, or check that --resume continues the same one."""
+    fingerprint = resume_fingerprint(model, source, n, options)
     if options.resume and run.has(runfolder.MANIFEST):
-        old = run.manifest
-        same = (old.get("n") == n and old.get("parameters", {}).get("encode", {}).get("shard_size") == options.shard_size
-                and (old.get("model") or {}).get("sha256") == model.spec.get("sha256"))
-        if not same:
-            raise InputError(f"--resume: {run.path} was started with another checkpoint, data size or shard size; "
-                             "start afresh with --overwrite")
+        recorded = run.manifest.get("fingerprint")
+        problem = ("the run records no fingerprint of its inputs (another version or command made it)"
+                   if not isinstance(recorded, dict) else _difference(recorded, fingerprint))
+        if problem:
+            raise InputError(f"--resume: {problem}; start afresh with --overwrite")
         return
     run.clear()
     params = {k: v for k, v in asdict(options).items() if k not in ("quiet", "extra", "resume", "overwrite")}
     params.update(options.extra)
     run.update_manifest(
         complete=False, versions=versions(), model=model.spec, data=source.describe(), n=n,
-        device=str(device), seed=options.seed, parameters={"encode": params}, timings={}, **extra)
+        device=str(device), seed=options.seed, parameters={"encode": params}, timings={}, fingerprint=fingerprint,
+        **extra)
+
+
+# -- what --resume compares ---------------------------------------------------------------------
+HASH_LIMIT = 64 * 2**20  # files up to this size are hashed; larger ones are compared by size and mtime
+
+
+def resume_fingerprint(model: LatentModel, source: DataSource, n: int, options: EncodeOptions) -> dict:
+    """Everything that decides the latents, as JSON: a resume must find it unchanged."""
+    import json
+
+    spec = model.spec
+    data = source.describe()
+    return json.loads(json.dumps({
+        "data": {**data, "spec": _resolved(source.spec), "file": _files_fingerprint(source.spec)},
+        "checkpoint": spec.get("sha256") or spec.get("checkpoint"),
+        "--model": spec.get("factory"), "--model file": _files_fingerprint(spec.get("factory")),
+        "--model-kwargs": spec.get("kwargs"), "--layer": spec.get("layer"), "--pool": spec.get("pool"),
+        "--pool-axis": spec.get("pool_axis"), "--weights": spec.get("weights"),
+        "--scale-latents": spec.get("scale_latents"), "--max-length": spec.get("max_length"),
+        "--strict": spec.get("strict"), "--limit": n,
+        "--normalize": options.normalize, "--shard-size": options.shard_size, "--seed": options.seed,
+        "--amp": options.amp, "--recon-error": options.recon_error,
+    }, default=str))
+
+
+def _spec_path(spec: str | None) -> Path | None:
+    """The file or folder a data/model spec names (``x.npy``, ``folder/``, ``file.py:callable``), if any."""
+    if not spec:
+        return None
+    for candidate in (spec, spec.rsplit(":", 1)[0]):
+        path = Path(candidate)
+        if path.exists():
+            return path
+    return None
+
+
+def _resolved(spec: str) -> str:
+    path = _spec_path(spec)
+    return spec if path is None else str(path.resolve()) + spec[len(str(path)):]
+
+
+def _files_fingerprint(spec: str | None) -> dict | None:
+    """A file's size and sha256 (size and mtime above HASH_LIMIT); a folder's listing digest."""
+    import hashlib
+
+    from latentviz.models._formats import sha256_of
+
+    path = _spec_path(spec)
+    if path is None:
+        return None
+    if path.is_dir():
+        listing = hashlib.sha256()
+        count = 0
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            stat = item.stat()
+            listing.update(f"{item.relative_to(path).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            count += 1
+        return {"files": count, "listing": listing.hexdigest()}
+    stat = path.stat()
+    if stat.st_size <= HASH_LIMIT:
+        return {"size": stat.st_size, "sha256": sha256_of(path)}
+    return {"size": stat.st_size, "mtime": stat.st_mtime_ns}
+
+
+def _difference(old: dict, new: dict) -> str | None:
+    """The first thing that differs between two fingerprints, said the way a user gave it."""
+    old_data, new_data = old.get("data") or {}, new.get("data") or {}
+    if old_data.get("spec") != new_data.get("spec"):
+        return f"the data source differs (the run was started on {old_data.get('spec')}, now {new_data.get('spec')})"
+    if old_data.get("file") != new_data.get("file"):
+        keys = sorted(set(old_data.get("file") or {}) | set(new_data.get("file") or {}))
+        changed = "/".join(k for k in keys if (old_data.get("file") or {}).get(k) != (new_data.get("file") or {}).get(k))
+        return f"the data changed since the run started ({changed} of {Path(str(new_data.get('spec'))).name})"
+    for key in sorted(set(old_data) | set(new_data)):
+        if old_data.get(key) != new_data.get(key):
+            return f"the data's {key} differs (was {old_data.get(key)}, now {new_data.get(key)})"
+    if old.get("checkpoint") != new.get("checkpoint"):
+        return "the checkpoint changed since the run started (its sha256 differs)"
+    for key in new:
+        if key in ("data", "checkpoint") or old.get(key) == new.get(key):
+            continue
+        if key.endswith(" file"):
+            return f"the {key} changed since the run started"
+        return f"{key} differs from the run's (was {old.get(key)!r}, now {new.get(key)!r})"
+    return None
 
 
 def _encode_shards(model, source, run, shards, device, options, *, rank: int) -> None:
@@ -338,8 +437,12 @@ def _column(values: list):
     return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
-def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float) -> None:
-    """Concatenate the shards in order into latents.parquet / thumbnails.parquet, then mark complete."""
+def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float, dedupe: str | None = None) -> None:
+    """Concatenate the shards in order into latents.parquet / thumbnails.parquet, then mark complete.
+
+    Duplicate ids are refused unless ``dedupe`` (``--dedupe-ids``) resolves them, and latents
+    without one finite row are refused: every later stage would be silently wrong.
+    """
     import shutil
 
     import pyarrow as pa
@@ -352,28 +455,47 @@ def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float) -> N
     if missing:
         raise InputError(f"encode: shard(s) {', '.join(missing[:3])} missing after encoding; re-run with --resume")
     schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
-    stats = None
+    shard_ids = [pq.read_table(p, columns=["id"])["id"].to_pylist() for p in paths]
+    ids, keep = dedupe_ids([i for part in shard_ids for i in part], dedupe,
+                           whom=f"--data {(run.manifest.get('data') or {}).get('spec', '')}".rstrip())
+    bounds = np.cumsum([0] + [len(part) for part in shard_ids])
+
+    def resolved(table, i: int):
+        """Shard ``i``'s rows with their resolved ids (and only the kept rows)."""
+        rows = slice(bounds[i], bounds[i + 1])
+        table = table.set_column(table.schema.get_field_index("id"), "id", pa.array(ids[rows].tolist(), pa.string()))
+        return table if keep is None else table.filter(pa.array(keep[rows]))
+
+    stats, finite = None, 0
     with runfolder.atomic_path(run.file(runfolder.LATENTS)) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
-            for path in paths:
-                table = pq.read_table(path).cast(schema)
+            for i, path in enumerate(paths):
+                table = resolved(pq.read_table(path).cast(schema), i)
                 writer.write_table(table)
                 z = np.column_stack([table[c].to_numpy() for c in schema.names if _is_z(c, runfolder.Z_PREFIX)])
                 lv_cols = [c for c in schema.names if _is_z(c, runfolder.LOGVAR_PREFIX)]
                 logvar = np.column_stack([table[c].to_numpy() for c in lv_cols]) if lv_cols else None
                 stats = stats or LatentStats(z.shape[1])
                 stats.update(z, logvar)
+                finite += int(np.isfinite(z).all(axis=1).sum())
+        if not finite:
+            raise InputError(f"encode: the model's latents hold NaN or inf for all {len(ids)} samples; nothing to "
+                             "project or measure: check the checkpoint's weights and the inputs (--normalize)")
     thumb_paths = [_shard_path(run, i, "thumbs") for i in range(n_shards)]
     if all(p.exists() for p in thumb_paths):
         with runfolder.atomic_path(run.file(runfolder.THUMBNAILS)) as tmp:
             with pq.ParquetWriter(tmp, pq.read_schema(thumb_paths[0])) as writer:
-                for path in thumb_paths:
-                    writer.write_table(pq.read_table(path))
+                for i, path in enumerate(thumb_paths):
+                    writer.write_table(resolved(pq.read_table(path), i))
     run.invalidate()
     spec = dict(run.manifest.get("model") or {})
     spec.update(latent_shape=list(model.latent_shape) if model.latent_shape else None, gives_variance=model.gives_variance)
     run.update_manifest(model=spec, kind=model.kind, latent_dim=stats.dim, latent_shape=spec["latent_shape"],
-                        latent_stats=stats.compute(), timings={"encode": round(seconds, 4)})
+                        latent_stats=stats.compute(), timings={"encode": round(seconds, 4)},
+                        n=len(ids) if keep is None else int(keep.sum()))
+    if dedupe is not None:
+        encode_params = (run.manifest.get("parameters") or {}).get("encode") or {}
+        run.update_manifest(parameters={"encode": {**encode_params, "dedupe_ids": dedupe}})
     shutil.rmtree(run.shard_dir, ignore_errors=True)
     run.update_manifest(complete=True)
 
@@ -383,17 +505,28 @@ def _is_z(column: str, prefix: str) -> bool:
 
 def encode_checkpoint(checkpoint: str, data: str, out, *, factory: str | None = None, factory_kwargs: dict | None = None,
                       layer: str | None = None, trust_checkpoint: bool = False, strict: bool = True,
-                      pool: str | None = None, max_length: int | None = None,
-                      image_size=None, features=None, data_options: dict | None = None,
+                      pool: str | None = None, pool_axis: str | None = None, max_length: int | None = None,
+                      weights: str | None = None, scale_latents: bool = False, image_size=None, features=None,
+                      data_options: dict | None = None,
                       options: EncodeOptions | None = None) -> runfolder.Run:
-    """Load the checkpoint and the data source, then :func:`encode` — what ``latentviz encode`` does."""
+    """Load the checkpoint and the data source, then :func:`encode` — what ``latentviz encode`` does.
+
+    A dataset callable is recorded by its absolute path and sha256, and this machine's trust
+    store records that its user made the run with what was named here (:mod:`latentviz.trust`).
+    """
     from latentviz.data import open_source
     from latentviz.models import load_model
+    from latentviz.trust import code_sha256, pin, remember
 
     options = options or EncodeOptions()
     options.check()
-    source = open_source(data, image_size=image_size, features=features, **(data_options or {}))
+    source = open_source(pin(data), image_size=image_size, features=features, **(data_options or {}))
+    digest = code_sha256(data)
+    if digest:  # checked before a later command imports that file again
+        source.options = {**source.options, "sha256": digest}
     model = load_model(checkpoint, factory=factory, factory_kwargs=factory_kwargs, layer=layer,
-                       trust_checkpoint=trust_checkpoint, strict=strict, pool=pool, max_length=max_length,
-                       device="cpu")
-    return encode(model, source, out, options)
+                       trust_checkpoint=trust_checkpoint, strict=strict, pool=pool, pool_axis=pool_axis,
+                       max_length=max_length, weights=weights, scale_latents=scale_latents, device="cpu")
+    run = encode(model, source, out, options)
+    remember(model=model.spec, data=source.describe(), trust_checkpoint=trust_checkpoint)
+    return run

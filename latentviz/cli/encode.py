@@ -15,7 +15,7 @@ def options_from(kw: dict, quiet: bool):
     return EncodeOptions(batch_size=kw["batch_size"], limit=kw["limit"], seed=kw["seed"], num_workers=kw["num_workers"],
                          amp=kw["amp"], device=kw["device"], resume=kw["resume"], overwrite=kw["overwrite"],
                          shard_size=kw["shard_size"], normalize=parse_normalize(kw["normalize"]),
-                         recon_error=kw["recon_error"], quiet=quiet)
+                         recon_error=kw["recon_error"], dedupe_ids=kw["dedupe_ids"], quiet=quiet)
 
 
 def run_encode(ctx, checkpoint: str, kw: dict):
@@ -26,7 +26,8 @@ def run_encode(ctx, checkpoint: str, kw: dict):
     return encode_checkpoint(
         checkpoint, kw["data"], kw["out"], factory=kw["factory"], factory_kwargs=parse_json_kwargs(kw["model_kwargs"]),
         layer=kw["layer"], trust_checkpoint=kw["trust_checkpoint"], strict=kw["strict"], pool=kw["pool"],
-        max_length=kw["max_length"], image_size=kw["image_size"], features=kw["features"],
+        pool_axis=kw["pool_axis"], max_length=kw["max_length"], weights=kw["weights"],
+        scale_latents=kw["scale_latents"], image_size=kw["image_size"], features=kw["features"],
         data_options=data_options_of(kw), options=options_from(kw, quiet))
 
 

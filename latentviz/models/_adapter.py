@@ -25,13 +25,15 @@ class LatentModel:
 
     def __init__(self, module: nn.Module, *, spec: dict, layer: str | None = None, generator: bool = False,
                  input_transform: Callable | None = None, output_transform: Callable | None = None,
-                 pool: Callable | None = None, forward_only: bool = False, no_decoder_reason: str | None = None):
+                 pool: Callable | None = None, forward_only: bool = False, no_decoder_reason: str | None = None,
+                 latent_scaling: tuple[float, float] | None = None):
         self.module = _eval_mode(module)
         self.spec = spec
         self.layer = layer
         self.input_transform = input_transform
         self.output_transform = output_transform
         self.pool = pool
+        self.latent_scaling = latent_scaling  # (shift, scale): latents are (mean - shift) * scale, decoded inversely
         self.latent_shape: tuple[int, ...] | None = tuple(spec["latent_shape"]) if spec.get("latent_shape") else None
         self.gives_variance: bool | None = None
         self.forward_only = forward_only
@@ -76,7 +78,7 @@ class LatentModel:
         captured = {}
 
         def hook(_mod, _inp, out):
-            captured["out"] = out
+            captured["out"] = _copied(out)  # an in-place activation after the layer would overwrite it
 
         def encode(x):
             try:
@@ -147,6 +149,10 @@ class LatentModel:
             x = self.input_transform(x)
         out = self._call(self._encode_fn, x)
         mu, logvar = interpret_output(out)
+        if self.latent_scaling is not None:
+            shift, scale = self.latent_scaling
+            mu = (mu - shift) * scale
+            logvar = None if logvar is None else logvar + 2.0 * math.log(scale)
         if self.pool is not None:
             mu, logvar = self.pool(mu, logvar, x)
         shape = tuple(mu.shape[1:])
@@ -167,6 +173,9 @@ class LatentModel:
         z = torch.as_tensor(z, device=self.device, dtype=self._float_dtype())
         if self.latent_shape is not None and len(self.latent_shape) > 1:
             z = z.reshape(len(z), *self.latent_shape)
+        if self.latent_scaling is not None:
+            shift, scale = self.latent_scaling
+            z = z / scale + shift
         out = self._decode_fn(z)
         if hasattr(out, "sample") and not isinstance(out, torch.Tensor):
             out = out.sample
@@ -189,6 +198,17 @@ class LatentModel:
         return {"kind": self.kind, "encoder": self.encoder_source, "decoder": self.decoder_source,
                 "latent_dim": self.latent_dim, "latent_shape": list(self.latent_shape) if self.latent_shape else None,
                 "parameters": n_params}
+
+
+def _copied(out):
+    """``out`` with every tensor cloned (through plain tuples, lists and dicts): what the layer returned."""
+    if isinstance(out, torch.Tensor):
+        return out.clone()
+    if type(out) in (tuple, list):
+        return type(out)(_copied(v) for v in out)
+    if type(out) is dict:
+        return {k: _copied(v) for k, v in out.items()}
+    return out  # other containers (library output classes) as they are
 
 
 def _eval_mode(module):

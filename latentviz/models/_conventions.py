@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from latentviz.errors import InputError
@@ -14,13 +15,15 @@ _STD_KEYS = ("std", "sigma", "scale", "z_std")
 def interpret_output(out) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Return ``(mu, logvar or None)`` for the encoder output conventions latentviz understands.
 
-    A tensor is the code; ``(mu, logvar)``; ``(z, mu, logvar)`` gives ``mu``; a
+    A tensor (or numpy array) is the code; ``(mu, logvar)``; ``(z, mu, logvar)`` gives ``mu``; a
     ``torch.distributions`` object gives its mean and log variance; ``latent_dist`` (diffusers)
     is unwrapped; ``last_hidden_state`` (transformers) is returned as is for pooling; dicts with
     keys among z/mu/mean/logvar/log_var/std/sigma.
     """
     if isinstance(out, torch.Tensor):
         return out, None
+    if isinstance(out, np.ndarray):  # e.g. SentenceTransformer.encode
+        return torch.from_numpy(np.ascontiguousarray(out)), None
     if hasattr(out, "latent_dist"):
         return interpret_output(out.latent_dist)
     if isinstance(out, torch.distributions.Distribution) or (hasattr(out, "mean") and hasattr(out, "logvar")):

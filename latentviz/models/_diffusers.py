@@ -3,8 +3,10 @@
 diffusers' own image processor feeds the VAE images in [-1, 1] and maps decoded images back with
 ``(y + 1) / 2`` clipped to [0, 1]; latentviz's images are in [0, 1], so the adapter does the same
 two steps. The encoder output is ``latent_dist`` (mean and log variance, read by
-:mod:`latentviz.models._conventions`) without the pipeline's scaling factor; decoding is
-``decode(z).sample``.
+:mod:`latentviz.models._conventions`); decoding is ``decode(z).sample``. By default the latents are
+the distribution's mean as the VAE gives it; ``--scale-latents`` gives what a latent-diffusion
+pipeline feeds its denoiser, ``(mean - shift_factor) * scaling_factor`` (SD3 and Flux configs have
+a shift; the others shift by 0), and decoding undoes it first.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ def to_image_range(y: torch.Tensor) -> torch.Tensor:
     return (y / 2.0 + 0.5).clamp(0.0, 1.0)
 
 
-def adapter_options() -> dict:
-    """The :class:`LatentModel` hooks for an AutoencoderKL."""
-    return {"input_transform": to_model_range, "output_transform": to_image_range}
+def latent_scaling(module: nn.Module) -> tuple[float, float]:
+    """``(shift_factor, scaling_factor)`` from the VAE's config; a config without a shift (SD 1.x/2.x/XL) shifts by 0."""
+    config = module.config
+    return float(config.get("shift_factor") or 0.0), float(config.get("scaling_factor") or 1.0)
+
+
+def adapter_options(module: nn.Module, *, scale_latents: bool) -> dict:
+    """The :class:`LatentModel` hooks for an AutoencoderKL; ``--scale-latents`` adds the pipeline's scaling."""
+    hooks = {"input_transform": to_model_range, "output_transform": to_image_range}
+    if scale_latents:
+        hooks["latent_scaling"] = latent_scaling(module)
+    return hooks

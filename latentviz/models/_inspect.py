@@ -12,12 +12,11 @@ from torch import nn
 
 from latentviz.errors import InputError
 from latentviz.models._conventions import interpret_output
-from latentviz.models._formats import FORM_NAMES
+from latentviz.models._formats import FOLDER_NEEDS, FORM_NAMES
 
 KIND_NAMES = {"vae": "VAE", "autoencoder": "autoencoder", "generator": "generator",
               "feature_extractor": "feature extractor", "embedding": "embedding"}
 _CONTAINERS = (nn.ModuleList, nn.ModuleDict)  # hold layers, never called themselves
-MAX_LAYER_DEPTH = 3  # 'encoder', 'encoder.layer.0': deeper names are listed by model.named_modules()
 
 
 def inspect_model(checkpoint: str, *, data: str | None = None, probe: int = 4, image_size=None, features=None,
@@ -77,11 +76,24 @@ def _format(model) -> str:
             details.append(f"hyper-parameters {', '.join(spec['hyper_parameters_used'])} from the checkpoint")
     if spec["form"] in ("transformers", "pickled_module", "torchscript", "diffusers"):
         details.append(_type_name(model.module))
+    if spec["form"] == "sentence_transformers":
+        st = spec["sentence_transformers"]
+        details += [", ".join(st["modules"]), f"pooling {st['pooling']}", *(["normalized"] if st["normalize"] else []),
+                    f"max_seq_length {st['max_seq_length']}"]
+    if spec["form"] == "timm":
+        details.append(f"timm.create_model({', '.join(f'{k}={v!r}' for k, v in spec['timm'].items())})")
+    if spec.get("latent_scaling"):
+        scaling = spec["latent_scaling"]
+        details.append(f"latents (mean - {scaling['shift_factor']:g}) * {scaling['scaling_factor']:g}")
     return f"{text} ({'; '.join(details)})" if details else text
 
 
 def _notes(model) -> list[str]:
     spec, notes = model.spec, []
+    if spec["form"] in FOLDER_NEEDS:
+        notes.append(f"a {FORM_NAMES[spec['form']]} holds {FOLDER_NEEDS[spec['form']]}")
+    if spec.get("weight_sets"):
+        notes.append(f"weights: {_weight_sets(spec)}; --weights NAME (or ema) takes another set")
     if isinstance(model.module, torch.jit.ScriptModule):
         notes.append("TorchScript modules take no forward hooks, so --layer needs the model's Python code")
     for what in ("missing_keys", "unexpected_keys"):
@@ -92,13 +104,23 @@ def _notes(model) -> list[str]:
     return notes
 
 
+def _weight_sets(spec: dict) -> str:
+    """The checkpoint's sets of weights, the one used and the EMA marked: 'state_dict (used), state_dict_ema (ema)'."""
+    used = (spec.get("unwrapped") or "").split(".")[0]
+    parts = []
+    for name in spec["weight_sets"]:
+        tags = [tag for tag, on in (("used", name == used), ("ema", name == spec.get("ema_weights"))) if on]
+        parts.append(f"{name} ({', '.join(tags)})" if tags else name)
+    return ", ".join(parts)
+
+
 def _layers(module) -> list[dict]:
-    """Submodules up to :data:`MAX_LAYER_DEPTH` deep that a forward pass can call: the ``--layer`` candidates."""
+    """Every submodule a forward pass can call, in definition order: the ``--layer`` candidates."""
     if not hasattr(module, "named_modules") or isinstance(module, torch.jit.ScriptModule):
         return []
     return [{"name": name, "type": _type_name(sub), "output_shape": None}
             for name, sub in module.named_modules()
-            if name and name.count(".") < MAX_LAYER_DEPTH and not name.startswith("_") and not isinstance(sub, _CONTAINERS)]
+            if name and not name.startswith("_") and not isinstance(sub, _CONTAINERS)]
 
 
 def _type_name(sub) -> str:
