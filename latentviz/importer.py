@@ -71,7 +71,7 @@ def read_latents(path: Path, *, columns: list[str] | None = None, dedupe: str | 
     ids = meta.pop("id").to_numpy() if "id" in meta.columns else np.arange(len(z))
     ids, keep = dedupe_ids(ids, dedupe, whom=whom)
     if keep is not None:
-        z, meta = z[keep], meta[keep].reset_index(drop=True)
+        z, meta, ids = z[keep], meta[keep].reset_index(drop=True), ids[keep]
     meta.insert(0, "id", ids.astype(str))
     return z.astype(np.float32), meta, {"format": form, "columns": columns}
 
