@@ -22,7 +22,7 @@ def _pages():
 
 
 def create_app(run_paths, *, load_model: bool = True, device: str = "auto", policy=None,
-               budget: int = logic.DISPLAY_BUDGET, hosts=()):
+               budget: int = logic.DISPLAY_BUDGET, hosts=(), trust_checkpoint: bool = False):
     """Build the dashboard over ``run_paths`` (one or more run folders).
 
     Parameters
@@ -30,8 +30,10 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
     run_paths : list of path-like
         Run folders; the first is shown first, all of them appear in Compare.
     load_model : bool
-        Reload each run's model (with the trust rules it was encoded with) for live decoding;
-        ``False`` shows the precomputed traversal images instead.
+        Reload each run's model for live decoding; ``False`` shows the precomputed traversal
+        images instead. A model that runs code reloads only with ``trust_checkpoint`` or this
+        machine's record that its user made the run (:mod:`latentviz.trust`); otherwise the
+        Decode page says why and shows the precomputed images.
     device : str
         Where decoding runs: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``mps``.
     policy : path-like, optional
@@ -41,6 +43,8 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
     hosts : iterable of str
         Host names answered besides the loopback ones (the ``--host`` the server binds);
         requests for any other ``Host`` get 403 (see :mod:`dashboards.security`).
+    trust_checkpoint : bool
+        Reload the models even where they run code and this machine has no record of them.
 
     Returns
     -------
@@ -51,7 +55,8 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
     dash = require("dash", purpose="the dashboard")
     from dash import Input, Output, State, dcc, html
 
-    store = RunStore(run_paths, load_model=load_model, device=device, budget=budget, policy=policy)
+    store = RunStore(run_paths, load_model=load_model, device=device, budget=budget, policy=policy,
+                     trust_checkpoint=trust_checkpoint)
     pages = _pages()
     app = dash.Dash(__name__, title="latentviz", assets_folder=str(ASSETS), update_title=None,
                     suppress_callback_exceptions=True, serve_locally=True)
@@ -86,7 +91,7 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
 
 
 def serve(run_paths, host: str = "127.0.0.1", port: int = 8050, *, load_model: bool = True, device: str = "auto",
-          policy=None, threads: int = 8) -> None:
+          policy=None, threads: int = 8, trust_checkpoint: bool = False) -> None:
     """Serve the dashboard with waitress until interrupted; binds 127.0.0.1 unless ``host`` says otherwise.
 
     waitress is a production WSGI server: ``threads`` requests run at once, so a team can share
@@ -97,7 +102,8 @@ def serve(run_paths, host: str = "127.0.0.1", port: int = 8050, *, load_model: b
     from latentviz.errors import InputError
     from latentviz.progress import say
 
-    app = create_app(run_paths, load_model=load_model, device=device, policy=policy, hosts=(host,))
+    app = create_app(run_paths, load_model=load_model, device=device, policy=policy, hosts=(host,),
+                     trust_checkpoint=trust_checkpoint)
     try:
         server = waitress.create_server(app.server, host=host, port=port, threads=threads,
                                         max_request_body_size=app.server.config["MAX_CONTENT_LENGTH"])

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dashboards import logic
-from latentviz.errors import InputError, LatentvizError
+from latentviz.errors import InputError, LatentvizError, UnsafeCheckpointError
 from latentviz.neighbors import neighbourhood_agreement, overlap_per_point
 from latentviz.run import NEIGHBORS, Run
 
@@ -30,11 +30,12 @@ class RunData:
     """One run folder as the dashboard sees it; each property is read or derived once."""
 
     def __init__(self, run_id: str, path, *, load_model: bool = True, device: str = "auto",
-                 budget: int = logic.DISPLAY_BUDGET):
+                 budget: int = logic.DISPLAY_BUDGET, trust_checkpoint: bool = False):
         self.id = run_id
         self.run = Run(path)
         self.run.require_complete()
         self.want_model = load_model
+        self.trust_checkpoint = trust_checkpoint
         self.device = device
         self.budget = budget
         self.partner: RunData | None = None  # the run Compare measures this one's agreement against
@@ -246,7 +247,9 @@ class RunData:
         if not self.run.manifest.get("model"):
             return None, "this run has no model (imported latents)"
         try:
-            model = self.run.load_model(device=self.device)
+            model = self.run.load_model(device=self.device, trust_checkpoint=self.trust_checkpoint)
+        except UnsafeCheckpointError as exc:  # it would run code that neither the flag nor the record allows
+            return None, str(exc)
         except LatentvizError as exc:
             return None, f"the model could not be loaded: {exc}"
         except Exception as exc:  # a checkpoint that moved or changed shape must not take the page down
@@ -257,7 +260,7 @@ class RunData:
 
     @property
     def model(self):
-        """The run's model with a decoder, loaded on first use with the run's trust rules; or None."""
+        """The run's model with a decoder, loaded on first use (see :mod:`latentviz.trust`); or None."""
         with self._model_lock:
             return self._loaded[0]
 
@@ -285,7 +288,7 @@ class RunStore:
     """The runs of one dashboard, keyed by a short id derived from the folder name."""
 
     def __init__(self, run_paths, *, load_model: bool = True, device: str = "auto",
-                 budget: int = logic.DISPLAY_BUDGET, policy=None):
+                 budget: int = logic.DISPLAY_BUDGET, policy=None, trust_checkpoint: bool = False):
         self.policy = policy  # an audit policy file whose results the Metrics page shows, or None
         paths = [Path(p) for p in run_paths]
         if not paths:
@@ -293,7 +296,8 @@ class RunStore:
         self._runs: dict[str, RunData] = {}
         for path in paths:
             run_id = _unique(re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "run", self._runs)
-            self._runs[run_id] = RunData(run_id, path, load_model=load_model, device=device, budget=budget)
+            self._runs[run_id] = RunData(run_id, path, load_model=load_model, device=device, budget=budget,
+                                         trust_checkpoint=trust_checkpoint)
         runs = list(self._runs.values())
         for data in runs:  # Compare colours each run by its agreement with the first run (the first: with the second)
             data.partner = (runs[1] if data is runs[0] else runs[0]) if len(runs) > 1 else None

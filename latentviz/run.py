@@ -10,8 +10,14 @@ A run folder holds::
     metrics.json          flat metric names, ``detail``, ``timings``
     traversals/           PNG grids, GIFs, traversals.json and paths.npz (decoded interpolation paths)
     shards/               partial results of an encode in progress (removed when it completes)
+    .lock                 the writer's pid, host and command while a stage writes (see :func:`locked`)
 
-Every write is atomic: a temporary file in the same folder, then ``os.replace``.
+Every write is atomic: a temporary file in the same folder, then ``os.replace``. A stage's outputs
+are committed together (:meth:`Run.stage`): written to ``.stage-*`` first, then renamed into place
+with the manifest last, under a journal (``.commit.json``) that the next writer or reader rolls
+forward if the commit was cut short, so no one ever sees the outputs of half a stage. A complete run
+is replaced (``--overwrite``) the same way, from a new run built beside it in ``.NAME.new``
+(:func:`new_run`), so an interrupted overwrite leaves the old run whole.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import os
 import re
 import secrets
 import shutil
+import socket
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,6 +50,12 @@ TRAVERSAL_INDEX = "traversals.json"
 TRAVERSAL_PATHS = "paths.npz"  # inside traversals/: decoded interpolation paths (see latentviz.traversal)
 SHARDS = "shards"
 REPORT = "report.html"
+#: Every entry of a run, the manifest last: what a replacement installs or removes and :meth:`Run.clear` removes.
+ENTRIES = (LATENTS, THUMBNAILS, PROJECTIONS, NEIGHBORS, METRICS, REPORT, TRAVERSALS, SHARDS, MANIFEST)
+LOCK = ".lock"
+COMMIT = ".commit.json"  # the journal of a commit in progress: where from, what to install and remove
+STAGE_PREFIX = ".stage-"  # a stage's outputs before they are committed
+COMMIT_WAIT = 30.0  # seconds a reader waits for another process to finish a commit
 
 _STEP_PATTERN = re.compile(r"(?:step|epoch|iter|iteration|ckpt|checkpoint)[-_=]?(\d+)", re.IGNORECASE)
 
@@ -115,6 +129,215 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+# -- the writer lock --------------------------------------------------------------------------------
+class RunBusyError(InputError):
+    """Another process holds the run folder's writer lock."""
+
+
+_held: dict[Path, list] = {}  # resolved folder -> [lock file descriptor, depth]: the locks this process holds
+
+
+@contextlib.contextmanager
+def locked(folder: str | os.PathLike, command: str) -> Iterator[None]:
+    """Hold ``folder``'s writer lock for the block; a second writer is refused in one line.
+
+    ``.lock`` names the holder (pid, host, command) for that message; ``flock`` on it is what
+    excludes, and the kernel drops it when the holder dies, so a stale lock (a dead pid) is simply
+    taken over. A lock written on another host is refused, since its pid cannot be checked from
+    here. Re-entrant within a process. Taking the lock first finishes a commit cut short
+    (:func:`_recover`).
+    """
+    folder = Path(folder)
+    key = folder.resolve()
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    fd = _acquire(folder, command)
+    _held[key] = [fd, 1]
+    try:
+        _recover(key)
+        yield
+    finally:
+        del _held[key]
+        (key / LOCK).unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _acquire(folder: Path, command: str) -> int:
+    import fcntl
+
+    path = folder / LOCK
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InputError(f"cannot write to the run folder {folder} ({exc.strerror}); "
+                             "run this command where you may write") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RunBusyError(_busy(folder, holder)) from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file while we opened it: lock the new one
+    holder = _holder(fd)
+    if holder.get("host", socket.gethostname()) != socket.gethostname():
+        os.close(fd)
+        raise RunBusyError(_busy(folder, holder))
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command}).encode(), 0)
+    return fd
+
+
+def _holder(fd: int) -> dict:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _busy(folder: Path, holder: dict) -> str:
+    host = holder.get("host")
+    who = f"pid {holder.get('pid', '?')} ({holder.get('command', 'latentviz')})"
+    if host and host != socket.gethostname():
+        who += f" on host {host}"
+    return f"run {folder} is being written by {who}; wait for it or remove {folder / LOCK} if that process is gone"
+
+
+# -- commits --------------------------------------------------------------------------------------
+def _replacement(folder: Path) -> Path:
+    """Where a new run that replaces ``folder`` is built: beside it, on the same file system."""
+    folder = folder.resolve()
+    return folder.parent / f".{folder.name}.new"
+
+
+def _commit(folder: Path, staging: Path, install: list[str], remove: list[str] = ()) -> None:
+    """Move ``install`` from ``staging`` into ``folder`` and delete ``remove`` there, all or nothing.
+
+    The journal written first is the point of no return: from then on a commit cut short is rolled
+    forward by whoever takes the lock next, so the run folder never keeps half of one. The caller holds
+    the lock; the manifest goes last.
+    """
+    install, remove = list(install), list(remove)
+    if len(install) + len(remove) > 1:
+        write_json(folder / COMMIT, {"staging": staging.name, "install": install, "remove": remove})
+    _roll_forward(folder, staging, install, remove)
+
+
+def _roll_forward(folder: Path, staging: Path, install: list[str], remove: list[str]) -> None:
+    """Carry out a commit; every step can be repeated, so a commit cut short at any point resumes here."""
+    if staging.is_dir():
+        trash = staging / ".replaced"
+        order = [n for n in install if n != MANIFEST] + remove + [n for n in install if n == MANIFEST]
+        for name in order:
+            source, target = staging / name, folder / name
+            if name in install and not source.exists():
+                continue  # installed before the cut
+            if target.is_dir() and not target.is_symlink():
+                trash.mkdir(exist_ok=True)
+                shutil.rmtree(trash / name, ignore_errors=True)
+                target.rename(trash / name)
+            if name in install:
+                os.replace(source, target)
+            else:
+                target.unlink(missing_ok=True)
+        shutil.rmtree(staging)
+    (folder / COMMIT).unlink(missing_ok=True)
+
+
+def _recover(folder: Path) -> None:
+    """With the lock held: finish a commit that was cut short, and drop the outputs of stages that never committed."""
+    journal = folder / COMMIT
+    if journal.exists():
+        try:
+            entry = json.loads(journal.read_text())
+            name, install, remove = str(entry["staging"]), list(entry["install"]), list(entry["remove"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{journal} is damaged ({exc}); remove it and re-run the last stage") from None
+        # the journal comes from a file: it may only name run entries and the two staging places
+        if name == _replacement(folder).name:
+            staging = _replacement(folder)
+        elif name.startswith(STAGE_PREFIX) and "/" not in name and "\\" not in name and name not in (".", ".."):
+            staging = folder / name
+        else:
+            staging = None
+        if staging is None or not set(install) | set(remove) <= set(ENTRIES) or staging.is_symlink():
+            raise InputError(f"{journal} names files outside the run folder's schema; remove it and re-run the last stage")
+        _roll_forward(folder, staging, install, remove)
+    for leftover in folder.glob(STAGE_PREFIX + "*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _settle(folder: Path) -> None:
+    """Before reading: wait for (or finish) a commit in progress, so a reader never sees half a stage."""
+    deadline = time.monotonic() + COMMIT_WAIT
+    while (folder / COMMIT).exists():
+        try:
+            with locked(folder, "latentviz (finishing an interrupted commit)"):
+                pass  # taking the lock rolls the commit forward
+        except RunBusyError:
+            if time.monotonic() > deadline:
+                raise InputError(f"run {folder} is being committed by another process and it does not finish; "
+                                 "try again in a moment") from None
+            time.sleep(0.05)
+
+
+class Stage:
+    """A stage's outputs on their way into a run folder: see :meth:`Run.stage`."""
+
+    def __init__(self, run: Run, name: str):
+        self.run, self.name = run, name
+        self.staging = run.path / f"{STAGE_PREFIX}{name}-{secrets.token_hex(4)}"
+        self._fields: list[dict] = []
+
+    def path(self, name: str) -> Path:
+        """Where to write the output ``name`` (a file, or a folder such as ``traversals``) until the commit."""
+        if name not in ENTRIES or name == MANIFEST:
+            raise ValueError(f"{name!r} is not a stage output; use update_manifest for the manifest")
+        self.staging.mkdir(exist_ok=True)
+        return self.staging / name
+
+    def update_manifest(self, **fields: Any) -> None:
+        """Merge ``fields`` into the manifest (dicts one level deep) when the stage commits."""
+        self._fields.append(fields)
+
+    def record_stage(self, seconds: float, **params: Any) -> None:
+        """Record the stage's wall time (and its parameters, when given) in the manifest."""
+        fields: dict[str, Any] = {"timings": {self.name: round(float(seconds), 4)}}
+        if params:
+            fields["parameters"] = {self.name: params}
+        self.update_manifest(**fields)
+
+    def commit(self) -> None:
+        install = [name for name in ENTRIES if (self.staging / name).exists()]
+        if self._fields:
+            path = self.run.path / MANIFEST
+            manifest = json.loads(path.read_text()) if path.exists() else {}
+            for fields in self._fields:
+                for key, value in fields.items():
+                    if isinstance(value, dict) and isinstance(manifest.get(key), dict):
+                        manifest[key] = {**manifest[key], **value}
+                    else:
+                        manifest[key] = value
+            write_json(self.staging / MANIFEST, manifest)
+            install.append(MANIFEST)
+        if install:
+            _commit(self.run.path, self.staging, install)
+        self.run.invalidate("manifest", "projections", "metrics", "traversals", "thumbnails")
+
+
 class Run:
     """A run folder, opened lazily: each property reads its file on first use and caches it.
 
@@ -128,6 +351,7 @@ class Run:
         if must_exist:
             if not self.path.is_dir():
                 raise InputError(f"run folder {self.path} does not exist; create it with 'latentviz encode' or 'latentviz import'")
+            _settle(self.path)
             if not (self.path / MANIFEST).is_file():
                 raise InputError(f"{self.path} is not a run folder (no {MANIFEST}); create it with 'latentviz encode'")
 
@@ -152,29 +376,43 @@ class Run:
     # -- manifest ------------------------------------------------------------------------
     @functools.cached_property
     def manifest(self) -> dict:
+        _settle(self.path)
         try:
             return json.loads((self.path / MANIFEST).read_text())
         except json.JSONDecodeError as exc:
             raise InputError(f"{self.path / MANIFEST} is not valid JSON ({exc}); re-run the stage that wrote it") from exc
 
     def update_manifest(self, **fields: Any) -> dict:
-        """Merge ``fields`` into the manifest (dicts one level deep) and write it atomically."""
-        manifest = dict(self.manifest) if (self.path / MANIFEST).exists() else {}
-        for key, value in fields.items():
-            if isinstance(value, dict) and isinstance(manifest.get(key), dict):
-                manifest[key] = {**manifest[key], **value}
-            else:
-                manifest[key] = value
-        write_json(self.path / MANIFEST, manifest)
-        self.__dict__["manifest"] = json.loads((self.path / MANIFEST).read_text())
+        """Merge ``fields`` into the manifest (dicts one level deep) and write it atomically, under the lock."""
+        with self.stage("manifest") as stage:
+            stage.update_manifest(**fields)
         return self.manifest
 
     def record_stage(self, stage: str, seconds: float, **params: Any) -> None:
         """Record a stage's wall time (and its parameters, when given) in the manifest."""
-        fields: dict[str, Any] = {"timings": {stage: round(float(seconds), 4)}}
-        if params:
-            fields["parameters"] = {stage: params}
-        self.update_manifest(**fields)
+        with self.stage(stage) as writing:
+            writing.record_stage(seconds, **params)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[Stage]:
+        """Write a stage's outputs together or not at all, holding the run's lock.
+
+        >>> with run.stage("metrics") as stage:                      # doctest: +SKIP
+        ...     write_json(stage.path(METRICS), scores)
+        ...     stage.record_stage(seconds, seed=0)
+
+        Outputs go to ``stage.path(name)``; when the block ends they replace the old ones and
+        the manifest is updated, last. When it raises (or the process dies), the old outputs
+        and manifest stay as they were.
+        """
+        with locked(self.path, f"latentviz {name}"):
+            stage = Stage(self, name)
+            try:
+                yield stage
+                stage.commit()
+            finally:
+                if not (self.path / COMMIT).exists():  # once the journal is written, the commit is rolled forward
+                    shutil.rmtree(stage.staging, ignore_errors=True)
 
     @property
     def step(self) -> float | None:
@@ -299,10 +537,12 @@ class Run:
 
     def clear(self) -> None:
         """Remove every file a run folder holds, so a fresh run never mixes with an old one."""
-        for name in (LATENTS, THUMBNAILS, PROJECTIONS, NEIGHBORS, METRICS, REPORT, MANIFEST):
-            self.file(name).unlink(missing_ok=True)
-        for folder in (SHARDS, TRAVERSALS):
-            shutil.rmtree(self.file(folder), ignore_errors=True)
+        with locked(self.path, "latentviz (clearing a run)"):
+            for name in ENTRIES:
+                if self.file(name).is_dir():
+                    shutil.rmtree(self.file(name), ignore_errors=True)
+                else:
+                    self.file(name).unlink(missing_ok=True)
         self.invalidate()
 
     def invalidate(self, *names: str) -> None:
@@ -312,8 +552,12 @@ class Run:
                 continue
             self.__dict__.pop(name, None)
 
-    def load_model(self, *, device: str = "auto", trust_checkpoint: bool | None = None):
-        """Reload the model the manifest names (for live decoding); None for imported latents."""
+    def load_model(self, *, device: str = "auto", trust_checkpoint: bool = False):
+        """Reload the model the manifest names (for decoding); None for imported latents.
+
+        Code it names runs only with ``trust_checkpoint`` or this machine's record that its user
+        created the run with those files (:mod:`latentviz.trust`); the manifest never decides.
+        """
         from latentviz.models import load_from_spec
 
         spec = self.manifest.get("model")
@@ -327,14 +571,40 @@ def _numbered(columns, prefix: str) -> list[str]:
     return sorted(found, key=lambda c: int(c[len(prefix):]))
 
 
-def create_run(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Run:
-    """Prepare ``path`` for a run. A complete run already there is refused unless ``overwrite``
-    (the caller then clears it) or ``resume`` (there is nothing left to do)."""
+@contextlib.contextmanager
+def new_run(path: str | os.PathLike, *, command: str, overwrite: bool = False, resume: bool = False,
+            keep_partial: bool = False) -> Iterator[Run]:
+    """Hold ``path``'s lock and give the :class:`Run` to build a new run in.
+
+    A complete run already there is refused unless ``overwrite`` or ``resume``. With ``overwrite``
+    the new run is built beside it, in ``.NAME.new``, and replaces it (every entry, through the
+    journal of :func:`_commit`) only when the block completes, so an interrupted overwrite leaves the
+    old run whole. If the block fails the partial run is removed, or kept with ``keep_partial`` (an
+    encode: ``--overwrite --resume`` continues it there; ``--overwrite`` alone starts it afresh).
+    Otherwise the run is built in place, where there is no complete run to lose and ``--resume``
+    finds the shards of an interrupted encode; the caller clears what is there.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"--out {path} exists and is not a folder; choose another path")
     path.mkdir(parents=True, exist_ok=True)
-    run = Run(path, must_exist=False)
-    if run.has(MANIFEST) and run.manifest.get("complete") and not (overwrite or resume):
-        raise InputError(f"--out {path} already holds a complete run; pass --overwrite to replace it or choose another folder")
-    return run
+    with locked(path, command):
+        run = Run(path, must_exist=False)
+        complete = run.has(MANIFEST) and run.complete
+        if complete and not (overwrite or resume):
+            raise InputError(f"--out {path} already holds a complete run; pass --overwrite to replace it or choose another folder")
+        if not (complete and overwrite):
+            yield run
+            return
+        partial = _replacement(path)
+        if not (resume and keep_partial):
+            shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(exist_ok=True)
+        try:
+            yield Run(partial, must_exist=False)
+        except BaseException:
+            if not keep_partial:
+                shutil.rmtree(partial, ignore_errors=True)
+            raise
+        install = [name for name in ENTRIES if (partial / name).exists()]
+        _commit(path.resolve(), partial, install, [name for name in ENTRIES if name not in install and run.has(name)])

@@ -41,6 +41,15 @@ def cli():
     return invoke
 
 
+@pytest.fixture(scope="session", autouse=True)
+def trust_store(tmp_path_factory):
+    """This session's own trust store (latentviz.trust), never the user's: runs the tests encode are recorded here."""
+    folder = tmp_path_factory.mktemp("latentviz-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LATENTVIZ_DATA_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def vae_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised DemoVAE (32x32, 8-d) saved as a state dict."""

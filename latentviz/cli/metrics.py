@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from latentviz.cli._options import quiet_of
+from latentviz.cli._options import quiet_of, reload_trust_option
 
 
 @click.command("metrics")
@@ -15,15 +15,17 @@ from latentviz.cli._options import quiet_of
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), show_default=True,
               help="Where the model runs for the decoder metrics.")
 @click.option("--quiet", "-q", "local_quiet", is_flag=True, help="No status lines.")
+@reload_trust_option
 @click.pass_context
-def metrics_command(ctx, run_path, repeats, seed, device, local_quiet):
+def metrics_command(ctx, run_path, repeats, seed, device, local_quiet, trust_checkpoint):
     """Compute every metric that applies to the run RUN and write RUN/metrics.json."""
     from latentviz.metrics import REGISTRY, compute_run_metrics
     from latentviz.run import Run
 
     run = Run(run_path)
     run.require_complete()
-    out = compute_run_metrics(run, seed=seed, repeats=repeats, quiet=quiet_of(ctx, local_quiet), device=device)
+    out = compute_run_metrics(run, seed=seed, repeats=repeats, quiet=quiet_of(ctx, local_quiet), device=device,
+                              trust_checkpoint=trust_checkpoint)
     computed = [name for name in REGISTRY if name in out]
     shown = ", ".join(f"{name} {out[name]:.3g}" for name in computed[:6])
     click.echo(f"{len(computed)} metrics ({len(out['skipped'])} skipped) -> {run.path / 'metrics.json'}: {shown}")

@@ -20,6 +20,7 @@ class StageOptions:
     seed: int = 0
     quiet: bool = False
     device: str = "auto"
+    trust_checkpoint: bool = False  # the later stages reload the model (the encode's own record allows it anyway)
 
 
 def _timed(name, fn):
@@ -40,13 +41,13 @@ def _project(run, opts: StageOptions) -> None:
 def _metrics(run, opts: StageOptions) -> None:
     from latentviz.metrics import compute_run_metrics
 
-    compute_run_metrics(run, seed=opts.seed, quiet=opts.quiet, device=opts.device)
+    compute_run_metrics(run, seed=opts.seed, quiet=opts.quiet, device=opts.device, trust_checkpoint=opts.trust_checkpoint)
 
 
 def _traverse(run, opts: StageOptions) -> None:
     from latentviz.traversal import traverse_stage
 
-    traverse_stage(run, seed=opts.seed, quiet=opts.quiet, device=opts.device)
+    traverse_stage(run, seed=opts.seed, quiet=opts.quiet, device=opts.device, trust_checkpoint=opts.trust_checkpoint)
 
 
 def _report(run, opts: StageOptions) -> None:
@@ -90,7 +91,8 @@ def run_command(ctx, checkpoint, **kw):
     run = run_encode(ctx, checkpoint, kw)
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    run_stages(run, StageOptions(seed=kw["seed"], quiet=quiet_of(ctx, kw["local_quiet"]), device=kw["device"]))
+    run_stages(run, StageOptions(seed=kw["seed"], quiet=quiet_of(ctx, kw["local_quiet"]), device=kw["device"],
+                                 trust_checkpoint=kw["trust_checkpoint"]))
     click.echo(_summary(run))
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
-from latentviz.cli._options import quiet_of
+from latentviz.cli._options import quiet_of, reload_trust_option
 
 
 @click.command("traverse")
@@ -26,9 +24,10 @@ from latentviz.cli._options import quiet_of
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), show_default=True)
 @click.option("--quiet", "-q", "local_quiet", is_flag=True, help="No progress bar.")
+@reload_trust_option
 @click.pass_context
 def traverse_command(ctx, run_path, samples, ids, dims, range_, steps, mode, gif, direction_file, seed, device,
-                     local_quiet):
+                     local_quiet, trust_checkpoint):
     """Decode traversal grids, interpolations and direction sweeps of RUN's model into RUN/traversals/."""
     from latentviz.errors import InputError
     from latentviz.run import Run
@@ -42,9 +41,7 @@ def traverse_command(ctx, run_path, samples, ids, dims, range_, steps, mode, gif
     if reason:
         raise InputError(f"traverse: {reason}; traversals need a run made by 'latentviz encode' or 'latentviz sample' "
                          "with a model that decodes")
-    started = time.perf_counter()
     params = dict(samples=4 if samples is None else samples, ids=ids, dims=dims, range_=range_, steps=steps, mode=mode,
                   gif=gif, seed=seed, direction_file=direction_file)
-    index = traverse(run, quiet=quiet_of(ctx, local_quiet), device=device, **params)
-    run.record_stage("traverse", time.perf_counter() - started, **params)
+    index = traverse(run, quiet=quiet_of(ctx, local_quiet), device=device, trust_checkpoint=trust_checkpoint, **params)
     click.echo(f"traverse: {len(index['files'])} files ({len(index['seed_ids'])} seed samples) -> {run.traversal_dir}")

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from latentviz._validation import check_random_state
-from latentviz.errors import InputError, LatentvizError
+from latentviz.errors import InputError, LatentvizError, UnsafeCheckpointError
 from latentviz.metrics._registry import REGISTRY
 
 N_TRAIN, N_TEST = 10000, 5000
@@ -24,7 +24,8 @@ DECODER_SAMPLE = 1000
 N_PATHS, PATH_STEPS = 64, 10
 
 
-def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = False, device: str = "auto") -> dict:
+def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = False, device: str = "auto",
+                        trust_checkpoint: bool = False) -> dict:
     """Compute every applicable metric of ``run``, write ``metrics.json`` and return its content.
 
     Parameters
@@ -41,6 +42,10 @@ def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = F
     device : str, default="auto"
         Where the model reloads for the decoder metrics and fresh shapes batches (CUDA, then
         MPS, then CPU for ``"auto"``).
+    trust_checkpoint : bool, default=False
+        Reload the run's model and dataset callable even where they run code that this machine
+        has no record of its user running for this run (see :mod:`latentviz.trust`); without
+        it such metrics are skipped with the reason.
 
     Returns
     -------
@@ -54,26 +59,26 @@ def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = F
     if int(repeats) < 1:
         raise InputError(f"--repeats must be a positive integer; got {repeats}")
     started = time.perf_counter()
-    ctx = _RunData(run, seed, device)
-    out = {"detail": {}, "timings": {}, "skipped": {}, "seed": int(seed), "repeats": int(repeats)}
-    if ctx.nonfinite:
-        out["detail"]["nonfinite_rows"] = ctx.nonfinite
-    for names, needs, task in _TASKS:
-        reason = needs(ctx)
-        if reason is None:
-            t0 = time.perf_counter()
-            try:
-                _run_task(out, names, task, ctx, seed, repeats)
-            except LatentvizError as exc:
-                reason = str(exc)
-            out["timings"][names[0]] = round(time.perf_counter() - t0, 4)
-        if reason is not None:
-            for name in names:
-                out["skipped"][name] = reason
-            say(f"metrics: skipped {', '.join(names)}: {reason}", quiet=quiet)
-    write_json(run.file(METRICS), out)
-    run.invalidate("metrics")
-    run.record_stage("metrics", time.perf_counter() - started, seed=int(seed), repeats=int(repeats))
+    with run.stage("metrics") as stage:  # held throughout: metrics.json and the manifest's entry land together
+        ctx = _RunData(run, seed, device, trust_checkpoint)
+        out = {"detail": {}, "timings": {}, "skipped": {}, "seed": int(seed), "repeats": int(repeats)}
+        if ctx.nonfinite:
+            out["detail"]["nonfinite_rows"] = ctx.nonfinite
+        for names, needs, task in _TASKS:
+            reason = needs(ctx)
+            if reason is None:
+                t0 = time.perf_counter()
+                try:
+                    _run_task(out, names, task, ctx, seed, repeats)
+                except LatentvizError as exc:
+                    reason = str(exc)
+                out["timings"][names[0]] = round(time.perf_counter() - t0, 4)
+            if reason is not None:
+                for name in names:
+                    out["skipped"][name] = reason
+                say(f"metrics: skipped {', '.join(names)}: {reason}", quiet=quiet)
+        write_json(stage.path(METRICS), out)
+        stage.record_stage(time.perf_counter() - started, seed=int(seed), repeats=int(repeats))
     return out
 
 
@@ -106,10 +111,11 @@ def _run_task(out: dict, names, task, ctx, seed: int, repeats: int) -> None:
 class _RunData:
     """The run's arrays, loaded and sampled once, lazily."""
 
-    def __init__(self, run, seed: int, device: str = "auto"):
+    def __init__(self, run, seed: int, device: str = "auto", trust_checkpoint: bool = False):
         self.run = run
         self.seed = seed
         self.device = device
+        self.trust_checkpoint = trust_checkpoint
         z = np.asarray(run.z, dtype=np.float64)
         self.finite = np.isfinite(z).all(axis=1)
         self.nonfinite = int((~self.finite).sum())
@@ -148,7 +154,9 @@ class _RunData:
         if not self.run.manifest.get("model"):
             return None, "the run has no model (imported latents)"
         try:
-            model = self.run.load_model(device=self.device)
+            model = self.run.load_model(device=self.device, trust_checkpoint=self.trust_checkpoint)
+        except UnsafeCheckpointError as exc:  # it would run code that neither the flag nor the record allows
+            return None, str(exc)
         except LatentvizError as exc:
             return None, f"the model could not be reloaded ({exc})"
         if model is None or not model.has_decoder:
@@ -158,9 +166,11 @@ class _RunData:
     @functools.cached_property
     def source(self):
         from latentviz.data import open_source
+        from latentviz.trust import check_data
 
         if not self.data_spec:
             raise InputError("the run records no data source")
+        check_data(self.run.manifest.get("data"), trust_checkpoint=self.trust_checkpoint)
         return open_source(self.data_spec)
 
     @functools.cached_property

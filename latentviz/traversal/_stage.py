@@ -18,6 +18,7 @@ outputs shown here instead of decoding them again:
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,13 +54,14 @@ def skip_reason(run) -> str | None:
     return None
 
 
-def traverse_stage(run, *, seed: int = 0, quiet: bool = False, device: str = "auto") -> dict | None:
+def traverse_stage(run, *, seed: int = 0, quiet: bool = False, device: str = "auto",
+                   trust_checkpoint: bool = False) -> dict | None:
     """The stage of ``latentviz run``: :func:`traverse` with defaults, or a one-line skip when nothing decodes."""
     reason = skip_reason(run)
     if reason:
         say(f"traverse: skipped: {reason}", quiet=quiet)
         return None
-    return traverse(run, seed=seed, quiet=quiet, device=device)
+    return traverse(run, seed=seed, quiet=quiet, device=device, trust_checkpoint=trust_checkpoint)
 
 
 def load_paths(run) -> dict[str, np.ndarray] | None:
@@ -74,7 +76,7 @@ def load_paths(run) -> dict[str, np.ndarray] | None:
 
 def traverse(run, *, samples: int = 4, ids=None, dims="all", range_: float = 3.0, steps: int = 9, mode: str = "std",
              gif: bool = True, seed: int = 0, quiet: bool = False, direction_file=None, device: str = "auto",
-             model=None) -> dict:
+             model=None, trust_checkpoint: bool = False) -> dict:
     """Write the traversal figures of ``run`` into ``RUN/traversals/`` and return the index.
 
     Parameters
@@ -107,12 +109,17 @@ def traverse(run, *, samples: int = 4, ids=None, dims="all", range_: float = 3.0
     model : optional
         Decode with this (LatentModel, object with ``decode``, or callable) instead of the
         model the manifest names.
+    trust_checkpoint : bool
+        Reload the manifest's model even where it runs code that this machine has no record of
+        its user running for this run (see :mod:`latentviz.trust`).
 
     Returns
     -------
     dict
-        The contents of ``traversals.json``.
+        The contents of ``traversals.json``. The folder replaces the old ``traversals/`` whole, and
+        the manifest's entry with it, only once every file is written (:meth:`Run.stage`).
     """
+    started = time.perf_counter()
     run = run if isinstance(run, runfolder.Run) else runfolder.Run(run)
     run.require_complete()
     params = _check_parameters(run, samples=samples, ids=ids, dims=dims, range_=range_, steps=steps, mode=mode,
@@ -121,19 +128,22 @@ def traverse(run, *, samples: int = 4, ids=None, dims="all", range_: float = 3.0
         reason = skip_reason(run)
         if reason:
             raise InputError(f"traverse: {reason}; traversals need a run encoded from a checkpoint with a decoder")
-        model = run.load_model(device=device)
-    job = _Job(run=run, decode=Decoder(model), params=params, gif=gif, seed=seed,
-               rng=check_random_state(seed))
-    job.prepare()
-    directions = _directions(job)
-    total = len(job.seeds) + 2 + len(directions)
-    with progress(total=total, desc="traverse", unit="figure", quiet=quiet) as bar:
-        job.bar = bar
-        job.dimension_grids()
-        job.interpolations()
-        for item in directions:
-            job.direction_sweep(item)
-    index = job.finish()
+        model = run.load_model(device=device, trust_checkpoint=trust_checkpoint)
+    with run.stage("traverse") as stage:
+        job = _Job(run=run, folder=stage.path(runfolder.TRAVERSALS), decode=Decoder(model), params=params, gif=gif,
+                   seed=seed, rng=check_random_state(seed))
+        job.prepare()
+        directions = _directions(job)
+        total = len(job.seeds) + 2 + len(directions)
+        with progress(total=total, desc="traverse", unit="figure", quiet=quiet) as bar:
+            job.bar = bar
+            job.dimension_grids()
+            job.interpolations()
+            for item in directions:
+                job.direction_sweep(item)
+        index = job.finish()
+        stage.record_stage(time.perf_counter() - started, samples=samples, ids=ids, dims=dims, range_=range_,
+                           steps=steps, mode=mode, gif=gif, seed=seed, direction_file=direction_file)
     say(f"traverse: {len(index['files'])} files in {run.traversal_dir}", quiet=quiet)
     return index
 
@@ -222,6 +232,7 @@ class _Job:
     """State shared by the steps of one traversal: the run, the decoder, seeds and what was written."""
 
     run: runfolder.Run
+    folder: Path  # where the files go: the stage's new traversals/
     decode: Decoder
     params: dict
     gif: bool
@@ -250,7 +261,7 @@ class _Job:
         self.images = is_image_output(self.output_shape)
         self.thumbs = {} if self.generator else run.thumbnails
         self.columns = sweep_labels(range_=self.params["range"], steps=self.params["steps"], mode=self.params["mode"])
-        self.run.traversal_dir.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
 
     def sweep(self, values) -> np.ndarray:
         p = self.params
@@ -269,7 +280,7 @@ class _Job:
               left_labels=None, right=None, right_labels=None, col_labels=None, tile_labels=None,
               title: str = "", **entry) -> None:
         """Write one PNG (and, given ``tile_labels``, its GIF) and add their entries to the index."""
-        folder = self.run.traversal_dir
+        folder = self.folder
         col_labels = self.columns if col_labels is None else col_labels
         to_png(outputs, folder / f"{name}.png", row_labels=row_labels, col_labels=col_labels, left=left,
                left_labels=left_labels, right=right, right_labels=right_labels, marks=marks, title=title)
@@ -430,7 +441,7 @@ class _Job:
             arrays[f"{method}_step_sizes"] = np.linalg.norm(np.diff(flat, axis=1), axis=2)
             if keep_outputs:
                 arrays[f"{method}_outputs"] = outputs.astype(np.float16)
-        path = self.run.traversal_dir / runfolder.TRAVERSAL_PATHS
+        path = self.folder / runfolder.TRAVERSAL_PATHS
         with runfolder.atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
         self.info["paths"] = {"file": runfolder.TRAVERSAL_PATHS, "pairs": len(ends), "steps": self.params["steps"],
@@ -464,13 +475,7 @@ class _Job:
                  "kind": self.run.manifest.get("kind"), "latent_shape": list(self.shape),
                  "output_shape": list(self.output_shape), "image_outputs": self.images,
                  "seed_ids": [str(self.ids[s]) for s in self.seeds], **self.info, "files": self.entries}
-        folder = self.run.traversal_dir
-        written = {e["file"] for e in self.entries} | ({runfolder.TRAVERSAL_PATHS} if "paths" in self.info else set())
-        for old in folder.iterdir():  # files of an earlier traverse with other options
-            if old.is_file() and old.suffix in (".png", ".gif", ".npz") and old.name not in written:
-                old.unlink()
-        runfolder.write_json(folder / runfolder.TRAVERSAL_INDEX, index)
-        self.run.invalidate("traversals")
+        runfolder.write_json(self.folder / runfolder.TRAVERSAL_INDEX, index)
         return index
 
 
