@@ -55,7 +55,7 @@ def test_torch_bin_is_not_called_a_pickle(cli, tmp_path):
     torch.save({"w": torch.zeros(2)}, tmp_path / "pytorch_model.bin")
     result = cli("import", tmp_path / "pytorch_model.bin", "--out", tmp_path / "run")
     assert result.code == 2 and "word2vec binary" in result.err and "latentviz encode" in result.err
-    assert "unexpected" not in result.err and len(result.err.strip().splitlines()) == 1
+    assert "error: unexpected" not in result.err and len(result.err.strip().splitlines()) == 1
 
 
 def test_metadata_joins_by_word(cli, word2vec, tmp_path):
@@ -111,7 +111,7 @@ def test_table_columns_take_globs_and_ranges_and_keep_integers_as_metadata(cli, 
     assert quiet.code == 0 and "latents from" not in quiet.err
     for bad in ("x*", "e4:e9", "nope"):
         result = cli("import", tmp_path / "t.parquet", "--out", tmp_path / "bad", "--columns", bad)
-        assert result.code == 2 and "--columns" in result.err and "unexpected" not in result.err
+        assert result.code == 2 and "--columns" in result.err and "error: unexpected" not in result.err
 
 
 @pytest.fixture
@@ -197,3 +197,142 @@ def test_tensorboard_shows_exports_side_by_side_with_our_maps(cli, tmp_path, ten
         cell = int(tensors["latents"]["sprite"]["singleImageDim"][0])
         first = np.asarray(Image.open(io.BytesIO(run.thumbnails[run.ids[1]])).convert("L").resize((cell, cell)))
         np.testing.assert_array_equal(np.asarray(sprite.convert("L"))[:cell, cell:2 * cell], first)
+
+
+FACTORY = (
+    "import torch\n"
+    "class Linear(torch.nn.Module):\n"
+    "    def __init__(self, d_in=192, d=3):\n"
+    "        super().__init__()\n"
+    "        self.net = torch.nn.Linear(d_in, d)\n"
+    "    def forward(self, x):\n"
+    "        return self.net(x.flatten(1).float())\n"
+)
+
+
+@pytest.fixture
+def linear(tmp_path):
+    """encode(data, out, d_in, *options) through a seeded linear encoder; returns (run, the encoder)."""
+    import torch
+
+    (tmp_path / "factory.py").write_text(FACTORY)
+
+    def encode(cli, data, out, d_in, *options):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(d_in, 3)
+        torch.save({f"net.{k}": v for k, v in net.state_dict().items()}, tmp_path / f"lin{d_in}.pt")
+        result = cli("encode", tmp_path / f"lin{d_in}.pt", "--model", f"{tmp_path / 'factory.py'}:Linear",
+                     "--model-kwargs", f'{{"d_in": {d_in}}}', "--data", data, "--out", out, "--quiet", *options)
+        assert result.code == 0, result.err
+        return Run(out), lambda x: net(torch.as_tensor(np.asarray(x, np.float32)).flatten(1)).detach().numpy()
+
+    return encode
+
+
+@pytest.fixture
+def hf_dataset(tmp_path):
+    """A datasets.Dataset with an Image column (8x8 RGB PIL images), a ClassLabel and a list column, saved 3 ways."""
+    datasets = pytest.importorskip("datasets")
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
+    vectors = rng.normal(size=(10, 6)).astype(np.float32)
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["cat", "dog"]),
+                                  "vec": datasets.Sequence(datasets.Value("float32"))})
+    dataset = datasets.Dataset.from_dict({"image": [Image.fromarray(p) for p in pixels], "label": [i % 2 for i in range(10)],
+                                          "vec": vectors.tolist()}, features=features)
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    dataset.to_parquet(str(tmp_path / "data.parquet"), batch_size=4)  # row groups of 4
+    forms = {"folder": tmp_path / "saved", "arrow": next((tmp_path / "saved").glob("*.arrow")),
+             "parquet": tmp_path / "data.parquet"}
+    return forms, pixels, vectors
+
+
+@pytest.mark.parametrize("form", ["folder", "arrow", "parquet"])
+def test_hf_datasets_encode_like_the_images_converted_by_hand(cli, tmp_path, linear, hf_dataset, form):
+    forms, pixels, vectors = hf_dataset
+    run, model = linear(cli, forms[form], tmp_path / "run", 192, "--batch-size", "3")
+    assert np.allclose(run.z, model(pixels.transpose(0, 3, 1, 2) / 255.0), atol=1e-5)
+    assert list(run.labels) == ["cat", "dog"] * 5 and list(run.ids) == [str(i) for i in range(10)]
+    assert len(run.thumbnails) == 10
+    run, model = linear(cli, forms[form], tmp_path / "vec", 6, "--features", "vec")
+    assert np.allclose(run.z, model(vectors), atol=1e-5)
+
+
+def test_pil_and_uint8_items_of_torch_and_hf_datasets(cli, tmp_path, linear, hf_dataset):
+    _, pixels, _ = hf_dataset
+    np.save(tmp_path / "pixels.npy", pixels)
+    (tmp_path / "sets.py").write_text(
+        "import numpy as np, torch, datasets\n"
+        "from PIL import Image\n"
+        f"PIXELS = np.load({str(tmp_path / 'pixels.npy')!r})\n"
+        "def pil():\n    return [(Image.fromarray(p), i % 2) for i, p in enumerate(PIXELS)]\n"
+        "def uint8_hwc():\n    return [torch.from_numpy(p) for p in PIXELS]\n"
+        f"def hf():\n    return datasets.load_from_disk({str(tmp_path / 'saved')!r})\n")
+    expected = pixels.transpose(0, 3, 1, 2) / 255.0
+    for name in ("pil", "uint8_hwc", "hf"):
+        run, model = linear(cli, f"{tmp_path / 'sets.py'}:{name}", tmp_path / name, 192)
+        assert np.allclose(run.z, model(expected), atol=1e-5), name
+
+
+def _pil_resize(images: np.ndarray, size) -> np.ndarray:
+    """The reference: PIL's bilinear resize of each float channel ("F" mode)."""
+    from PIL import Image
+
+    return np.stack([np.stack([np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize(size[::-1], Image.BILINEAR))
+                               for c in image]) for image in images])
+
+
+def test_image_size_and_channels_apply_to_arrays_and_folders(cli, tmp_path, linear):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, size=(5, 12, 20, 3), dtype=np.uint8)
+    np.save(tmp_path / "rgb.npy", rgb)
+    luma = np.tensordot(rgb.transpose(0, 3, 1, 2) / 255.0, [0.299, 0.587, 0.114], axes=([1], [0]))[:, None]
+    run, model = linear(cli, tmp_path / "rgb.npy", tmp_path / "a", 64, "--image-size", "8x8", "--channels", "1")
+    assert np.allclose(run.z, model(_pil_resize(luma, (8, 8))), atol=1e-4)
+    run, model = linear(cli, tmp_path / "rgb.npy", tmp_path / "b", 3 * 6 * 10, "--image-size", "6x10")
+    assert np.allclose(run.z, model(_pil_resize(rgb.transpose(0, 3, 1, 2) / 255.0, (6, 10))), atol=1e-4)
+
+    gray = rng.integers(0, 256, size=(4, 8, 8), dtype=np.uint8)
+    (tmp_path / "gray").mkdir()
+    for i, image in enumerate(gray):
+        Image.fromarray(image, mode="L").save(tmp_path / "gray" / f"{i}.png")
+    run, model = linear(cli, tmp_path / "gray", tmp_path / "c", 192, "--channels", "3")
+    assert np.allclose(run.z, model(np.repeat(gray[:, None] / 255.0, 3, axis=1)), atol=1e-5)
+
+    pd.DataFrame({"a": [0.1, 0.2], "b": [0.3, 0.4]}).to_csv(tmp_path / "t.csv", index=False)
+    for option in (("--image-size", "8x8"), ("--channels", "3")):
+        result = cli("encode", tmp_path / "lin64.pt", "--model", f"{tmp_path / 'factory.py'}:Linear", "--data",
+                     tmp_path / "t.csv", "--out", tmp_path / "bad", *option)
+        assert result.code == 2 and f"{option[0]}: --data" in result.err and "not images" in result.err
+
+
+def test_data_set_mistakes_are_one_line_errors(cli, tmp_path, linear, hf_dataset):
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    forms, _, _ = hf_dataset
+    datasets.DatasetDict({"train": datasets.load_from_disk(str(forms["folder"]))}).save_to_disk(str(tmp_path / "dict"))
+    pq.write_table(pa.table({"vec": [[1.0, 2.0], [3.0]]}), tmp_path / "ragged.parquet")
+    (tmp_path / "junk.arrow").write_bytes(b"not arrow")
+    sizes = [Image.new("RGB", (8, 8)), Image.new("RGB", (6, 6))]
+    datasets.Dataset.from_dict({"image": sizes}, features=datasets.Features({"image": datasets.Image()})).save_to_disk(
+        str(tmp_path / "sizes"))
+    cases = {tmp_path / "dict": "give one split's folder", tmp_path / "ragged.parquet": "differ in length",
+             tmp_path / "junk.arrow": "not an Arrow file", tmp_path / "sizes": "pass --image-size"}
+    linear(cli, forms["folder"], tmp_path / "ok", 192)  # writes the checkpoint
+    for data, message in cases.items():
+        result = cli("encode", tmp_path / "lin192.pt", "--model", f"{tmp_path / 'factory.py'}:Linear", "--data", data,
+                     "--out", tmp_path / "bad", "--quiet")
+        assert result.code == 2 and message in result.err, (data, result.err)
+        assert "error: unexpected" not in result.err and len(result.err.strip().splitlines()) == 1
+    run, _ = linear(cli, tmp_path / "sizes", tmp_path / "resized", 192, "--image-size", "8x8")
+    assert run.n == 2
+    (tmp_path / "bad.vec").write_text("3 2\nw 0.1\n")
+    result = cli("import", tmp_path / "bad.vec", "--out", tmp_path / "wv")
+    assert result.code == 2 and "not a readable word2vec text file" in result.err and "error: unexpected" not in result.err

@@ -65,12 +65,16 @@ class DatasetSource(DataSource):
         xs, labels, others = [], [], []
         for i in range(start, stop):
             x, label, other = self._split(self.dataset[i])
+            if self.kind == "image":
+                x = torch.from_numpy(self.conform(x[None].numpy())[0])
+            if xs and x.shape != xs[0].shape:
+                raise InputError(f"--data {self.spec}: item {i} has shape {tuple(x.shape)} but item {start} has "
+                                 f"{tuple(xs[0].shape)}; every input needs one shape (for images: --image-size HxW, "
+                                 "--channels 1 or 3)")
             xs.append(x)
             labels.append(label)
             others.append(other)
         x = torch.stack(xs)
-        if self.kind == "image":
-            x = torch.from_numpy(self.conform(x.numpy()))
         meta = {"id": [str(i) for i in range(start, stop)]}
         if any(label is not None for label in labels):
             meta["label"] = labels
