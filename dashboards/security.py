@@ -15,9 +15,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
-#: Bytes a selection event may take per drawn point (plotly sends each selected point with its
-#: index, coordinates, id and text) and per row index of a stored selection, to size requests.
-POINT_BYTES = 256
+#: Bytes a selection event may take per drawn point, and per row index of a stored selection, to
+#: size requests. plotly sends each selected point with its index, coordinates, id, text and
+#: colour: 180 bytes in Chromium with 4-digit ids and 7-letter labels, so 512 leaves room for
+#: long ids and labels. A row index takes at most 8 digits and a comma up to 10M rows.
+POINT_BYTES = 512
 ROW_BYTES = 12
 _HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(:\d{1,5})?")
 

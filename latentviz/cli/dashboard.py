@@ -10,7 +10,8 @@ from latentviz.cli._options import reload_trust_option
 @click.command("dashboard")
 @click.argument("runs", nargs=-1, required=True, metavar="RUN [RUN ...]")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; anything but 127.0.0.1 exposes the runs to your network.")
+              help="Address to bind; anything but 127.0.0.1 exposes the runs to your network. Only requests "
+                   "addressed to this name or a loopback name are answered (others get 403).")
 @click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-model", "no_model", is_flag=True,
               help="Do not reload the models: no live decoding, the saved traversal images instead.")
