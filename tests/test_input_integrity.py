@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import VAE_FACTORY
 from test_cli_errors import assert_one_line_error
 
-from conftest import VAE_FACTORY
 from latentviz.run import Run, write_json
 
 N = 6  # rows in the small tables below
