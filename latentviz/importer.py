@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from latentviz import run as runfolder
-from latentviz.data import word_vectors
 from latentviz._validation import check_codes, check_per_row, dedupe_ids
+from latentviz.data import word_vectors
 from latentviz.errors import InputError
 from latentviz.latent_stats import LatentStats
 
