@@ -176,6 +176,12 @@ def test_sentence_transformers_folder_encodes_as_the_library_does(cli, tmp_path,
     assert ("normalized" in result.out) == normalize
 
 
+def test_pool_on_a_sentence_transformers_folder_is_refused(cli, tmp_path, bert_folder):
+    folder = _sentence_folder(bert_folder, "st-pool", pooling="mean", normalize=False, max_seq_length=32)
+    (tmp_path / "texts.txt").write_text("\n".join(CORPUS) + "\n")
+    assert "1_Pooling" in refused(cli, tmp_path, folder, tmp_path / "texts.txt", "--pool", "cls")
+
+
 def test_an_encoder_returning_numpy_is_a_latent(cli, tmp_path, bert_folder):
     """A SentenceTransformer returned by a MODULE:CALLABLE: its encode gives a numpy array."""
     from sentence_transformers import SentenceTransformer

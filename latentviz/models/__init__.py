@@ -70,7 +70,7 @@ def _adapter_options(form: str, path: Path, module, *, layer, pool, pool_axis, m
         raise InputError("--max-length applies to transformers model folders (text) only")
     if scale_latents and form != "diffusers":
         raise InputError("--scale-latents applies to diffusers AutoencoderKL folders only")
-    if form == "sentence_transformers" and (pool or pool_axis):
+    if form == "sentence_transformers" and pool and not layer:
         raise InputError("--pool: a sentence-transformers folder pools as its own 1_Pooling module says; "
                          "leave --pool out")
     hooks: dict = {"pool": make_pool(pool, layout=_layout(tokens, module, layer, pool_axis))}
