@@ -13,6 +13,7 @@ import json
 import operator
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -195,6 +196,33 @@ class _SetStateWriter(nn.Module):
         self.mapped.copy_(torch.full((4,), 66, dtype=torch.uint8))
 
 
+@torch.jit.script
+class _Mapping:
+    """A TorchScript context manager whose ``__enter__`` writes the file: reached only through prim::Enter."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.mapped = torch.zeros(4, dtype=torch.uint8)
+
+    def __enter__(self):
+        self.mapped = torch.from_file(self.path, shared=True, size=4, dtype=torch.uint8)
+        self.mapped.copy_(torch.full((4,), 67, dtype=torch.uint8))
+
+    def __exit__(self, kind: Any, value: Any, trace: Any):  # noqa: PYI036 (TorchScript knows Any, not object)
+        pass
+
+
+class _ContextWriter(nn.Module):
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def forward(self, x):
+        with _Mapping(self.path):
+            y = x * 2
+        return y
+
+
 @pytest.fixture
 def target(tmp_path) -> Path:
     path = tmp_path / "target.txt"
@@ -212,6 +240,13 @@ def test_torchscript_writing_a_file_is_refused_naming_the_operator(cli, tmp_path
     model = load_model(str(scripted), trust_checkpoint=True)  # with the flag it loads and runs as today
     model.encode(features[1])
     assert target.read_text() == "AAAAo world\n"
+
+
+def test_torchscript_context_manager_code_is_checked(cli, tmp_path, target):
+    scripted = tmp_path / "context.pt"
+    torch.jit.script(_ContextWriter(str(target))).save(str(scripted))
+    assert_one_line_error(cli("inspect", scripted), "aten::from_file", "--trust-checkpoint")
+    assert target.read_text() == "hello world\n"
 
 
 def test_torchscript_setstate_is_refused_before_loading(cli, tmp_path, target):
@@ -240,7 +275,7 @@ def test_custom_operator_namespace_is_refused(cli, tmp_path):
 
 
 class _Layers(nn.Module):
-    """Conv, BatchNorm, ReLU, reshape, Linear: the common case."""
+    """Conv, BatchNorm, ReLU, reshape, Linear under no_grad: the common case."""
 
     def __init__(self):
         super().__init__()
@@ -249,7 +284,8 @@ class _Layers(nn.Module):
         self.head = nn.Linear(2 * 4 * 4, 3)
 
     def forward(self, x):
-        return self.head(torch.relu(self.norm(self.conv(x))).reshape(x.shape[0], -1))
+        with torch.no_grad():  # TorchScript: prim::Enter/Exit on torch's own no_grad class
+            return self.head(torch.relu(self.norm(self.conv(x))).reshape(x.shape[0], -1))
 
 
 def test_ordinary_programs_load_untrusted_and_match_a_direct_call(tmp_path):

@@ -13,15 +13,16 @@ Without ``--trust-checkpoint`` a program loads only when
   ``torch.export.save`` writes are accepted, no payload may be pickled, the sample inputs must load
   with ``weights_only=True``, and every expression must be made of numbers, symbols and the
   arithmetic, comparison and sympy functions torch itself writes (checked on its syntax tree).
-* **every operation in its graphs is a pure tensor operation** (every method of every submodule,
-  calls inlined, blocks and forked subgraphs included; for an export, every node of the graph
-  module and its subgraphs). The rule: the operator's namespace is ``aten`` or ``prim`` (torch's
-  own; custom ``torch.ops`` namespaces are unknown code), its schema takes no ``str filename``
-  (``aten::from_file`` maps a file into a tensor, ``aten::save`` writes one), and it is not one
-  of the few ``prim`` operators that call Python, a remote host or a method that cannot be
-  inlined (:data:`LEAVES_THE_GRAPH`). An export's inputs may not be string constants (torch
+* **every operation in its graphs is a pure tensor operation** (for TorchScript, every function
+  the archive's code compiles to, blocks and forked subgraphs included, so method calls need no
+  following; for an export, every node of the graph module and its subgraphs). The rule: the
+  operator's namespace is ``aten`` or ``prim`` (torch's own; custom ``torch.ops`` namespaces are
+  unknown code), its schema takes no ``str filename`` (``aten::from_file`` maps a file into a
+  tensor, ``aten::save`` writes one), and it is not one of the few ``prim`` operators that call
+  Python or a remote host (:data:`LEAVES_THE_GRAPH`). Printing (``prim::Print``) is allowed. An export's inputs may not be string constants (torch
   writes them into the guard code it executes). An export graph may also use the symbolic-size arithmetic
-  torch's serializer itself knows (``operator.mul``, ``torch.sym_max``...) and ``operator.getitem``.
+  torch's serializer itself knows (``operator.mul``, ``torch.sym_max``...), ``operator.getitem``
+  and the higher-order operators that only run their (checked) subgraphs (:data:`SUBGRAPH_RUNNERS`).
 
 A refusal names the operator (or member) and the flag; with the flag, programs load as torch loads them.
 """
@@ -42,11 +43,12 @@ from torch import nn
 from latentviz.errors import InputError, UnsafeCheckpointError
 
 ALLOWED_NAMESPACES = ("aten", "prim")
+# torch's higher-order operators that only run their subgraphs (walked like the main graph) under a grad or
+# autocast mode, or as control flow; any other (custom-op wrappers, effects, kernels, delegates) is refused.
+SUBGRAPH_RUNNERS = frozenset({"wrap_with_set_grad_enabled", "wrap_with_autocast", "cond", "while_loop"})
 LEAVES_THE_GRAPH = frozenset({
     "prim::PythonOp", "prim::IgnoredPythonOp",                  # calls Python
     "prim::rpc_async", "prim::rpc_sync", "prim::rpc_remote",    # calls another host
-    "prim::CallMethod", "prim::CallFunction",                   # a call left after inlining: torchbind or interface code
-    "prim::Enter", "prim::Exit",                                # a with-statement's __enter__/__exit__ methods
 })
 # The sympy names torch writes into ``expr_str`` (torch's own functions are added from their module).
 _SYMPY_NAMES = frozenset({
@@ -78,16 +80,24 @@ def operator_refusal(name: str, schema=None) -> str | None:
 
 # -- TorchScript --------------------------------------------------------------------------------------------------
 def load_torchscript(path: Path, *, trust: bool):
-    """``torch.jit.load``, after the checks above unless trusted."""
+    """What ``torch.jit.load`` does, after the checks above unless trusted.
+
+    Its steps are taken here to keep the compilation unit: every function the archive's code
+    defines (each module's and class's methods, hooks, ``__enter__``/``__exit__``) is in it, so
+    every graph that can run is checked, whoever calls it.
+    """
+    from torch.jit._recursive import wrap_cpp_module
+
     if not trust:
         _check_torchscript_archive(path)
+    unit = torch._C.CompilationUnit()
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        module = wrap_cpp_module(torch._C.import_ir_module(unit, str(path), torch.device("cpu"), {}, False))
     except Exception as exc:  # torch raises RuntimeError / zip errors
         raise InputError(f"checkpoint {path}: not a loadable TorchScript archive ({type(exc).__name__})") from exc
     if not trust:
-        for graph in _script_graphs(module):
-            _check_script_block(graph, path)
+        for function in unit.get_functions():
+            _check_script_block(function.graph, path)
     return module
 
 
@@ -105,18 +115,6 @@ def _check_torchscript_archive(path: Path) -> None:
                                 (b"torch.classes", "holds a torch.classes object, whose C++ code runs while it loads")):
                 if token in text:
                     raise _refuse(path, f"its member {name} {what}")
-
-
-def _script_graphs(module):
-    """Every method's graph (calls inlined) and every hook's, of the module and all its submodules."""
-    for sub in module.modules():
-        c = sub._c
-        functions = [c._get_method(name) for name in c._method_names()]
-        functions += list(c._get_forward_pre_hooks()) + list(c._get_forward_hooks())
-        for fn in functions:
-            graph = fn.graph.copy()
-            torch._C._jit_pass_inline(graph)
-            yield graph
 
 
 def _check_script_block(block, path) -> None:
@@ -281,6 +279,9 @@ def _export_operator_refusal(target) -> tuple[str, str | None]:
     if isinstance(target, torch._ops.OpOverload):
         name = target.name()
         return name, operator_refusal(name.split(".")[0], target._schema)
+    if isinstance(target, torch._ops.HigherOrderOperator):
+        return f"torch.ops.higher_order.{target.name()}", (None if target.name() in SUBGRAPH_RUNNERS else
+                                                           "is not one of torch's own tensor operators")
     name = f"{getattr(target, '__module__', None) or ''}.{getattr(target, '__name__', target)}"
     if target in _SYM_OPS or target is operator.getitem:
         return name, None
