@@ -88,11 +88,13 @@ def test_encode_refuses_npz_factors_of_another_length(cli, tmp_path, vae_checkpo
     assert not (tmp_path / "r").exists()
 
 
-def test_encode_refuses_pt_labels_of_another_length(cli, tmp_path, vae_checkpoint):
+@pytest.mark.parametrize("key,values,needle", [("factors", torch.arange(2 * N), "factors has 12 values"),
+                                               ("y", torch.zeros(N, 2), "labels has 12 values")])
+def test_encode_refuses_pt_factors_or_labels_of_another_length(cli, tmp_path, vae_checkpoint, key, values, needle):
     data = tmp_path / "x.pt"
-    torch.save({"x": torch.zeros(N, 1, 32, 32), "y": torch.arange(N + 1)}, data)
+    torch.save({"x": torch.zeros(N, 1, 32, 32), key: values}, data)
     result = cli("encode", vae_checkpoint, "--model", VAE_FACTORY, "--data", data, "--out", tmp_path / "r", "--quiet")
-    assert_one_line_error(result, "labels has 7 values", "for 6 rows")
+    assert_one_line_error(result, needle, "for 6 rows")
 
 
 def test_encode_refuses_a_dataset_whose_labels_are_vectors(cli, tmp_path, odd):
@@ -163,6 +165,8 @@ def _resume(cli, checkpoint, data, out, *extra):
     (("--pool", "mean"), "--pool differs"),
     (("--normalize", "0.5,0.5"), "--normalize differs"),
     (("--model-kwargs", '{"latent_dim": 8}'), "--model-kwargs differs"),
+    (("--limit", "40"), "--limit differs"),
+    (("--image-size", "16x16"), "image_size differs"),
 ])
 def test_resume_refuses_other_encode_options(cli, interrupted, vae_checkpoint, extra, needle):
     out, data = interrupted
