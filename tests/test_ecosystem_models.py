@@ -182,6 +182,16 @@ def test_pool_on_a_sentence_transformers_folder_is_refused(cli, tmp_path, bert_f
     assert "1_Pooling" in refused(cli, tmp_path, folder, tmp_path / "texts.txt", "--pool", "cls")
 
 
+def test_a_sentence_transformers_folder_naming_other_code_is_refused(cli, tmp_path, bert_folder):
+    folder = _sentence_folder(bert_folder, "st-foreign", pooling="mean", normalize=False, max_seq_length=32)
+    entries = json.loads((folder / "modules.json").read_text())
+    entries[1]["type"] = "mypackage.evil.Pooling"
+    (folder / "modules.json").write_text(json.dumps(entries))
+    (tmp_path / "texts.txt").write_text("the cat\n")
+    err = refused(cli, tmp_path, folder, tmp_path / "texts.txt")
+    assert "mypackage.evil.Pooling" in err and "--trust-checkpoint" in err and "nothing was run" in err
+
+
 def test_an_encoder_returning_numpy_is_a_latent(cli, tmp_path, bert_folder):
     """A SentenceTransformer returned by a MODULE:CALLABLE: its encode gives a numpy array."""
     from sentence_transformers import SentenceTransformer

@@ -355,7 +355,7 @@ def load_module(checkpoint: str, *, form: str, factory: str | None, factory_kwar
     if form == "sentence_transformers":
         from latentviz.models._sentence_transformers import load_sentence_transformer
 
-        return load_sentence_transformer(path)
+        return load_sentence_transformer(path, trust=trust)
     if form == "timm":
         from latentviz.models._timm import load_timm_folder
 

@@ -36,7 +36,6 @@ from latentviz.errors import InputError
 SPATIAL_POOLS = ("flatten", "mean", "max", "channel")
 TOKEN_POOLS = ("mean", "cls", "max")
 POOLS = ("flatten", "mean", "max", "channel", "cls")
-POOL_AXES = ("tokens", "spatial")
 # Layouts: "text" (a transformers folder's padded token states), "tokens", "spatial", None (not known).
 _ALLOWED = {"text": TOKEN_POOLS, "tokens": ("flatten",) + TOKEN_POOLS, "spatial": SPATIAL_POOLS, None: POOLS}
 _WHAT = {"text": "a transformers model's token states", "tokens": "token states (batch, tokens, channels)",
