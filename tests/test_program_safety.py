@@ -108,6 +108,12 @@ def _opaque_constant(marker):
     return edit
 
 
+def _legacy_weights(marker):
+    def edit(files, root):  # an older torch's layout: the weights as one torch.save file, read before the config
+        files[f"{root}/data/weights/model.pt"] = _saved(_Armed({}, marker))
+    return edit
+
+
 def _guard_code(marker):
     def edit(files, root):
         name = f"{root}/models/model.json"
@@ -119,6 +125,7 @@ def _guard_code(marker):
 
 ATTACKS = {"pickled weight": _pickled_weight, "pickled constant": _pickled_constant,
            "pickled sample inputs": _pickled_sample_inputs, "opaque object": _opaque_constant,
+           "legacy weights file": _legacy_weights,
            "guard code": _guard_code}
 
 

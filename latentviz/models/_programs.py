@@ -4,25 +4,27 @@ Without ``--trust-checkpoint`` a program loads only when
 
 * **nothing in the file runs while loading.** A TorchScript archive whose code defines
   ``__setstate__`` (run by ``torch.jit.load``) or uses a ``torch.classes`` object (C++ code
-  unpickled with it) is refused before loading. A ``torch.export`` archive is read (zip members and
-  their JSON) before ``torch.export.load`` sees it: torch unpickles, with ``weights_only=False``,
-  every weight or constant marked ``use_pickle``, every ``custom_obj_``/``opaque_obj_`` constant,
-  the legacy ``.pt`` members and sample inputs that fail a ``weights_only`` load; it loads compiled
-  libraries from ``data/aotinductor/``; it evaluates the symbolic shape expressions (``expr_str``,
-  through ``sympy.sympify``) and executes the ``guards_code``. So only the members a plain
-  ``torch.export.save`` writes are accepted, no payload may be pickled, the sample inputs must load
-  with ``weights_only=True``, and every expression must be made of numbers, symbols and the
-  arithmetic, comparison and sympy functions torch itself writes (checked on its syntax tree).
-* **every operation in its graphs is a pure tensor operation** (for TorchScript, every function
-  the archive's code compiles to, blocks and forked subgraphs included, so method calls need no
-  following; for an export, every node of the graph module and its subgraphs). The rule: the
+  unpickled with it) is refused before loading. A ``torch.export`` archive is read (zip members
+  and their JSON) before ``torch.export.load`` sees it, because torch unpickles with
+  ``weights_only=False`` every weight or constant marked ``use_pickle``, every ``custom_obj_`` /
+  ``opaque_obj_`` constant, and the sample inputs (and an older torch's ``.pt`` weights and
+  constants) when a ``weights_only`` load of them fails; it loads compiled libraries from
+  ``data/aotinductor/``; it evaluates the symbolic sizes (``expr_str``, through
+  ``sympy.sympify``) and executes the ``guards_code``. So only the members ``torch.export.save``
+  writes are accepted, no payload may be pickled, ``.pt`` members must load with
+  ``weights_only=True``, and every expression must be numbers, symbols, arithmetic, comparisons
+  and the sympy functions torch writes (checked on its syntax tree).
+* **every operation in its graphs is a pure tensor operation**: for TorchScript every function
+  the archive's code compiles to (so calls need no following), blocks and forked subgraphs
+  included; for an export every node of the graph module and its subgraphs. The rule: the
   operator's namespace is ``aten`` or ``prim`` (torch's own; custom ``torch.ops`` namespaces are
   unknown code), its schema takes no ``str filename`` (``aten::from_file`` maps a file into a
   tensor, ``aten::save`` writes one), and it is not one of the few ``prim`` operators that call
-  Python or a remote host (:data:`LEAVES_THE_GRAPH`). Printing (``prim::Print``) is allowed. An export's inputs may not be string constants (torch
-  writes them into the guard code it executes). An export graph may also use the symbolic-size arithmetic
-  torch's serializer itself knows (``operator.mul``, ``torch.sym_max``...), ``operator.getitem``
-  and the higher-order operators that only run their (checked) subgraphs (:data:`SUBGRAPH_RUNNERS`).
+  Python or a remote host (:data:`LEAVES_THE_GRAPH`); printing is allowed. An export graph may
+  also use the symbolic-size arithmetic torch's serializer knows (``operator.mul``,
+  ``torch.sym_max``...), ``operator.getitem`` and the higher-order operators that only run their
+  (checked) subgraphs (:data:`SUBGRAPH_RUNNERS`); its inputs may not be string constants (torch
+  writes those into the guard code it executes).
 
 A refusal names the operator (or member) and the flag; with the flag, programs load as torch loads them.
 """
@@ -30,6 +32,7 @@ A refusal names the operator (or member) and the flag; with the flag, programs l
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import json
 import math
@@ -161,6 +164,7 @@ def _export_members() -> list[re.Pattern]:
         re.compile(re.escape(c.WEIGHTS_DIR + c.WEIGHT_FILENAME_PREFIX) + r"\d+"),
         re.compile(re.escape(c.CONSTANTS_DIR + c.TENSOR_CONSTANT_FILENAME_PREFIX) + r"\d+"),
         re.compile(re.escape(c.SAMPLE_INPUTS_FILENAME_FORMAT).replace(r"\{\}", name)),
+        re.compile(f"({re.escape(c.WEIGHTS_DIR)}|{re.escape(c.CONSTANTS_DIR)}){name}\\.pt"),  # older torch's layout
         re.compile(re.escape(c.EXTRA_DIR) + r"[^/]+"),
     ]
 
@@ -186,11 +190,12 @@ def _check_export_archive(path: Path) -> None:
                 for fqn, entry in _json(archive, name, path).get("config", {}).items():
                     if entry.get("use_pickle") is not False:
                         raise _refuse(path, f"its payload {fqn} ({name}) is a pickle, which torch loads with weights_only=False")
-            elif inner.startswith(c.SAMPLE_INPUTS_DIR):
+            elif inner.endswith(".pt"):  # sample inputs, or an older torch's weights or constants
                 try:
                     torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
                 except Exception as exc:  # what fails here, torch retries with weights_only=False
-                    raise _refuse(path, f"its sample inputs ({name}) hold pickled Python objects") from exc
+                    raise _refuse(path, f"its member {name} holds pickled Python objects, which torch loads "
+                                        "with weights_only=False") from exc
             elif inner.startswith(c.MODELS_DIR):
                 program = _json(archive, name, path)
                 for guard in program.get("guards_code") or []:
@@ -222,6 +227,7 @@ def _expr_strings(value):
             stack.extend(item)
 
 
+@functools.cache
 def _sympy_names() -> frozenset:
     import sympy
     from torch.utils._sympy import functions
