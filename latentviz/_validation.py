@@ -56,6 +56,7 @@ def check_per_row(values, n: int, *, name: str, whom: str, columns: bool = False
     two interleaved factor columns. Table cells holding lists count as their values.
     """
     arr = np.asarray(values)
+    given = arr.shape
     if arr.dtype == object and arr.ndim == 1 and any(np.ndim(v) > 0 for v in arr):
         total = sum(int(np.size(v)) for v in arr)
         raise InputError(f"{whom}: {name} holds {total} values for {n} rows (lists in its cells); "
@@ -66,7 +67,7 @@ def check_per_row(values, n: int, *, name: str, whom: str, columns: bool = False
         arr = arr[:, 0]
     if arr.ndim != (2 if columns else 1) or len(arr) != n:
         shape = f"({n},) or ({n}, k)" if columns else f"({n},)"
-        raise InputError(f"{whom}: {name} has {arr.size} values (shape {arr.shape}) for {n} rows; "
+        raise InputError(f"{whom}: {name} has {arr.size} values (shape {given}) for {n} rows; "
                          f"give shape {shape}, one entry per row")
     return arr
 

@@ -108,7 +108,7 @@ def test_import_refuses_factors_of_another_length_and_keeps_factor_columns(cli, 
     z = np.random.default_rng(0).normal(size=(N, 3)).astype(np.float32)
     flat = tmp_path / "flat.npz"
     np.savez(flat, z=z, factors=np.arange(2 * N))
-    assert_one_line_error(cli("import", flat, "--out", tmp_path / "a"), "factors has 12 values", "for 6 rows")
+    assert_one_line_error(cli("import", flat, "--out", tmp_path / "a"), "factors has 12 values (shape (12,)) for 6 rows")
     table = tmp_path / "z.parquet"
     pd.DataFrame({"z0": z[:, 0], "z1": z[:, 1], "factor_pos": [[i, 2 * i] for i in range(N)]}).to_parquet(table)
     assert_one_line_error(cli("import", table, "--out", tmp_path / "b"), "factor_pos holds 12 values for 6 rows")
