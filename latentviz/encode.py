@@ -308,7 +308,7 @@ def resume_fingerprint(model: LatentModel, source: DataSource, n: int, options: 
 
 def _spec_path(spec: str | None) -> Path | None:
     """The file or folder a data/model spec names (``x.npy``, ``folder/``, ``file.py:callable``), if any."""
-    if not spec:
+    if not spec or spec.startswith("builtin:"):
         return None
     for candidate in (spec, spec.rsplit(":", 1)[0]):
         path = Path(candidate)
