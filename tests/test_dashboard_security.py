@@ -254,3 +254,14 @@ def test_dashboard_command_serves_with_waitress_not_the_development_server(small
         _, err = process.communicate(timeout=20)
     assert f"latentviz dashboard on http://127.0.0.1:{port}/" in err
     assert "development server" not in err.lower() and "werkzeug" not in err.lower()
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(small_app, cli):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = cli("dashboard", small_app.store["r"].path, "--port", port, "--no-model")
+    assert result.code == 2
+    assert result.err.startswith(f"latentviz: error: --port {port}: cannot listen on 127.0.0.1:{port}")
+    assert result.err.count("\n") == 1
