@@ -323,4 +323,5 @@ def test_static_batch_export_encodes_any_number_of_rows(cli, tmp_path, features)
     with torch.no_grad():
         np.testing.assert_allclose(run.z, _seeded_encoder()(x).numpy(), atol=1e-5, rtol=0)
     assert run.manifest["model"]["static_batch"] == 4
+    assert "exported for batches of exactly 4 rows" in cli("inspect", program).out
 

@@ -96,6 +96,9 @@ def _notes(model) -> list[str]:
         notes.append(f"weights: {_weight_sets(spec)}; --weights NAME (or ema) takes another set")
     if isinstance(model.module, torch.jit.ScriptModule):
         notes.append("TorchScript modules take no forward hooks, so --layer needs the model's Python code")
+    if spec.get("static_batch"):
+        notes.append(f"exported for batches of exactly {spec['static_batch']} rows: encoded in chunks of that size, "
+                     "the last one padded (export with dynamic_shapes={'x': {0: torch.export.Dim('batch')}} to avoid it)")
     for what in ("missing_keys", "unexpected_keys"):
         keys = spec.get(what) or []
         if keys:
