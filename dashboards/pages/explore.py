@@ -226,8 +226,8 @@ def register(app, store) -> None:
         data = store[gid["run"]]
         if not rows:
             return no_update
-        return dict(content=logic.selection_csv(data.ids[logic.check_rows(rows, data.n)]),
-                    filename=f"{data.id}-selection.csv", type="text/csv")
+        return {"content": logic.selection_csv(data.ids[logic.check_rows(rows, data.n)]),
+                "filename": f"{data.id}-selection.csv", "type": "text/csv"}
 
 
 def highlight(xy: np.ndarray, point_ids) -> Patch:
