@@ -336,3 +336,14 @@ def test_data_set_mistakes_are_one_line_errors(cli, tmp_path, linear, hf_dataset
     (tmp_path / "bad.vec").write_text("3 2\nw 0.1\n")
     result = cli("import", tmp_path / "bad.vec", "--out", tmp_path / "wv")
     assert result.code == 2 and "not a readable word2vec text file" in result.err and "error: unexpected" not in result.err
+
+
+def test_builtin_shapes_take_the_same_image_options():
+    from latentviz.data import open_source
+    from latentviz.data.shapes import from_spec
+
+    spec = "builtin:shapes?size=16&scales=1&rotations=2&positions=2"
+    source = open_source(spec, image_size="8x8", channels="3")
+    rendered = from_spec(spec).render(from_spec(spec).factors_of(np.arange(4)))
+    assert source.item_shape == (3, 8, 8)
+    np.testing.assert_allclose(source.read(0, 4).x.numpy(), np.repeat(_pil_resize(rendered, (8, 8)), 3, axis=1), atol=1e-5)

@@ -83,9 +83,11 @@ def _is_token_archive(path: Path) -> bool:
 
 
 def parse_image_size(value) -> tuple[int, int] | None:
-    """'64x64' or '64' -> (64, 64); None stays None."""
-    if value is None or isinstance(value, tuple):
-        return value
+    """'64x64' or '64' -> (64, 64); None stays None; a recorded [64, 64] becomes (64, 64)."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return tuple(int(v) for v in value)
     text = str(value).lower().replace("×", "x")
     parts = text.split("x") if "x" in text else [text, text]
     try:

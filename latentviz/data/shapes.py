@@ -50,7 +50,7 @@ class Shapes(DataSource):
 
     @property
     def item_shape(self):
-        return (1, self.size, self.size)
+        return self.conformed_shape((1, self.size, self.size))
 
     @property
     def factor_names(self) -> tuple[str, ...]:
@@ -85,7 +85,7 @@ class Shapes(DataSource):
     def read(self, start: int, stop: int) -> Batch:
         index = np.arange(start, stop)
         factors = self.factors_of(index)
-        images = torch.from_numpy(self.render(factors))
+        images = torch.from_numpy(self.conform(self.render(factors)))
         meta = {"id": [str(i) for i in index], "label": [SHAPE_NAMES[s] for s in factors[:, 0]]}
         for j, name in enumerate(FACTOR_NAMES):
             meta[f"factor_{name}"] = factors[:, j]

@@ -171,7 +171,8 @@ class _RunData:
         if not self.data_spec:
             raise InputError("the run records no data source")
         check_data(self.run.manifest.get("data"), trust_checkpoint=self.trust_checkpoint)
-        return open_source(self.data_spec)
+        recorded = self.run.manifest.get("data") or {}  # the --image-size and --channels the run was encoded with
+        return open_source(self.data_spec, image_size=recorded.get("image_size"), channels=recorded.get("channels"))
 
     @functools.cached_property
     def neighbour_rows(self) -> np.ndarray:
@@ -246,7 +247,7 @@ class _RunData:
                 import torch
 
                 with torch.inference_mode():
-                    x = torch.from_numpy(source.render(factors[missing]))
+                    x = torch.from_numpy(source.conform(source.render(factors[missing])))
                     out[missing] = model.encode(x.to(model.device))[0].float().cpu().numpy()
             return out
 
