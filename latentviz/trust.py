@@ -57,7 +57,9 @@ def code_file(spec: str | None) -> Path | None:
 def pin(spec: str | None) -> str | None:
     """``spec`` with its file resolved to an absolute path; module specs (``pkg.mod:fn``) unchanged."""
     file = code_file(spec)
-    return f"{file.resolve()}:{spec.rpartition(':')[2]}" if file is not None else spec
+    if file is None or spec is None:
+        return spec
+    return f"{file.resolve()}:{spec.rpartition(':')[2]}"
 
 
 def code_sha256(spec: str | None) -> str | None:
@@ -88,10 +90,9 @@ def check_model(spec: dict, *, trust_checkpoint: bool = False) -> bool:
     """
     checkpoint = str(spec.get("checkpoint") or "")
     path = Path(checkpoint)
-    if spec.get("sha256") and path.exists():
-        if _sha256(path) != spec["sha256"]:
-            raise InputError(f"checkpoint {checkpoint} changed since the run was made (its sha256 is not the "
-                             "manifest's); restore that file or encode the run again")
+    if spec.get("sha256") and path.exists() and _sha256(path) != spec["sha256"]:
+        raise InputError(f"checkpoint {checkpoint} changed since the run was made (its sha256 is not the "
+                         "manifest's); restore that file or encode the run again")
     code = model_code(spec)
     _check_unchanged(code, spec.get("factory_sha256"), "--model")
     if trust_checkpoint:
@@ -112,7 +113,7 @@ def check_model(spec: dict, *, trust_checkpoint: bool = False) -> bool:
 def check_data(data: dict | None, *, trust_checkpoint: bool = False) -> None:
     """Refuse to reopen a dataset callable that changed, or that neither the flag nor the record allows."""
     code = data_code(data)
-    if code is None:
+    if code is None or data is None:
         return
     _check_unchanged(code, data.get("sha256"), "--data")
     if trust_checkpoint or _key("data", {"spec": code, "sha256": data.get("sha256")}) in _records():
@@ -150,7 +151,7 @@ def remember(*, model: dict | None = None, data: dict | None = None, trust_check
         entries[_key("model", {f: model.get(f) for f in MODEL_KEY_FIELDS})] = {
             "what": "model", "spec": model_code(model) or model.get("checkpoint"), "trust_checkpoint": trust_checkpoint}
     code = data_code(data)
-    if code is not None:
+    if code is not None and data is not None:
         entries[_key("data", {"spec": code, "sha256": data.get("sha256")})] = {"what": "data", "spec": code}
     if not entries:
         return
