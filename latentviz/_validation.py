@@ -136,3 +136,32 @@ def check_choice(option: str, value: str, choices) -> str:
     if value not in choices:
         raise InputError(f"{option}: unknown value '{value}'; choose from {', '.join(choices)}")
     return value
+
+
+class NpzArrays:
+    """An ``.npz`` archive read without pickles: ``in``, ``files`` and ``archive[key]`` like numpy's.
+
+    numpy only refuses an object array (a pickle inside the archive) when it is read, with a
+    ValueError that names neither the file nor the array; here that is a one-line InputError.
+    """
+
+    def __init__(self, path, *, whom: str):
+        self.path, self.whom = path, whom
+        try:
+            self._archive = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputError(f"{whom} {path}: not a readable .npz file ({exc})") from exc
+        self.files = list(self._archive.files)
+
+    def __contains__(self, key) -> bool:
+        return key in self.files
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return self._archive[key]
+        except ValueError as exc:
+            if "allow_pickle" not in str(exc):
+                raise InputError(f"{self.whom} {self.path}: array {key!r} cannot be read ({exc})") from exc
+            raise InputError(f"{self.whom} {self.path}: array {key!r} holds Python objects (a pickle), which latentviz "
+                             f"never loads; save numbers instead, e.g. np.savez(path, {key}=np.asarray(values, "
+                             "dtype=np.float32)), or strings as a fixed-width array (np.asarray(values, dtype=str))") from None

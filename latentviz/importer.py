@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from latentviz import run as runfolder
-from latentviz._validation import check_codes, check_per_row, dedupe_ids
+from latentviz._validation import NpzArrays, check_codes, check_per_row, dedupe_ids
 from latentviz.data import word_vectors
 from latentviz.errors import InputError
 from latentviz.latent_stats import LatentStats
@@ -154,6 +154,8 @@ def _npz_metadata(archive, n: int, whom: str):
 
 
 def _load_np(path: Path):
+    if path.suffix.lower() == ".npz":
+        return NpzArrays(path, whom="LATENTS")
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:

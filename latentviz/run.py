@@ -71,6 +71,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary file is created with mode 0666 less the umask, like any ordinary file.
     """
     path = Path(path)
+    if path.is_dir():  # os.replace onto a folder fails with IsADirectoryError (--junit DIR, --out DIR)
+        raise InputError(f"cannot write {path}: it is a folder; give the path of a file inside it")
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"

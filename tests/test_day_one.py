@@ -241,3 +241,118 @@ def test_dashboard_colour_by_offers_the_other_colouring(tmp_path):
     assert "label@continuous" in values and "label@categorical" not in values
     assert _legend_names(colors_of(data, "label", "pca")[0]) == ["0", "1", "2", "3"]
     assert colors_of(data, "label@continuous", "pca")[0]["marker"]["showscale"] is True
+
+
+# -- item 5: ordinary bad input is one line and exit 2, never "unexpected" -------------------------
+
+def _one_line_error(result, *words):
+    lines = result.err.strip().splitlines()
+    assert result.code == 2 and len(lines) >= 1, result
+    last = lines[-1]  # a progress bar may precede it on a terminal; the message is one line
+    assert last.startswith("latentviz: error: ") and "unexpected" not in result.err, result.err
+    for word in words:
+        assert word in last, last
+
+
+def _image_folder(path, n=3):
+    from PIL import Image
+
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray((rng.random((32, 32)) * 255).astype(np.uint8)).save(path / f"{i:03d}.png")
+    return path
+
+
+def test_npz_with_object_arrays(tmp_path):
+    np.savez(tmp_path / "z.npz", z=np.array([np.zeros(3), np.zeros(2)], dtype=object))
+    _one_line_error(invoke("import", tmp_path / "z.npz", "--out", tmp_path / "run"), "'z'", "Python objects")
+    np.savez(tmp_path / "x.npz", x=np.zeros((4, 1, 32, 32), np.float32), labels=np.array(["a", 1, None, 2], dtype=object))
+    _one_line_error(invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", tmp_path / "x.npz",
+                           "--out", tmp_path / "run2"), "'labels'")
+
+
+def _vae(tmp_path):
+    import torch
+
+    from latentviz.models.demo_vae import DemoVAE
+
+    path = tmp_path / "vae.pt"
+    if not path.exists():
+        torch.manual_seed(0)
+        torch.save(DemoVAE().state_dict(), path)
+    return path
+
+
+def test_factors_not_one_per_row(tmp_path):
+    np.savez(tmp_path / "z.npz", z=np.zeros((10, 3), np.float32), factors=np.zeros(15))
+    _one_line_error(invoke("import", tmp_path / "z.npz", "--out", tmp_path / "run"), "factors", "10 rows")
+
+
+def test_corrupt_first_image_and_decompression_bomb(tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = _image_folder(tmp_path / "images")
+    (folder / "000.png").write_bytes(b"not a png")
+    _one_line_error(invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", folder, "--out", tmp_path / "a"),
+                    "000.png")
+    (folder / "000.png").unlink()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 32x32 > 2 x 100: Pillow's DecompressionBombError
+    _one_line_error(invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", folder, "--out", tmp_path / "b"),
+                    "too large to decode safely")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("column", ["name", "vec"])
+def test_features_that_are_not_numbers(tmp_path, suffix, column):
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": np.arange(6.0), "b": np.arange(6.0), "name": list("abcdef"),
+                          "vec": [[1.0, 2.0]] * 6})
+    path = tmp_path / f"table{suffix}"
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    features = f"a,{column}" if suffix == ".parquet" else column  # a list column alone is a Parquet input
+    _one_line_error(invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", path, "--features", features,
+                           "--out", tmp_path / "run"), f"column {column}", "numbers")
+
+
+def test_transformers_bin_with_pickled_objects(tmp_path):
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path / "bert"
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cat", "dog"]
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16, max_position_embeddings=16)).save_pretrained(folder)
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}).save_pretrained(folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    torch.save({"embeddings.word_embeddings.weight": torch.zeros(7, 8), "extra": _Pickled()},
+               folder / "pytorch_model.bin")
+    (tmp_path / "texts.txt").write_text("cat dog\ndog\n")
+    _one_line_error(invoke("encode", folder, "--data", tmp_path / "texts.txt", "--out", tmp_path / "run"),
+                    "pickled Python objects")
+
+
+class _Pickled:
+    """An object a weights-only unpickler refuses."""
+
+
+def test_traverse_latents_with_nan(tmp_path, vae_run):
+    import shutil
+
+    import pandas as pd
+
+    run = tmp_path / "run"
+    shutil.copytree(vae_run, run)
+    table = pd.read_parquet(run / "latents.parquet")
+    table.loc[table.index[:3], "z_0"] = np.nan
+    table.to_parquet(run / "latents.parquet")
+    _one_line_error(invoke("traverse", run, "--trust-checkpoint", "--quiet"), "3 of 192", "NaN")
+
+
+def test_output_file_that_is_a_folder(tmp_path):
+    run = write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(20, 3)))
+    (tmp_path / "out").mkdir()
+    for option in ("--junit", "--json"):
+        _one_line_error(invoke("audit", run, option, tmp_path / "out"), "is a folder")

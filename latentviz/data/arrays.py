@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentviz._validation import check_per_row
+from latentviz._validation import NpzArrays, check_per_row
 from latentviz.data._base import Batch, DataSource, is_image_array, scale_uint8, to_channels_first
 from latentviz.errors import InputError
 
@@ -77,10 +77,7 @@ def open_npy(path: Path) -> ArraySource:
 
 
 def open_npz(path: Path) -> ArraySource:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"--data {path}: not a readable .npz file ({exc})") from exc
+    archive = NpzArrays(path, whom="--data")
     if "x" not in archive:
         raise InputError(f"--data {path}: the .npz has no array 'x' (it has {', '.join(archive.files)}); store the inputs as x")
     names = archive["factor_names"] if "factor_names" in archive else None

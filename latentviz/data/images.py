@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -19,19 +20,35 @@ from latentviz.errors import InputError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
+@contextlib.contextmanager
+def opened_image(path: Path):
+    """``PIL.Image.open(path)``; a file Pillow cannot read, or one too large to decode safely, is an InputError.
+
+    Pillow's decompression-bomb guard raises ``DecompressionBombError``, which is not an OSError.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            yield img
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"--data: image {path} is too large to decode safely ({exc}); shrink it or remove it "
+                         "from the folder") from None
+    except OSError as exc:
+        raise InputError(f"--data: cannot read image {path} ({exc}); replace or remove it") from None
+
+
 class ImageFolder(DataSource):
     """Images as float32 in [0, 1], channels first; grayscale stays one channel (unless ``channels``), RGBA drops alpha."""
 
     def __init__(self, root: str | Path, *, image_size: tuple[int, int] | None = None, channels: int | None = None):
-        from PIL import Image
-
         root = Path(root)
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
             raise InputError(f"--data {root}: no PNG/JPEG images found; give a folder of images (class sub-folders optional)")
         self.root = root
         self.files = files
-        with Image.open(files[0]) as first:
+        with opened_image(files[0]) as first:
             self.channels = channels or (1 if first.mode in GRAY_MODES else 3)
             self.hw = tuple(image_size) if image_size else (first.height, first.width)
         self.fixed_size = image_size is not None
@@ -49,16 +66,11 @@ class ImageFolder(DataSource):
         return rel.parts[0] if len(rel.parts) > 1 else None
 
     def read(self, start: int, stop: int) -> Batch:
-        from PIL import Image
-
         arrays, ids, labels = [], [], []
         for path in self.files[start:stop]:
             rel = path.relative_to(self.root)
-            try:
-                with Image.open(path) as img:
-                    arr = image_array(img)
-            except OSError as exc:
-                raise InputError(f"--data: cannot read image {path}: {exc}") from exc
+            with opened_image(path) as img:
+                arr = image_array(img)
             if tuple(arr.shape[1:]) != self.hw and not self.fixed_size:
                 raise InputError(f"--data: {rel} is {arr.shape[1]}x{arr.shape[2]} but the first image is "
                                  f"{self.hw[0]}x{self.hw[1]}; pass --image-size HxW to resize all images")

@@ -86,6 +86,11 @@ def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource:
         if missing:
             raise InputError(f"--features: no column(s) {', '.join(missing)} in {path}; it has {', '.join(map(str, names))}")
         columns = list(features)
+        other = [c for c in columns if c not in numeric]
+        if other:
+            raise InputError(f"--features: column {other[0]} of {path} does not hold numbers; give numeric columns "
+                             f"({', '.join(map(str, numeric)) or 'the table has none'}), or one list or image column "
+                             "on its own (--features COLUMN, Parquet only)")
     else:
         columns = [c for c in numeric if c not in _RESERVED and not str(c).startswith("factor_")]
     if not columns:

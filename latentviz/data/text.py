@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentviz._validation import check_per_row
+from latentviz._validation import NpzArrays, check_per_row
 from latentviz.data._base import Batch, DataSource
 from latentviz.errors import InputError
 
@@ -129,10 +129,7 @@ def _open_text_table(path: Path, column: str) -> TextSource:
 
 
 def _open_tokens(path: Path) -> TokenSource:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"--data {path}: not a readable .npz file ({exc})") from exc
+    archive = NpzArrays(path, whom="--data")
     if "input_ids" not in archive.files:
         raise InputError(f"--data {path}: token data needs an array 'input_ids' (it has {', '.join(archive.files)})")
     labels = next((archive[k] for k in ("labels", "label", "y") if k in archive.files), None)

@@ -9,13 +9,14 @@ tokenizer), a tensor of token ids (padding found from the tokenizer's pad id) or
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from latentviz._optional import require
-from latentviz.errors import InputError
+from latentviz.errors import InputError, UnsafeCheckpointError
 
 DEFAULT_MAX_LENGTH = 512
 
@@ -36,6 +37,11 @@ def load_text_model(path: Path, *, trust: bool) -> nn.Module:
     _quiet(transformers)
     try:
         return transformers.AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust)
+    except pickle.UnpicklingError:  # torch.load(weights_only=True) met a pickled object that is not a tensor
+        raise UnsafeCheckpointError(
+            f"checkpoint {path}: its .bin weights hold pickled Python objects besides tensors, which are never "
+            "unpickled (that could run code from the file); save the weights as safetensors "
+            "(model.save_pretrained(folder) with a recent transformers) where the model was trained") from None
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise _failure(path, "model", exc) from exc
 

@@ -246,6 +246,10 @@ class _Job:
     def prepare(self) -> None:
         run = self.run
         self.z = run.z.astype(np.float32)
+        bad = int((~np.isfinite(self.z).all(axis=1)).sum())
+        if bad:  # means, spreads and principal directions of such codes are NaN (the SVD fails outright)
+            raise InputError(f"traverse: {bad} of {len(self.z)} latent codes hold NaN or inf, and traversals sweep "
+                             "through the codes' means and spreads; fix the model's NaN outputs and encode again")
         self.ids = run.ids
         self.shape = tuple(self.params["latent_shape"])
         self.spatial = len(self.shape) > 1
