@@ -301,3 +301,38 @@ def test_python_api_reload_follows_the_same_rules(made_run, other_user):
     model = Run(run).load_model(device="cpu", trust_checkpoint=True)
     z = np.asarray(Run(run).z, dtype=np.float32)
     assert model.decode(torch.from_numpy(z[:2])).shape == (2, 6)
+
+
+GENERATOR = '''
+with open({marker!r}, "a") as log:
+    log.write("imported\\n")
+
+import torch
+
+
+def make():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Sigmoid())
+'''
+
+
+def test_sample_records_its_callable_checkpoint(cli, tmp_path, monkeypatch, fresh_imports, trust_store):
+    marker = tmp_path / "generator-imported"
+    (tmp_path / "gen.py").write_text(GENERATOR.format(marker=str(marker)))
+    monkeypatch.chdir(tmp_path)
+    result = cli("sample", "gen.py:make", "--out", "g", "--latent-dim", "3", "--n", "12", "--quiet", "--device", "cpu")
+    assert result.code == 0, result.err
+    spec = json.loads((tmp_path / "g" / "manifest.json").read_text())["model"]
+    assert spec["checkpoint"] == f"{(tmp_path / 'gen.py').resolve()}:make"
+    assert spec["factory_sha256"] == _sha256(tmp_path / "gen.py")
+    for name in [m for m in sys.modules if m.startswith("_latentviz_user_")]:
+        monkeypatch.delitem(sys.modules, name)
+    marker.unlink()
+    monkeypatch.setenv("LATENTVIZ_DATA_DIR", str(tmp_path / "other-user"))
+    refused = cli("traverse", "g", "--quiet", "--device", "cpu", "--samples", "1", "--steps", "3", "--no-gif")
+    assert_one_line_error(refused, "gen.py is not trusted")
+    assert not marker.exists()
+    monkeypatch.setenv("LATENTVIZ_DATA_DIR", str(trust_store))  # this user's own store: sample's record allows it
+    result = cli("traverse", "g", "--quiet", "--device", "cpu", "--samples", "1", "--steps", "3", "--no-gif")
+    assert result.code == 0, result.err
+    assert marker.exists()
