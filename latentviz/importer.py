@@ -55,6 +55,8 @@ def read_latents(path: Path, *, columns: list[str] | None = None, dedupe: str | 
             if c == "label" or str(c).startswith(runfolder.FACTOR_PREFIX):
                 check_per_row(meta[c].to_numpy(), len(z), name=f"column {c}", whom=whom)
     elif suffix in word_vectors.SUFFIXES:
+        if columns:
+            raise InputError(f"--columns: {path} holds word vectors, not a table; leave --columns out")
         z, words, form = word_vectors.read_word_vectors(path, trust=trust)
         meta = pd.DataFrame({"id": words, "label": words})
     else:
@@ -175,24 +177,24 @@ def import_latents(path, out, *, columns: list[str] | None = None, overwrite: bo
     z, meta, info = read_latents(path, columns=columns, dedupe=dedupe, trust=trust)
     if metadata is not None:
         meta = join_metadata(meta, Path(metadata))
-    run = runfolder.create_run(out, overwrite=overwrite)
-    run.clear()
-    table = meta.copy()
-    for j in range(z.shape[1]):
-        table[f"{runfolder.Z_PREFIX}{j}"] = z[:, j]
-    stats = LatentStats(z.shape[1])
-    stats.update(z)
-    run.update_manifest(complete=False)
-    runfolder.write_table(run.file(runfolder.LATENTS), table)
-    run.update_manifest(versions=versions(), model=None, kind="imported", latent_dim=int(z.shape[1]), latent_shape=None,
-                        data={"spec": str(path), "kind": "word_vectors" if path.suffix.lower() in word_vectors.SUFFIXES
-                              else "latents", "format": info["format"], "n": len(z)}, n=len(z), device=None, seed=None,
-                        parameters={"import": {"columns": None if info["columns"] is None else
-                                               [str(c) for c in info["columns"]],
-                                               "metadata": None if metadata is None else str(metadata),
-                                               "dedupe_ids": dedupe}},
-                        latent_stats=stats.compute(),
-                        timings={"import": round(time.perf_counter() - started, 4)})
-    run.update_manifest(complete=True)
-    run.invalidate()
-    return run
+    # an overwrite builds beside the old run, which stays whole until the new one replaces it
+    with runfolder.new_run(out, command="latentviz import", overwrite=overwrite) as run:
+        run.clear()
+        table = meta.copy()
+        for j in range(z.shape[1]):
+            table[f"{runfolder.Z_PREFIX}{j}"] = z[:, j]
+        stats = LatentStats(z.shape[1])
+        stats.update(z)
+        run.update_manifest(complete=False)
+        runfolder.write_table(run.file(runfolder.LATENTS), table)
+        run.update_manifest(versions=versions(), model=None, kind="imported", latent_dim=int(z.shape[1]), latent_shape=None,
+                            data={"spec": str(path), "kind": "word_vectors" if path.suffix.lower() in word_vectors.SUFFIXES
+                                  else "latents", "format": info["format"], "n": len(z)}, n=len(z), device=None, seed=None,
+                            parameters={"import": {"columns": None if info["columns"] is None else
+                                                   [str(c) for c in info["columns"]],
+                                                   "metadata": None if metadata is None else str(metadata),
+                                                   "dedupe_ids": dedupe}},
+                            latent_stats=stats.compute(),
+                            timings={"import": round(time.perf_counter() - started, 4)})
+        run.update_manifest(complete=True)
+    return runfolder.Run(out)

@@ -89,7 +89,7 @@ def luma(x: np.ndarray) -> np.ndarray:
     return np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), x, axes=([0], [1]))[:, None].astype(np.float32)
 
 
-def conform_images(x: np.ndarray, *, channels: int | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+def conform_images(x: np.ndarray, *, channels: int | None = None, size: tuple[int, ...] | None = None) -> np.ndarray:
     """Images (n, C, H, W), float in [0, 1], with ``channels`` (1 or 3) and ``size`` (H, W) as asked.
 
     The one conversion every image-like source applies: RGBA drops alpha; 1 -> 3 repeats the

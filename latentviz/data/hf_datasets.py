@@ -158,7 +158,7 @@ class ArrowSource(DataSource):
     def _decode(self, cells: list, start: int) -> np.ndarray:
         from PIL import Image
 
-        images = []
+        images: list[np.ndarray] = []
         for i, cell in enumerate(cells):
             try:
                 with Image.open(io.BytesIO(cell["bytes"]) if cell and cell.get("bytes") else cell["path"]) as img:
