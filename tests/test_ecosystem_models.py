@@ -192,6 +192,13 @@ def test_a_sentence_transformers_folder_naming_other_code_is_refused(cli, tmp_pa
     assert "mypackage.evil.Pooling" in err and "--trust-checkpoint" in err and "nothing was run" in err
 
 
+def test_missing_sentence_transformers_gives_the_install_command(cli, tmp_path, bert_folder, monkeypatch):
+    folder = _sentence_folder(bert_folder, "st-missing", pooling="mean", normalize=False, max_seq_length=32)
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import sentence_transformers raises ImportError
+    (tmp_path / "texts.txt").write_text("the cat\n")
+    assert "pip install 'latentviz[sentence-transformers]'" in refused(cli, tmp_path, folder, tmp_path / "texts.txt")
+
+
 def test_an_encoder_returning_numpy_is_a_latent(cli, tmp_path, bert_folder):
     """A SentenceTransformer returned by a MODULE:CALLABLE: its encode gives a numpy array."""
     from sentence_transformers import SentenceTransformer

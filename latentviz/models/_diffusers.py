@@ -42,15 +42,15 @@ def to_image_range(y: torch.Tensor) -> torch.Tensor:
     return (y / 2.0 + 0.5).clamp(0.0, 1.0)
 
 
-def latent_scaling(module: nn.Module) -> tuple[float, float]:
+def latent_scaling(module) -> tuple[float, float]:
     """``(shift_factor, scaling_factor)`` from the VAE's config; a config without a shift (SD 1.x/2.x/XL) shifts by 0."""
     config = module.config
     return float(config.get("shift_factor") or 0.0), float(config.get("scaling_factor") or 1.0)
 
 
-def adapter_options(module: nn.Module, *, scale_latents: bool) -> dict:
+def adapter_options(module, *, scale_latents: bool) -> dict:
     """The :class:`LatentModel` hooks for an AutoencoderKL; ``--scale-latents`` adds the pipeline's scaling."""
-    hooks = {"input_transform": to_model_range, "output_transform": to_image_range}
+    hooks: dict = {"input_transform": to_model_range, "output_transform": to_image_range}
     if scale_latents:
         hooks["latent_scaling"] = latent_scaling(module)
     return hooks
