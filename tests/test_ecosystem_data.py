@@ -70,6 +70,9 @@ def test_metadata_joins_by_word(cli, word2vec, tmp_path):
     assert table.loc[words[-1], "freq"] == 0 and table.loc[words[-5], "freq"] == expected[words[-5]]
     assert table.loc[words[0], "freq"] != table.loc[words[0], "freq"]  # not in the table: missing (NaN)
     assert table.loc[words[-2], "label"] == "L1"
+    pd.DataFrame({"word": words}).to_csv(tmp_path / "no_id.csv", index=False)
+    result = cli("import", folder / "w.bin", "--out", tmp_path / "bad", "--metadata", tmp_path / "no_id.csv")
+    assert result.code == 2 and "needs an 'id' column" in result.err
 
 
 def test_project_cosine_graph_and_quality_follow_the_metric(cli, word2vec, tmp_path):

@@ -105,7 +105,8 @@ def reading_options(f):
         click.option("--image-size", metavar="HxW", help="Resize image inputs (a folder, image arrays, datasets) to this size."),
         click.option("--channels", type=click.Choice(["1", "3"]),
                      help="Convert image inputs to 1 (grayscale) or 3 (RGB) channels for the model."),
-        click.option("--features", metavar="A,B,C", help="Table columns to use as input."),
+        click.option("--features", metavar="A,B,C",
+                     help="Table columns to use as input (a Hugging Face dataset: its one image or list column)."),
         click.option("--text-column", metavar="NAME", help="The column of texts in a .csv/.parquet (transformers models)."),
         click.option("--pool", type=click.Choice(["flatten", "mean", "max", "channel", "cls"]),
                      help="Spatial latents: flatten (default), mean, max or channel statistics; token states "
