@@ -310,7 +310,7 @@ def timm_folder(tmp_path) -> Path:
     folder = tmp_path / "timm-net"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"architecture": "tiny_net", "num_classes": 3, "num_features": 6,
-                                                    "pretrained_cfg": {"input_size": [6]}}))
+                                                    "pretrained_cfg": {"mean": [0.5], "std": [0.25]}}))
     torch.manual_seed(0)
     save_file(import_callable(spec("TinyTimmNet"))().state_dict(), folder / "model.safetensors")
     return folder
@@ -342,6 +342,10 @@ def test_timm_folder_loads_through_timm_create_model(cli, tmp_path, timm_folder,
     with torch.no_grad():
         assert_close(run.z, expected(x))
     assert calls[0] == ("tiny_net", 3) and run.manifest["model"]["form"] == "timm"
+    result = cli("inspect", timm_folder)
+    assert result.code == 0, result.err
+    assert "timm.create_model(model_name='tiny_net', num_classes=3)" in result.out
+    assert "encode with --normalize 0.5,0.25" in result.out
 
 
 def test_a_folder_of_no_known_form_lists_what_each_form_needs(cli, tmp_path, features):

@@ -92,6 +92,8 @@ def _notes(model) -> list[str]:
     spec, notes = model.spec, []
     if spec["form"] in FOLDER_NEEDS:
         notes.append(f"a {FORM_NAMES[spec['form']]} holds {FOLDER_NEEDS[spec['form']]}")
+    if spec.get("normalize_hint"):
+        notes.append(f"the model was trained on normalised inputs: encode with --normalize {spec['normalize_hint']}")
     if spec.get("weight_sets"):
         notes.append(f"weights: {_weight_sets(spec)}; --weights NAME (or ema) takes another set")
     if isinstance(model.module, torch.jit.ScriptModule):

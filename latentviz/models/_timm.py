@@ -42,4 +42,8 @@ def load_timm_folder(path: Path, *, strict: bool = True) -> tuple[nn.Module, dic
                          f"'{json.dumps(kwargs)}'") from None
     module, _ = build_factory("timm:create_model", kwargs)
     state = load_safetensors(weights) if weights.suffix == ".safetensors" else load_pickle(weights, trust=False)
-    return module, {"timm": kwargs, **load_state_dict_into(module, state, strict=strict)}
+    record = {"timm": kwargs, **load_state_dict_into(module, state, strict=strict)}
+    cfg = config.get("pretrained_cfg") or {}
+    if cfg.get("mean") and cfg.get("std"):  # what timm's transforms normalise with; encode takes it as --normalize
+        record["normalize_hint"] = ",".join(f"{v:g}" for v in [*cfg["mean"], *cfg["std"]])
+    return module, record
