@@ -8,6 +8,9 @@ A run folder holds::
     projections.parquet   id, pca_0.., tsne_0.., umap_0..
     neighbors.npz         k-nearest-neighbour graph of the latents (self excluded, ascending distance)
     metrics.json          flat metric names, ``detail``, ``timings``
+    clusters.parquet      id, cluster (-1 = outlier), probability, outlier (the cluster stage)
+    clusters.json         how the clusters were found and each cluster's facts
+    drift.json            drift of this run from a reference run (``latentviz drift REF RUN``)
     traversals/           PNG grids, GIFs, traversals.json and paths.npz (decoded interpolation paths)
     shards/               partial results of an encode in progress (removed when it completes)
     .lock                 the writer's pid, host and command while a stage writes (see :func:`locked`)
@@ -45,13 +48,17 @@ THUMBNAILS = "thumbnails.parquet"
 PROJECTIONS = "projections.parquet"
 NEIGHBORS = "neighbors.npz"
 METRICS = "metrics.json"
+CLUSTERS = "clusters.parquet"
+CLUSTER_FACTS = "clusters.json"
+DRIFT = "drift.json"
 TRAVERSALS = "traversals"
 TRAVERSAL_INDEX = "traversals.json"
 TRAVERSAL_PATHS = "paths.npz"  # inside traversals/: decoded interpolation paths (see latentviz.traversal)
 SHARDS = "shards"
 REPORT = "report.html"
 #: Every entry of a run, the manifest last: what a replacement installs or removes and :meth:`Run.clear` removes.
-ENTRIES = (LATENTS, THUMBNAILS, PROJECTIONS, NEIGHBORS, METRICS, REPORT, TRAVERSALS, SHARDS, MANIFEST)
+ENTRIES = (LATENTS, THUMBNAILS, PROJECTIONS, NEIGHBORS, METRICS, CLUSTERS, CLUSTER_FACTS, DRIFT, REPORT, TRAVERSALS,
+           SHARDS, MANIFEST)
 LOCK = ".lock"
 COMMIT = ".commit.json"  # the journal of a commit in progress: where from, what to install and remove
 STAGE_PREFIX = ".stage-"  # a stage's outputs before they are committed
@@ -178,7 +185,7 @@ def _acquire(folder: Path, command: str) -> int:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise InputError(f"cannot write to the run folder {folder} ({exc.strerror}); "
-                             "run this command where you may write") from None
+                             "copy it somewhere you may write, or ask its owner to run this") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -259,7 +266,16 @@ def _roll_forward(folder: Path, staging: Path, install: list[str], remove: list[
 
 
 def _recover(folder: Path) -> None:
-    """With the lock held: finish a commit that was cut short, and drop the outputs of stages that never committed."""
+    """With the lock just taken: finish a commit that was cut short, and drop the outputs of stages that never
+    committed (their writers are gone)."""
+    _finish(folder)
+    for leftover in folder.glob(STAGE_PREFIX + "*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _finish(folder: Path) -> None:
+    """With the lock held: roll forward the commit that the journal describes, if there is one."""
     journal = folder / COMMIT
     if journal.exists():
         try:
@@ -270,20 +286,20 @@ def _recover(folder: Path) -> None:
         # the journal comes from a file: it may only name run entries and the two staging places
         if name == _replacement(folder).name:
             staging = _replacement(folder)
-        elif name.startswith(STAGE_PREFIX) and "/" not in name and "\\" not in name and name not in (".", ".."):
+        elif name.startswith(STAGE_PREFIX) and "/" not in name and "\\" not in name:
             staging = folder / name
         else:
             staging = None
         if staging is None or not set(install) | set(remove) <= set(ENTRIES) or staging.is_symlink():
             raise InputError(f"{journal} names files outside the run folder's schema; remove it and re-run the last stage")
         _roll_forward(folder, staging, install, remove)
-    for leftover in folder.glob(STAGE_PREFIX + "*"):
-        if leftover.is_dir() and not leftover.is_symlink():
-            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _settle(folder: Path) -> None:
     """Before reading: wait for (or finish) a commit in progress, so a reader never sees half a stage."""
+    if folder.resolve() in _held:  # this process writes here: only its own commit, cut short, can be pending
+        _finish(folder.resolve())
+        return
     deadline = time.monotonic() + COMMIT_WAIT
     while (folder / COMMIT).exists():
         try:
@@ -325,8 +341,8 @@ class Stage:
     def commit(self) -> None:
         install = [name for name in ENTRIES if (self.staging / name).exists()]
         if self._fields:
-            path = self.run.path / MANIFEST
-            manifest = json.loads(path.read_text()) if path.exists() else {}
+            self.run.invalidate("manifest")
+            manifest = dict(self.run.manifest) if self.run.has(MANIFEST) else {}
             for fields in self._fields:
                 for key, value in fields.items():
                     if isinstance(value, dict) and isinstance(manifest.get(key), dict):
@@ -337,7 +353,8 @@ class Stage:
             install.append(MANIFEST)
         if install:
             _commit(self.run.path, self.staging, install)
-        self.run.invalidate("manifest", "projections", "metrics", "traversals", "thumbnails")
+        self.run.invalidate("manifest", "projections", "metrics", "traversals", "thumbnails", "clusters",
+                            "cluster_facts", "drift")
 
 
 class Run:
@@ -530,6 +547,26 @@ class Run:
     @functools.cached_property
     def metrics(self) -> dict:
         path = self.path / METRICS
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @functools.cached_property
+    def clusters(self):
+        """``clusters.parquet`` (id, cluster, probability, outlier) as a DataFrame, or None before ``cluster``."""
+        import pandas as pd
+
+        path = self.path / CLUSTERS
+        return pd.read_parquet(path) if path.exists() else None
+
+    @functools.cached_property
+    def cluster_facts(self) -> dict:
+        """``clusters.json``: how the clusters were found and each one's facts; empty before ``cluster``."""
+        path = self.path / CLUSTER_FACTS
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @functools.cached_property
+    def drift(self) -> dict:
+        """``drift.json``: this run's drift from a reference run; empty before ``latentviz drift``."""
+        path = self.path / DRIFT
         return json.loads(path.read_text()) if path.exists() else {}
 
     @functools.cached_property

@@ -69,11 +69,21 @@ def render_report(model: ReportModel) -> str:
 
 
 def write_report(run: Run, out: str | Path | None = None, **options) -> Path:
-    """Build and render the report of ``run`` into ``out`` (default ``RUN/report.html``), atomically."""
-    out = Path(out) if out is not None else run.file(REPORT)
-    write_bytes(out, render_report(build_report(run, **options)).encode("utf-8"))
-    out.chmod(0o644)  # a report is meant to be shared; the atomic temporary file starts private
-    return out
+    """Build and render the report of ``run`` into ``out`` (default ``RUN/report.html``), atomically.
+
+    Into the run folder it is written as a stage (:meth:`Run.stage`), holding the run's lock.
+    """
+    if out is not None and Path(out).resolve() != run.file(REPORT).resolve():
+        return _write_html(Path(out), run, options)
+    with run.stage("report") as stage:
+        _write_html(stage.path(REPORT), run, options)
+    return run.file(REPORT)
+
+
+def _write_html(path: Path, run: Run, options: dict) -> Path:
+    write_bytes(path, render_report(build_report(run, **options)).encode("utf-8"))
+    path.chmod(0o644)  # a report is meant to be shared; the atomic temporary file starts private
+    return path
 
 
 # -- summary and provenance ---------------------------------------------------------------------
