@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import operator
+import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,11 @@ def _pickled_sample_inputs(marker):
 
 
 def _opaque_constant(marker):
-    def edit(files, root):
-        files[f"{root}/data/constants/opaque_obj_0"] = _saved(_Armed(1, marker))
+    def edit(files, root):  # torch reads opaque objects with pickle.loads
+        files[f"{root}/data/constants/opaque_obj_0"] = pickle.dumps(_Opener(marker))
+        config = {"config": {"c": {"path_name": "opaque_obj_0", "is_param": False, "use_pickle": True,
+                                   "tensor_meta": None}}}
+        files[f"{root}/data/constants/model_constants_config.json"] = json.dumps(config).encode()
     return edit
 
 
@@ -123,9 +127,29 @@ def _guard_code(marker):
     return edit
 
 
+def _renamed(old: str, new: str):
+    def edit(files, root):  # torch writes names into the forward it generates (getattr(self.body, "0").weight)
+        for name in (f"{root}/models/model.json", f"{root}/data/weights/model_weights_config.json"):
+            files[name] = files[name].replace(json.dumps(old).encode(), json.dumps(new).encode())
+    return edit
+
+
+def _attribute_path(marker):
+    return _renamed("body.0.weight", f'body.0")and open("{marker}","w")and("x.weight')
+
+
+def _input_name(marker):
+    return _renamed("x", f"x=open({str(marker)!r},'w')")
+
+
+def _custom_target(marker):
+    return _renamed("torch.ops.aten.tanh.default", "torch.ops.mylib.tanh.default")
+
+
 ATTACKS = {"pickled weight": _pickled_weight, "pickled constant": _pickled_constant,
            "pickled sample inputs": _pickled_sample_inputs, "opaque object": _opaque_constant,
-           "legacy weights file": _legacy_weights,
+           "legacy weights file": _legacy_weights, "attribute path": _attribute_path, "input name": _input_name,
+           "custom operator": _custom_target,
            "guard code": _guard_code}
 
 

@@ -10,10 +10,12 @@ Without ``--trust-checkpoint`` a program loads only when
   ``opaque_obj_`` constant, and the sample inputs (and an older torch's ``.pt`` weights and
   constants) when a ``weights_only`` load of them fails; it loads compiled libraries from
   ``data/aotinductor/``; it evaluates the symbolic sizes (``expr_str``, through
-  ``sympy.sympify``) and executes the ``guards_code``. So only the members ``torch.export.save``
-  writes are accepted, no payload may be pickled, ``.pt`` members must load with
-  ``weights_only=True``, and every expression must be numbers, symbols, arithmetic, comparisons
-  and the sympy functions torch writes (checked on its syntax tree).
+  ``sympy.sympify``) and executes the ``guards_code``; it writes names and attribute paths into
+  the ``forward`` it generates. So only the members ``torch.export.save`` writes are accepted, no
+  payload may be pickled, ``.pt`` members must load with ``weights_only=True``, every expression
+  must be numbers, symbols, arithmetic, comparisons and the sympy functions torch writes (checked
+  on its syntax tree), and every name must be word characters, dots and hyphens (input names:
+  identifiers).
 * **every operation in its graphs is a pure tensor operation**: for TorchScript every function
   the archive's code compiles to (so calls need no following), blocks and forked subgraphs
   included; for an export every node of the graph module and its subgraphs. The rule: the
@@ -35,6 +37,7 @@ import ast
 import functools
 import io
 import json
+import keyword
 import math
 import re
 import zipfile
@@ -63,6 +66,7 @@ _GUARD_NAMES = frozenset({"L", "inf", "IsNonOverlappingAndDenseIndicator", "cast
 _TENSOR_QUERIES = frozenset({"size", "stride", "storage_offset", "dim", "numel"})
 _SYMBOL = re.compile(r"[a-z]+[0-9]+")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = re.compile(r"[\w.\-]*")
 
 
 def _refuse(path, what: str) -> UnsafeCheckpointError:
@@ -188,6 +192,7 @@ def _check_export_archive(path: Path) -> None:
             inner = name[len(root) + 1:]
             if inner.endswith("_config.json") and inner.startswith((c.WEIGHTS_DIR, c.CONSTANTS_DIR)):
                 for fqn, entry in _json(archive, name, path).get("config", {}).items():
+                    _check_name(fqn, path)
                     if entry.get("use_pickle") is not False:
                         raise _refuse(path, f"its payload {fqn} ({name}) is a pickle, which torch loads with weights_only=False")
             elif inner.endswith(".pt"):  # sample inputs, or an older torch's weights or constants
@@ -197,11 +202,7 @@ def _check_export_archive(path: Path) -> None:
                     raise _refuse(path, f"its member {name} holds pickled Python objects, which torch loads "
                                         "with weights_only=False") from exc
             elif inner.startswith(c.MODELS_DIR):
-                program = _json(archive, name, path)
-                for guard in program.get("guards_code") or []:
-                    _check_expression(guard, path, guard=True)
-                for text in _expr_strings(program):
-                    _check_expression(text, path, guard=False)
+                _check_program_json(_json(archive, name, path), path)
 
 
 def _json(archive: zipfile.ZipFile, name: str, path) -> dict:
@@ -214,17 +215,46 @@ def _json(archive: zipfile.ZipFile, name: str, path) -> dict:
     return value
 
 
-def _expr_strings(value):
-    """Every ``expr_str`` in a serialized program (the strings torch hands to ``sympy.sympify``)."""
+def _entries(value):
+    """Every (key, value) pair of every JSON object inside ``value``."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if isinstance(item.get("expr_str"), str):
-                yield item["expr_str"]
-            stack.extend(item.values())
+            for key, inner in item.items():
+                yield key, inner
+                stack.append(inner)
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def _check_program_json(program: dict, path) -> None:
+    """The strings of a serialized program that torch evaluates or writes into the code it generates."""
+    for guard in program.get("guards_code") or []:
+        _check_expression(guard, path, guard=True)
+    for key, value in _entries(program):
+        if key == "expr_str":
+            _check_expression(value, path, guard=False)
+        elif key == "target" and isinstance(value, str) and value.startswith("torch.ops."):
+            namespace, _, op = value[len("torch.ops."):].partition(".")
+            if namespace not in (*ALLOWED_NAMESPACES, "higher_order"):  # found again, with its schema, after loading
+                raise _refuse(path, f"its program calls {namespace}::{op.split('.')[0]}, which "
+                                    f"{operator_refusal(namespace + '::')}")
+        elif key == "forward_arg_names":  # become the generated forward's parameters, verbatim
+            for arg in value or []:
+                if not (isinstance(arg, str) and arg.isidentifier() and not keyword.iskeyword(arg)):
+                    raise _refuse(path, f"its input name {str(arg)[:40]!r} is not an identifier, and torch writes it into code")
+        elif key in ("name", "as_name", "fqn") or key.endswith(("_name", "_fqn")):
+            _check_name(value, path)
+        elif key.endswith("_values") and isinstance(value, dict):
+            for name in value:
+                _check_name(name, path)
+
+
+def _check_name(name, path) -> None:
+    """Names and attribute paths (``body.0.weight``) reach generated code quoted or bare: no quotes, no code."""
+    if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
+        raise _refuse(path, f"its name {str(name)[:40]!r} is not a name (torch writes names into the code it generates)")
 
 
 @functools.cache
