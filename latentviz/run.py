@@ -231,14 +231,14 @@ def _replacement(folder: Path) -> Path:
     return folder.parent / f".{folder.name}.new"
 
 
-def _commit(folder: Path, staging: Path, install: list[str], remove: list[str] = ()) -> None:
+def _commit(folder: Path, staging: Path, install: list[str], remove: list[str] | None = None) -> None:
     """Move ``install`` from ``staging`` into ``folder`` and delete ``remove`` there, all or nothing.
 
     The journal written first is the point of no return: from then on a commit cut short is rolled
     forward by whoever takes the lock next, so the run folder never keeps half of one. The caller holds
     the lock; the manifest goes last.
     """
-    install, remove = list(install), list(remove)
+    install, remove = list(install), list(remove or [])
     if len(install) + len(remove) > 1:
         write_json(folder / COMMIT, {"staging": staging.name, "install": install, "remove": remove})
     _roll_forward(folder, staging, install, remove)

@@ -18,8 +18,9 @@ def test_run_writes_every_stage_and_prints_where(tmp_path, vae_checkpoint, cli):
     assert result.code == 0, result.err
     run = Run(out)
     assert run.complete
-    assert [name for name, _ in STAGES] == ["project", "traverse", "metrics", "report"]
-    assert set(run.manifest["timings"]) >= {"encode", "project", "traverse", "metrics", "report"}
+    assert [name for name, _ in STAGES] == ["project", "cluster", "traverse", "metrics", "report"]
+    assert set(run.manifest["timings"]) >= {"encode", "project", "cluster", "traverse", "metrics", "report"}
+    assert len(run.clusters) == run.n and run.cluster_facts["space"] == "latents"  # the DemoVAE's 8-D code
     assert {"pca_0", "tsne_1", "umap_1"} <= set(run.projections.columns) and len(run.projections) == run.n
     assert json.loads((out / "metrics.json").read_text())["mig"] is not None
     index = run.traversals

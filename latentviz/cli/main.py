@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": "latentviz.cli.pipeline:demo_command",
     "metrics": "latentviz.cli.metrics:metrics_command",
     "project": "latentviz.cli.project:project_command",
+    "cluster": "latentviz.cli.cluster:cluster_command",
     "report": "latentviz.cli.report:report_command",
     "compare": "latentviz.cli.report:compare_command",
     "audit": "latentviz.cli.audit:audit_command",

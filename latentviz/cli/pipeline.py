@@ -38,6 +38,12 @@ def _project(run, opts: StageOptions) -> None:
     project(run, seed=opts.seed, quiet=opts.quiet, device=opts.device)
 
 
+def _cluster(run, opts: StageOptions) -> None:
+    from latentviz.clusters import cluster_run
+
+    cluster_run(run, seed=opts.seed, quiet=opts.quiet)
+
+
 def _metrics(run, opts: StageOptions) -> None:
     from latentviz.metrics import compute_run_metrics
 
@@ -60,6 +66,7 @@ def _report(run, opts: StageOptions) -> None:
 # the traversal stage decoded (traversals/paths.npz) instead of decoding them again.
 STAGES: list[tuple[str, object]] = [
     ("project", _timed("project", _project)),
+    ("cluster", _timed("cluster", _cluster)),  # after project: the UMAP it clusters in is fed by project's kNN graph
     ("traverse", _timed("traverse", _traverse)),
     ("metrics", _timed("metrics", _metrics)),
     ("report", _timed("report", _report)),  # last: it shows what the stages before wrote
@@ -74,7 +81,7 @@ def run_stages(run, opts: StageOptions) -> None:
 
 def _summary(run) -> str:
     lines = [f"run folder: {run.path.resolve()}"]
-    for name in ("latents.parquet", "projections.parquet", "metrics.json", "traversals", "report.html"):
+    for name in ("latents.parquet", "projections.parquet", "clusters.parquet", "metrics.json", "traversals", "report.html"):
         if run.has(name):
             lines.append(f"  {name:20s} {run.file(name).resolve()}")
     return "\n".join(lines)
@@ -85,7 +92,7 @@ def _summary(run) -> str:
 @encode_options
 @click.pass_context
 def run_command(ctx, checkpoint, **kw):
-    """Encode, then run every later stage (projections, metrics, traversals, report) into RUN."""
+    """Encode, then run every later stage (projections, clusters, traversals, metrics, report) into RUN."""
     from latentviz.cli.encode import run_encode
 
     run = run_encode(ctx, checkpoint, kw)

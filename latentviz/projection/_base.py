@@ -45,8 +45,9 @@ class Projector(BaseEstimator):
         return "this projector cannot place new points"
 
 
-def check_n_components(n_components) -> int:
-    """2 or 3 output dimensions (1 is allowed for completeness)."""
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= 3:
-        raise InputError(f"n_components: must be 1, 2 or 3; got {n_components!r}")
+def check_n_components(n_components, *, most: int = 3) -> int:
+    """2 or 3 output dimensions for a map (1 is allowed for completeness; ``most`` more for a clustering space)."""
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= most:
+        allowed = "1, 2 or 3" if most == 3 else f"between 1 and {most}"
+        raise InputError(f"n_components: must be {allowed}; got {n_components!r}")
     return int(n_components)

@@ -11,6 +11,8 @@ from latentviz.projection._base import Projector, check_n_components
 
 # Fewer points than this have no manifold to learn: the map is the scaled PCA.
 MIN_POINTS = 4
+#: Components at most: maps have 2 or 3, the space the cluster stage clusters in has more.
+MAX_COMPONENTS = 10
 
 
 class UMAP(Projector):
@@ -60,7 +62,7 @@ class UMAP(Projector):
         from latentviz.projection._pca import PCA
         from latentviz.projection._tsne import _check_init, _scaled
 
-        n_out = check_n_components(self.n_components)
+        n_out = check_n_components(self.n_components, most=MAX_COMPONENTS)
         if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 2:
             raise InputError(f"UMAP: n_neighbors must be an integer >= 2; got {self.n_neighbors!r}")
         x = _check_points(z, "UMAP")

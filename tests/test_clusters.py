@@ -1,0 +1,105 @@
+"""The cluster stage: HDBSCAN recovers known groups, finds none in noise, and writes its facts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from latentviz.clusters import (
+    assign_by_neighbours,
+    cluster_latents,
+    default_min_cluster_size,
+)
+from latentviz.errors import InputError
+from latentviz.run import Run
+
+
+def blobs(n=600, d=4, centers=4, seed=0):
+    return make_blobs(n, n_features=d, centers=centers, cluster_std=0.5, random_state=seed)
+
+
+def test_well_separated_gaussians_are_recovered_in_the_latents():
+    x, truth = blobs()
+    result = cluster_latents(x, random_state=0)
+    ari = adjusted_rand_score(truth, result.labels)
+    assert ari >= 0.95, ari
+    assert result.info["space"] == "latents" and result.info["n_clusters"] == 4
+    assert result.info["parameters"]["min_cluster_size"] == default_min_cluster_size(600) == 10
+
+
+def test_high_dimensional_gaussians_are_clustered_in_a_5d_umap():
+    x, truth = blobs(n=400, d=16, centers=3, seed=1)
+    result = cluster_latents(x, random_state=0)
+    assert result.info["space"] == "umap-5"
+    assert adjusted_rand_score(truth, result.labels) >= 0.95
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_uniform_noise_is_one_cluster_or_none(seed):
+    x = np.random.default_rng(seed).uniform(size=(800, 5))
+    result = cluster_latents(x, random_state=seed)
+    assert result.info["n_clusters"] <= 1, result.info
+
+
+def test_large_n_fits_a_sample_and_assigns_the_rest():
+    x, truth = blobs(n=1500, d=3, centers=3, seed=2)
+    result = cluster_latents(x, sample=300, random_state=0)
+    assert result.info["n_fit"] == 300 and result.info["n_assigned"] == 1200
+    assert adjusted_rand_score(truth, result.labels) >= 0.95
+    assert ((result.probabilities > 0) & (result.probabilities <= 1))[result.labels >= 0].all()
+
+
+def test_assignment_is_the_majority_of_the_nearest_reference_points():
+    rng = np.random.default_rng(3)
+    reference, points = rng.normal(size=(60, 3)), rng.normal(size=(40, 3))
+    labels = rng.integers(-1, 3, size=60)
+    assigned, share = assign_by_neighbours(reference, labels, points, k=5)
+    nearest = np.argsort(cdist(points, reference), axis=1, kind="stable")[:, :5]
+    for row, order in enumerate(nearest):
+        votes = labels[order].tolist()
+        best = max(votes, key=lambda c: (votes.count(c), -votes.index(c)))  # ties: the nearer neighbour's
+        assert assigned[row] == best and share[row] == votes.count(best) / 5
+
+
+def test_stage_writes_the_table_and_the_facts(tmp_path, make_run, cli):
+    x, truth = blobs(n=300, d=3, centers=3, seed=4)
+    x[0] = np.nan
+    names = np.array(["a", "b", "c"])[truth]
+    path = make_run(tmp_path / "run", x, labels=names)
+    result = cli("cluster", path, "--quiet")
+    assert result.code == 0, result.err
+    assert "3 clusters" in result.out and "ARI" in result.out
+    run = Run(path)
+    table = pd.read_parquet(path / "clusters.parquet")
+    assert list(table.columns) == ["id", "cluster", "probability", "outlier"]
+    assert table["cluster"].iloc[0] == -1 and table["outlier"].iloc[0]
+    facts = json.loads((path / "clusters.json").read_text())
+    assert facts["excluded_nonfinite"] == 1 and facts["space"] == "latents"
+    assert sum(c["size"] for c in facts["clusters"]) + facts["n_outliers"] == 299
+    finite = np.isfinite(x).all(axis=1)
+    assert facts["ari"] == pytest.approx(adjusted_rand_score(names[finite], table["cluster"][finite]))
+    assert facts["nmi"] == pytest.approx(normalized_mutual_info_score(names[finite], table["cluster"][finite]))
+    for entry in facts["clusters"]:
+        members = table["cluster"].to_numpy() == entry["cluster"]
+        z = x[members]
+        assert entry["centroid"] == pytest.approx(z.mean(axis=0).tolist(), abs=1e-5)
+        medoid = table["id"][members].to_numpy()[np.argmin(cdist(z, z).sum(axis=1))]
+        assert entry["medoid"] == medoid
+        top_name, top_count = entry["top_labels"][0]
+        assert entry["purity"] == top_count / entry["size"] == pytest.approx(np.mean(names[members] == top_name))
+    assert run.manifest["parameters"]["cluster"]["min_cluster_size"] == 10 and "cluster" in run.manifest["timings"]
+
+
+def test_too_few_points_for_the_cluster_size_is_one_line(tmp_path, make_run, cli):
+    path = make_run(tmp_path / "run", np.random.default_rng(0).normal(size=(20, 2)))
+    result = cli("cluster", path, "--min-cluster-size", "50")
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert "fewer than --min-cluster-size 50" in result.err
+    with pytest.raises(InputError, match="--space"):
+        cluster_latents(np.zeros((20, 2)), space="tsne")
