@@ -4,6 +4,11 @@ The rows are cut into shards of ``shard_size``; each shard is encoded batch by b
 as soon as it is complete, so an interrupted encode resumes at the first missing shard. Under
 ``torchrun`` each rank encodes the shards ``i % world_size == rank`` and rank 0 merges them in
 order, so the result equals a single-process run.
+
+``--overwrite`` of a complete run encodes into ``.NAME.new`` beside it (:func:`latentviz.run.new_run`),
+which replaces the old run only once merged; an interrupted overwrite leaves the old run whole and
+keeps that folder, so ``--overwrite --resume`` continues it (``--overwrite`` alone starts afresh).
+Rank 0 holds the run's lock throughout and tells the other ranks which folder to write.
 """
 
 from __future__ import annotations

@@ -88,7 +88,9 @@ def encode_options(f):
         click.option("--num-workers", default=0, show_default=True, type=click.IntRange(min=0)),
         click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA."),
         click.option("--resume", is_flag=True, help="Continue an interrupted encode without redoing finished shards."),
-        click.option("--overwrite", is_flag=True, help="Replace a complete run already in --out."),
+        click.option("--overwrite", is_flag=True,
+                     help="Replace a complete run already in --out: the new run is built beside it and replaces it "
+                          "when complete (with --resume: continue an interrupted overwrite)."),
         click.option("--shard-size", default=65536, show_default=True, type=click.IntRange(min=1)),
         click.option("--normalize", metavar="MEAN,STD", help="Per-channel normalisation the model was trained with."),
         click.option("--recon-error", is_flag=True,

@@ -16,7 +16,8 @@ from latentviz.cli._options import dedupe_ids_option, quiet_of
 @click.option("--metadata", type=click.Path(dir_okay=False), metavar="FILE",
               help="A .csv/.parquet table with an 'id' column (for word vectors: the word); its columns are joined by id.")
 @click.option("--trust-checkpoint", is_flag=True, help="Allow a gensim .model/.kv file (a pickle) to run code when loaded.")
-@click.option("--overwrite", is_flag=True, help="Replace a complete run already in --out.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a complete run already in --out (it stays whole until the new one is written).")
 @dedupe_ids_option
 @click.option("--quiet", "-q", "local_quiet", is_flag=True, help="Do not say which columns became latents.")
 @click.pass_context

@@ -16,7 +16,8 @@ from latentviz.cli._options import model_options, parse_json_kwargs, quiet_of
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), show_default=True)
-@click.option("--overwrite", is_flag=True)
+@click.option("--overwrite", is_flag=True,
+              help="Replace a complete run already in --out (it stays whole until the new one is written).")
 @click.option("--quiet", "-q", "local_quiet", is_flag=True)
 @click.pass_context
 def sample_command(ctx, generator, factory, model_kwargs, layer, trust_checkpoint, strict, out, latent_dim, n, seed,
