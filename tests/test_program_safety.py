@@ -23,6 +23,7 @@ from checkpoint_models import ExportedEncoder, make_TupleVAE
 from test_cli_errors import assert_one_line_error
 from torch import nn
 
+from latentviz.errors import UnsafeCheckpointError
 from latentviz.models import load_model
 from latentviz.run import Run
 
@@ -173,6 +174,21 @@ def test_export_archive_that_would_run_code_is_refused(cli, tmp_path, plain_expo
     assert_one_line_error(cli("inspect", archive), "--trust-checkpoint", "nothing was run")
     assert_one_line_error(cli("encode", archive, "--data", features[0], "--out", tmp_path / "run", "--quiet"),
                           "--trust-checkpoint")
+    assert not marker.exists()
+
+
+class _WithMode(nn.Module):
+    def forward(self, x, mode: str):
+        return x * 2 if mode == "double" else x
+
+
+def test_export_string_input_is_refused(tmp_path):
+    """torch writes a string input into the guard code it executes: ``mode == 'double' or open(...) or ''``."""
+    marker = tmp_path / "marker"
+    torch.export.save(torch.export.export(_WithMode(), (torch.randn(2, 3), "double")), str(tmp_path / "mode.pt2"))
+    archive = _edited(tmp_path / "mode.pt2", tmp_path / "evil.pt2", _renamed("double", f"double' or open({str(marker)!r}, 'w') or '"))
+    with pytest.raises(UnsafeCheckpointError, match="input mode is a string constant.*--trust-checkpoint"):
+        load_model(str(archive))
     assert not marker.exists()
 
 
