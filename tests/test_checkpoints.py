@@ -265,8 +265,11 @@ def test_lightning_attribute_dict_hyper_parameters_load_without_trust(cli, tmp_p
     data, x = features
     attribute_dict = type("AttributeDict", (dict,), {"__module__": "lightning.fabric.utilities.data"})
     model = build("make_TupleVAE", latent_dim=3)
+    names = ("lightning", "lightning.fabric", "lightning.fabric.utilities", "lightning.fabric.utilities.data")
+    for name in names:  # the real lightning, where an earlier test (a real Trainer) imported it
+        monkeypatch.delitem(sys.modules, name, raising=False)
     with monkeypatch.context() as patch:
-        for name in ("lightning", "lightning.fabric", "lightning.fabric.utilities", "lightning.fabric.utilities.data"):
+        for name in names:
             patch.setitem(sys.modules, name, types.ModuleType(name))
         sys.modules["lightning.fabric.utilities.data"].AttributeDict = attribute_dict
         torch.save({"state_dict": model.state_dict(), "hyper_parameters": attribute_dict(latent_dim=3)},
