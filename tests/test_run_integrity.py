@@ -196,7 +196,7 @@ def test_an_interrupted_encode_overwrite_keeps_the_old_run_and_resumes(tmp_path,
     shutil.copytree(vae_run, folder)
     (folder / runfolder.PROJECTIONS).write_bytes(b"the old run's projections")
     before = _snapshot(folder, ("manifest.json", "latents.parquet", "thumbnails.parquet"))
-    options = dict(batch_size=16, shard_size=48, limit=150, overwrite=True, quiet=True)
+    options = {"batch_size": 16, "shard_size": 48, "limit": 150, "overwrite": True, "quiet": True}
     model, _ = _flaky_model(vae_checkpoint, fail_after=80)  # dies in the 2nd shard of the new run
     with pytest.raises(KeyboardInterrupt):
         encode(model, open_source(SMALL_SHAPES), folder, EncodeOptions(**options))
@@ -210,3 +210,42 @@ def test_an_interrupted_encode_overwrite_keeps_the_old_run_and_resumes(tmp_path,
     assert run.path == folder and run.complete and run.n == 150
     np.testing.assert_allclose(run.z, Run(vae_run).z[:150], atol=1e-6)
     assert not (folder / runfolder.PROJECTIONS).exists() and not _leftovers(folder)
+
+
+def _decoder(fail_after: int | None = None, folder: Path | None = None):
+    """Decodes codes to 1x8x8 images; raises after ``fail_after`` calls (a traverse dying half-way),
+    noting in ``decode.staged`` the figures the stage had written into ``folder`` by then."""
+    calls = []
+
+    def decode(z):
+        import torch
+
+        calls.append(len(z))
+        if fail_after is not None and len(calls) > fail_after:
+            decode.staged = list(folder.glob(f"{runfolder.STAGE_PREFIX}traverse-*/{runfolder.TRAVERSALS}/*.png"))
+            raise KeyboardInterrupt("killed mid-traverse")
+        z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
+        return torch.tanh(z[:, :1, None, None] + torch.linspace(-1, 1, 8)[None, None, :, None]).expand(-1, 1, 8, 8)
+    return decode
+
+
+def _listing(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_traversals_are_replaced_whole_or_not_at_all(tmp_path):
+    from latentviz.traversal import traverse
+
+    z = np.random.default_rng(2).normal(size=(30, 3)).astype(np.float32)
+    folder = write_run(tmp_path / "r", z, manifest={"kind": "autoencoder"})
+    traverse(folder, model=_decoder(), samples=3, steps=3, gif=False, quiet=True)
+    before, manifest = _listing(folder / runfolder.TRAVERSALS), (folder / runfolder.MANIFEST).read_bytes()
+    dying = _decoder(fail_after=4, folder=folder)
+    with pytest.raises(KeyboardInterrupt):
+        traverse(folder, model=dying, samples=1, steps=4, gif=False, quiet=True)
+    assert dying.staged  # it died with new figures written
+    assert _listing(folder / runfolder.TRAVERSALS) == before and (folder / runfolder.MANIFEST).read_bytes() == manifest
+    index = traverse(folder, model=_decoder(), samples=1, steps=4, gif=False, quiet=True)
+    written = {e["file"] for e in index["files"]} | {runfolder.TRAVERSAL_INDEX, runfolder.TRAVERSAL_PATHS}
+    assert set(_listing(folder / runfolder.TRAVERSALS)) == written  # nothing of the first traverse is left
+    assert Run(folder).manifest["parameters"]["traverse"]["steps"] == 4 and not _leftovers(folder)
