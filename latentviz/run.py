@@ -638,7 +638,15 @@ def new_run(path: str | os.PathLike, *, command: str, overwrite: bool = False, r
         partial = _replacement(path)
         if not (resume and keep_partial):
             shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(exist_ok=True)
+        try:
+            partial.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--overwrite builds the new run beside {path}, in {partial}, which cannot be created "
+                             f"({exc.strerror}); choose another --out") from None
+        if partial.stat().st_dev != path.stat().st_dev:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise InputError(f"--overwrite: {path} is a mount point, so the new run cannot be built beside it and "
+                             "moved in; choose a folder inside it as --out")
         try:
             yield Run(partial, must_exist=False)
         except BaseException:
