@@ -356,3 +356,75 @@ def test_output_file_that_is_a_folder(tmp_path):
     (tmp_path / "out").mkdir()
     for option in ("--junit", "--json"):
         _one_line_error(invoke("audit", run, option, tmp_path / "out"), "is a folder")
+
+
+# -- item 6: library warnings and logging stay off stderr (unless --debug) -------------------------
+
+NOISY_IMPORT = """
+import logging, sys, warnings
+import numpy as np
+import latentviz.importer
+from latentviz.cli.main import main
+from latentviz.metrics import irs
+
+real = latentviz.importer.import_latents
+
+def noisy(*args, **kwargs):
+    np.mean(np.array([]))  # numpy: RuntimeWarning, Mean of empty slice
+    warnings.warn("Using a non-default pickle protocol", UserWarning)  # as torch warns
+    try:
+        raise RuntimeError("cannot export")
+    except RuntimeError:  # torch.export's fallback: WARNING logging with a traceback
+        logging.getLogger("torch._export").warning("falling back to non-strict export", exc_info=True)
+    logging.getLogger("diffusers.utils").warning("An error occurred while trying to fetch x")
+    irs(np.ones((20, 2)), np.arange(20)[:, None] % 2)  # ours: MetricWarning, every latent constant
+    return real(*args, **kwargs)
+
+latentviz.importer.import_latents = noisy
+main(sys.argv[1:])
+"""
+
+
+def _noisy_import(tmp_path, *options):
+    """``latentviz import`` in a fresh process (stderr as a user sees it), with library noise on its way."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32))
+    return subprocess.run([sys.executable, "-c", NOISY_IMPORT, *options, "import", str(tmp_path / "z.npy"),
+                           "--out", str(tmp_path / "run"), "--quiet"], capture_output=True, text=True, timeout=120)
+
+
+def test_library_noise_is_silenced_and_ours_is_one_line(tmp_path):
+    result = _noisy_import(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["latentviz: warning: irs: every latent dimension is constant; the score is 0"]
+
+
+def test_debug_shows_library_noise(tmp_path):
+    result = _noisy_import(tmp_path, "--debug")
+    assert result.returncode == 0, result.stderr
+    for text in ("Mean of empty slice", "pickle protocol", "falling back", "Traceback", "trying to fetch"):
+        assert text in result.stderr, text
+
+
+def test_silencing_is_undone_after_a_command(tmp_path):
+    import logging
+    import warnings
+
+    np.save(tmp_path / "z.npy", np.zeros((4, 2), np.float32) + np.arange(4)[:, None])
+    filters, disabled, show = list(warnings.filters), logging.root.manager.disable, warnings.showwarning
+    assert invoke("import", tmp_path / "z.npy", "--out", tmp_path / "run", "--quiet").code == 0
+    assert (warnings.filters, logging.root.manager.disable, warnings.showwarning) == (filters, disabled, show)
+
+
+def test_hub_libraries_stay_offline(tmp_path, monkeypatch):
+    import os
+
+    from latentviz.cli.main import OFFLINE_ENV
+
+    for key in OFFLINE_ENV:
+        monkeypatch.delenv(key, raising=False)
+    np.save(tmp_path / "z.npy", np.zeros((4, 2), np.float32) + np.arange(4)[:, None])
+    assert invoke("import", tmp_path / "z.npy", "--out", tmp_path / "run", "--quiet").code == 0
+    assert os.environ["HF_HUB_OFFLINE"] == "1"

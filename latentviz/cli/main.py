@@ -6,9 +6,13 @@ Every expected failure ends as ``latentviz: error: <one line>`` on stderr with e
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
+import logging
+import os
 import sys
+import warnings
 
 import click
 
@@ -23,6 +27,7 @@ COMMANDS = {
     "metrics": "latentviz.cli.metrics:metrics_command",
     "project": "latentviz.cli.project:project_command",
     "cluster": "latentviz.cli.cluster:cluster_command",
+    "drift": "latentviz.cli.drift:drift_command",
     "report": "latentviz.cli.report:report_command",
     "compare": "latentviz.cli.report:compare_command",
     "audit": "latentviz.cli.audit:audit_command",
@@ -54,10 +59,53 @@ def cli(ctx, quiet, debug):
     ctx.obj = {"quiet": quiet, "debug": debug}
 
 
+#: Set (unless the user set them) so hub libraries never try the network: latentviz loads local
+#: folders only, and a failed fetch is a paragraph of warnings on stderr.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+@contextlib.contextmanager
+def library_noise_silenced(debug: bool):
+    """Keep stderr to latentviz's own lines while a command runs; ``--debug`` shows everything.
+
+    Libraries' warnings (torch's pickle and export notes, numpy's RuntimeWarning and
+    ComplexWarning, ...) are dropped and latentviz's own become one line each
+    (``latentviz: warning: ...``); logging below ERROR is off (torch.export's fallback
+    tracebacks, diffusers' and transformers' notes); hub libraries stay offline. The one
+    place that decides this, at the composition root; the previous state returns afterwards.
+    """
+    if debug:
+        yield
+        return
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    previous = logging.root.manager.disable
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_own_warning
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+
+
+def _show_own_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """One line for a warning of latentviz's own classes; nothing for a library's."""
+    if category.__module__.split(".")[0] == "latentviz":
+        print(f"latentviz: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with library_noise_silenced("--debug" in argv):
+        _main(argv)
+
+
+def _main(argv: list) -> None:
     from latentviz.errors import LatentvizError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
         cli.main(args=argv, prog_name="latentviz", standalone_mode=False)
