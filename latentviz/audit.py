@@ -58,12 +58,15 @@ PROJECTION_TRUSTWORTHINESS = "projection_trustworthiness"  # the projection stag
 
 
 def policy_metrics() -> list[str]:
-    """Every name a policy may check: the metric registry's, and the projection stage's trustworthiness
-    (``projection_trustworthiness`` for the worst map, ``projection_trustworthiness_<method>`` per map)."""
+    """Every name a policy may check: the metric registry's, the projection stage's trustworthiness
+    (``projection_trustworthiness`` for the worst map, ``projection_trustworthiness_<method>`` per map)
+    and the drift scores against a baseline run (:func:`latentviz.drift.metric_infos`)."""
+    from latentviz.drift import metric_infos
     from latentviz.metrics._registry import REGISTRY
     from latentviz.projection import METHODS
 
-    return [*REGISTRY, PROJECTION_TRUSTWORTHINESS, *(f"{PROJECTION_TRUSTWORTHINESS}_{m}" for m in METHODS)]
+    return [*REGISTRY, PROJECTION_TRUSTWORTHINESS, *(f"{PROJECTION_TRUSTWORTHINESS}_{m}" for m in METHODS),
+            *metric_infos()]
 
 
 class Check(BaseModel):
@@ -85,9 +88,10 @@ class Check(BaseModel):
     @classmethod
     def _known_metric(cls, name: str) -> str:
         """A misspelt name must not pass the gate as a skip: refuse it, suggesting the nearest valid names."""
+        from latentviz.drift import metric_infos
         from latentviz.metrics._registry import REGISTRY
 
-        if name in REGISTRY or name == PROJECTION_TRUSTWORTHINESS:  # without importing the projection stage
+        if name in REGISTRY or name == PROJECTION_TRUSTWORTHINESS or name in metric_infos():
             return name
         known = policy_metrics()
         if name not in known:
@@ -183,14 +187,27 @@ def _first_error(exc: ValidationError) -> str:
     return f"{place}: {message}" + (f" (and {count - 1} more problems)" if count > 1 else "")
 
 
-def run_values(run) -> dict:
-    """What a policy can check in ``run``: ``metrics.json``, plus each projection's trustworthiness.
+def run_values(run, baseline=None, *, drift_note: str | None = None) -> dict:
+    """What a policy can check in ``run``: ``metrics.json``, each projection's trustworthiness, and drift.
 
     The projection stage records the trustworthiness of every 2-D map in the manifest; it is
     offered as ``projection_trustworthiness_<method>`` and, for the worst map,
-    ``projection_trustworthiness``.
+    ``projection_trustworthiness``. The drift scores come from the run's ``drift.json``: with a
+    ``baseline`` run only when it was measured against that baseline (see :func:`baseline_drift`);
+    otherwise they are skipped, with ``drift_note`` as the reason when given.
     """
+    from latentviz.drift import is_current, metric_infos
+
     values = dict(run.metrics)
+    drift = run.drift
+    if drift and (baseline is None or is_current(drift, baseline)):
+        for name, value in (drift.get("scores") or {}).items():
+            values.setdefault(name, value)
+    else:
+        why = drift_note or ("drift.json was measured against another run: re-run with 'latentviz drift BASELINE RUN'"
+               if drift else "drift is measured against a baseline: give --baseline RUN (or run 'latentviz drift REF RUN')")
+        skipped = dict(values.get("skipped") or {}) if isinstance(values.get("skipped"), dict) else {}
+        values["skipped"] = {**{name: why for name in metric_infos()}, **skipped}
     maps = {m: e.get("trustworthiness") for m, e in (run.manifest.get("projections") or {}).items()
             if isinstance(e, dict) and isinstance(e.get("trustworthiness"), (int, float))}
     for method, value in maps.items():
@@ -198,6 +215,22 @@ def run_values(run) -> dict:
     if maps:
         values.setdefault(PROJECTION_TRUSTWORTHINESS, float(min(maps.values())))
     return values
+
+
+def baseline_drift(run, baseline, policy: Policy) -> str | None:
+    """Measure ``run``'s drift from ``baseline`` (into its ``drift.json``) when ``policy`` checks a drift
+    score and ``drift.json`` is missing or was measured against another run; returns why it could not be
+    measured (the drift checks are then skipped with that reason), or None."""
+    from latentviz.drift import drift_runs, is_current, metric_infos, model_mismatch
+
+    if not {check.metric for check in policy.checks} & set(metric_infos()) or is_current(run.drift, baseline):
+        return None
+    problem = model_mismatch(baseline, run)
+    if problem:
+        return f"the baseline may be another model ({problem}); measure it with 'latentviz drift --allow-different-models'"
+    drift_runs(baseline, run, seed=int(run.manifest.get("seed") or 0))
+    run.invalidate("drift")
+    return None
 
 
 def evaluate(policy: Policy, metrics: dict, *, baseline: dict | None = None) -> list[CheckResult]:

@@ -230,7 +230,7 @@ def audit_section(run: Run, policy, baseline: Run | None) -> AuditSection:
 
     from latentviz.audit import run_values
 
-    results = evaluate(policy, run_values(run), baseline=run_values(baseline) if baseline is not None else None)
+    results = evaluate(policy, run_values(run, baseline), baseline=run_values(baseline) if baseline is not None else None)
     section.status = overall(results)
     section.policy = policy.name or "policy"
     section.rows = [AuditRow(r.status, r.metric, r.value, r.threshold, r.message, r.description) for r in results]

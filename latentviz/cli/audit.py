@@ -10,7 +10,9 @@ import click
 @click.option("--policy", metavar="POLICY.yaml",
               help="The checks to run (default: the policy shipped with latentviz for the run's kind: "
                    "VAE, autoencoder, embedding/features/imported or generator; latentviz/policies/default*.yaml).")
-@click.option("--baseline", metavar="RUN", help="Baseline run for checks with 'relative: true'.")
+@click.option("--baseline", metavar="RUN",
+              help="Baseline run for checks with 'relative: true', and the reference of the drift checks "
+                   "(measured into RUN's drift.json when missing or measured against another run).")
 @click.option("--json", "json_out", metavar="OUT", help="Also write the results as JSON.")
 @click.option("--junit", "junit_out", metavar="OUT", help="Also write the results as JUnit XML (for CI).")
 def audit_command(run_path, policy, baseline, json_out, junit_out):
@@ -37,7 +39,9 @@ def audit_command(run_path, policy, baseline, json_out, junit_out):
     rules = audit.load_policy(policy_file)
     applied = rules.name or str(policy_file)
     base = Run(baseline) if baseline else None
-    results = audit.evaluate(rules, audit.run_values(run), baseline=audit.run_values(base) if base else None)
+    note = audit.baseline_drift(run, base, rules) if base else None
+    results = audit.evaluate(rules, audit.run_values(run, base, drift_note=note),
+                             baseline=audit.run_values(base) if base else None)
     click.echo(audit.format_table(results))
     summary = audit.to_json(results, run=str(run.path), policy=str(policy_file), policy_name=applied,
                             baseline=str(base.path) if base else None)

@@ -27,6 +27,7 @@ COMMANDS = {
     "metrics": "latentviz.cli.metrics:metrics_command",
     "project": "latentviz.cli.project:project_command",
     "cluster": "latentviz.cli.cluster:cluster_command",
+    "drift": "latentviz.cli.drift:drift_command",
     "report": "latentviz.cli.report:report_command",
     "compare": "latentviz.cli.report:compare_command",
     "audit": "latentviz.cli.audit:audit_command",

@@ -1,0 +1,167 @@
+"""Drift between two runs: no drift between samples of one distribution, a small shift found and named,
+the MMD test against a direct computation, the CLI's model check and the audit's exit codes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from latentviz import audit
+from latentviz.drift import (
+    MEAN_SHIFT_THRESHOLD,
+    cluster_shift,
+    domain_classifier_auc,
+    ks_dimensions,
+    mean_shift,
+    mmd_test,
+)
+from latentviz.errors import InputError
+
+SAME_MODEL = {"model": {"sha256": "ab" * 32, "checkpoint": "model.pt"}}
+
+
+def pair(seed, n=600, d=6, shift=0.0, dims=(1, 4)):
+    rng = np.random.default_rng(seed)
+    reference, current = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+    current[:, list(dims)] += shift
+    return reference, current
+
+
+def test_two_samples_of_one_distribution_show_no_drift():
+    p_values = []
+    for seed in range(5):
+        reference, current = pair(seed, n=400)
+        assert abs(domain_classifier_auc(reference, current, random_state=seed) - 0.5) < 0.06
+        assert mean_shift(reference, current)["relative"] < MEAN_SHIFT_THRESHOLD
+        p_values.append(mmd_test(reference, current, sample=200, permutations=100, random_state=seed)["p_value"])
+    assert sum(p > 0.05 for p in p_values) >= 4, p_values  # a test at level 0.05 rejects in 5% of seeds
+
+
+def test_ks_flags_no_dimension_in_all_but_about_5_percent_of_undrifted_pairs():
+    flagged = [ks_dimensions(*pair(seed))["flagged"] for seed in range(40)]
+    assert sum(f != [] for f in flagged) <= 4, flagged  # Bonferroni keeps the family-wise error at 0.05
+
+
+def test_half_a_standard_deviation_in_two_dimensions_is_found_and_named():
+    reference, current = pair(7, shift=0.5)
+    assert domain_classifier_auc(reference, current) > 0.55
+    ks = ks_dimensions(reference, current)
+    assert ks["flagged"] == [1, 4] and ks["share"] == pytest.approx(2 / 6) and ks["level"] == pytest.approx(0.05 / 6)
+    assert mmd_test(reference, current, sample=600, permutations=100)["p_value"] < 0.05
+    shift = mean_shift(reference, current)
+    assert shift["relative"] > MEAN_SHIFT_THRESHOLD
+    assert np.argsort(np.abs(shift["per_dim_sd"]))[-2:].tolist() in ([1, 4], [4, 1])
+
+
+def naive_mmd2(x, y, bandwidth):
+    """Unbiased MMD² written from Gretton et al. (2012), eq. 3, with explicit sums."""
+    def k(a, b):
+        return np.exp(-np.sum((a - b) ** 2) / (2 * bandwidth**2))
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_mmd_and_its_p_value_match_a_direct_computation():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(12, 3)), rng.normal(0.4, 1.0, size=(10, 3))
+    result = mmd_test(x, y, permutations=50, random_state=3)
+    pooled = np.vstack([x, y])
+    distances = cdist(pooled, pooled)[np.triu_indices(len(pooled), 1)]
+    assert result["bandwidth"] == pytest.approx(np.median(distances))
+    observed = naive_mmd2(x, y, result["bandwidth"])
+    assert result["mmd2"] == pytest.approx(observed)
+    perms = np.random.default_rng(3)  # the same draws: the samples are whole, so only the permutations use it
+    labels = np.r_[np.zeros(12), np.ones(10)]
+    null = []
+    for _ in range(50):
+        split = perms.permutation(labels)
+        null.append(naive_mmd2(pooled[split == 0], pooled[split == 1], result["bandwidth"]))
+    assert result["p_value"] == pytest.approx((1 + sum(v >= observed - 1e-12 for v in null)) / 51)
+
+
+def test_mmd_p_value_approaches_the_exact_permutation_distribution():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(4, 2)), rng.normal(1.0, 1.0, size=(4, 2))
+    pooled = np.vstack([x, y])
+    bandwidth = mmd_test(x, y, permutations=1)["bandwidth"]
+    observed = naive_mmd2(x, y, bandwidth)
+    splits = [naive_mmd2(pooled[list(c)], pooled[[i for i in range(8) if i not in c]], bandwidth)
+              for c in itertools.combinations(range(8), 4)]
+    exact = np.mean([v >= observed - 1e-12 for v in splits])
+    assert mmd_test(x, y, permutations=4000, random_state=0)["p_value"] == pytest.approx(exact, abs=0.02)
+
+
+def test_cluster_shares_and_points_outside_the_reference():
+    rng = np.random.default_rng(2)
+    reference = np.vstack([rng.normal(0, 0.3, (200, 2)), rng.normal(5, 0.3, (200, 2))])
+    clusters = np.r_[np.zeros(200, int), np.ones(200, int)]
+    current = np.vstack([rng.normal(0, 0.3, (270, 2)), rng.normal(5, 0.3, (30, 2)), rng.normal([20, 20], 0.3, (100, 2))])
+    out = cluster_shift(reference, clusters, current)
+    shares = {row["cluster"]: row for row in out["clusters"]}
+    assert shares[0]["reference_share"] == 0.5 and shares[1]["reference_share"] == 0.5
+    assert shares[0]["current_share"] == pytest.approx(270 / 400)
+    assert shares[1]["change"] == pytest.approx(130 / 400 - 0.5)  # the far blob joins the nearer cluster (1)
+    # the far blob, plus the odd in-distribution point past the reference's own 99th percentile
+    assert 100 / 400 <= out["outside_share"] <= 100 / 400 + 0.03
+
+
+@pytest.fixture
+def runs(tmp_path, make_run):
+    def build(shift, *, model=SAME_MODEL, d=4):
+        # seed 12: a typical undrifted draw (seed 11's means differ by 2.6 standard errors, which the scores rightly see)
+        reference, current = pair(12, n=400, d=d, shift=shift, dims=(0, 2))
+        return (make_run(tmp_path / f"ref{shift}", reference, manifest=model),
+                make_run(tmp_path / f"cur{shift}", current, manifest=model))
+    return build
+
+
+def test_cli_writes_drift_json_into_the_current_run(runs, cli):
+    reference, current = runs(0.5)
+    result = cli("drift", reference, current, "--permutations", "50", "--quiet")
+    assert result.code == 0, result.err
+    assert "drifted dimensions: z0, z2" in result.out
+    out = json.loads((current / "drift.json").read_text())
+    assert out["ks"]["flagged"] == [0, 2] and out["drifted"]["drift_domain_auc"]
+    assert out["mmd"]["sample"] == [400, 400] and out["mmd"]["permutations"] == 50
+    assert len(out["map"]["reference"]) == 400 and out["reference"]["path"] == str(reference.resolve())
+
+
+def test_cli_refuses_runs_it_cannot_tie_to_one_model(runs, tmp_path, make_run, cli):
+    reference, current = runs(0.0, model={})
+    result = cli("drift", reference, current)
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert "records no checkpoint sha256" in result.err and "--allow-different-models" in result.err
+    assert cli("drift", reference, current, "--allow-different-models", "--permutations", "10", "-q").code == 0
+    other = make_run(tmp_path / "wide", np.zeros((10, 3)), manifest=SAME_MODEL)
+    result = cli("drift", reference, other, "--allow-different-models")
+    assert result.code == 2 and "differ in size (4 vs 3" in result.err
+
+
+def test_audit_fails_a_drifted_pair_and_passes_an_undrifted_one(runs, cli):
+    reference, current = runs(0.5)
+    result = cli("audit", current, "--baseline", reference)
+    assert result.code == 1, result.out + result.err
+    assert "drift_domain_auc" in result.out and (current / "drift.json").exists()
+    reference, current = runs(0.0)
+    result = cli("audit", current, "--baseline", reference)
+    assert result.code == 0, result.out + result.err
+    line = next(row for row in result.out.splitlines() if "drift_domain_auc" in row)
+    assert line.startswith("PASS")
+
+
+def test_drift_checks_without_a_baseline_are_skipped_with_the_way_to_measure_them(runs):
+    from latentviz.run import Run
+
+    _, current = runs(0.0)
+    results = audit.evaluate(audit.load_policy(None), audit.run_values(Run(current)))
+    drift = [r for r in results if r.metric.startswith("drift_")]
+    assert drift and all(r.status == "skip" and "--baseline" in r.message for r in drift)
+    with pytest.raises(InputError, match="did you mean drift_domain_auc"):
+        audit.load_policy({"checks": [{"metric": "drift_domian_auc", "lte": 0.55}]})
