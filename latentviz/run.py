@@ -353,8 +353,7 @@ class Stage:
             install.append(MANIFEST)
         if install:
             _commit(self.run.path, self.staging, install)
-        self.run.invalidate("manifest", "projections", "metrics", "traversals", "thumbnails", "clusters",
-                            "cluster_facts", "drift")
+        self.run.invalidate()  # whatever the stage replaced is reread on next use
 
 
 class Run:
