@@ -73,7 +73,7 @@ def test_a_project_that_fails_mid_stage_leaves_the_old_outputs(tmp_path, monkeyp
 
 
 def test_two_concurrent_projects_refuse_the_second_and_a_kill_leaves_the_old_run(tmp_path, cli):
-    folder = _projected(tmp_path / "r", n=3000, k=30)
+    folder = _projected(tmp_path / "r", n=3000, k=30)  # its t-SNE outlasts the checks below
     before = _snapshot(folder)
     proc = subprocess.Popen([sys.executable, "-m", "latentviz", "project", str(folder), "--methods", "pca,tsne",
                              "--k", "10", "--device", "cpu", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
