@@ -249,3 +249,25 @@ def test_traversals_are_replaced_whole_or_not_at_all(tmp_path):
     written = {e["file"] for e in index["files"]} | {runfolder.TRAVERSAL_INDEX, runfolder.TRAVERSAL_PATHS}
     assert set(_listing(folder / runfolder.TRAVERSALS)) == written  # nothing of the first traverse is left
     assert Run(folder).manifest["parameters"]["traverse"]["steps"] == 4 and not _leftovers(folder)
+
+
+def test_an_overwrite_cut_short_while_swapping_is_finished_by_the_next_reader(tmp_path, monkeypatch, cli):
+    rng = np.random.default_rng(3)
+    old, new = rng.normal(size=(20, 3)).astype(np.float32), rng.normal(size=(25, 2)).astype(np.float32)
+    folder = tmp_path / "r"
+    assert _import(cli, old, folder).code == 0
+    (folder / runfolder.METRICS).write_text("{}")
+    real_replace = os.replace
+
+    def dies_before_the_manifest(source, target):
+        if Path(target).resolve() == (folder / runfolder.MANIFEST).resolve():
+            raise KeyboardInterrupt("killed between the latents and the manifest")
+        real_replace(source, target)
+
+    monkeypatch.setattr(runfolder.os, "replace", dies_before_the_manifest)
+    assert _import(cli, new, folder, "--overwrite").code == 130
+    monkeypatch.undo()
+    assert json.loads((folder / runfolder.COMMIT).read_text())["staging"] == ".r.new"
+    run = Run(folder)  # the new latents are in, the old manifest still names 20 rows: the reader finishes the swap
+    assert run.complete and np.array_equal(run.z, new) and run.manifest["n"] == 25
+    assert not (folder / runfolder.METRICS).exists() and not _leftovers(folder)
