@@ -149,7 +149,9 @@ def _run_fact(run: Run, name: str) -> Fact:
     model = run.manifest.get("model") or {}
     data = (run.manifest.get("data") or {}).get("spec", "imported latents")
     sha = str(model.get("sha256", ""))[:12] or "no checkpoint"
-    return Fact(name, f"{run.path.resolve()}", f"checkpoint {sha}, data {data}, n = {run.n:,}, seed {run.manifest.get('seed', '—')}")
+    seed = run.manifest.get("seed")  # null for an imported run
+    return Fact(name, f"{run.path.resolve()}",
+                f"checkpoint {sha}, data {data}, n = {run.n:,}, seed {'—' if seed is None else seed}")
 
 
 def metric_table(runs: list[Run], names: list[str], order: str) -> TableSection:

@@ -26,6 +26,10 @@ def test_report_of_an_imported_run(tmp_path):
     assert result.code == 0, result.err
     html = (tmp_path / "run" / "report.html").read_text()
     assert "None" not in html.split("Seed", 1)[1][:200]  # provenance shows a dash, not Python's None
+    assert invoke("import", tmp_path / "z.npy", "--out", tmp_path / "run2").code == 0
+    result = invoke("compare", tmp_path / "run", tmp_path / "run2", "--out", tmp_path / "compare.html", "--quiet")
+    assert result.code == 0, result.err
+    assert "seed None" not in (tmp_path / "compare.html").read_text()
 
 
 # -- item 2: a series of runs with many metrics ----------------------------------------------------
