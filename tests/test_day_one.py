@@ -432,3 +432,22 @@ def test_hub_libraries_stay_offline(tmp_path, monkeypatch):
     np.save(tmp_path / "z.npy", np.zeros((4, 2), np.float32) + np.arange(4)[:, None])
     assert invoke("import", tmp_path / "z.npy", "--out", tmp_path / "run", "--quiet").code == 0
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_repeated_metrics_show_their_spread(tmp_path):
+    from dashboards.pages.metrics import table
+    from latentviz.figures import metric_rows
+    from latentviz.metrics import REGISTRY
+    from latentviz.run import Run
+    from reports import write_report
+
+    run = write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(30, 3)))
+    metrics = {"consistency_prior": 0.5, "prior_kl": 0.1, "repeats": 3,
+               "detail": {"consistency_prior": {"std": 0.0123, "values": [0.49, 0.5, 0.51]},
+                          "prior_kl": {"std": [1.0, 1.0, 1.0]}}}  # prior_fit's per-dimension stds, not a spread
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    rows = {r.name: r for r in metric_rows(metrics, REGISTRY)}
+    assert rows["consistency_prior"].spread == 0.0123 and rows["prior_kl"].spread is None
+    html = write_report(Run(run)).read_text()
+    assert "± 0.0123" in html
+    assert "± 0.0123" in str(table(list(rows.values())))

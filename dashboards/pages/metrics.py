@@ -26,7 +26,9 @@ def table(rows):
             group = row.group
             body.append(html.Tr(html.Td(group, colSpan=6, className="lv-group")))
         body.append(html.Tr([
-            html.Td(row.name, className="lv-mono"), html.Td(num(row.value), className="lv-num"),
+            html.Td(row.name, className="lv-mono"),
+            html.Td(num(row.value) + ("" if row.spread is None else f" ± {num(row.spread)}"), className="lv-num",
+                    title=None if row.spread is None else "standard deviation over the --repeats seeds"),
             html.Td({True: "↑", False: "↓"}.get(row.higher_is_better, ""), className="lv-arrow",
                     title={True: "higher is better", False: "lower is better"}.get(row.higher_is_better)),
             html.Td(row.bounds, className="lv-muted"), html.Td(row.typical, className="lv-muted"),

@@ -26,6 +26,7 @@ class MetricRow:
     explanation: str
     group: str = ""
     standing: str = ""  # "below", "within" or "above" the typical range; "" when unknown
+    spread: float | None = None  # the standard deviation over ``--repeats`` seeds, when it was repeated
 
 
 def metric_values(metrics: dict) -> dict[str, float | None]:
@@ -60,8 +61,17 @@ def metric_rows(metrics: dict, facts: dict | None = None) -> list[MetricRow]:
             name=name, value=values[name], higher_is_better=getattr(fact, "higher_is_better", None),
             bounds=range_text(getattr(fact, "bounds", None)), typical=range_text(typical),
             explanation=str(getattr(fact, "explanation", "") or ""), group=str(getattr(fact, "group", "") or ""),
-            standing=_standing(values[name], typical)))
+            standing=_standing(values[name], typical), spread=_spread(metrics, name)))
     return rows
+
+
+def _spread(metrics: dict, name: str) -> float | None:
+    """``detail[name]["std"]`` of a metric the metrics stage repeated (its ``values`` list the seeds' results)."""
+    entry = (metrics.get("detail") or {}).get(name)
+    if not isinstance(entry, dict) or len(entry.get("values") or []) < 2:
+        return None
+    std = entry.get("std")
+    return float(std) if isinstance(std, (int, float)) and not isinstance(std, bool) and math.isfinite(std) else None
 
 
 def _standing(value: float | None, typical) -> str:
