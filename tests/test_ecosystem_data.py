@@ -252,6 +252,19 @@ def hf_dataset(tmp_path):
     return forms, pixels, vectors
 
 
+def test_hf_image_too_large_to_decode_is_one_line(cli, tmp_path, hf_dataset, monkeypatch):
+    import torch
+    from PIL import Image
+
+    forms, _, _ = hf_dataset
+    (tmp_path / "factory.py").write_text(FACTORY)
+    torch.save({f"net.{k}": v for k, v in torch.nn.Linear(192, 3).state_dict().items()}, tmp_path / "lin.pt")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 8x8 > 2 x 10: Pillow's DecompressionBombError
+    result = cli("encode", tmp_path / "lin.pt", "--model", f"{tmp_path / 'factory.py'}:Linear", "--data",
+                 forms["parquet"], "--out", tmp_path / "run", "--quiet")
+    assert result.code == 2 and "too large to decode safely" in result.err and "unexpected" not in result.err
+
+
 @pytest.mark.parametrize("form", ["folder", "arrow", "parquet"])
 def test_hf_datasets_encode_like_the_images_converted_by_hand(cli, tmp_path, linear, hf_dataset, form):
     forms, pixels, vectors = hf_dataset

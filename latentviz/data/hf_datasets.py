@@ -156,16 +156,17 @@ class ArrowSource(DataSource):
         return _list_values(column, self.spec, self.column)
 
     def _decode(self, cells: list, start: int) -> np.ndarray:
-        from PIL import Image
+        from latentviz.data.images import opened_image
 
         images: list[np.ndarray] = []
         for i, cell in enumerate(cells):
+            where = f"row {start + i} of column {self.column} of {self.spec}"
             try:
-                with Image.open(io.BytesIO(cell["bytes"]) if cell and cell.get("bytes") else cell["path"]) as img:
+                with opened_image(io.BytesIO(cell["bytes"]) if cell and cell.get("bytes") else cell["path"],
+                                  where) as img:
                     image = self.conform(image_array(img)[None])[0]
-            except (OSError, TypeError) as exc:
-                raise InputError(f"--data {self.spec}: row {start + i} of column {self.column} is not a readable "
-                                 f"image ({exc})") from exc
+            except TypeError as exc:  # a missing cell
+                raise InputError(f"--data: {where} is not an image ({exc})") from exc
             if images and image.shape != images[0].shape:
                 raise InputError(f"--data {self.spec}: row {start + i} is {'x'.join(map(str, image.shape))} but row "
                                  f"{start} is {'x'.join(map(str, images[0].shape))} (CxHxW); pass --image-size HxW "

@@ -21,21 +21,21 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
 @contextlib.contextmanager
-def opened_image(path: Path):
-    """``PIL.Image.open(path)``; a file Pillow cannot read, or one too large to decode safely, is an InputError.
+def opened_image(source, what: str):
+    """``PIL.Image.open(source)`` (a path or a file object) for the block; an image Pillow cannot read,
+    or one too large to decode safely, is an InputError about ``what`` ("image a/b.png").
 
     Pillow's decompression-bomb guard raises ``DecompressionBombError``, which is not an OSError.
     """
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             yield img
     except Image.DecompressionBombError as exc:
-        raise InputError(f"--data: image {path} is too large to decode safely ({exc}); shrink it or remove it "
-                         "from the folder") from None
+        raise InputError(f"--data: {what} is too large to decode safely ({exc}); shrink it or remove it") from None
     except OSError as exc:
-        raise InputError(f"--data: cannot read image {path} ({exc}); replace or remove it") from None
+        raise InputError(f"--data: cannot read {what} ({exc}); replace or remove it") from None
 
 
 class ImageFolder(DataSource):
@@ -48,7 +48,7 @@ class ImageFolder(DataSource):
             raise InputError(f"--data {root}: no PNG/JPEG images found; give a folder of images (class sub-folders optional)")
         self.root = root
         self.files = files
-        with opened_image(files[0]) as first:
+        with opened_image(files[0], f"image {files[0]}") as first:
             self.channels = channels or (1 if first.mode in GRAY_MODES else 3)
             self.hw = tuple(image_size) if image_size else (first.height, first.width)
         self.fixed_size = image_size is not None
@@ -69,7 +69,7 @@ class ImageFolder(DataSource):
         arrays, ids, labels = [], [], []
         for path in self.files[start:stop]:
             rel = path.relative_to(self.root)
-            with opened_image(path) as img:
+            with opened_image(path, f"image {path}") as img:
                 arr = image_array(img)
             if tuple(arr.shape[1:]) != self.hw and not self.fixed_size:
                 raise InputError(f"--data: {rel} is {arr.shape[1]}x{arr.shape[2]} but the first image is "
