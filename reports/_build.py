@@ -7,6 +7,7 @@ from pathlib import Path
 
 from latentviz import figures
 from latentviz.run import REPORT, Run, write_bytes
+from reports._groups import cluster_section, drift_section
 from reports._model import AuditRow, AuditSection, Fact, MetricSection, ReportModel
 from reports._render import num, render, seconds
 from reports._sections import latent_section, latent_stats, projection_section, spec, traversal_section
@@ -46,8 +47,10 @@ def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_poin
     audit = audit_section(run, policy, baseline)
     sections = [
         projection_section(run, max_points=max_points, seed=seed, color_modes=color_modes),
+        cluster_section(run, seed=seed),
         latent_section(run, stats),
         metric_section(run),
+        drift_section(run),
         traversal_section(run),
     ]
     # a gate's result belongs at the top; without a policy the section only says how to add one

@@ -114,13 +114,15 @@ class Cell:
 
 @dataclass
 class TableSection(Section):
-    """A plain table (header and rows of cells), then figures."""
+    """Optional facts, a plain table (header and rows of cells), then figures and pictures."""
 
     kind: ClassVar[str] = "table"
     header: list[str] = field(default_factory=list)
     rows: list[list[Cell]] = field(default_factory=list)
     figures: list[FigureSpec] = field(default_factory=list)
     note: str = ""
+    facts: list[Fact] = field(default_factory=list)
+    pictures: list[Picture] = field(default_factory=list)
 
 
 @dataclass

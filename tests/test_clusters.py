@@ -103,3 +103,37 @@ def test_too_few_points_for_the_cluster_size_is_one_line(tmp_path, make_run, cli
     assert "fewer than --min-cluster-size 50" in result.err
     with pytest.raises(InputError, match="--space"):
         cluster_latents(np.zeros((20, 2)), space="tsne")
+
+
+def test_report_section_shows_the_facts_of_clusters_json_and_a_strip_per_cluster(report_run, cli):
+    from conftest import XSS_LABEL
+
+    from latentviz import figures
+    from reports._build import build_report, render_report
+    from reports._sections import figure_json
+
+    assert cli("cluster", report_run, "--min-cluster-size", "5", "-q").code == 0
+    run = Run(report_run)
+    facts = run.cluster_facts
+    model = build_report(run)
+    section = next(s for s in model.sections if s.id == "clusters")
+    assert not section.missing
+    by_id = {row[0].text: row for row in section.rows}
+    for entry in facts["clusters"]:
+        row = by_id[str(entry["cluster"])]
+        assert row[1].text == f"{entry['size']:,}" and row[2].text == entry["medoid"]
+        assert row[4].text == f"{entry['purity']:.3g}"
+    assert f"ARI {facts['ari']:.3g}" in [f.value for f in section.facts][-1]
+    assert [p.title for p in section.pictures] == [f"Cluster {c['cluster']}" for c in
+                                                    sorted(facts["clusters"], key=lambda c: -c["size"])]
+    sizes = figures.cluster_sizes([c["size"] for c in facts["clusters"]], facts["n_outliers"])
+    assert section.figures[0].figure == figure_json(sizes)  # the same builder, the same figure
+    part = render_report(model).split('id="clusters"')[1].split("<section")[0]
+    assert f"ARI {facts['ari']:.3g}" in part and part.count("data:image/png;base64,") == len(section.pictures)
+    assert XSS_LABEL not in part and "&lt;script&gt;alert(1)&lt;/script&gt;" in part  # a top label, escaped
+
+
+def test_report_without_clusters_says_how_to_compute_them(report_run):
+    from reports._groups import cluster_section
+
+    assert cluster_section(Run(report_run)).missing == "not computed: run `latentviz cluster RUN`"

@@ -165,3 +165,28 @@ def test_drift_checks_without_a_baseline_are_skipped_with_the_way_to_measure_the
     assert drift and all(r.status == "skip" and "--baseline" in r.message for r in drift)
     with pytest.raises(InputError, match="did you mean drift_domain_auc"):
         audit.load_policy({"checks": [{"metric": "drift_domian_auc", "lte": 0.55}]})
+
+
+def test_report_section_shows_the_scores_of_drift_json(runs, cli):
+    from latentviz.drift import THRESHOLDS
+    from latentviz.run import Run
+    from reports._build import build_report, render_report
+
+    reference, current = runs(0.5)
+    assert cli("cluster", reference, "-q").code == 0
+    assert cli("drift", reference, current, "--permutations", "20", "-q").code == 0
+    run = Run(current)
+    drift = run.drift
+    section = next(s for s in build_report(run).sections if s.id == "drift")
+    rows = {row[0].text: row for row in section.rows}
+    assert set(rows) == set(drift["scores"])
+    for name, value in drift["scores"].items():
+        assert rows[name][1].text == f"{value:.3g}"
+        if name in THRESHOLDS:
+            assert rows[name][3].text == ("drift" if drift["drifted"][name] else "no drift")
+    assert rows["drift_domain_auc"][3].text == "drift"
+    assert [f.id for f in section.figures] == ["drift-ks", "drift-map", "drift-clusters"]
+    assert section.figures[0].caption == "Drifted dimensions: z0, z2."
+    assert len(section.figures[1].figure["data"]) == 2  # the two runs, one trace each
+    part = render_report(build_report(run)).split('id="drift"')[1].split("<section")[0]
+    assert f"{drift['scores']['drift_domain_auc']:.3g}" in part and str(reference.resolve()) in part
