@@ -5,6 +5,7 @@ TensorBoard's projector reads a folder with::
     tensors.tsv             one row of latent values per sample, tab-separated, no header
     pca.tsv, tsne.tsv, ...  the run's own projections (2-D or 3-D), one more tensor each
     metadata.tsv            a header row (when there is more than one column), then one row per sample
+                            (the metadata, and each sample's ``cluster`` once the cluster stage ran)
     sprite.png              the thumbnails in one image, row-major, ``single_image_dim`` pixels each
     projector_config.pbtxt  names the files, one embedding per tensor
     events.out.tfevents.*   an empty event file, so TensorBoard sees the folder as a run
@@ -14,8 +15,9 @@ only when it holds an event file, so several exports under one parent folder app
 (as ``SummaryWriter.add_embedding`` arranges it); the event file is written with TensorBoard's own
 writer (``torch.utils.tensorboard``; the ``tensorboard`` package). The projector shows a
 projection's tensor as it is when it has 2 or 3 dimensions, so our t-SNE/UMAP maps appear as
-computed. The table export holds the id, the metadata, the
-projections and the latents, one row per sample, for a notebook of one's own.
+computed. The table export holds the id, the metadata, the clusters (``cluster``,
+``cluster_probability``, ``cluster_outlier``), the projections and the latents, one row per
+sample, for a notebook of one's own.
 """
 
 from __future__ import annotations
@@ -55,14 +57,28 @@ def export_run(run: Run, out: str | Path, *, fmt: str) -> list[Path]:
 
 
 def run_table(run: Run):
-    """id, metadata, projection columns and latents, one row per sample in the run's order."""
-    table = run.latents[run.metadata_columns + run.z_columns].reset_index(drop=True)
+    """id, metadata, clusters, projection columns and latents, one row per sample in the run's order."""
+    table = run.latents[run.metadata_columns].reset_index(drop=True)
     table["id"] = table["id"].astype(str)
+    clusters = cluster_columns(run)
+    if clusters is not None:
+        table = table.join(clusters)
+    table = table.join(run.latents[run.z_columns].reset_index(drop=True))
     projections = run.projections
     if projections is None:
         return table
     coords = projections.assign(id=projections["id"].astype(str))
     return table.merge(coords, on="id", how="left", validate="one_to_one")
+
+
+def cluster_columns(run: Run):
+    """``cluster``, ``cluster_probability`` and ``cluster_outlier`` in the run's row order, or None before ``cluster``."""
+    clusters = run.clusters
+    if clusters is None:
+        return None
+    found = clusters.set_index(clusters["id"].astype(str)).reindex(run.ids)
+    return found[["cluster", "probability", "outlier"]].rename(
+        columns={"probability": "cluster_probability", "outlier": "cluster_outlier"}).reset_index(drop=True)
 
 
 def export_tensorboard(run: Run, folder: Path) -> list[Path]:
@@ -127,8 +143,11 @@ def _tsv_rows(z: np.ndarray) -> bytes:
 
 def _metadata_tsv(run: Run) -> bytes:
     """Metadata rows; TensorBoard wants no header when there is a single column."""
-    columns = run.metadata_columns
-    table = run.latents[columns]
+    table = run.latents[run.metadata_columns].reset_index(drop=True)
+    clusters = cluster_columns(run)
+    if clusters is not None:
+        table = table.assign(cluster=clusters["cluster"])
+    columns = list(table.columns)
     lines = ["\t".join(_cell(c) for c in columns)] if len(columns) > 1 else []
     for row in table.itertuples(index=False):
         lines.append("\t".join(_cell(v) for v in row))
@@ -149,8 +168,9 @@ def _sprite(run: Run):
 
     first = Image.open(io.BytesIO(next(iter(thumbs.values()))))
     per_side = math.ceil(math.sqrt(run.n))
-    cell = min(max(first.size), SPRITE_MAX_SIDE // per_side)
-    if cell < SPRITE_MIN_CELL:
+    fit = SPRITE_MAX_SIDE // per_side
+    if fit < SPRITE_MIN_CELL:  # small images stay as they are; only shrinking below the minimum is refused
         raise InputError(f"export: {run.n:,} thumbnails do not fit TensorBoard's {SPRITE_MAX_SIDE} px sprite "
                          f"at {SPRITE_MIN_CELL} px or more each; export a smaller run (latentviz encode --limit)")
+    cell = min(max(first.size), fit)
     return sprite_sheet([thumbs.get(i) for i in run.ids], cell=cell, columns=per_side), cell

@@ -137,3 +137,20 @@ def test_report_without_clusters_says_how_to_compute_them(report_run):
     from reports._groups import cluster_section
 
     assert cluster_section(Run(report_run)).missing == "not computed: run `latentviz cluster RUN`"
+
+
+def test_exports_carry_the_clusters(tmp_path, make_run, cli):
+    x, truth = blobs(n=120, d=3, centers=2, seed=5)
+    path = make_run(tmp_path / "run", x, labels=truth)
+    assert cli("cluster", path, "-q").code == 0
+    clusters = pd.read_parquet(path / "clusters.parquet")
+    assert cli("export", path, tmp_path / "out.csv", "--format", "csv").code == 0
+    table = pd.read_csv(tmp_path / "out.csv")
+    assert table["cluster"].tolist() == clusters["cluster"].tolist()
+    assert table["cluster_outlier"].tolist() == clusters["outlier"].tolist()
+    assert table["cluster_probability"].to_numpy() == pytest.approx(clusters["probability"].to_numpy(), abs=1e-6)
+    assert cli("export", path, tmp_path / "tb", "--format", "tensorboard").code == 0
+    rows = (tmp_path / "tb" / "metadata.tsv").read_text().splitlines()
+    header = rows[0].split("\t")
+    assert header[-1] == "cluster" and len(rows) == 121
+    assert [int(r.split("\t")[-1]) for r in rows[1:]] == clusters["cluster"].tolist()
