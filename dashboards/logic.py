@@ -32,11 +32,13 @@ MAX_LASSO_CROSSINGS = 50
 
 # -- colour ---------------------------------------------------------------------------------------------
 def color_options(*, has_labels: bool, factor_names, latent_dim: int, has_kl: bool, has_recon: bool,
-                  has_neighbours: bool) -> list[dict]:
+                  has_neighbours: bool, has_clusters: bool = False) -> list[dict]:
     """The colour-by choices a run supports, as Dash dropdown options (value is a key for :func:`color_key`)."""
     options = [{"label": "nothing", "value": "none"}]
     if has_labels:
         options.append({"label": "label", "value": "label"})
+    if has_clusters:
+        options.append({"label": "cluster", "value": "cluster"})
     options += [{"label": f"factor: {name}", "value": f"factor:{name}"} for name in factor_names]
     if has_kl:
         options.append({"label": "KL to prior", "value": "kl"})
@@ -90,10 +92,26 @@ def color_key(value: str | None) -> tuple[str, str | int | None]:
         return "z", int(arg)
     if kind == "factor":
         return "factor", arg
-    if kind in ("label", "kl", "recon_error", "agreement", "run_agreement"):
+    if kind in ("label", "cluster", "kl", "recon_error", "agreement", "run_agreement"):
         return kind, None
-    raise InputError(f"color_by: unknown value '{value}'; choose label, factor:<name>, z:<dim>, kl, recon_error, "
-                     "agreement or run_agreement")
+    raise InputError(f"color_by: unknown value '{value}'; choose label, cluster, factor:<name>, z:<dim>, kl, "
+                     "recon_error, agreement or run_agreement")
+
+
+def cluster_names(clusters: np.ndarray) -> np.ndarray:
+    """Cluster numbers as the categories the colour-by shows: ``"3"``, and ``"outlier"`` for -1."""
+    clusters = np.asarray(clusters)
+    return np.where(clusters < 0, "outlier", clusters.astype(str))
+
+
+def cluster_entries(facts: dict) -> list[dict]:
+    """The cluster list's rows from ``clusters.json``, largest first: cluster, size, purity, top labels (text)."""
+    out = []
+    for entry in sorted(facts.get("clusters", []), key=lambda c: (-c["size"], c["cluster"])):
+        top = ", ".join(str(name) for name, _ in entry.get("top_labels", []))
+        out.append({"cluster": int(entry["cluster"]), "size": int(entry["size"]),
+                    "purity": entry.get("purity"), "top_labels": top})
+    return out
 
 
 def per_sample_kl(z: np.ndarray, logvar: np.ndarray | None) -> np.ndarray | None:
@@ -333,17 +351,6 @@ def metric_deltas(metrics: dict[str, dict], facts: dict | None = None) -> list[d
         row["better"] = None if row["delta"] in (None, 0) or higher is None else (row["delta"] > 0) == higher
         rows.append(row)
     return rows
-
-
-def series_order(runs) -> list[int] | None:
-    """Order of runs along a checkpoint series, by :attr:`latentviz.run.Run.step`.
-
-    None unless every run has a step: runs that are not a series get no step slider.
-    """
-    steps = [run.step for run in runs]
-    if any(s is None for s in steps):
-        return None
-    return sorted(range(len(runs)), key=lambda i: steps[i])
 
 
 # -- safety ---------------------------------------------------------------------------------------------

@@ -17,10 +17,8 @@ import numpy as np
 
 from dashboards import logic
 from latentviz.errors import InputError, LatentvizError, UnsafeCheckpointError
-from latentviz.neighbors import neighbourhood_agreement, overlap_per_point
+from latentviz.neighbors import overlap_per_point
 from latentviz.run import NEIGHBORS, Run
-
-AGREEMENT_K = 10  # neighbours per point for the agreement between two runs (the report's comparison uses 10 too)
 
 PROJECTION_METHODS = ("umap", "tsne", "pca")
 NEIGHBOURS_SHOWN = 8
@@ -39,6 +37,7 @@ class RunData:
         self.device = device
         self.budget = budget
         self.partner: RunData | None = None  # the run Compare measures this one's agreement against
+        self.store: RunStore | None = None  # the store whose comparison gives that agreement
         self._model_lock = threading.Lock()
 
     @property
@@ -153,24 +152,45 @@ class RunData:
         in_map = knn(self.coords(method, 2), k, method="exact" if self.n <= 50_000 else "auto")
         return overlap_per_point(graph.indices[:, :k], in_map.indices) / k
 
-    @functools.cached_property
+    @property
     def partner_agreement(self) -> np.ndarray | None:
-        """Per point, the Jaccard index of its latent k-NN here and in the partner run (over shared ids; NaN
-        elsewhere): where the two latent spaces agree. The report's comparison colours by the same measure."""
-        if self.partner is None:
+        """Per point, the Jaccard index of its latent k-NN here and in the partner run (over the shared ids;
+        NaN elsewhere), read from the store's comparison, which the report renders too; None without one."""
+        if self.partner is None or self.store is None:
             return None
-        _, rows, other_rows = np.intersect1d(self.ids, self.partner.ids, return_indices=True)
-        values = np.full(self.n, np.nan)
-        if len(rows) > AGREEMENT_K + 1:
-            values[rows] = neighbourhood_agreement(self.z[rows], self.partner.z[other_rows], k=AGREEMENT_K)
-        return values
+        try:
+            comparison = self.store.comparison()
+        except InputError:  # too few shared ids: the Compare page says so
+            return None
+        return comparison.run_agreement(self.store.ids.index(self.id))
+
+    # -- clusters ---------------------------------------------------------------------------------------------
+    @functools.cached_property
+    def clusters(self) -> np.ndarray | None:
+        """Each row's cluster (-1: outlier) from ``clusters.parquet``, or None before the cluster stage
+        (or when the file does not match the run's ids)."""
+        table = self.run.clusters
+        if table is None or len(table) != self.n or not np.array_equal(table["id"].astype(str).to_numpy(), self.ids):
+            return None
+        return table["cluster"].to_numpy(dtype=np.int64)
+
+    @functools.cached_property
+    def cluster_entries(self) -> list[dict]:
+        """The cluster list (largest first), from ``clusters.json``; empty without clusters."""
+        return logic.cluster_entries(self.run.cluster_facts) if self.clusters is not None else []
+
+    def cluster_rows(self, cluster: int) -> list[int]:
+        """The rows of one cluster; an InputError for a cluster the run does not have."""
+        logic.one_of(cluster, [e["cluster"] for e in self.cluster_entries], name="cluster")
+        return np.flatnonzero(self.clusters == cluster).tolist()
 
     # -- colour -----------------------------------------------------------------------------------------------
     def color_options(self) -> list[dict]:
         options = logic.color_options(has_labels=self.labels is not None, factor_names=self.run.factor_names,
                                       latent_dim=self.z.shape[1], has_kl=self.kl is not None,
                                       has_recon=self.column("recon_error") is not None,
-                                      has_neighbours=self.neighbours is not None and bool(self.methods))
+                                      has_neighbours=self.neighbours is not None and bool(self.methods),
+                                      has_clusters=self.clusters is not None)
         return logic.forced_color_options(options, self._auto_color_mode)
 
     def _auto_color_mode(self, value: str) -> str | None:
@@ -191,6 +211,8 @@ class RunData:
             return None, None
         if kind == "label":
             return self.labels, "label"
+        if kind == "cluster":
+            return (None, None) if self.clusters is None else (logic.cluster_names(self.clusters), "cluster")
         if kind == "factor":
             return self.column(f"factor_{arg}"), f"factor_{arg}"
         if kind == "z":
@@ -294,11 +316,14 @@ class RunStore:
         if not paths:
             raise InputError("dashboard: give at least one run folder")
         self._runs: dict[str, RunData] = {}
+        self._comparisons: dict[tuple[str, ...], object] = {}  # run ids -> their Comparison
         for path in paths:
             run_id = _unique(re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "run", self._runs)
             self._runs[run_id] = RunData(run_id, path, load_model=load_model, device=device, budget=budget,
                                          trust_checkpoint=trust_checkpoint)
         runs = list(self._runs.values())
+        for data in runs:
+            data.store = self
         for data in runs:  # Compare colours each run by its agreement with the first run (the first: with the second)
             data.partner = (runs[1] if data is runs[0] else runs[0]) if len(runs) > 1 else None
 
@@ -324,46 +349,30 @@ class RunStore:
         first = next(iter(self))
         return {data.id: len(np.intersect1d(data.ids, first.ids)) for data in self}
 
-    @functools.lru_cache(maxsize=64)
+    def comparison(self, run_ids: tuple[str, ...] | None = None):
+        """The :class:`latentviz.compare.Comparison` of ``run_ids`` (default: all runs, in order), computed
+        once per set of runs: the same result ``latentviz compare`` renders into its report."""
+        from latentviz.compare import compare_runs
+
+        key = tuple(run_ids or self.ids)
+        if key not in self._comparisons:
+            self._comparisons[key] = compare_runs([self[r].run for r in key])
+        return self._comparisons[key]
+
     def aligned(self, run_id: str, method: str):
-        """``id, {method}_0, {method}_1`` of a run, moved onto the first run's map over their shared ids.
+        """``id, {method}_0, {method}_1`` of a run, moved onto the first run's map (see :meth:`comparison`);
+        rows in the run's order."""
+        import pandas as pd
 
-        Each run's map is computed on its own, so its axes are arbitrary; a similarity transform
-        (Procrustes, fitted on the samples both runs share) makes the panels comparable by eye.
-        """
-        from latentviz.projection import align_procrustes
-
-        data, reference = self[run_id], next(iter(self))
-        frame = data.projections[["id", f"{method}_0", f"{method}_1"]].copy()
-        if data is reference:
-            return frame
-        moved, _ = align_procrustes(data.coords(method, 2), reference.coords(method, 2),
-                                    moving_ids=data.ids, reference_ids=reference.ids)
-        frame[f"{method}_0"], frame[f"{method}_1"] = moved[:, 0], moved[:, 1]
-        return frame
-
-    @functools.cached_property
-    def similarity(self) -> dict:
-        """Linear CKA between every pair of runs over their shared ids, with its shuffled-rows chance level.
-
-        Computed once per server (chunked d x d products, so cheap even for a million rows).
-        """
-        from latentviz.metrics import linear_cka
-
-        runs = list(self)
-        values = np.eye(len(runs))
-        chance = np.zeros((len(runs), len(runs)))
-        for i, a in enumerate(runs):
-            for j in range(i + 1, len(runs)):
-                b = runs[j]
-                _, rows_a, rows_b = np.intersect1d(a.ids, b.ids, return_indices=True)
-                if len(rows_a) < 3:
-                    values[i, j] = values[j, i] = chance[i, j] = chance[j, i] = np.nan
-                    continue
-                score, base = linear_cka(a.z[rows_a], b.z[rows_b], baseline=True, seed=a.seed)
-                values[i, j] = values[j, i] = score
-                chance[i, j] = chance[j, i] = base
-        return {"values": values, "chance": chance, "name": "linear CKA"}
+        data = self[run_id]
+        if len(self) == 1:  # nothing to align to
+            xy = data.coords(method, 2)
+        else:
+            maps = self.comparison().maps
+            if method not in maps:
+                raise InputError(f"compare: not every run has a {method} projection; run 'latentviz project' on each")
+            xy = maps[method][self.ids.index(run_id)]
+        return pd.DataFrame({"id": data.ids, f"{method}_0": xy[:, 0], f"{method}_1": xy[:, 1]})
 
 
 def _unique(name: str, taken) -> str:

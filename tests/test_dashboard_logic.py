@@ -169,8 +169,10 @@ def test_metric_deltas_use_the_registry_direction():
 def test_series_order_sorts_by_step_when_every_run_has_one():
     from types import SimpleNamespace as Run
 
-    assert logic.series_order([Run(step=30.0), Run(step=10.0), Run(step=20.0)]) == [1, 2, 0]
-    assert logic.series_order([Run(step=30.0), Run(step=None)]) is None
+    from latentviz.compare import series_order
+
+    assert series_order([Run(step=30.0), Run(step=10.0), Run(step=20.0)]) == [1, 2, 0]
+    assert series_order([Run(step=30.0), Run(step=None)]) is None
 
 
 # -- safety -------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from scipy.linalg import orthogonal_procrustes
 
 from latentviz.errors import InputError
-from latentviz.metrics import compare, linear_cka, mutual_knn, procrustes_distance, rbf_cka, svcca
+from latentviz.metrics import linear_cka, mutual_knn, procrustes_distance, rbf_cka, svcca
 
 
 def centring(n):
@@ -122,17 +122,19 @@ def test_linear_cka_works_in_chunks_without_n_by_n():
         sim._CHUNK = old
 
 
-def test_compare_matches_rows_by_id(tmp_path, make_run):
+def test_compare_runs_matches_rows_by_id(tmp_path, make_run):
+    from latentviz.compare import compare_runs
+    from latentviz.run import Run
+
     rs = np.random.RandomState(0)
     z = rs.randn(60, 3)
     run_a = make_run(tmp_path / "a", z, ids=range(60))
     run_b = make_run(tmp_path / "b", (z @ np.linalg.qr(rs.randn(3, 3))[0])[::-1], ids=range(59, -1, -1))
-    from latentviz.run import Run
-
-    out = compare(Run(run_a), Run(run_b), k=5)
-    assert out["n_matched"] == 60
-    assert out["linear_cka"]["score"] == pytest.approx(1.0, abs=1e-5)
-    assert out["mutual_knn"]["score"] == pytest.approx(1.0)
+    out = compare_runs([Run(run_a), Run(run_b)], k=5, permutations=3)
+    assert out.n_shared == 60
+    assert out.scores["linear_cka"].values[0, 1] == pytest.approx(1.0, abs=1e-5)
+    assert out.scores["mutual_knn"].values[0, 1] == pytest.approx(1.0)
+    assert out.scores["mutual_knn"].chance[0, 1] < 0.3
 
 
 def test_errors():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from latentviz.compare import compare_runs, matched_rows, order_runs, run_step
 from latentviz.errors import InputError
-from latentviz.run import Run, write_json
 from latentviz.neighbors import neighbourhood_agreement
-from reports.compare import (aligned_maps, build_comparison, matched_rows, order_runs,
-                             run_step)
+from latentviz.run import Run, write_json
+from reports.compare import build_comparison
 
 
 @pytest.fixture
@@ -32,19 +32,17 @@ def rotated_pair(make_run, add_maps, tmp_path):
 
 def test_rows_are_matched_by_id(rotated_pair):
     a, b = rotated_pair
-    rows = matched_rows([a, b])
-    assert list(a.ids[rows[0]]) == list(b.ids[rows[1]])
-    assert list(a.ids[rows[0]]) == list(a.ids)  # in the first run's order
+    ids, rows = matched_rows([a, b])
+    assert list(a.ids[rows[0]]) == list(b.ids[rows[1]]) == list(ids)
+    assert list(ids) == list(a.ids)  # in the first run's order
 
 
 def test_rotated_latents_agree_everywhere(rotated_pair):
     a, b = rotated_pair
-    rows = matched_rows([a, b])
-    za, zb = a.z[rows[0]], b.z[rows[1]]
-    agreement = neighbourhood_agreement(za, zb)
-    assert agreement.shape == (a.n,) and agreement.min() > 0.99
+    comparison = compare_runs([a, b], permutations=5)
+    assert comparison.agreement[0].shape == (a.n,) and comparison.agreement[0].min() > 0.99
 
-    maps = aligned_maps([a, b], rows, "pca")
+    maps = [xy[index] for xy, index in zip(comparison.maps["pca"], comparison.rows)]
     spread = np.abs(maps[0]).max()
     np.testing.assert_allclose(maps[1], maps[0], atol=1e-4 * spread)
 
@@ -63,7 +61,7 @@ def test_shuffled_latents_disagree(rotated_pair, make_run, tmp_path):
     a, _ = rotated_pair
     rng = np.random.default_rng(1)
     noise = make_run(tmp_path / "noise", rng.normal(size=(a.n, 5)).astype(np.float32), ids=a.ids)
-    rows = matched_rows([a, Run(noise)])
+    _, rows = matched_rows([a, Run(noise)])
     assert neighbourhood_agreement(a.z[rows[0]], Run(noise).z[rows[1]]).mean() < 0.2
 
 
@@ -97,3 +95,71 @@ def test_runs_of_different_data_are_refused(rotated_pair, make_run, tmp_path):
     other = make_run(tmp_path / "other", np.zeros((20, 2), np.float32), ids=[f"y{i}" for i in range(20)])
     with pytest.raises(InputError, match="share 0 sample ids"):
         matched_rows([a, Run(other)])
+
+
+def _floats(value) -> np.ndarray:
+    """A figure array as plotly's JSON holds it: a list, or a base64 typed array."""
+    import base64
+
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value, dtype=float)
+
+
+def test_the_report_and_the_dashboard_show_the_same_comparison(make_run, add_maps, tmp_path):
+    """One comparison result: the scores, the agreement and the aligned maps read out of the report's HTML
+    and model equal those the dashboard's Compare page and store show for the same runs."""
+    import re
+
+    from dashboards.pages.compare import panel_figure, similarity_card
+    from dashboards.store import RunStore
+    from reports._render import render
+
+    rng = np.random.default_rng(3)
+    n = 120
+    z = rng.normal(size=(n, 4)).astype(np.float32)
+    ids = np.array([f"s{i}" for i in range(n)])
+    order = rng.permutation(n)
+    a = add_maps(make_run(tmp_path / "a", z, ids=ids, labels=np.arange(n) % 3))
+    b = add_maps(make_run(tmp_path / "b", (z + rng.normal(scale=0.7, size=z.shape))[order].astype(np.float32),
+                          ids=ids[order], labels=(np.arange(n) % 3)[order]))
+    model = build_comparison([Run(a), Run(b)], quiet=True)
+    html = render("report.html", report=model)
+    store = RunStore([a, b], load_model=False)
+
+    cell = re.search(r'id="similarity".*?<td>a vs b</td><td[^>]*>([\d.]+) \(chance ([\d.]+)\)</td>', html, re.DOTALL)
+    heatmap = similarity_card(store).children.figure.data[0]
+    assert 0.3 < float(cell[1]) < 0.99  # a score that is neither chance nor identity
+    assert float(cell[1]) == pytest.approx(float(heatmap.z[0][1]), abs=5e-4)
+    assert cell[2] == f"{heatmap.customdata[0][1]:.3f}"
+
+    mean = re.search(r"<dt>b vs a</dt>\s*<dd>mean ([\d.]+)", html)[1]
+    shown = store["b"].color_values("run_agreement", "pca")[0]
+    assert 0.1 < float(mean) < 0.9 and mean == f"{np.nanmean(shown):.2f}"
+    first = store["a"].color_values("run_agreement", "pca")[0]  # the first run is coloured by the same pairs
+    np.testing.assert_allclose(np.sort(first), np.sort(shown))
+
+    report_map = next(s for s in model.sections if s.id == "aligned-pca").figures[1].figure["data"][0]
+    panel = panel_figure(store, store["b"], "pca", "none")["data"][0]
+    in_report = dict(zip(report_map["customdata"], zip(_floats(report_map["x"]), _floats(report_map["y"]))))
+    in_panel = dict(zip(panel["customdata"], zip(_floats(panel["x"]), _floats(panel["y"]))))
+    assert set(in_report) == set(in_panel) == set(ids)
+    assert all(in_report[i] == in_panel[i] for i in ids)
+    assert in_panel["s0"] != tuple(store["b"].coords("pca", 2)[store["b"].row_of["s0"]])  # moved onto a's map
+
+
+def test_a_comparison_is_written_to_json_and_npz(rotated_pair, tmp_path):
+    import json
+
+    a, b = rotated_pair
+    comparison = compare_runs([b, a], order="step", permutations=2)
+    assert comparison.names == ["ckpt-step50", "ckpt-step200"]
+    saved = json.loads(comparison.save(tmp_path / "c.json").read_text())
+    assert saved["names"] == comparison.names and saved["n_shared"] == a.n
+    np.testing.assert_allclose(saved["scores"]["svcca"]["values"], comparison.scores["svcca"].values)
+    with np.load(comparison.save(tmp_path / "c.npz")) as arrays:
+        np.testing.assert_array_equal(arrays["ids"], b.ids)
+        np.testing.assert_allclose(arrays["map_pca_1"], comparison.maps["pca"][1])
+        np.testing.assert_allclose(arrays["agreement_1"], comparison.agreement[0])
+    with pytest.raises(InputError, match=r"\.json or \.npz"):
+        comparison.save(tmp_path / "c.csv")

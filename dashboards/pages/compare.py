@@ -13,7 +13,7 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dashboards import ids, logic
 from dashboards.pages import _parts
 from dashboards.pages.explore import highlight, painted
-from dashboards.store import AGREEMENT_K
+from latentviz.compare import AGREEMENT_K, series_order
 from latentviz.errors import InputError
 
 SCOPE = "compare"
@@ -68,6 +68,10 @@ def layout(store, run_id: str, *, focus=None):
     reason = unmatched(store)
     if reason:
         return _parts.missing(reason)
+    try:
+        store.comparison()
+    except InputError as exc:  # each run shares enough ids with the first, but all of them together too few
+        return _parts.missing(str(exc))
     runs = list(store)
     color = "run_agreement"
     aligned = f"maps aligned to {runs[0].name} (Procrustes on shared ids)"
@@ -96,7 +100,7 @@ def delta_table(store):
     from latentviz.figures import metric_values
 
     runs = list(store)
-    runs = [runs[i] for i in logic.series_order([d.run for d in runs]) or range(len(runs))]
+    runs = [runs[i] for i in series_order([d.run for d in runs]) or range(len(runs))]
     items = logic.metric_deltas({d.id: metric_values(d.run.metrics) for d in runs}, metric_facts())
     if not items:
         return _parts.hint("No run has metrics yet (latentviz metrics RUN).")
@@ -118,16 +122,16 @@ def delta_table(store):
 def similarity_card(store):
     from latentviz import figures as lvf
 
-    matrix = store.similarity
-    figure = lvf.similarity_heatmap(matrix["values"], names=[d.name for d in store], baseline=matrix["chance"],
-                                    title=f"Similarity of the runs ({matrix['name']})")
+    score = store.comparison().scores["linear_cka"]
+    figure = lvf.similarity_heatmap(score.values, names=[d.name for d in store], baseline=score.chance,
+                                    title=f"Similarity of the runs ({score.similarity.label})")
     return html.Div(className="lv-card", children=dcc.Graph(figure=figure, config={"displaylogo": False}))
 
 
 def series_card(store, method: str):
     """A step slider through the runs of a checkpoint series (runs whose manifests carry a step), or None."""
     runs = list(store)
-    order = logic.series_order([d.run for d in runs])
+    order = series_order([d.run for d in runs])
     if order is None:
         return None
     steps = [runs[i].run.manifest.get("step", runs[i].run.manifest.get("epoch")) for i in order]
@@ -191,7 +195,7 @@ def register(app, store) -> None:
     @app.callback(Output(ids.step_graph(SCOPE), "figure"), Input(ids.step_slider(SCOPE), "value"),
                   prevent_initial_call=True)
     def step(position):
-        order = logic.series_order([d.run for d in store])
+        order = series_order([d.run for d in store])
         position = int(logic.clamp(position, 0, len(order) - 1, name="step"))
         return panel_figure(store, list(store)[order[position]], common_method(store), "label")
 

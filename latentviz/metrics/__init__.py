@@ -20,7 +20,7 @@ from latentviz.metrics._regularity import (active_units, effective_rank, intrins
 from latentviz.metrics._run import compute_run_metrics
 from latentviz.metrics._sampling import beta_vae_score, factor_vae_score
 from latentviz.metrics._sap import sap
-from latentviz.metrics._similarity import compare, linear_cka, mutual_knn, procrustes_distance, rbf_cka, svcca
+from latentviz.metrics._similarity import linear_cka, mutual_knn, procrustes_distance, rbf_cka, svcca
 from latentviz.metrics._unsupervised import gaussian_wasserstein_correlation, mutual_info_score, total_correlation
 
 __all__ = [
@@ -29,6 +29,6 @@ __all__ = [
     "active_units", "kl_per_dim", "prior_fit", "trustworthiness", "continuity", "knn_preservation",
     "intrinsic_dimension", "effective_rank", "latent_correlation", "reconstruction_error", "consistency",
     "interpolation_smoothness", "linear_probe_accuracy", "knn_accuracy", "silhouette", "linear_cka", "rbf_cka",
-    "svcca", "procrustes_distance", "mutual_knn", "compare", "discretize",
+    "svcca", "procrustes_distance", "mutual_knn", "discretize",
     "REGISTRY", "MetricInfo", "MetricWarning", "compute_run_metrics",
 ]

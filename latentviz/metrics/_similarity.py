@@ -309,45 +309,6 @@ def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0, device: str
     return _with_baseline(lambda x, y: knn_preservation(x, y, k, device=device), a, b, baseline, seed)
 
 
-def compare(run_a, run_b, *, k: int = 10, seed=0, device: str = "cpu") -> dict:
-    """Every similarity score between the latents of two runs, rows matched by ``id``.
-
-    Parameters
-    ----------
-    run_a, run_b : latentviz.run.Run
-        Runs encoded from (partly) the same inputs.
-    k : int, default=10
-        Neighbours for the mutual k-NN score.
-    seed : int, default=0
-        Seeds the baselines and samples.
-    device : str, default="cpu"
-        Where linear CKA and the neighbour searches run (``cpu``, ``auto``, ``cuda``, ``mps``).
-
-    Returns
-    -------
-    dict
-        ``n_matched`` and, for ``linear_cka``, ``rbf_cka``, ``svcca``, ``procrustes_distance``
-        and ``mutual_knn``, ``{"score": float, "baseline": float}``.
-    """
-    ids_a, ids_b = np.asarray(run_a.ids), np.asarray(run_b.ids)
-    common, rows_a, rows_b = np.intersect1d(ids_a, ids_b, return_indices=True)
-    if len(common) < 3:
-        raise InputError(f"compare: the runs share {len(common)} sample ids; at least 3 are needed")
-    a, b = np.asarray(run_a.z, np.float64)[rows_a], np.asarray(run_b.z, np.float64)[rows_b]
-    keep = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
-    a, b = a[keep], b[keep]
-    scores = {
-        "linear_cka": linear_cka(a, b, baseline=True, seed=seed, device=device),
-        "rbf_cka": rbf_cka(a, b, baseline=True, seed=seed),
-        "svcca": svcca(a, b, baseline=True, seed=seed),
-        "procrustes_distance": procrustes_distance(a, b, baseline=True, seed=seed),
-        "mutual_knn": mutual_knn(a, b, min(k, (len(a) - 1) // 2), baseline=True, seed=seed, device=device),
-    }
-    out = {name: {"score": score, "baseline": chance} for name, (score, chance) in scores.items()}
-    out["n_matched"] = int(keep.sum())
-    return out
-
-
 def _pair(a, b, whom: str):
     a = check_latents(a, "a", whom=whom)
     b = check_latents(b, "b", whom=whom)
