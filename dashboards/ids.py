@@ -41,6 +41,7 @@ legend = _factory("explore-legend")  # store: how many legend traces follow data
 selection = _factory("explore-selection")  # store: full-data row indices of the selection
 gallery = _factory("explore-gallery")
 neighbours = _factory("explore-neighbours")
+cluster_item = _factory("explore-cluster")  # extra key ``cluster``: one entry of the cluster list
 to_decode = _factory("explore-to-decode")
 export = _factory("explore-export")
 download = _factory("explore-download")

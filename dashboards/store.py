@@ -191,18 +191,24 @@ class RunData:
                                       has_recon=self.column("recon_error") is not None,
                                       has_neighbours=self.neighbours is not None and bool(self.methods),
                                       has_clusters=self.clusters is not None)
-        return logic.forced_color_options(options, self._auto_color_mode)
+        return logic.forced_color_options(options, self._auto_color_modes.get)
 
-    def _auto_color_mode(self, value: str) -> str | None:
-        """How a label or factor choice is coloured unforced; None for text (always categories)."""
+    @functools.cached_property
+    def _auto_color_modes(self) -> dict:
+        """How the label and each factor are coloured unforced (None: text, always categories), decided once
+        (every callback checks its colour-by value against the options)."""
         import pandas as pd
 
         from latentviz.figures import is_categorical
 
-        values = pd.Series(self.color_values(value, "")[0])
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            return None
-        return "categorical" if is_categorical(values) else "continuous"
+        modes = {}
+        for value in ("label", *(f"factor:{name}" for name in self.run.factor_names)):
+            values = self.color_values(value, "")[0]
+            series = pd.Series(values) if values is not None else None
+            numeric = series is not None and pd.api.types.is_numeric_dtype(series) \
+                and not pd.api.types.is_bool_dtype(series)
+            modes[value] = ("categorical" if is_categorical(series) else "continuous") if numeric else None
+        return modes
 
     def color_values(self, value: str | None, method: str) -> tuple[np.ndarray | None, str | None]:
         """(values for every row, column name) of a colour-by choice; (None, None) for "nothing"."""

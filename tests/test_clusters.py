@@ -154,3 +154,27 @@ def test_exports_carry_the_clusters(tmp_path, make_run, cli):
     header = rows[0].split("\t")
     assert header[-1] == "cluster" and len(rows) == 121
     assert [int(r.split("\t")[-1]) for r in rows[1:]] == clusters["cluster"].tolist()
+
+
+def test_dashboard_cluster_list_and_colours(tmp_path, make_run, cli):
+    from dashboards import logic
+    from dashboards.store import RunData
+
+    x, truth = blobs(n=150, d=2, centers=3, seed=6)
+    path = make_run(tmp_path / "run", x, labels=np.array(["a", "b", "c"])[truth])
+    data = RunData("r", path, load_model=False)
+    assert data.clusters is None and data.cluster_entries == []
+    assert "cluster" not in [o["value"] for o in data.color_options()]
+    assert cli("cluster", path, "-q").code == 0
+    data = RunData("r", path, load_model=False)
+    table = pd.read_parquet(path / "clusters.parquet")
+    sizes = [e["size"] for e in data.cluster_entries]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == int((table["cluster"] >= 0).sum())
+    assert "cluster" in [o["value"] for o in data.color_options()]
+    values, name = data.color_values("cluster", "")
+    assert name == "cluster" and values.tolist() == logic.cluster_names(table["cluster"]).tolist()
+    assert logic.cluster_names(np.array([-1, 2])).tolist() == ["outlier", "2"]
+    first = data.cluster_entries[0]
+    assert data.cluster_rows(first["cluster"]) == np.flatnonzero(table["cluster"] == first["cluster"]).tolist()
+    with pytest.raises(InputError, match="cluster: unknown value"):
+        data.cluster_rows(99)

@@ -1,4 +1,4 @@
-"""Explore: the projection scatter, colour-by, hover thumbnails, selection gallery, neighbours, search, export.
+"""Explore: the projection scatter, colour-by, hover thumbnails, selection gallery, neighbours, clusters, search, export.
 
 The scatter comes from the same builder as the report (:func:`latentviz.figures.projection_scatter`);
 recolouring and highlighting are ``Patch()`` updates, so the coordinates are sent once.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import html as _html
 
 import numpy as np
-from dash import ALL, MATCH, Input, Output, Patch, State, dcc, html, no_update
+from dash import ALL, MATCH, Input, Output, Patch, State, ctx, dcc, html, no_update
 
 from dashboards import ids, logic
 from dashboards.pages import _parts
@@ -64,10 +64,35 @@ def layout(store, run_id: str, *, focus=None):
                     html.H3("Selection"),
                     html.Div(id=ids.gallery(r), children=_parts.hint("Drag a box or lasso on the map to select points.")),
                 ]),
+                cluster_card(data),
             ]),
         ]),
         dcc.Store(id=ids.selection(r), data=None),
         dcc.Store(id=ids.legend(r), data=legend_count(figure)),
+    ])
+
+
+#: Entries of the cluster list, at most (the largest clusters).
+CLUSTERS_LISTED = 100
+
+
+def cluster_card(data):
+    """The cluster list (size, purity, top labels), largest first; clicking one selects its points. None without clusters."""
+    entries = data.cluster_entries
+    if not entries:
+        return None
+    items = []
+    for entry in entries[:CLUSTERS_LISTED]:
+        purity = "" if entry["purity"] is None else f" · purity {entry['purity']:.0%}"
+        items.append(html.Li(html.Button(
+            id=ids.cluster_item(data.id, cluster=entry["cluster"]), n_clicks=0, className="lv-cluster",
+            children=[html.Strong(f"cluster {entry['cluster']}"), f" · {entry['size']:,} points{purity}",
+                      html.Span(f" {entry['top_labels']}" if entry["top_labels"] else "", className="lv-muted")])))
+    note = (_parts.hint(f"the {CLUSTERS_LISTED} largest of {len(entries):,} clusters")
+            if len(entries) > CLUSTERS_LISTED else None)
+    return html.Section(className="lv-card", children=[
+        html.H3("Clusters"), html.Ol(className="lv-clusters", children=items), note,
+        _parts.hint("Click a cluster to select its points."),
     ])
 
 
@@ -173,6 +198,14 @@ def register(app, store) -> None:
             rows = [r for r in (row_of_point(data, p) for p in selected["points"][:data.n] if isinstance(p, dict))
                     if r is not None]
         return None if rows is None else [int(r) for r in rows]
+
+    @app.callback(Output(ids.selection(MATCH), "data", allow_duplicate=True),
+                  Input(ids.cluster_item(MATCH, cluster=ALL), "n_clicks"), prevent_initial_call=True)
+    def select_cluster(clicks):
+        picked = ctx.triggered_id
+        if not isinstance(picked, dict) or not any(clicks or []):
+            return no_update
+        return store[picked["run"]].cluster_rows(picked["cluster"])
 
     @app.callback(Output(ids.gallery(MATCH), "children"), Input(ids.selection(MATCH), "data"),
                   State(ids.graph(MATCH), "id"), prevent_initial_call=True)

@@ -24,7 +24,8 @@ TIMEOUT = 30
 
 @pytest.fixture(scope="module")
 def runs(vae_run, add_maps, tmp_path_factory):
-    """Two copies of the session's encoded run, with maps, neighbours and (different) metrics."""
+    """Two copies of the session's encoded run, with maps, neighbours and (different) metrics; the first clustered."""
+    from latentviz.clusters import cluster_run
     from latentviz.run import write_json
 
     root = tmp_path_factory.mktemp("dash")
@@ -35,6 +36,7 @@ def runs(vae_run, add_maps, tmp_path_factory):
         add_maps(path)
         write_json(path / "metrics.json", {"mig": mig, "sap": 0.1, "detail": {}})
         paths.append(path)
+    cluster_run(paths[0], min_cluster_size=5, quiet=True)
     return paths
 
 
@@ -109,6 +111,29 @@ def test_dexp001_color_by_changes_the_plot(browser, server):
     after = plot(browser, graph, "[Array.from(gd.data[0].marker.color).slice(0, 50), gd.data[0].marker.showscale, "
                                  "gd.data.filter(t => t.meta === 'legend').length]")
     assert after[0] != before[0] and after[1] is True and after[2] == 0  # numbers on a colour scale, no legend traces
+    assert console_errors(browser) == []
+
+
+def test_dexp005_colour_by_cluster_and_clicking_a_cluster_selects_its_points(browser, server):
+    from selenium.webdriver.common.by import By
+
+    from dashboards import ids
+
+    data, graph = _explore(browser, server)
+    run = data.id
+    choose(browser, ids.color(run), "cluster")
+    wait(browser, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "cluster", "not coloured by cluster")
+    names = plot(browser, graph, "gd.data.filter(t => t.meta === 'legend').map(t => t.name)")
+    expected = {"outlier" if c < 0 else str(c) for c in data.clusters[data.shown]}
+    assert set(names) == expected and len(expected) >= 2, names
+    entry = data.cluster_entries[-1]  # the smallest cluster: the list is largest first
+    find(browser, ids.cluster_item(run, cluster=entry["cluster"])).click()
+    count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(run)) + " .lv-count"),
+                 "clicking a cluster did not fill the gallery")[0]
+    assert count.text == f"{entry['size']:,}"
+    thumbs = browser.find_elements(By.CSS_SELECTOR, css(ids.gallery(run)) + " .lv-gallery .lv-thumb")
+    members = set(data.ids[data.clusters == entry["cluster"]])
+    assert thumbs and {t.get_attribute("title") for t in thumbs} <= members
     assert console_errors(browser) == []
 
 
