@@ -53,7 +53,7 @@ def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = F
         Flat metric names (see :data:`latentviz.metrics.REGISTRY`) with ``detail``, ``timings``
         (seconds per metric group), ``skipped`` (name -> reason), ``seed`` and ``repeats``.
     """
-    from latentviz.progress import say
+    from latentviz.progress import progress, say
     from latentviz.run import METRICS, write_json
 
     if int(repeats) < 1:
@@ -64,19 +64,22 @@ def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = F
         out = {"detail": {}, "timings": {}, "skipped": {}, "seed": int(seed), "repeats": int(repeats)}
         if ctx.nonfinite:
             out["detail"]["nonfinite_rows"] = ctx.nonfinite
-        for names, needs, task in _TASKS:
-            reason = needs(ctx)
-            if reason is None:
-                t0 = time.perf_counter()
-                try:
-                    _run_task(out, names, task, ctx, seed, repeats)
-                except LatentvizError as exc:
-                    reason = str(exc)
-                out["timings"][names[0]] = round(time.perf_counter() - t0, 4)
-            if reason is not None:
-                for name in names:
-                    out["skipped"][name] = reason
-                say(f"metrics: skipped {', '.join(names)}: {reason}", quiet=quiet)
+        with progress(total=len(_TASKS), desc="metrics", unit="metric", quiet=quiet) as bar:
+            for names, needs, task in _TASKS:
+                bar.set_description_str(f"metrics: {names[0]}")
+                reason = needs(ctx)
+                if reason is None:
+                    t0 = time.perf_counter()
+                    try:
+                        _run_task(out, names, task, ctx, seed, repeats)
+                    except LatentvizError as exc:
+                        reason = str(exc)
+                    out["timings"][names[0]] = round(time.perf_counter() - t0, 4)
+                if reason is not None:
+                    for name in names:
+                        out["skipped"][name] = reason
+                    say(f"metrics: skipped {', '.join(names)}: {reason}", quiet=quiet)
+                bar.update()
         write_json(stage.path(METRICS), out)
         stage.record_stage(time.perf_counter() - started, seed=int(seed), repeats=int(repeats))
     return out
@@ -341,9 +344,11 @@ def _mig(ctx, seed):
 
     z, f = _train(ctx)
     mi = discrete_mutual_info(discretize(z), f)
-    per_factor = _mig_per_factor(mi, entropy(f))
+    factor_entropy = entropy(f)
+    per_factor = _mig_per_factor(mi, factor_entropy)
     return ({"mig": _mean_over_informative(per_factor, whom="mig")},
-            {"per_factor": [None if np.isnan(v) else float(v) for v in per_factor], "mutual_info_matrix": mi})
+            {"per_factor": [None if np.isnan(v) else float(v) for v in per_factor], "mutual_info_matrix": mi,
+             "factor_entropy": factor_entropy})
 
 
 def _dci(ctx, seed):

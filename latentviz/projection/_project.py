@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
-import threading
 import time
 
 import numpy as np
@@ -59,7 +59,7 @@ def parse_methods(methods) -> tuple[str, ...]:
 def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, seed: int = 0, k: int = 30,
             quiet: bool = False, reference=None, align: str = "auto", tsne_backend: str = "opentsne",
             perplexity: float = 30.0, n_neighbors: int = 15, metric: str = "euclidean",
-            device: str = "auto") -> ProjectionResult:
+            device: str = "auto", dask: str | None = None) -> ProjectionResult:
     """Project a run with PCA, t-SNE and UMAP over one shared kNN graph, and write the results.
 
     Writes ``projections.parquet`` (``id``, ``pca_0``.., ``tsne_0``.., ``umap_0``..; NaN for rows
@@ -91,6 +91,10 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
     metric : {"euclidean", "cosine"}
     device : str
         For the exact kNN search and PCA.
+    dask : str, optional
+        ``"local:N"`` (a local cluster of N worker processes) or a running ``dask.distributed``
+        scheduler's address: PCA and the placement of the points outside the sample run over
+        row-shards on its workers (:mod:`latentviz.projection._dask`), with the same result.
     quiet : bool
 
     Returns
@@ -113,14 +117,25 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 10:
         raise InputError(f"--sample: must be an integer >= 10; got {sample!r}")
 
-    with run.stage("project") as stage:
+    with run.stage("project") as stage, _client(dask, methods, tsne_backend) as client:
         return _project(run, stage, started=started, methods=methods, dims=dims, sample=sample, seed=seed, k=k,
                         quiet=quiet, reference=reference, align=align, tsne_backend=tsne_backend,
-                        perplexity=perplexity, n_neighbors=n_neighbors, metric=metric, device=device)
+                        perplexity=perplexity, n_neighbors=n_neighbors, metric=metric, device=device, client=client)
+
+
+def _client(dask: str | None, methods, tsne_backend: str):
+    """The Dask client of ``--dask`` for the stage's duration (its workers importing what placement needs), or none."""
+    if dask is None:
+        return contextlib.nullcontext()
+    from latentviz.projection._dask import dask_client
+
+    needs = {"pca": "latentviz.projection._pca", "tsne": "openTSNE" if tsne_backend == "opentsne" else "sklearn",
+             "umap": "umap"}
+    return dask_client(dask, preload=tuple(needs[m] for m in methods))
 
 
 def _project(run, stage, *, started, methods, dims, sample, seed, k, quiet, reference, align, tsne_backend,
-             perplexity, n_neighbors, metric, device) -> ProjectionResult:
+             perplexity, n_neighbors, metric, device, client=None) -> ProjectionResult:
     """The work of :func:`project`, writing its outputs and manifest entries into ``stage``."""
     from latentviz.progress import say
     from latentviz.run import NEIGHBORS, PROJECTIONS, Run, write_table
@@ -148,29 +163,32 @@ def _project(run, stage, *, started, methods, dims, sample, seed, k, quiet, refe
         source = _Latents.of(ref)
         source_graph = _graph(source.z, k, metric=metric, seed=seed, device=device, quiet=True)
         plan = _Plan.build(source, source_graph, sample, k, metric=metric, seed=seed, device=device,
-                           place=data.z)
+                           place=data.z, client=client)
     else:
-        plan = _Plan.build(data, graph, sample, k, metric=metric, seed=seed, device=device)
+        plan = _Plan.build(data, graph, sample, k, metric=metric, seed=seed, device=device, client=client)
 
-    umap_import = _import_umap_meanwhile(methods, tsne_backend)
-    coordinates, entries, projectors = {}, {}, {}
-    for method in methods:
-        if method == "umap" and umap_import is not None:
-            umap_import.join()
+    def one(method: str):
         tick = time.perf_counter()
         init = defaults[method]
         if ref is not None and align == "procrustes" and method != "pca":
             init = _reference_layout(ref, method, dims, data.ids[data.rows[plan.fit_rows]], init)
         projector = factories[method](init)
-        placed = plan.run(projector)
+        placed = plan.run(projector, quiet=quiet)
         entry = {"seconds": round(time.perf_counter() - tick, 4), **_describe(projector, plan)}
         if ref is not None:
             placed, entry["aligned_to"] = _align(placed, method, align, data, ref)
         entry.update(embedding_quality(data.z, placed, labels=data.labels, random_state=seed, metric=metric))
-        coordinates[method], entries[method], projectors[method] = placed, entry, projector
         quality = entry["trustworthiness"]
         say(f"project: {method} in {entry['seconds']:.1f}s, trustworthiness "
             f"{'n/a' if quality is None else f'{quality:.3f}'}", quiet=quiet)
+        return placed, entry, projector
+
+    umap_beside = _umap_beside_tsne(methods, tsne_backend, lambda: one("umap"))
+    done = {method: one(method) for method in methods if umap_beside is None or method != "umap"}
+    if umap_beside is not None:
+        done["umap"] = umap_beside.result()
+        done["umap"][1]["beside_tsne"] = True  # its seconds overlap t-SNE's
+    coordinates, entries, projectors = ({method: done[method][i] for method in methods} for i in range(3))
 
     table = _table(run, data, coordinates, dims)
     write_table(stage.path(PROJECTIONS), table)
@@ -186,31 +204,26 @@ def _project(run, stage, *, started, methods, dims, sample, seed, k, quiet, refe
     return ProjectionResult(table=table, neighbors=data.full_graph(graph), methods=entries, projectors=projectors)
 
 
-def _import_umap_meanwhile(methods, tsne_backend: str) -> threading.Thread | None:
-    """Import umap-learn on a thread while the methods before it run; None when nothing runs before it.
+def _umap_beside_tsne(methods, tsne_backend: str, fit_umap) -> concurrent.futures.Future | None:
+    """Start ``fit_umap`` on a thread when openTSNE runs too; None otherwise (UMAP then runs in its turn).
 
-    The import (numba, pynndescent, about 1.3 s warm) is a quarter of a small run's time, and
-    t-SNE's gradient loop releases the GIL, so the two overlap. The main thread first imports
-    what it still needs itself, so the threads never import the same modules at once.
+    On 2 cores the two overlap: openTSNE's FFTs run on one thread and its gradient loop releases
+    the GIL, and UMAP's seeded epochs run on one thread without the GIL (``_umap``). The main
+    thread first imports what t-SNE and the quality figures need, so the threads never import
+    the same modules at once.
     """
-    if "umap" not in methods or methods.index("umap") == 0:
+    if not {"tsne", "umap"} <= set(methods) or tsne_backend != "opentsne":
         return None
     import scipy.spatial.distance  # noqa: F401 - embedding quality
 
     import latentviz.metrics  # noqa: F401 - embedding quality
-    from latentviz._numba_cache import import_cached
     from latentviz._optional import require
 
-    if "tsne" in methods:
-        require("sklearn.manifold" if tsne_backend == "sklearn" else "openTSNE", purpose="t-SNE")
-
-    def target():
-        with contextlib.suppress(Exception):  # a failed import is reported by UMAP.fit, which imports again
-            import_cached("umap", purpose="UMAP")
-
-    thread = threading.Thread(target=target, name="latentviz-import-umap", daemon=True)
-    thread.start()
-    return thread
+    require("openTSNE", purpose="t-SNE")
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="latentviz-umap")
+    future = pool.submit(fit_umap)
+    pool.shutdown(wait=False)
+    return future
 
 
 @dataclasses.dataclass
@@ -266,10 +279,12 @@ class _Plan:
     place: np.ndarray         # points to place (rows of the run being projected)
     place_neighbors: Neighbors | None
     self_rows: np.ndarray | None  # when projecting a run into its own map: where fit and placed rows go
+    client: object = None     # a Dask client: PCA and placement run on its workers, neighbours searched there
+    place_index: object = None  # with a client: the search index over the fitted rows, queried per shard
 
     @classmethod
     def build(cls, source: _Latents, graph: Neighbors, sample: int, k: int, *, metric: str, seed: int,
-              device: str, place: np.ndarray | None = None) -> "_Plan":
+              device: str, place: np.ndarray | None = None, client=None) -> "_Plan":
         n = source.n_finite
         # once the full graph was approximate, pynndescent's compilation is paid in this process: stay approximate
         method = "pynndescent" if graph.method == "pynndescent" else "auto"
@@ -283,20 +298,30 @@ class _Plan:
         if place is None:  # the run's own map: the points outside the sample are placed
             rest = np.setdiff1d(np.arange(n), fit_rows)
             place, self_rows = source.z[rest], (fit_rows, rest)
-        place_neighbors = None
+        place_neighbors = index = None
         if len(place) and len(fit_rows) > TRANSFORM_K:
             index = search_index(source.z[fit_rows], metric=metric, method=method, random_state=seed, device=device,
                                  n_queries=len(place))
-            place_neighbors = index.query(place, TRANSFORM_K)
-        return cls(source, fit_rows, fit_graph, place, place_neighbors, self_rows)
+            if client is None:
+                place_neighbors = index.query(place, TRANSFORM_K)
+        return cls(source, fit_rows, fit_graph, place, place_neighbors, self_rows, client, index)
 
-    def run(self, projector) -> np.ndarray:
-        """Fit ``projector`` and return coordinates for the finite rows of the run being projected."""
+    def run(self, projector, *, quiet: bool = True) -> np.ndarray:
+        """Fit ``projector`` and return coordinates for the finite rows of the run being projected.
+
+        Unless ``quiet``, t-SNE and UMAP show their iterations and the placement its points on stderr.
+        """
+        if isinstance(projector, PCA) and self.client is not None:
+            from latentviz.projection import _dask
+
+            _dask.fit_pca(self.client, projector, self.source.z, shard_rows=_PLACE_CHUNK)
+            points = self.source.z if self.self_rows is not None else self.place
+            return _dask.place(self.client, projector, points, None, k=TRANSFORM_K, shard_rows=_PLACE_CHUNK)
         if isinstance(projector, PCA):  # PCA is cheap: it always sees every point
             projector.fit(self.source.z)
             return projector.embedding_ if self.self_rows is not None else projector.transform(self.place)
-        projector.fit(self.source.z[self.fit_rows], neighbors=self.fit_graph)
-        placed = self._place(projector)
+        projector.fit(self.source.z[self.fit_rows], neighbors=self.fit_graph, quiet=quiet)
+        placed = self._place(projector, quiet)
         if self.self_rows is None:
             return placed
         fit_rows, rest = self.self_rows
@@ -305,20 +330,28 @@ class _Plan:
         out[rest] = placed
         return out
 
-    def _place(self, projector) -> np.ndarray:
+    def _place(self, projector, quiet: bool) -> np.ndarray:
         if not len(self.place):
             return np.empty((0, projector.embedding_.shape[1]))
         if not projector.supports_transform:
             raise InputError(f"{projector.name}: {projector._no_transform_reason()}; or raise --sample above "
                              f"{self.source.n_finite}")
+        if self.client is not None:
+            from latentviz.projection._dask import place
+
+            return place(self.client, projector, self.place, self.place_index, k=TRANSFORM_K, shard_rows=_PLACE_CHUNK)
+        from latentviz.progress import progress
+
         parts = []
-        for start in range(0, len(self.place), _PLACE_CHUNK):
-            block = slice(start, start + _PLACE_CHUNK)
-            known = None
-            if self.place_neighbors is not None:
-                known = Neighbors(self.place_neighbors.indices[block], self.place_neighbors.distances[block],
-                                  metric=self.place_neighbors.metric, method=self.place_neighbors.method)
-            parts.append(projector.transform(self.place[block], neighbors=known))
+        with progress(total=len(self.place), desc=f"{projector.name}: placing", unit="pt", quiet=quiet) as bar:
+            for start in range(0, len(self.place), _PLACE_CHUNK):
+                block = slice(start, start + _PLACE_CHUNK)
+                known = None
+                if self.place_neighbors is not None:
+                    known = Neighbors(self.place_neighbors.indices[block], self.place_neighbors.distances[block],
+                                      metric=self.place_neighbors.metric, method=self.place_neighbors.method)
+                parts.append(projector.transform(self.place[block], neighbors=known))
+                bar.update(len(parts[-1]))
         return np.vstack(parts)
 
 
@@ -338,6 +371,9 @@ def _describe(projector, plan: _Plan) -> dict:
             notes.append(f"{len(plan.fit_rows)} points are too few for {projector.name}; the map is the scaled PCA")
     if isinstance(projector, TSNE) and not projector.fallback_:
         entry["perplexity_used"] = projector.perplexity_
+        entry["iterations_used"] = projector.n_iter_  # early exaggeration included; fewer when the KL stopped falling
+        if projector.kl_divergence_ is not None:
+            entry["kl_divergence"] = round(projector.kl_divergence_, 6)
         if projector.perplexity_ < projector.perplexity:
             notes.append(f"perplexity {projector.perplexity:g} -> {projector.perplexity_:.4g}: the graph holds "
                          f"{projector.n_neighbors_} neighbours per point (raise --k for a larger perplexity)")

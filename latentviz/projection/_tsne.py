@@ -18,6 +18,12 @@ MIN_POINTS = 4
 TRANSFORM_PERPLEXITY = 5.0
 # Below this many points openTSNE runs on one thread unless told otherwise.
 THREADS_FROM = 10_000
+#: openTSNE's early exaggeration phase (its default), and how often the KL divergence is evaluated.
+EXAGGERATION_ITER = 250
+CHECK_EVERY = 25
+#: Stop once the KL divergence falls by less than this fraction over CHECK_EVERY iterations. Measured at
+#: 20k points (benchmarks/RESULTS.md): the iterations after that no longer change trustworthiness.
+EARLY_STOP = 0.01
 
 
 class TSNE(Projector):
@@ -36,7 +42,10 @@ class TSNE(Projector):
     backend : {"opentsne", "sklearn"}, default="opentsne"
         openTSNE can place new points (``transform``); scikit-learn's cannot.
     n_iter : int, default=500
-        Iterations after the 250 of early exaggeration.
+        Iterations after the 250 of early exaggeration (at most: see ``early_stop``).
+    early_stop : float or None, default=EARLY_STOP
+        openTSNE stops once the KL divergence falls by less than this fraction over 25
+        iterations (after the early exaggeration); None runs every iteration.
     random_state : int, default=0
     init : "pca" or ndarray of shape (n_samples, n_components), default="pca"
         Starting layout (rescaled to a standard deviation of 1e-4 on the first axis); an array
@@ -55,12 +64,17 @@ class TSNE(Projector):
         Neighbours per point the affinities were built from.
     fallback_ : str or None
         ``"pca"`` when there were too few points for t-SNE.
+    n_iter_ : int
+        Iterations run, early exaggeration included (openTSNE; the requested total for scikit-learn).
+    kl_divergence_ : float or None
+        The last KL divergence openTSNE evaluated.
     """
 
     name = "tsne"
 
     def __init__(self, n_components: int = 2, *, perplexity: float = 30.0, backend: str = "opentsne",
-                 n_iter: int = 500, init="pca", random_state=0, n_jobs: int | None = None):
+                 n_iter: int = 500, init="pca", random_state=0, n_jobs: int | None = None,
+                 early_stop: float | None = EARLY_STOP):
         self.n_components = n_components
         self.init = init
         self.perplexity = perplexity
@@ -68,6 +82,7 @@ class TSNE(Projector):
         self.n_iter = n_iter
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.early_stop = early_stop
 
     @property
     def supports_transform(self) -> bool:
@@ -76,8 +91,11 @@ class TSNE(Projector):
     def _no_transform_reason(self) -> str:
         return "the sklearn backend cannot place new points; use backend='opentsne' or align by Procrustes"
 
-    def fit(self, z, y=None, *, neighbors=None) -> "TSNE":
-        """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`)."""
+    def fit(self, z, y=None, *, neighbors=None, quiet: bool = True) -> "TSNE":
+        """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`).
+
+        Unless ``quiet``, a bar on stderr counts the iterations and shows the current KL divergence.
+        """
         from latentviz.neighbors import _check_points, knn
         from latentviz.projection._pca import PCA
 
@@ -91,6 +109,7 @@ class TSNE(Projector):
         init = PCA(n_out).fit_transform(x) if isinstance(self.init, str) else _check_init(self.init, n, n_out)
         self.fallback_ = None
         self._embedding = None
+        self.n_iter_, self.kl_divergence_ = 0, None
         if n < MIN_POINTS:
             self.perplexity_, self.n_neighbors_, self.fallback_ = 0.0, 0, "pca"
             self.embedding_ = _scaled(init, 1.0)
@@ -108,10 +127,11 @@ class TSNE(Projector):
             raise InputError(f"TSNE: a graph of {graph.k} neighbours is too small; give at least 4")
         init = _scaled(init, 1e-4)
         if self.backend == "opentsne":
-            self._embedding = self._fit_opentsne(x, graph, init)
+            self._embedding = self._fit_opentsne(x, graph, init, quiet)
             self.embedding_ = np.asarray(self._embedding, dtype=np.float64).copy()
         else:
             self.embedding_ = self._fit_sklearn(graph, init)
+            self.n_iter_ = EXAGGERATION_ITER + self.n_iter
         return self
 
     def transform(self, z, *, neighbors=None) -> np.ndarray:
@@ -131,14 +151,23 @@ class TSNE(Projector):
             index.answer = None
         return np.asarray(placed, dtype=np.float64)
 
-    def _fit_opentsne(self, x, graph, init):
+    def _fit_opentsne(self, x, graph, init, quiet: bool):
+        from latentviz.progress import progress
+
         openTSNE = require("openTSNE", purpose="t-SNE")
         n_jobs = self.n_jobs or (1 if len(x) < THREADS_FROM else os.cpu_count() or 1)
         affinities = openTSNE.affinity.PerplexityBasedNN(
             perplexity=self.perplexity_, knn_index=_graph_index(graph, x, self.random_state),
             n_jobs=n_jobs, random_state=self.random_state)
-        embedding = openTSNE.TSNE(n_components=self.n_components, n_iter=self.n_iter, n_jobs=n_jobs,
-                                  random_state=self.random_state).fit(affinities=affinities, initialization=init)
+        with progress(total=EXAGGERATION_ITER + self.n_iter, desc="t-SNE", unit="it", quiet=quiet) as bar:
+            watch = _Watch(bar, self.early_stop)
+            embedding = openTSNE.TSNE(
+                n_components=self.n_components, n_iter=self.n_iter, early_exaggeration_iter=EXAGGERATION_ITER,
+                n_jobs=n_jobs, random_state=self.random_state, callbacks=watch, callbacks_every_iters=CHECK_EVERY,
+            ).fit(affinities=affinities, initialization=init)
+        embedding.gradient_descent_params["callbacks"] = None  # placing new points runs no watch (nor its bar)
+        self.n_iter_ = watch.done if watch.stopped else EXAGGERATION_ITER + self.n_iter
+        self.kl_divergence_ = watch.kl
         # openTSNE's transform re-centres the map in place; centre it now so it never moves later.
         embedding -= (embedding.max(axis=0) + embedding.min(axis=0)) / 2
         return embedding
@@ -154,6 +183,26 @@ class TSNE(Projector):
                             method=method, random_state=self.random_state)
         with threadpool_limits(1 if graph.n < THREADS_FROM else None):
             return model.fit_transform(graph.to_sparse(include_self=True)).astype(np.float64)
+
+
+class _Watch:
+    """openTSNE callback every :data:`CHECK_EVERY` iterations: advances the bar, shows the KL divergence,
+    and stops the optimisation once the KL falls by less than ``tolerance`` of itself (after the early
+    exaggeration, whose KL is not comparable)."""
+
+    def __init__(self, bar, tolerance: float | None):
+        self.bar, self.tolerance = bar, tolerance
+        self.done, self.kl, self.stopped = 0, None, False
+
+    def __call__(self, iteration: int, error: float, embedding) -> bool:
+        previous = self.kl if self.done > EXAGGERATION_ITER else None
+        self.done += CHECK_EVERY
+        self.kl = float(error)
+        self.bar.update(CHECK_EVERY)
+        self.bar.set_postfix_str(f"KL {self.kl:.4f}", refresh=False)
+        self.stopped = (self.tolerance is not None and previous is not None
+                        and previous - self.kl < self.tolerance * previous)
+        return self.stopped
 
 
 def _check_init(init, n: int, n_components: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import sys
 import warnings
 
 import numpy as np
@@ -55,8 +57,11 @@ class UMAP(Projector):
         self.n_epochs = n_epochs
         self.random_state = random_state
 
-    def fit(self, z, y=None, *, neighbors=None) -> "UMAP":
-        """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`)."""
+    def fit(self, z, y=None, *, neighbors=None, quiet: bool = True) -> "UMAP":
+        """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`).
+
+        Unless ``quiet``, a bar on stderr counts the epochs (of this fit and of later transforms).
+        """
         from latentviz._numba_cache import import_cached
         from latentviz.neighbors import _check_points, knn
         from latentviz.projection._pca import PCA
@@ -81,16 +86,27 @@ class UMAP(Projector):
             raise InputError(f"UMAP: the neighbour graph has {neighbors.n} points but z has {n}")
         graph = neighbors.head(self.n_neighbors_ - 1)
         umap = import_cached("umap", purpose="UMAP")
+        _release_gil_in_epochs()
         init = self.init if isinstance(self.init, str) else _check_init(self.init, n, n_out)
         indices, distances = graph.to_umap()
         self._model = umap.UMAP(
             n_components=n_out, n_neighbors=self.n_neighbors_, min_dist=self.min_dist, n_epochs=self.n_epochs,
             metric=graph.metric, init=init, random_state=self.random_state, force_approximation_algorithm=True,
-            precomputed_knn=(indices, distances, _SearchAdapter(x, graph.metric, self.random_state)))
+            precomputed_knn=(indices, distances, _SearchAdapter(x, graph.metric, self.random_state)),
+            tqdm_kwds={"desc": "UMAP epochs", "disable": quiet, "file": sys.stderr, "leave": False})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the seeded single-thread notice; disconnected duplicates
             self.embedding_ = self._model.fit_transform(x.astype(np.float32)).astype(np.float64)
         return self
+
+    def __getstate__(self) -> dict:
+        """Pickled (to a Dask worker) without the progress bar's stream, which only this process can write to."""
+        state = self.__dict__.copy()
+        model = state.get("_model")
+        if model is not None and "file" in (model.tqdm_kwds or {}):
+            state["_model"] = copy.copy(model)
+            state["_model"].tqdm_kwds = {key: value for key, value in model.tqdm_kwds.items() if key != "file"}
+        return state
 
     def transform(self, z, *, neighbors=None) -> np.ndarray:
         """Place new points into the fitted map (umap-learn's transform, training points fixed).
@@ -110,6 +126,28 @@ class UMAP(Projector):
         finally:
             adapter.answer = None
         return np.asarray(placed, dtype=np.float64)
+
+
+def _release_gil_in_epochs() -> None:
+    """Compile umap-learn's (seeded, single-thread) epoch kernel with ``nogil`` so UMAP can run on a
+    thread beside t-SNE: numba holds the GIL by default, which would stall t-SNE between its C calls.
+
+    The kernel is the same Python function compiled under another name, so its on-disk cache
+    (:mod:`latentviz._numba_cache`) is kept apart from the GIL-holding original's.
+    """
+    import types
+
+    import numba
+    from umap import layouts
+
+    if getattr(layouts, "_latentviz_nogil", False):
+        return
+    original = layouts._optimize_layout_euclidean_single_epoch
+    renamed = types.FunctionType(original.__code__, original.__globals__, original.__name__ + "_nogil",
+                                 original.__defaults__, original.__closure__)
+    renamed.__qualname__ = renamed.__name__
+    layouts._nb_optimize_layout_euclidean_single_epoch = numba.njit(renamed, fastmath=True, nogil=True, cache=True)
+    layouts._latentviz_nogil = True
 
 
 class _SearchAdapter:
