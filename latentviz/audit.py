@@ -233,6 +233,60 @@ def baseline_drift(run, baseline, policy: Policy) -> str | None:
     return None
 
 
+#: A derived threshold's margin: this many standard deviations over the baseline's --repeats, or, where no
+#: spread was recorded, this share of the baseline's value.
+DERIVE_SPREADS = 2.0
+DERIVE_SHARE = 0.05
+
+
+def derive_policy(values: dict, *, policy: Policy | None = None, name: str = "derived") -> dict:
+    """A policy (as a dict) whose thresholds come from a baseline run's ``values`` (:func:`run_values`), for review.
+
+    Every metric of the baseline with a better direction gets a check: no worse than its value less
+    :data:`DERIVE_SPREADS` standard deviations over the recorded repeats (``detail[name]["std"]``), or
+    :data:`DERIVE_SHARE` of the value where none was recorded; a descriptive metric (no better
+    direction) gets ``between`` that margin either side. The drift checks of ``policy`` are copied as
+    they are: their thresholds are a statistical test's, not a run's.
+    """
+    from latentviz.drift import metric_infos
+    from latentviz.metrics._registry import REGISTRY
+
+    infos = {**REGISTRY, **metric_infos()}
+    detail = values.get("detail") if isinstance(values.get("detail"), dict) else {}
+    checks = []
+    for metric in policy_metrics():
+        if metric in metric_infos():
+            continue
+        value, reason = metric_value(values, metric)
+        if reason or isinstance(value, str) or not math.isfinite(value):
+            continue
+        spread = (detail.get(metric) or {}).get("std") if isinstance(detail.get(metric), dict) else None
+        if isinstance(spread, (int, float)) and math.isfinite(spread) and spread > 0:
+            margin = DERIVE_SPREADS * float(spread)
+            repeats = len((detail.get(metric) or {}).get("values") or [])
+            why = f"baseline {_num(value)} ± {DERIVE_SPREADS:g} × std {_num(spread)} over {repeats} repeats"
+        else:
+            margin = DERIVE_SHARE * abs(value)
+            why = f"baseline {_num(value)} ± {DERIVE_SHARE:.0%} (no spread recorded: 'latentviz metrics --repeats' measures one)"
+        higher = infos[metric].higher_is_better if metric in infos else True  # the projection trustworthiness
+        check = {"metric": metric}
+        if higher is None:
+            check["between"] = [value - margin, value + margin]
+        elif higher:
+            check["gte"] = value - margin
+        else:
+            check["lte"] = value + margin
+        check["description"] = why
+        checks.append(check)
+    for kept in policy.checks if policy is not None else []:
+        if kept.metric in metric_infos():
+            checks.append(kept.model_dump(exclude_defaults=True))
+    if not checks:
+        raise InputError("--derive: the baseline run has no metric values to learn thresholds from; "
+                         "run 'latentviz metrics BASELINE' first")
+    return {"name": name, "checks": checks}
+
+
 def evaluate(policy: Policy, metrics: dict, *, baseline: dict | None = None) -> list[CheckResult]:
     """Run every check of ``policy`` on a run's ``metrics`` (and ``baseline``'s, for relative checks)."""
     return [_evaluate(check, metrics, baseline) for check in policy.checks]

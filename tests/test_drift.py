@@ -190,3 +190,26 @@ def test_report_section_shows_the_scores_of_drift_json(runs, cli):
     assert len(section.figures[1].figure["data"]) == 2  # the two runs, one trace each
     part = render_report(build_report(run)).split('id="drift"')[1].split("<section")[0]
     assert f"{drift['scores']['drift_domain_auc']:.3g}" in part and str(reference.resolve()) in part
+
+
+def test_derive_writes_thresholds_learned_from_the_baseline(runs, cli, tmp_path):
+    from latentviz.run import write_json
+
+    reference, current = runs(0.0)
+    write_json(reference / "metrics.json", {"mig": 0.4, "total_correlation": 2.0, "intrinsic_dimension": 3.0,
+                                            "detail": {"mig": {"std": 0.02, "values": [0.38, 0.42]}}})
+    write_json(current / "metrics.json", {"mig": 0.30, "total_correlation": 2.05, "intrinsic_dimension": 3.1})
+    out = tmp_path / "derived.yaml"
+    result = cli("audit", current, "--baseline", reference, "--derive", out)
+    policy = audit.load_policy(out)
+    checks = {c.metric: c for c in policy.checks}
+    assert checks["mig"].gte == pytest.approx(0.4 - 2 * 0.02)  # higher is better: the value less 2 std
+    assert "over 2 repeats" in checks["mig"].description
+    assert checks["total_correlation"].lte == pytest.approx(2.0 * 1.05)  # lower is better, no spread: 5%
+    assert checks["intrinsic_dimension"].between == pytest.approx((3.0 * 0.95, 3.0 * 1.05))  # descriptive
+    assert checks["drift_domain_auc"].lte == 0.55  # the drift checks are kept as the policy has them
+    assert out.read_text().startswith("# Derived by 'latentviz audit --derive' from the baseline run")
+    assert result.code == 1 and "mig 0.3 < 0.36 (fail)" in result.out  # RUN is audited against it
+    assert cli("audit", reference, "--policy", out).code == 0  # the baseline meets its own thresholds
+    result = cli("audit", current, "--derive", out)
+    assert result.code == 2 and "--derive: give --baseline RUN" in result.err

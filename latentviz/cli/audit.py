@@ -13,9 +13,12 @@ import click
 @click.option("--baseline", metavar="RUN",
               help="Baseline run for checks with 'relative: true', and the reference of the drift checks "
                    "(measured into RUN's drift.json when missing or measured against another run).")
+@click.option("--derive", "derive_out", metavar="OUT.yaml",
+              help="Write a policy whose thresholds come from the --baseline run's values (± twice their spread "
+                   "over --repeats, else 5%), keeping the drift checks, for review; RUN is then audited against it.")
 @click.option("--json", "json_out", metavar="OUT", help="Also write the results as JSON.")
 @click.option("--junit", "junit_out", metavar="OUT", help="Also write the results as JUnit XML (for CI).")
-def audit_command(run_path, policy, baseline, json_out, junit_out):
+def audit_command(run_path, policy, baseline, derive_out, json_out, junit_out):
     """Check RUN's metrics against POLICY and print one line per check.
 
     \b
@@ -39,6 +42,14 @@ def audit_command(run_path, policy, baseline, json_out, junit_out):
     rules = audit.load_policy(policy_file)
     applied = rules.name or str(policy_file)
     base = Run(baseline) if baseline else None
+    if derive_out:
+        if base is None:
+            raise InputError("--derive: give --baseline RUN, the run whose values the thresholds come from")
+        derived = audit.derive_policy(audit.run_values(base), policy=rules, name=f"derived from {base.path.resolve().name}")
+        write_derived(derive_out, derived, base)
+        rules, policy_file = audit.load_policy(derive_out), derive_out
+        applied = rules.name
+        click.echo(f"audit: derived {len(rules.checks)} checks from {base.path} -> {derive_out} (review before committing it)")
     note = audit.baseline_drift(run, base, rules) if base else None
     results = audit.evaluate(rules, audit.run_values(run, base, drift_note=note),
                              baseline=audit.run_values(base) if base else None)
@@ -56,3 +67,14 @@ def audit_command(run_path, policy, baseline, json_out, junit_out):
         raise AuditFailed(f"audit of {run.path}: {summary['counts']['fail']} failing check(s)")
     if code == 2:
         raise InputError(f"audit of {run.path}: {summary['counts']['error']} check(s) could not be evaluated")
+
+
+def write_derived(path, policy: dict, base) -> None:
+    """The derived policy as YAML, headed by where it came from."""
+    import yaml
+
+    from latentviz.run import write_bytes
+
+    head = (f"# Derived by 'latentviz audit --derive' from the baseline run {base.path.resolve()}.\n"
+            "# Each threshold is the baseline's value less a margin (see each description); review them before use.\n")
+    write_bytes(path, (head + yaml.safe_dump(policy, sort_keys=False, allow_unicode=True)).encode("utf-8"))
