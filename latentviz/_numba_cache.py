@@ -54,7 +54,7 @@ def import_cached(package: str, *, purpose: str) -> ModuleType:
     # kernels that use dynamic globals cannot be cached; numba says so once each, and compiles them as before
     warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
 
-    for name, mod in list(sys.modules.items()):
+    for name, mod in sys.modules.copy().items():  # copy() is atomic; other threads may be importing
         if name.split(".")[0] not in ("umap", "pynndescent") or mod is None:
             continue
         for obj in list(vars(mod).values()):

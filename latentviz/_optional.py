@@ -18,6 +18,8 @@ _EXTRA_FOR = {
     "pynndescent": "all",
     "openTSNE": "all",
     "dash": "all",
+    "distributed": "scale",
+    "datashader": "scale",
 }
 
 

@@ -26,14 +26,19 @@ from latentviz.cli._options import quiet_of
               help="How --reference aligns the maps.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]),
               help="Where the exact kNN search and PCA run.")
+@click.option("--dask", metavar="ADDRESS|local:N",
+              help="Run PCA and the placement of the points outside the sample over row-shards on a Dask cluster: "
+                   "a running scheduler's address (tcp://HOST:PORT) or local:N worker processes; same result.")
 @click.option("--quiet", "-q", "local_quiet", is_flag=True, help="No progress output.")
 @click.pass_context
-def project_command(ctx, run, methods, dims, sample, seed, k, metric, tsne_backend, reference, align, device, local_quiet):
+def project_command(ctx, run, methods, dims, sample, seed, k, metric, tsne_backend, reference, align, device, dask,
+                    local_quiet):
     """Project the latents of RUN with PCA, t-SNE and UMAP over one shared neighbour graph."""
     from latentviz.projection import project
 
     result = project(run, methods=methods, dims=int(dims), sample=sample, seed=seed, k=k, quiet=quiet_of(ctx, local_quiet),
-                     reference=reference, align=align, tsne_backend=tsne_backend, device=device, metric=metric)
+                     reference=reference, align=align, tsne_backend=tsne_backend, device=device, metric=metric,
+                     dask=dask)
     quality = ", ".join(
         f"{m} {e['trustworthiness']:.3f}" if e["trustworthiness"] is not None else f"{m} -"
         for m, e in result.methods.items())

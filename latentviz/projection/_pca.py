@@ -55,7 +55,7 @@ class PCA(Projector):
         from latentviz.devices import array_engine
         from latentviz.neighbors import _check_points
 
-        n_out = check_n_components(self.n_components)
+        check_n_components(self.n_components)  # before the work
         x = _check_points(z, "PCA")
         n, d = x.shape
         engine = array_engine(self.device)
@@ -64,7 +64,19 @@ class PCA(Projector):
         for start in range(0, n, _CHUNK):
             block = engine.asarray(x[start:start + _CHUNK] - mean, "float64")
             scatter += block.T @ block
-        cov = engine.numpy(scatter).astype(np.float64) / max(n - 1, 1)
+        self.fit_moments(n, mean, engine.numpy(scatter).astype(np.float64))
+        self.embedding_ = self._project(x)
+        return self
+
+    def fit_moments(self, n: int, mean: np.ndarray, scatter: np.ndarray) -> "PCA":
+        """Learn the axes from the count, mean and centred scatter matrix of the data (no ``embedding_``).
+
+        These are what shards of the data combine into exactly, so a cluster can fit PCA on
+        data no single worker holds (:mod:`latentviz.projection._dask`).
+        """
+        n_out = check_n_components(self.n_components)
+        d = len(mean)
+        cov = scatter / max(n - 1, 1)
         values, vectors = np.linalg.eigh(cov)  # ascending
         values, vectors = np.clip(values[::-1], 0, None), vectors[:, ::-1].T
         keep = min(n_out, d)
@@ -78,8 +90,11 @@ class PCA(Projector):
         self.explained_variance_ = variance
         self.explained_variance_ratio_ = variance / total if total > 0 else np.zeros(n_out)
         self.n_features_in_ = d
-        self.embedding_ = self._project(x)
         return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "components_"):  # fit_moments learns the axes without an embedding_
+            super()._check_fitted()
 
     def transform(self, z) -> np.ndarray:
         """Coordinates of new points on the fitted axes."""

@@ -1,0 +1,168 @@
+"""Placement on a Dask cluster (``latentviz project RUN --dask ADDRESS|local:N``).
+
+t-SNE and UMAP are fitted on the sample in this process, as without Dask; the fitted model and
+the search index over the sample are then scattered to every worker once (``broadcast=True``),
+and the points outside the sample are placed over row-shards, each shard on one worker: its
+neighbours among the sample are searched there and the model's ``transform`` places it. The
+shards are the blocks the single-process path places one after another (umap-learn's transform
+depends on its batch: its epoch count and edge weights are taken per call), so the result is the
+same as without Dask. At most two shards per worker are in flight, and each result is written into
+the output as it arrives, so memory stays bounded by the shards in flight. PCA is fitted from
+shard statistics (count, mean and centred scatter matrix, combined exactly) and applied per shard.
+
+The kNN index used for placement is the one the single-process path uses
+(:func:`latentviz.neighbors.search_index` over the fitted sample, built here, scattered once): at
+scale it is exact search, because the index is over the sample, not over the n points, so each
+query costs one pass over the sample whatever n is, and the index needs no build and no numba
+compilation on each worker. Measured on this 2-core machine (50,000 x 64 sample, 15 neighbours,
+one core): exact search places ~3,300 queries/s per worker; pynndescent per shard queries
+~9,000/s but costs ~25 s to build its index over the sample plus ~30 s of numba compilation in
+every fresh worker process (benchmarks/RESULTS.md), which on a 2-core machine pays off only after
+roughly 300,000 points per worker and gives approximate neighbours. Above ``EXACT_MAX_N**2``
+query-sample pairs ``search_index`` picks pynndescent as without Dask; the same index object is
+then scattered and queried on the workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+
+from latentviz.errors import InputError
+
+LOCAL = "local:"
+# Shards in flight per worker: one running, one waiting, so a worker never idles between shards.
+_IN_FLIGHT_PER_WORKER = 2
+
+
+@contextlib.contextmanager
+def dask_client(spec: str, *, preload: tuple[str, ...] = ()) -> Iterator:
+    """A ``dask.distributed`` client for ``--dask``: ``local:N`` or a running scheduler's address.
+
+    ``local:N`` starts a ``LocalCluster`` of N worker processes (one thread each, no dashboard,
+    bound to 127.0.0.1) for the duration of the block; an address connects to that scheduler.
+    The workers import the packages in ``preload`` in the background (numba ones through the
+    kernel cache) while this process fits the models.
+    """
+    from latentviz._optional import require
+
+    distributed = require("distributed", purpose="--dask")
+    cluster = None
+    if spec.startswith(LOCAL):
+        count = spec[len(LOCAL):]
+        if not count.isdigit() or int(count) < 1:
+            raise InputError(f"--dask {spec}: give local:N with N >= 1 workers, or a scheduler address (tcp://HOST:PORT)")
+        cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
+                                           dashboard_address=None, host="127.0.0.1", silence_logs=logging.ERROR)
+        client = distributed.Client(cluster)
+    else:
+        try:
+            client = distributed.Client(spec, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"--dask {spec}: no dask scheduler answered there ({type(exc).__name__}); start one "
+                             "with 'dask scheduler' and workers with 'dask worker ADDRESS', or use local:N") from None
+    try:
+        if not client.scheduler_info(n_workers=-1)["workers"]:
+            client.wait_for_workers(1, timeout=60)
+        if preload:  # one task per worker, ahead of the placement tasks on its single thread
+            distributed.fire_and_forget([client.submit(_import_cached, list(preload), workers=[worker], pure=False)
+                                         for worker in client.scheduler_info(n_workers=-1)["workers"]])
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: int) -> np.ndarray:
+    """``projector.transform`` of ``points`` over row-shards on the workers, in the order given.
+
+    ``index`` answers each shard's ``k`` neighbours among the fitted points (None: the projector
+    needs none, PCA, or searches itself). The projector and index reach each worker once.
+    """
+    from distributed import as_completed
+
+    _import_cached_on_workers(client, projector, index)
+    model = client.scatter((projector, index), broadcast=True, hash=False)
+    out = np.empty((len(points), _output_dims(projector)))
+    starts = iter(range(0, len(points), shard_rows))
+
+    def submit(start: int):
+        shard = client.scatter(np.ascontiguousarray(points[start:start + shard_rows]), hash=False)
+        return client.submit(_place_shard, model, shard, k, start, pure=False)
+
+    workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    running = as_completed([submit(s) for s in itertools.islice(starts, _IN_FLIGHT_PER_WORKER * workers)],
+                           with_results=True)
+    for _, (start, coords) in running:
+        out[start:start + len(coords)] = coords
+        following = next(starts, None)
+        if following is not None:
+            running.add(submit(following))
+    return out
+
+
+def fit_pca(client, pca, z: np.ndarray, *, shard_rows: int):
+    """Fit ``pca`` from per-shard moments computed on the workers (the same axes as ``pca.fit(z)``)."""
+    if len(z) < 2:
+        return pca.fit(z)
+    futures = [client.submit(_moments, client.scatter(np.ascontiguousarray(z[s:s + shard_rows]), hash=False),
+                             pure=False) for s in range(0, len(z), shard_rows)]
+    n, mean, scatter = 0, np.zeros(z.shape[1]), np.zeros((z.shape[1], z.shape[1]))
+    for part in client.gather(futures):  # Chan et al.'s pairwise update: exact, no cancellation
+        m, part_mean, part_scatter = part
+        delta = part_mean - mean
+        total = n + m
+        scatter = scatter + part_scatter + np.outer(delta, delta) * (n * m / total)
+        mean = mean + delta * (m / total)
+        n = total
+    return pca.fit_moments(n, mean, scatter)
+
+
+def _moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=0)
+    centred = x - mean
+    return len(x), mean, centred.T @ centred
+
+
+def _place_shard(model, shard: np.ndarray, k: int, start: int) -> tuple[int, np.ndarray]:
+    projector, index = model
+    if index is None:
+        return start, projector.transform(shard)
+    return start, projector.transform(shard, neighbors=index.query(shard, k))
+
+
+def _import_cached_on_workers(client, projector, index) -> None:
+    """Import the numba-compiled packages the model needs through the on-disk kernel cache on every worker.
+
+    Unpickling the model would import them plainly, and each worker would compile every kernel
+    again (about a minute on a loaded 2-core machine); see :mod:`latentviz._numba_cache`.
+    """
+    from latentviz.neighbors import PyNNDescentIndex
+    from latentviz.projection._umap import UMAP
+
+    packages = [name for name, used in (("umap", isinstance(projector, UMAP)),
+                                        ("pynndescent", isinstance(index, PyNNDescentIndex))) if used]
+    if packages:
+        client.run(_import_cached, packages)
+
+
+def _import_cached(packages: list[str]) -> None:
+    import importlib
+
+    from latentviz._numba_cache import import_cached
+
+    for package in packages:
+        if package in ("umap", "pynndescent"):
+            import_cached(package, purpose="placement on a Dask worker")
+        else:
+            importlib.import_module(package)
+
+
+def _output_dims(projector) -> int:
+    return projector.embedding_.shape[1] if hasattr(projector, "embedding_") else projector.components_.shape[0]
