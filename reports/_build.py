@@ -59,7 +59,7 @@ def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_poin
         title=run.path.resolve().name,
         subtitle=_subtitle(run),
         facts=summary_facts(run, stats),
-        verdicts=verdicts(stats=stats, metrics=metrics, projections=manifest.get("projections") or {}, z=run.z,
+        verdicts=verdicts(stats=stats, metrics=metrics, projections=manifest.get("projections") or {},
                           has_factors=bool(run.factor_names)),
         provenance=provenance(run),
         sections=sections,
@@ -110,7 +110,8 @@ def summary_facts(run: Run, stats: dict) -> list[Fact]:
     facts = [Fact("Model", KIND_NAMES.get(manifest.get("kind"), str(manifest.get("kind") or "—"))),
              Fact("Latent dimensions", num(run.latent_dim)),
              Fact("Samples", num(run.n)),
-             Fact("Active dimensions", f"{active} of {run.latent_dim}", "variance > 0.01")]
+             Fact("Active dimensions", f"{active} of {run.latent_dim}" if stats else "—",
+                  "variance > 0.01" if stats else "not recorded")]
     if run.factor_names:
         facts.append(Fact("Known factors", str(len(run.factor_names)), ", ".join(run.factor_names)))
     return facts
@@ -205,19 +206,17 @@ def metric_section(run: Run) -> MetricSection:
 
 
 def mutual_information(metrics: dict, run: Run):
-    """The latent × factor mutual information the metrics stage recorded (for MIG), over each factor's entropy."""
+    """The latent × factor mutual information the metrics stage recorded (for MIG), over the factor
+    entropies it recorded beside it."""
     import numpy as np
 
-    from latentviz.metrics._binning import entropy
-
     entry = (metrics.get("detail") or {}).get("mig")
-    matrix = entry.get("mutual_info_matrix") if isinstance(entry, dict) else None
-    if matrix is None or run.factors is None:
+    if not isinstance(entry, dict) or entry.get("mutual_info_matrix") is None or entry.get("factor_entropy") is None:
         return None
-    mi = np.asarray(matrix, dtype=float)
-    if mi.shape != (run.latent_dim, len(run.factor_names)):
+    mi = np.asarray(entry["mutual_info_matrix"], dtype=float)
+    h = np.asarray(entry["factor_entropy"], dtype=float)
+    if mi.shape != (run.latent_dim, len(run.factor_names)) or h.shape != (mi.shape[1],):
         return None
-    h = entropy(run.factors)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.clip(np.where(h > 0, mi / h, 0.0), 0.0, 1.0)
 

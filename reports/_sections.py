@@ -11,7 +11,6 @@ import plotly.io as pio
 
 from latentviz import figures
 from latentviz.errors import InputError
-from latentviz.latent_stats import LatentStats
 from reports._model import (
     Fact, FigureSection, FigureSpec, Picture, PictureGroup, PictureSection, ProjectionSection,
 )
@@ -20,6 +19,7 @@ from reports._thumbs import hover_sprites
 #: Default colour-by candidates: a column qualifies with at most this many categories (numbers always do).
 MAX_COLOR_CATEGORIES = 50
 _METHOD_ORDER = ("pca", "tsne", "umap")
+NO_STATS = "the manifest records no latent statistics (the encode and import stages write them; re-encode the run)"
 
 
 def figure_json(fig) -> dict:
@@ -32,13 +32,9 @@ def spec(fig_id: str, fig, caption: str = "") -> FigureSpec:
 
 
 def latent_stats(run) -> dict:
-    """The encode stage's per-dimension statistics, or the same computed from the latents."""
+    """The per-dimension statistics the encode (or import) stage recorded in the manifest; {} when none."""
     stats = run.manifest.get("latent_stats")
-    if stats and len(stats.get("var", [])) == run.latent_dim:
-        return stats
-    acc = LatentStats(run.latent_dim)
-    acc.update(run.z, run.logvar)
-    return acc.compute()
+    return stats if stats and len(stats.get("var", [])) == run.latent_dim else {}
 
 
 # -- projections -----------------------------------------------------------------------------
@@ -140,9 +136,12 @@ def latent_section(run, stats: dict) -> FigureSection:
               "is near zero has collapsed — it encodes nothing and the decoder ignores it.")
     z = run.z
     names = [f"z{j}" for j in range(run.latent_dim)]
-    active = np.asarray(stats.get("active", []), dtype=bool)
-    section.facts.append(Fact("Active dimensions", f"{int(active.sum())} of {len(active)}",
-                              "variance of the codes above 0.01 (Burda et al., 2016)"))
+    if not stats:
+        section.note = f"{NO_STATS}: active and collapsed dimensions are not shown."
+    else:
+        active = np.asarray(stats.get("active", []), dtype=bool)
+        section.facts.append(Fact("Active dimensions", f"{int(active.sum())} of {len(active)}",
+                                  "variance of the codes above 0.01 (Burda et al., 2016)"))
     if "collapsed" in stats:
         collapsed = [names[j] for j in np.flatnonzero(stats["collapsed"])]
         section.facts.append(Fact("Collapsed dimensions", ", ".join(collapsed) if collapsed else "none",
@@ -152,8 +151,9 @@ def latent_section(run, stats: dict) -> FigureSection:
     if "kl_per_dim" in stats:
         section.figures.append(spec("latent-kl", figures.kl_bars(stats["kl_per_dim"]),
                                     "Mean KL(q(z|x) ‖ N(0, 1)) per dimension: the information each dimension carries."))
-    section.figures.append(spec("latent-activity", figures.activity_bars(stats["var"]),
-                                "Variance of the codes across samples; a dimension that does not vary is unused."))
+    if "var" in stats:
+        section.figures.append(spec("latent-activity", figures.activity_bars(stats["var"]),
+                                    "Variance of the codes across samples; a dimension that does not vary is unused."))
     if run.latent_dim > 1:
         section.figures.append(spec("latent-correlation", figures.correlation_heatmap(z),
                                     "Off-diagonal colour means two dimensions move together — they encode "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from reports._model import Verdict
+from reports._sections import NO_STATS
 
 MIG_GOOD, MIG_FAIR = 0.4, 0.15
 TRUST_GOOD, TRUST_FAIR = 0.95, 0.9
@@ -18,12 +19,13 @@ CORR_GOOD, CORR_FAIR = 0.3, 0.6
 NOT_COMPUTED = "not computed: run `latentviz metrics RUN`"
 
 
-def verdicts(*, stats: dict, metrics: dict, projections: dict, z: np.ndarray, has_factors: bool) -> list[Verdict]:
+def verdicts(*, stats: dict, metrics: dict, projections: dict, has_factors: bool) -> list[Verdict]:
     """The four summary verdicts: collapse, disentanglement, regularity and projection quality.
 
-    ``projections`` is the manifest's ``projections`` entry (per method, its trustworthiness).
+    ``stats`` is the manifest's ``latent_stats``, ``metrics`` the run's ``metrics.json`` and
+    ``projections`` the manifest's ``projections`` entry (per method, its trustworthiness).
     """
-    return [collapse(stats), disentanglement(metrics, has_factors), regularity(z, stats),
+    return [collapse(stats), disentanglement(metrics, has_factors), regularity(metrics, stats),
             projection_quality(projections)]
 
 
@@ -32,6 +34,8 @@ def _names(mask) -> str:
 
 
 def collapse(stats: dict) -> Verdict:
+    if "active" not in stats:
+        return Verdict("Collapse", "unknown", "Not recorded.", NO_STATS)
     active = np.asarray(stats.get("active", []), dtype=bool)
     d, n_active = len(active), int(active.sum())
     collapsed = np.asarray(stats["collapsed"], dtype=bool) if "collapsed" in stats else ~active
@@ -64,15 +68,20 @@ def disentanglement(metrics: dict, has_factors: bool) -> Verdict:
         "poor": "Entangled: the factors are mixed across latent dimensions."})
 
 
-def regularity(z: np.ndarray, stats: dict) -> Verdict:
-    active = np.flatnonzero(np.asarray(stats.get("active", []), dtype=bool))
+def regularity(metrics: dict, stats: dict) -> Verdict:
+    """The largest correlation between active dimensions, read from the correlation matrix the metrics
+    stage recorded (``detail.mean_abs_correlation.matrix``)."""
+    if "active" not in stats:
+        return Verdict("Regularity", "unknown", "Not recorded.", NO_STATS)
+    active = np.flatnonzero(np.asarray(stats["active"], dtype=bool))
     if len(active) < 2:
         return Verdict("Regularity", "unknown", "Fewer than two active dimensions: nothing to correlate.",
                        f"{len(active)} active dimension(s).")
-    sub = z[:, active].astype(np.float64)
-    sub = sub[np.isfinite(sub).all(axis=1)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.abs(np.nan_to_num(np.corrcoef(sub, rowvar=False)))
+    entry = (metrics.get("detail") or {}).get("mean_abs_correlation")
+    matrix = np.asarray(entry.get("matrix") if isinstance(entry, dict) else [], dtype=float)
+    if matrix.shape != (len(stats["active"]),) * 2:
+        return Verdict("Regularity", "unknown", "Not measured yet.", NOT_COMPUTED)
+    corr = np.abs(np.nan_to_num(matrix[np.ix_(active, active)]))
     np.fill_diagonal(corr, 0)
     i, j = np.unravel_index(np.argmax(corr), corr.shape)
     worst = float(corr[i, j])

@@ -149,14 +149,19 @@ def write_report_run(path: Path, *, n: int = 120, d: int = 4, seed: int = 0, ext
     import pandas as pd
     from PIL import Image
 
+    from latentviz.latent_stats import LatentStats
     from latentviz.run import Run, write_json, write_table
     from latentviz.thumbnails import png_bytes
 
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, d)).astype(np.float32) * np.linspace(2.0, 0.05, d).astype(np.float32)
     labels = np.array(["circle", "square", XSS_LABEL])[np.arange(n) % 3]
-    write_run(path, z, labels=labels, factors={"size": np.arange(n) % 4}, logvar=np.full_like(z, -1.0),
+    logvar = np.full_like(z, -1.0)
+    write_run(path, z, labels=labels, factors={"size": np.arange(n) % 4}, logvar=logvar,
               ids=[f"s{i}" for i in range(n)])
+    stats = LatentStats(d)  # what the encode stage records
+    stats.update(z, logvar)
+    Run(path).update_manifest(latent_stats=stats.compute())
     if not extras:
         return Path(path)
     write_maps(path)

@@ -35,6 +35,11 @@ def test_stage_computes_what_applies_and_says_why_the_rest_is_skipped(tmp_path, 
     for name in ("mig", "dci_disentanglement", "beta_vae", "kl_total", "silhouette", "total_correlation"):
         assert np.isfinite(out[name]), name
     assert out["mig"] > 0.5
+    mig = out["detail"]["mig"]  # what the report's MI heatmap reads: MI per latent and factor, factor entropies
+    mi, h = np.asarray(mig["mutual_info_matrix"]), np.asarray(mig["factor_entropy"])
+    np.testing.assert_allclose(h, np.log(3), atol=0.02)  # three equally likely values per factor
+    gaps = -np.diff(np.sort(mi, axis=0)[-2:][::-1], axis=0)[0]
+    np.testing.assert_allclose(mig["per_factor"], gaps / h)
     assert out["detail"]["nonfinite_rows"] == 1
     assert out["skipped"]["reconstruction_error"] == "the run has no model (imported latents)"
     assert "no model" in out["skipped"]["trustworthiness"] or "inputs" in out["skipped"]["trustworthiness"]

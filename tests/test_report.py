@@ -17,7 +17,7 @@ from PIL import Image
 from latentviz import figures
 from latentviz.run import Run, write_json, write_table
 from reports import build_report, render_report, write_report
-from reports._sections import scatter_inputs
+from reports._sections import NO_STATS, scatter_inputs
 
 SECTIONS = ("summary", "audit", "projections", "latents", "metrics", "traversals", "provenance")
 XSS = "<script>alert(1)</script>"
@@ -148,6 +148,27 @@ def test_absent_stages_say_which_command_computes_them(make_run, tmp_path):
         assert f"<code>{command}</code>" in html
     model = build_report(Run(path))
     assert model.verdicts[1].tone == "unknown" and "no ground-truth factors" in model.verdicts[1].headline
+    # no latent statistics in the manifest: the report says so instead of computing them
+    assert [(v.tone, v.evidence) for v in (model.verdicts[0], model.verdicts[2])] == [("unknown", NO_STATS)] * 2
+    assert NO_STATS in next(s for s in model.sections if s.id == "latents").note
+
+
+def test_verdicts_and_figures_read_what_the_metrics_stage_recorded(report_run):
+    """The regularity verdict and the MI heatmap show the recorded correlation matrix and factor entropies,
+    which here differ from what the latents would give (they are nearly uncorrelated; the factor has 4 values)."""
+    from reports._build import mutual_information
+
+    run = Run(report_run)
+    assert build_report(run).verdicts[2].tone == "unknown"  # metrics.json records no correlations yet
+    corr = np.eye(4)
+    corr[0, 1] = corr[1, 0] = -0.8
+    mi = np.array([[0.6], [0.3], [0.0], [0.0]])
+    write_json(report_run / "metrics.json", {"mig": 0.25, "detail": {
+        "mean_abs_correlation": {"matrix": corr}, "mig": {"mutual_info_matrix": mi, "factor_entropy": [1.2]}}})
+    run = Run(report_run)
+    regularity = build_report(run).verdicts[2]
+    assert regularity.tone == "poor" and "z0–z1, |r| = 0.80" in regularity.evidence
+    np.testing.assert_allclose(mutual_information(run.metrics, run), mi / 1.2)
 
 
 def test_audit_results_appear_in_the_report(report_run, tmp_path):
