@@ -48,6 +48,7 @@ download = _factory("explore-download")
 
 # -- Dimensions and Metrics -------------------------------------------------------------------------
 dimension_figure = _factory("dimension-figure")  # extra key ``name`` tells the figures apart
+drift_figure = _factory("metrics-drift-figure")  # extra key ``name``: the drift panel's figures
 
 # -- Decode ---------------------------------------------------------------------------------------------
 decode_picker = _factory("decode-picker")  # mini projection: clicks fill A, then B

@@ -213,3 +213,26 @@ def test_derive_writes_thresholds_learned_from_the_baseline(runs, cli, tmp_path)
     assert cli("audit", reference, "--policy", out).code == 0  # the baseline meets its own thresholds
     result = cli("audit", current, "--derive", out)
     assert result.code == 2 and "--derive: give --baseline RUN" in result.err
+
+
+def test_dashboard_metrics_page_shows_the_drift_of_drift_json(runs, cli):
+    from dashboards import ids
+    from dashboards.pages import metrics
+    from dashboards.store import RunData
+
+    from latentviz import figures
+
+    reference, current = runs(0.5)
+    data = RunData("cur", current, load_model=False)
+    assert metrics.drift_panel(data) is None
+    assert cli("drift", reference, current, "--permutations", "20", "-q").code == 0
+    data = RunData("cur", current, load_model=False)
+    panel = metrics.drift_panel(data)
+    found = {child.id["name"]: child for child in panel.children if isinstance(getattr(child, "id", None), dict)}
+    drift = data.run.drift
+    expected = figures.drift_map(drift["map"]["reference"], drift["map"]["current"], method=drift["map"]["method"])
+    assert found["map"].id == ids.drift_figure("cur", name="map")
+    assert found["map"].figure.to_plotly_json() == expected.to_plotly_json()  # coloured by set, as in the report
+    assert [t["name"] for t in found["map"].figure.to_plotly_json()["data"]] == ["reference", "current"]
+    items = panel.children[1].children
+    assert [(i.children[2].children, i.children[0].children) for i in items][0] == ("drift_domain_auc", "DRIFT")

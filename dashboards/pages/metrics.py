@@ -1,4 +1,5 @@
-"""Metrics: the run's metric table (registry direction, range, explanation) and audit results when a policy is given."""
+"""Metrics: the run's metric table (registry direction, range, explanation), its drift from a reference run
+(when ``latentviz drift`` measured it) and audit results when a policy is given."""
 
 from __future__ import annotations
 
@@ -51,16 +52,51 @@ def audit_panel(store, data):
     ])
 
 
+def drift_panel(data):
+    """This run's drift from its reference (``drift.json``): the scores and their thresholds, both runs on one
+    map coloured by run, and the per-dimension KS view (the report's figures); None before ``latentviz drift``."""
+    drift = data.run.drift
+    if not drift:
+        return None
+    from dash import dcc
+
+    from dashboards import ids
+    from latentviz import figures
+    from latentviz.drift import THRESHOLDS
+
+    items = []
+    for name, value in (drift.get("scores") or {}).items():
+        status = "" if name not in THRESHOLDS else "fail" if (drift.get("drifted") or {}).get(name) else "pass"
+        badge = {"fail": "DRIFT", "pass": "OK", "": "—"}[status]
+        items.append(html.Li(className=f"lv-audit-{status or 'skip'}", children=[
+            html.Span(badge, className="lv-badge"), " ", html.Span(name, className="lv-mono"), f" {num(value)}"]))
+    view, ks = drift.get("map") or {}, drift.get("ks") or {}
+    graphs = []
+    if view.get("reference") is not None:
+        graphs.append(dcc.Graph(id=ids.drift_figure(data.id, name="map"), config={"displaylogo": False},
+                                figure=figures.drift_map(view["reference"], view["current"], method=view.get("method", ""))))
+    if ks.get("statistic"):
+        graphs.append(dcc.Graph(id=ids.drift_figure(data.id, name="ks"), config={"displaylogo": False},
+                                figure=figures.ks_bars(ks["statistic"], ks["p_value"], flagged=ks.get("flagged", []),
+                                                       level=ks["level"])))
+    reference = (drift.get("reference") or {}).get("path", "the reference run")
+    return html.Div(className="lv-card", children=[
+        html.H3(f"Drift from {reference}"), html.Ul(className="lv-audit", children=items), *graphs])
+
+
 def layout(store, run_id: str, *, focus=None):
     from latentviz.figures import metric_rows
 
     data = store[run_id]
     rows = metric_rows(data.run.metrics, metric_facts())
     if not rows:
-        return _parts.missing("This run has no metrics yet.", f"latentviz metrics {data.path}")
+        missing = _parts.missing("This run has no metrics yet.", f"latentviz metrics {data.path}")
+        drift = drift_panel(data)
+        return missing if drift is None else html.Div(className="lv-stack", children=[missing, drift])
     skipped = data.run.metrics.get("skipped") or {}
     return html.Div(className="lv-stack", children=[
         html.Div(className="lv-card", children=[html.H3(f"Metrics of {data.name}"), table(rows)]),
+        drift_panel(data),
         html.Div(className="lv-card", children=[html.H3("Not computed"), html.Ul(className="lv-skipped", children=[
             html.Li([html.Span(name, className="lv-mono"), f" — {reason}"]) for name, reason in sorted(skipped.items())
         ])]) if isinstance(skipped, dict) and skipped else None,
