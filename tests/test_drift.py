@@ -219,7 +219,6 @@ def test_dashboard_metrics_page_shows_the_drift_of_drift_json(runs, cli):
     from dashboards import ids
     from dashboards.pages import metrics
     from dashboards.store import RunData
-
     from latentviz import figures
 
     reference, current = runs(0.5)
