@@ -28,7 +28,7 @@ from latentviz._validation import DEDUPE_IDS, check_choice, dedupe_ids
 from latentviz.data import DataSource
 from latentviz.devices import torch_device
 from latentviz.errors import InputError
-from latentviz.models import LatentModel, expected_input
+from latentviz.models import LatentModel, shape_error
 from latentviz.progress import progress, say
 from latentviz.thumbnails import thumbnails
 
@@ -184,7 +184,7 @@ class _Encoder:
             except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                 if isinstance(exc, torch.cuda.OutOfMemoryError):
                     raise
-                raise _shape_error(self.model, x, exc) from exc
+                raise shape_error(self.model, x, exc) from exc
             if mu.is_complex():  # .float() would drop the imaginary part without a word
                 raise InputError(f"the model's latents are complex ({mu.dtype}); latentviz needs real codes: return "
                                  "torch.view_as_real(z).flatten(1) from the model, or choose a --layer with real outputs")
@@ -202,17 +202,6 @@ class _Encoder:
             raise InputError(f"--recon-error: the decoder's outputs {tuple(x_hat.shape[1:])} do not match "
                              f"the inputs {tuple(x.shape[1:])}; drop --recon-error")
         return (x_hat.float() - x.float()).pow(2).flatten(1).mean(1).cpu().numpy()
-
-
-def _shape_error(model: LatentModel, x, exc: Exception) -> InputError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(x, list):  # texts from a .txt or --text-column
-        return InputError(f"the model cannot encode the texts from --data ({first}); texts need a transformers "
-                          "model folder as CHECKPOINT, or give token ids (.npy/.npz)")
-    shape = {k: tuple(v.shape[1:]) for k, v in x.items()} if isinstance(x, dict) else tuple(x.shape[1:])
-    expects = expected_input(model.module) or "it rejected them"
-    return InputError(f"the model cannot encode inputs of shape {shape} from --data: {expects} ({first}); "
-                      "check --data, --image-size or --model")
 
 
 def _shard_ranges(n: int, shard_size: int) -> list[tuple[int, int, int]]:
@@ -331,7 +320,7 @@ def _files_fingerprint(spec: str | None) -> dict | None:
     """A file's size and sha256 (size and mtime above HASH_LIMIT); a folder's listing digest."""
     import hashlib
 
-    from latentviz.models._formats import sha256_of
+    from latentviz.trust import sha256_of
 
     path = _spec_path(spec)
     if path is None:

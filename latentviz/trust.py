@@ -65,7 +65,7 @@ def pin(spec: str | None) -> str | None:
 def code_sha256(spec: str | None) -> str | None:
     """sha256 of the file a ``FILE:CALLABLE`` spec names (None for a module or a missing file)."""
     file = code_file(spec)
-    return _sha256(file) if file is not None and file.is_file() else None
+    return sha256_of(file) if file is not None and file.is_file() else None
 
 
 def model_code(spec: dict) -> str | None:
@@ -90,7 +90,7 @@ def check_model(spec: dict, *, trust_checkpoint: bool = False) -> bool:
     """
     checkpoint = str(spec.get("checkpoint") or "")
     path = Path(checkpoint)
-    if spec.get("sha256") and path.exists() and _sha256(path) != spec["sha256"]:
+    if spec.get("sha256") and path.exists() and sha256_of(path) != spec["sha256"]:
         raise InputError(f"checkpoint {checkpoint} changed since the run was made (its sha256 is not the "
                          "manifest's); restore that file or encode the run again")
     code = model_code(spec)
@@ -129,7 +129,7 @@ def _check_unchanged(spec: str | None, recorded: str | None, option: str) -> Non
     if not file.is_absolute():
         raise InputError(f"{option}: the run names {file} by a relative path, which would import whatever file of "
                          "that name the working directory holds; encode the run again to record its absolute path")
-    if recorded and file.is_file() and _sha256(file) != recorded:
+    if recorded and file.is_file() and sha256_of(file) != recorded:
         raise InputError(f"{option}: {file} changed since the run was made (its sha256 is not the manifest's); "
                          "restore that file or encode the run again")
 
@@ -200,7 +200,14 @@ def _write(records: dict) -> None:
             os.unlink(tmp)
 
 
-def _sha256(path: Path) -> str:
-    from latentviz.models._formats import sha256_of  # the one hash the manifest records
-
-    return sha256_of(path)
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, or of every file in a folder (sorted by relative path): the one hash the manifest records."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()

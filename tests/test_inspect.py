@@ -110,3 +110,14 @@ def test_data_that_does_not_fit_names_both_shapes(cli, tmp_path):
     np.save(tmp_path / "x9.npy", np.zeros((3, 9), dtype=np.float32))
     result = cli("inspect", spec("make_TupleVAE"), "--data", tmp_path / "x9.npy")
     assert result.code == 2 and "(9,)" in result.err and "6 input features" in result.err
+
+
+def test_inputs_the_model_cannot_take_get_one_line_from_inspect_and_encode(cli, tmp_path):
+    """inspect's probe and encode share one message for a shape mismatch, naming what the first layer expects."""
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((8, 5), np.float32))  # the model's first Linear takes 6 features
+    expected = "the model cannot encode inputs of shape (5,) from --data: its first layer (Linear) expects 6 input features"
+    for args in (("inspect", spec("make_TupleVAE"), "--data", wrong),
+                 ("encode", spec("make_TupleVAE"), "--data", wrong, "--out", tmp_path / "run")):
+        result = cli(*args)
+        assert result.code == 2 and expected in result.err and "Traceback" not in result.err, result.err

@@ -21,7 +21,7 @@ def inspect_command(checkpoint, factory, model_kwargs, layer, trust_checkpoint, 
                     features, text_column, pool, max_length, data, generator, probe, as_json, weights, pool_axis,
                     scale_latents):
     """Show what latentviz detects in CHECKPOINT: format, kind, encoder, decoder, latent size, layers."""
-    from latentviz.models import inspect_model
+    from latentviz.inspect import inspect_model
 
     info = inspect_model(checkpoint, data=data, probe=probe, image_size=image_size, features=features,
                          data_options=data_options_of({"text_column": text_column, "channels": channels}), factory=factory,
@@ -36,7 +36,7 @@ def _shape(shape) -> str:
 
 
 def render(info: dict) -> str:
-    """The aligned, human-readable form of :func:`latentviz.models.inspect_model`'s result."""
+    """The aligned, human-readable form of :func:`latentviz.inspect.inspect_model`'s result."""
     kind = info["kind_name"]
     if not info["kind_known"]:
         kind = "VAE or autoencoder (--data tells: a VAE's encoder also gives a variance)"

@@ -8,12 +8,14 @@ import torch
 
 from latentviz.devices import torch_device
 from latentviz.errors import InputError
-from latentviz.models._adapter import KINDS, LatentModel, expected_input
-from latentviz.models._formats import detect_form, load_module, sha256_of
-from latentviz.models._inspect import inspect_model
+from latentviz.trust import sha256_of
+from latentviz.models._adapter import KINDS, LatentModel, expected_input, shape_error
+from latentviz.models._conventions import interpret_output
+from latentviz.models._formats import FOLDER_NEEDS, FORM_NAMES, detect_form, load_module
 from latentviz.models._pooling import POOLS, decodable, layer_layout, make_pool
 
-__all__ = ["KINDS", "POOLS", "LatentModel", "expected_input", "inspect_model", "load_model", "load_from_spec"]
+__all__ = ["FOLDER_NEEDS", "FORM_NAMES", "KINDS", "POOLS", "LatentModel", "expected_input", "interpret_output",
+           "load_from_spec", "load_model", "shape_error"]
 
 
 def load_model(checkpoint: str, *, factory: str | None = None, factory_kwargs: dict | None = None,

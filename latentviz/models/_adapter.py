@@ -231,3 +231,15 @@ def expected_input(module) -> str | None:
         if isinstance(sub, nn.Embedding):
             return f"its first layer (Embedding) expects integer ids below {sub.num_embeddings}"
     return None
+
+
+def shape_error(model, x, exc: Exception) -> InputError:
+    """The one-line error for inputs ``x`` that ``model`` failed to encode with ``exc`` (encode and inspect)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(x, list):  # texts from a .txt or --text-column
+        return InputError(f"the model cannot encode the texts from --data ({first}); texts need a transformers "
+                          "model folder as CHECKPOINT, or give token ids (.npy/.npz)")
+    shape = {k: tuple(v.shape[1:]) for k, v in x.items()} if isinstance(x, dict) else tuple(x.shape[1:])
+    expects = expected_input(model.module) or "it rejected them"
+    return InputError(f"the model cannot encode inputs of shape {shape} from --data: {expects} ({first}); "
+                      "check --data, --image-size or --model")

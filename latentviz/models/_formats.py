@@ -23,7 +23,6 @@ factory                 ``MODULE_OR_FILE:CALLABLE`` that returns the model
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import zipfile
@@ -70,19 +69,6 @@ KNOWN_PREFIXES = ("module.", "model.", "_orig_mod.", "net.")
 # Lightning saves its hyper-parameters as an AttributeDict; reading it as a plain dict runs nothing.
 _LIGHTNING_DICTS = ("lightning.fabric.utilities.data.AttributeDict", "lightning_fabric.utilities.data.AttributeDict",
                     "pytorch_lightning.utilities.parsing.AttributeDict")
-
-
-def sha256_of(path: Path) -> str:
-    """sha256 of a file, or of every file in a folder (sorted by relative path)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def detect_form(checkpoint: str) -> str:

@@ -3,6 +3,8 @@
 Loads the model as ``encode`` would, then (when data is given) encodes a small probe batch with a
 forward hook on every submodule, so the latent's size and shape, whether the encoder gives a
 variance, the decoded shape and each candidate ``--layer``'s output shape are measured, not guessed.
+It sits above :mod:`latentviz.models` and :mod:`latentviz.data` (it loads and encodes), so those
+never import it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import torch
 from torch import nn
 
 from latentviz.errors import InputError
-from latentviz.models._conventions import interpret_output
-from latentviz.models._formats import FOLDER_NEEDS, FORM_NAMES
+from latentviz.models import FOLDER_NEEDS, FORM_NAMES, interpret_output, load_model, shape_error
 
 KIND_NAMES = {"vae": "VAE", "autoencoder": "autoencoder", "generator": "generator",
               "feature_extractor": "feature extractor", "embedding": "embedding"}
@@ -40,8 +41,6 @@ def inspect_model(checkpoint: str, *, data: str | None = None, probe: int = 4, i
         ``latent_shape``, ``gives_variance``, ``probe`` (or None), ``layers`` (name, type,
         output_shape) and ``notes``.
     """
-    from latentviz.models import load_model
-
     model = load_model(checkpoint, device="cpu", **load_options)
     info = {"checkpoint": model.spec["checkpoint"], "form": model.spec["form"], "format": _format(model),
             "probe": None, "notes": _notes(model)}
@@ -135,7 +134,6 @@ def _type_name(sub) -> str:
 
 def _probe(model, data: str, n: int, layers: list[dict], *, image_size, features, data_options: dict) -> dict:
     from latentviz.data import open_source
-    from latentviz.encode import _shape_error
 
     source = open_source(data, image_size=image_size, features=features, **data_options)
     batch = source.read(0, min(n, len(source)))
@@ -143,7 +141,7 @@ def _probe(model, data: str, n: int, layers: list[dict], *, image_size, features
         try:
             mu, _ = model.encode(batch.x)
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-            raise _shape_error(model, batch.x, exc) from exc
+            raise shape_error(model, batch.x, exc) from exc
         decoded = model.decode(mu) if model.has_decoder else None
         _measure_layers(model, batch.x, layers)
     return {"data": source.spec, "n": len(mu), "input_shape": list(source.item_shape) if source.item_shape else None,
