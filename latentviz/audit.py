@@ -62,7 +62,7 @@ def policy_metrics() -> list[str]:
     (``projection_trustworthiness`` for the worst map, ``projection_trustworthiness_<method>`` per map)
     and the drift scores against a baseline run (:func:`latentviz.drift.metric_infos`)."""
     from latentviz.drift import metric_infos
-    from latentviz.metrics._registry import REGISTRY
+    from latentviz.metrics import REGISTRY
     from latentviz.projection import METHODS
 
     return [*REGISTRY, PROJECTION_TRUSTWORTHINESS, *(f"{PROJECTION_TRUSTWORTHINESS}_{m}" for m in METHODS),
@@ -89,7 +89,7 @@ class Check(BaseModel):
     def _known_metric(cls, name: str) -> str:
         """A misspelt name must not pass the gate as a skip: refuse it, suggesting the nearest valid names."""
         from latentviz.drift import metric_infos
-        from latentviz.metrics._registry import REGISTRY
+        from latentviz.metrics import REGISTRY
 
         if name in REGISTRY or name == PROJECTION_TRUSTWORTHINESS or name in metric_infos():
             return name
@@ -249,7 +249,7 @@ def derive_policy(values: dict, *, policy: Policy | None = None, name: str = "de
     they are: their thresholds are a statistical test's, not a run's.
     """
     from latentviz.drift import metric_infos
-    from latentviz.metrics._registry import REGISTRY
+    from latentviz.metrics import REGISTRY
 
     infos = {**REGISTRY, **metric_infos()}
     detail = values.get("detail") if isinstance(values.get("detail"), dict) else {}

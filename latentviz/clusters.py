@@ -83,7 +83,7 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
         ``info`` records the space, the parameters, the fitted and assigned counts and the outlier share.
     """
     from latentviz._validation import check_choice
-    from latentviz.projection._sample import stratified_sample
+    from latentviz.projection import stratified_sample
 
     check_choice("--space", space, SPACES)
     z = np.asarray(z, dtype=np.float64)
@@ -159,7 +159,7 @@ def _fit_graph(neighbors, finite: np.ndarray, fit_pos: np.ndarray, n: int):
 
 
 def _umap(x: np.ndarray, graph, random_state: int) -> np.ndarray:
-    from latentviz.projection._umap import UMAP
+    from latentviz.projection import UMAP
 
     components = min(UMAP_COMPONENTS, max(2, len(x) - 2))
     return UMAP(components, n_neighbors=15, min_dist=0.0, random_state=random_state).fit(x, neighbors=graph).embedding_
