@@ -105,12 +105,13 @@ def cluster_names(clusters: np.ndarray) -> np.ndarray:
 
 
 def cluster_entries(facts: dict) -> list[dict]:
-    """The cluster list's rows from ``clusters.json``, largest first: cluster, size, purity, top labels (text)."""
+    """The cluster list's rows from ``clusters.json``, largest first: cluster, size, purity, top labels (text),
+    medoid id and centroid."""
     out = []
     for entry in sorted(facts.get("clusters", []), key=lambda c: (-c["size"], c["cluster"])):
         top = ", ".join(str(name) for name, _ in entry.get("top_labels", []))
-        out.append({"cluster": int(entry["cluster"]), "size": int(entry["size"]),
-                    "purity": entry.get("purity"), "top_labels": top})
+        out.append({"cluster": int(entry["cluster"]), "size": int(entry["size"]), "purity": entry.get("purity"),
+                    "top_labels": top, "medoid": str(entry["medoid"]), "centroid": entry["centroid"]})
     return out
 
 
@@ -143,6 +144,18 @@ def rows_in_selection(xy: np.ndarray, selected: dict | None) -> np.ndarray | Non
                              f"{MAX_LASSO_VERTICES:,} vertices")
         return np.flatnonzero(_inside_polygon(x, y, px, py))
     return None  # points alone (a 3-D or click selection): their customdata are ids, which the caller maps
+
+
+def check_view(view) -> tuple[tuple[float, float], tuple[float, float], tuple[int, int]] | None:
+    """A view store's ``{"x": [x0, x1], "y": [y0, y1], "w": px, "h": px}`` as (x range, y range, size); None
+    for the whole map. Input from the browser: ranges must be finite, the size is clamped to 1..4096 pixels."""
+    if not isinstance(view, dict):
+        return None
+    x, y = _numbers(view.get("x"), "view range"), _numbers(view.get("y"), "view range")
+    if len(x) != 2 or len(y) != 2:
+        raise InputError("view: give two x and two y limits")
+    size = tuple(int(clamp(view.get(side, 1), 1, 4096, name="view size")) for side in ("w", "h"))
+    return (float(x[0]), float(x[1])), (float(y[0]), float(y[1])), size
 
 
 def _numbers(values, name: str) -> np.ndarray:

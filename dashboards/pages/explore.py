@@ -69,24 +69,36 @@ def layout(store, run_id: str, *, focus=None):
         ]),
         dcc.Store(id=ids.selection(r), data=None),
         dcc.Store(id=ids.legend(r), data=legend_count(figure)),
+        dcc.Store(id=ids.view(r), data=None),
     ])
 
 
 #: Entries of the cluster list, at most (the largest clusters).
 CLUSTERS_LISTED = 100
+#: Clusters whose decoded centroid and medoid are shown (one batch of decodes when the page opens).
+CLUSTERS_DECODED = 12
 
 
 def cluster_card(data):
-    """The cluster list (size, purity, top labels), largest first; clicking one selects its points. None without clusters."""
+    """The cluster list (size, purity, top labels), largest first; clicking one selects its points. None without clusters.
+
+    With a decoder, the largest clusters also show their decoded centroid and decoded medoid side by side.
+    """
     entries = data.cluster_entries
     if not entries:
         return None
+    pictures = decoded_pairs(data, entries[:CLUSTERS_DECODED])
     items = []
-    for entry in entries[:CLUSTERS_LISTED]:
+    for k, entry in enumerate(entries[:CLUSTERS_LISTED]):
         purity = "" if entry["purity"] is None else f" · purity {entry['purity']:.0%}"
+        pair = None
+        if k < len(pictures):
+            pair = html.Span(className="lv-cluster-pair", children=[
+                html.Img(src=uri, className="lv-img", title=f"decoded {what} of cluster {entry['cluster']}")
+                for uri, what in zip(pictures[k], ("centroid", "medoid"), strict=True)])
         items.append(html.Li(html.Button(
             id=ids.cluster_item(data.id, cluster=entry["cluster"]), n_clicks=0, className="lv-cluster",
-            children=[html.Strong(f"cluster {entry['cluster']}"), f" · {entry['size']:,} points{purity}",
+            children=[pair, html.Strong(f"cluster {entry['cluster']}"), f" · {entry['size']:,} points{purity}",
                       html.Span(f" {entry['top_labels']}" if entry["top_labels"] else "", className="lv-muted")])))
     note = (_parts.hint(f"the {CLUSTERS_LISTED} largest of {len(entries):,} clusters")
             if len(entries) > CLUSTERS_LISTED else None)
@@ -94,6 +106,17 @@ def cluster_card(data):
         html.H3("Clusters"), html.Ol(className="lv-clusters", children=items), note,
         _parts.hint("Click a cluster to select its points."),
     ])
+
+
+def decoded_pairs(data, entries) -> list[tuple[str, str]]:
+    """(decoded centroid, decoded medoid) image URIs of each entry, in one batch; empty without a decoder."""
+    if data.model is None or not entries:
+        return []
+    from dashboards.images import output_uri
+
+    codes = [e["centroid"] for e in entries] + [data.z[data.row_of[e["medoid"]]] for e in entries]
+    outputs = data.decode(np.asarray(codes, dtype=np.float32))
+    return [(output_uri(outputs[k]), output_uri(outputs[len(entries) + k])) for k in range(len(entries))]
 
 
 def scatter(data, method: str, dims: int, color: str | None) -> dict:
@@ -109,6 +132,8 @@ def scatter(data, method: str, dims: int, color: str | None) -> dict:
     metadata, _ = data.metadata(None, method)
     frame = data.projections
     three_d = dims == 3 and data.methods.get(method, 2) >= 3
+    if data.dense(dims):
+        return dense_scatter(data, method, color)
     if three_d:
         fig = projection_scatter_3d(frame, metadata, method=method, max_points=data.budget, seed=data.seed)
     else:
@@ -130,17 +155,70 @@ def painted(fig, data, color: str | None, method: str, *, three_d: bool = False)
     return figure
 
 
-def colors_of(data, color: str | None, method: str, *, three_d: bool = False) -> tuple[dict | None, str | None]:
-    """``scatter_colors`` of a colour-by choice for the drawn rows, and its legend title; (None, None) for none."""
+def colors_of(data, color: str | None, method: str, *, three_d: bool = False,
+              rows=None) -> tuple[dict | None, str | None]:
+    """``scatter_colors`` of a colour-by choice for the drawn rows, and its legend title; (None, None) for none.
+
+    ``rows`` are the points drawn over a density image (default: the display sample); they take
+    the whole column's categories or span, which the image shows.
+    """
     values, column = data.color_values(color, method)
     if values is None:
         return None, None
+    whole = {}
+    if rows is not None:
+        coloring = data.density_coloring(color, method)
+        whole = {"categories": list(coloring["categories"].categories)} if "categories" in coloring \
+            else {"span": coloring["span"]}
+    rows = data.shown if rows is None else rows
     rgb = _scatter.uses_webgl(len(data.shown), logic.WEBGL_ABOVE) and not three_d
-    colors = _scatter.scatter_colors(np.asarray(values)[data.shown], name=_scatter.display_name(column), rgb=rgb,
-                                     mode=logic.color_mode(color)[1])
+    colors = _scatter.scatter_colors(np.asarray(values)[rows], name=_scatter.display_name(column), rgb=rgb,
+                                     mode=logic.color_mode(color)[1], **whole)
     if three_d:
         colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
     return colors, _scatter.display_name(column)
+
+
+def dense_scatter(data, method: str, color: str | None) -> dict:
+    """The map of a run above the display budget: every point in a density image, the points in view over it
+    once they fit the budget (see :func:`dense_update`); the builder's layout, as :func:`scatter` has it."""
+    empty = data.projections.iloc[:0]
+    fig = _scatter.projection_scatter(empty, None, method=method, highlight=[], height=600, webgl_above=-1)
+    fig.update_layout(dragmode="select", uirevision=f"{data.id}-{method}-2", margin={"t": 56, "r": 8}, height=None,
+                      autosize=True, legend={"title": {"text": ""}}, title={"subtitle": {"text": ""}})
+    fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
+    figure = fig.to_plotly_json()
+    dense_update(figure, data, method, color, None, 0)
+    return figure
+
+
+def dense_update(target, data, method: str, color: str | None, view, n_legend: int) -> int:
+    """Draw the view ``(x range, y range, pixel size)`` (None: the whole map) into a figure dict or ``Patch``.
+
+    The density image of every point is aggregated for exactly the view, at the plot's pixel size;
+    the points in view are drawn over it as the usual WebGL scatter (hover cards, clicks) once they
+    are at most the display budget, and none are sent before. Returns the legend's trace count.
+    """
+    from latentviz.figures._density import DEFAULT_SIZE, density_image, in_view
+    from latentviz.figures._style import compact, text
+
+    x, y = data.xy(method)
+    x_range, y_range, size = view or (*data.extent(method), DEFAULT_SIZE)
+    visible = in_view(x, y, x_range, y_range)
+    drawn = visible if len(visible) <= data.budget else visible[:0]
+    coloring = data.density_coloring(color, method)
+    image = density_image(x, y, x_range=x_range, y_range=y_range, size=size, **coloring)
+    colors, title = colors_of(data, color, method, rows=drawn)
+    paint(target, colors, n_legend, title=title)
+    points = target["data"][0]
+    points["x"], points["y"] = compact(x[drawn]), compact(y[drawn])
+    points["customdata"] = [text(i) for i in data.ids[drawn]]
+    points["marker"]["size"] = 3 if len(drawn) > 20_000 else 5
+    target["layout"]["images"] = [image]
+    shown = f"{len(drawn):,} points drawn" if len(drawn) else f"zoom in to {data.budget:,} points to see them one by one"
+    target["layout"]["title"]["subtitle"]["text"] = (f"all {data.n:,} points as density, {len(visible):,} in view; "
+                                                     + shown)
+    return len(colors["legend"]) if colors else 0
 
 
 def checked_view(data, method, dims, color=None) -> None:
@@ -169,21 +247,49 @@ def register(app, store) -> None:
     _parts.sharp_on_dense_screens(app, ids.graph(MATCH))
 
     @app.callback(Output(ids.graph(MATCH), "figure"), Output(ids.legend(MATCH), "data"),
+                  Output(ids.view(MATCH), "data", allow_duplicate=True),
                   Input(ids.projection(MATCH), "value"), Input(ids.dims(MATCH), "value"),
                   State(ids.color(MATCH), "value"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
     def redraw(method, dims, color, gid):
         data = store[gid["run"]]
         checked_view(data, method, dims, color)
         fig = scatter(data, method, dims, color)
-        return fig, legend_count(fig)
+        return fig, legend_count(fig), None
+
+    # The visible ranges and plot size after every zoom, pan or resize, read from plotly's own layout.
+    app.clientside_callback(
+        """function(_relayout, gid) {
+            const key = JSON.stringify(Object.fromEntries(Object.entries(gid).sort()));
+            const gd = document.querySelector("[id='" + key + "'] .js-plotly-plot");
+            const L = gd && gd._fullLayout;
+            if (!L || !L.xaxis || !L.xaxis.range) { return window.dash_clientside.no_update; }
+            return {x: L.xaxis.range.slice(), y: L.yaxis.range.slice(), w: Math.round(L._size.w), h: Math.round(L._size.h)};
+        }""",
+        Output(ids.view(MATCH), "data"), Input(ids.graph(MATCH), "relayoutData"), State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True)
+
+    @app.callback(Output(ids.graph(MATCH), "figure", allow_duplicate=True),
+                  Output(ids.legend(MATCH), "data", allow_duplicate=True), Input(ids.view(MATCH), "data"),
+                  State(ids.color(MATCH), "value"), State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"),
+                  State(ids.legend(MATCH), "data"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def refocus(view, color, method, dims, n_legend, gid):
+        data = store[gid["run"]]
+        checked_view(data, method, dims, color)
+        if not data.dense(dims) or view is None:
+            return no_update, no_update
+        patch = Patch()
+        return patch, dense_update(patch, data, method, color, logic.check_view(view), n_legend or 0)
 
     @app.callback(Output(ids.graph(MATCH), "figure", allow_duplicate=True),
                   Output(ids.legend(MATCH), "data", allow_duplicate=True), Input(ids.color(MATCH), "value"),
                   State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"), State(ids.legend(MATCH), "data"),
-                  State(ids.graph(MATCH), "id"), prevent_initial_call=True)
-    def recolor(color, method, dims, n_legend, gid):
+                  State(ids.view(MATCH), "data"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    def recolor(color, method, dims, n_legend, view, gid):
         data = store[gid["run"]]
         checked_view(data, method, dims, color)
+        if data.dense(dims):
+            patch = Patch()
+            return patch, dense_update(patch, data, method, color, logic.check_view(view), n_legend or 0)
         colors, title = colors_of(data, color, method, three_d=dims == 3 and data.methods.get(method, 2) >= 3)
         return paint(Patch(), colors, n_legend or 0, title=title), len(colors["legend"]) if colors else 0
 

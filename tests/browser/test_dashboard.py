@@ -118,6 +118,7 @@ def test_dexp005_colour_by_cluster_and_clicking_a_cluster_selects_its_points(bro
     from selenium.webdriver.common.by import By
 
     from dashboards import ids
+    from dashboards.images import output_uri
 
     data, graph = _explore(browser, server)
     run = data.id
@@ -126,6 +127,13 @@ def test_dexp005_colour_by_cluster_and_clicking_a_cluster_selects_its_points(bro
     names = plot(browser, graph, "gd.data.filter(t => t.meta === 'legend').map(t => t.name)")
     expected = {"outlier" if c < 0 else str(c) for c in data.clusters[data.shown]}
     assert set(names) == expected and len(expected) >= 2, names
+    pairs = browser.find_elements(By.CSS_SELECTOR, ".lv-cluster-pair")  # the run has a decoder
+    assert len(pairs) == min(len(data.cluster_entries), 12)
+    first = data.cluster_entries[0]
+    images = pairs[0].find_elements(By.TAG_NAME, "img")
+    assert [i.get_attribute("title") for i in images] == [f"decoded {w} of cluster {first['cluster']}" for w in ("centroid", "medoid")]
+    decoded = data.decode(np.asarray([first["centroid"], data.z[data.row_of[first["medoid"]]]], dtype=np.float32))
+    assert [i.get_attribute("src") for i in images] == [output_uri(o) for o in decoded]
     entry = data.cluster_entries[-1]  # the smallest cluster: the list is largest first
     find(browser, ids.cluster_item(run, cluster=entry["cluster"])).click()
     count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(run)) + " .lv-count"),
