@@ -10,7 +10,7 @@ diluted, so (the common recipe for embeddings) it clusters a :data:`UMAP_COMPONE
 latents fitted on the shared kNN graph; otherwise the latents themselves. Large n: HDBSCAN is
 fitted on a seeded sample of :data:`FIT_SAMPLE` points and every other point takes the majority
 cluster of its :data:`ASSIGN_K` nearest sampled points in the latent space (searched in chunks,
-so memory stays bounded). ``min_cluster_size`` defaults to ``max(10, n_fit // 100)``.
+so memory stays bounded). ``min_cluster_size`` defaults to ``max(10, n_fit // 100)`` (capped at n_fit).
 
 ``allow_single_cluster=True``: on a space with no density structure (uniform noise) HDBSCAN
 otherwise reports a handful of small chance clusters (2-20 of them on 800-2,000 uniform points
@@ -43,8 +43,8 @@ _CHUNK = 50_000  # assigned points searched per chunk
 
 
 def default_min_cluster_size(n_fit: int) -> int:
-    """``max(10, n_fit // 100)``: one percent of the fitted points, at least ten."""
-    return max(10, int(n_fit) // 100)
+    """``max(10, n_fit // 100)``: one percent of the fitted points, at least ten (every point below ten, at least 2)."""
+    return max(2, min(int(n_fit), max(10, int(n_fit) // 100)))
 
 
 @dataclasses.dataclass

@@ -178,3 +178,11 @@ def test_dashboard_cluster_list_and_colours(tmp_path, make_run, cli):
     assert data.cluster_rows(first["cluster"]) == np.flatnonzero(table["cluster"] == first["cluster"]).tolist()
     with pytest.raises(InputError, match="cluster: unknown value"):
         data.cluster_rows(99)
+
+
+def test_a_tiny_run_is_clustered_with_a_cluster_size_it_can_hold():
+    x = np.random.default_rng(0).normal(size=(6, 2))
+    result = cluster_latents(x)
+    assert result.info["parameters"]["min_cluster_size"] == 6 and result.info["n_clusters"] <= 1
+    with pytest.raises(InputError, match="fewer than --min-cluster-size 2"):
+        cluster_latents(x[:1])
