@@ -176,12 +176,16 @@ def cluster_shift(reference, reference_clusters, current, *, sample: int = CLUST
 
 
 def aligned_map(reference, current, *, sample: int = MAP_SAMPLE, random_state: int = 0) -> dict:
-    """Both sets in the reference's 2-D PCA frame (fitted on the reference, applied to both), seeded samples."""
-    from latentviz.projection._pca import PCA
+    """Both sets in the reference's 2-D PCA frame (fitted on the reference, applied to both), seeded samples;
+    a 1-D code is its own first axis, the second axis 0."""
+    from latentviz.projection import PCA
 
     rng = np.random.default_rng(random_state)
-    pca = PCA(2 if reference.shape[1] >= 2 else 1, device="cpu").fit(reference)
     x, y = _sample(reference, sample, rng), _sample(current, sample, rng)
+    if reference.shape[1] == 1:
+        return {"method": "the latent itself", "reference": np.c_[x, np.zeros(len(x))].tolist(),
+                "current": np.c_[y, np.zeros(len(y))].tolist()}
+    pca = PCA(2, device="cpu").fit(reference)
     return {"method": "pca of the reference", "reference": pca.transform(x).tolist(),
             "current": pca.transform(y).tolist()}
 
@@ -241,29 +245,29 @@ def drifted(name: str, value: float) -> bool:
 
 def metric_infos() -> dict:
     """The drift scores as metric facts (direction, range, meaning), for the audit and the report."""
-    from latentviz.metrics._registry import MetricInfo
+    from latentviz.metrics import MetricInfo
 
     group = "drift"
     entries = [
         MetricInfo("drift_domain_auc", group, False, (0, 1), (0.5, 0.55),
                    "Cross-validated ROC AUC of a classifier telling this run's codes from the reference's (0.5: the same).",
                    "Evidently embedding drift (domain classifier, threshold 0.55); sklearn roc_auc_score",
-                   "domain_classifier_auc", stochastic=True),
+                   stochastic=True),
         MetricInfo("drift_mmd", group, False, (-1, 2), (0.0, 0.01),
                    "Maximum mean discrepancy (squared, unbiased, RBF kernel at the median distance) between the two sets.",
-                   "Gretton et al., JMLR 2012", "mmd_test", stochastic=True),
+                   "Gretton et al., JMLR 2012", stochastic=True),
         MetricInfo("drift_mmd_p_value", group, True, (0, 1), (0.05, 1.0),
                    "Permutation p-value of the MMD: the share of random splits that differ as much (low: drift).",
-                   "Gretton et al., JMLR 2012; tested against a direct computation", "mmd_test", stochastic=True),
+                   "Gretton et al., JMLR 2012; tested against a direct computation", stochastic=True),
         MetricInfo("drift_ks_share", group, False, (0, 1), (0.0, 0.0),
                    "Share of latent dimensions whose two-sample KS test rejects at the Bonferroni level 0.05 / d.",
-                   "scipy.stats.ks_2samp", "ks_dimensions"),
+                   "scipy.stats.ks_2samp"),
         MetricInfo("drift_mean_shift", group, False, (0, math.inf), (0.0, 0.2),
                    "Distance between the two means over the reference's spread sqrt(trace of its covariance).",
-                   "closed form", "mean_shift"),
+                   "closed form"),
         MetricInfo("drift_outside_share", group, False, (0, 1), (0.0, 0.02),
                    "Share of this run's codes farther from every reference code than 99% of reference codes are from theirs.",
-                   "closed form", "cluster_shift", stochastic=True),
+                   "closed form", stochastic=True),
     ]
     return {entry.name: entry for entry in entries}
 

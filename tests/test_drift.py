@@ -235,3 +235,11 @@ def test_dashboard_metrics_page_shows_the_drift_of_drift_json(runs, cli):
     assert [t["name"] for t in found["map"].figure.to_plotly_json()["data"]] == ["reference", "current"]
     items = panel.children[1].children
     assert [(i.children[2].children, i.children[0].children) for i in items][0] == ("drift_domain_auc", "DRIFT")
+
+
+def test_one_dimensional_codes_get_a_two_column_map():
+    from latentviz.drift import aligned_map
+
+    rng = np.random.default_rng(0)
+    view = aligned_map(rng.normal(size=(30, 1)), rng.normal(size=(20, 1)))
+    assert np.asarray(view["reference"]).shape == (30, 2) and np.asarray(view["current"])[:, 1].tolist() == [0.0] * 20
