@@ -124,20 +124,20 @@ def test_irs_ignores_constant_dims_exactly():
 
 # -- item 4: --repeats gives every stochastic metric its spread ------------------------------------
 
-def _repeat(run_path, names, task, repeats=3):
-    from latentviz.metrics._run import _run_task, _RunData
+def _repeat(run_path, name, repeats=3):
+    """metrics.json's part from the registry entry that writes ``name``, run ``repeats`` times on the run."""
+    from latentviz.metrics._registry import ENTRIES
+    from latentviz.metrics._run import _run_metric, _RunData
     from latentviz.run import Run
 
     out = {"detail": {}}
-    _run_task(out, names, task, _RunData(Run(run_path), 0), 0, repeats)
+    _run_metric(out, next(m for m in ENTRIES if name in m.names), _RunData(Run(run_path), 0), 0, repeats)
     return out
 
 
 @pytest.mark.parametrize("name", ["consistency", "consistency_prior"])
 def test_repeats_give_consistency_a_spread(vae_run, name):
-    from latentviz.metrics._run import _consistency
-
-    out = _repeat(vae_run, ("consistency", "consistency_prior"), _consistency)
+    out = _repeat(vae_run, name)
     detail = out["detail"][name]
     assert len(detail["values"]) == 3
     assert out[name] == pytest.approx(np.mean(detail["values"]))
@@ -147,20 +147,22 @@ def test_repeats_give_consistency_a_spread(vae_run, name):
 
 
 def test_repeats_draw_a_split_per_seed(vae_run):
-    from latentviz.metrics._run import _explicitness
-
     # a logistic regression is deterministic: the spread comes from the split drawn with each seed
-    assert _repeat(vae_run, ("explicitness",), _explicitness)["detail"]["explicitness"]["std"] > 0
+    assert _repeat(vae_run, "explicitness")["detail"]["explicitness"]["std"] > 0
 
 
 def test_repeats_cover_every_stochastic_metric_of_every_task():
-    from latentviz.metrics import REGISTRY
-    from latentviz.metrics._run import _TASKS, _run_task
+    import dataclasses
 
-    for names, _, _ in _TASKS:
+    from latentviz.metrics import REGISTRY
+    from latentviz.metrics._registry import ENTRIES
+    from latentviz.metrics._run import _run_metric
+
+    for metric in ENTRIES:
         out = {"detail": {}}
-        _run_task(out, names, lambda ctx, seed, names=names: ({n: float(seed) for n in names}, {}), None, 10, 3)
-        for name in names:
+        seeded = dataclasses.replace(metric, compute=lambda ctx, seed, names=metric.names: ({n: float(seed) for n in names}, {}))
+        _run_metric(out, seeded, None, 10, 3)
+        for name in metric.names:
             if REGISTRY[name].stochastic:
                 assert out["detail"][name]["values"] == [10.0, 11.0, 12.0], name
                 assert out[name] == 11.0

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from latentviz.metrics import REGISTRY, compute_run_metrics
-from latentviz.metrics._run import _TASKS
 from latentviz.run import Run
 
 
@@ -21,9 +20,7 @@ def factor_run(make_run, path, n=300):
                     factors={"shape": f[:, 0], "size": f[:, 1], "pos": f[:, 2]}, logvar=np.zeros((n, 4)) - 1)
 
 
-def test_registry_covers_every_metric_the_stage_writes():
-    written = {name for names, _, _ in _TASKS for name in names}
-    assert written == set(REGISTRY)
+def test_registry_facts_are_consistent():  # which keys the stage writes: tests/test_metric_registry.py
     for info in REGISTRY.values():
         assert info.bounds[0] <= info.typical[0] <= info.typical[1] <= info.bounds[1], info.name
         assert info.explanation.endswith(".") and info.reference
@@ -42,9 +39,11 @@ def test_stage_computes_what_applies_and_says_why_the_rest_is_skipped(tmp_path, 
     np.testing.assert_allclose(mig["per_factor"], gaps / h)
     assert out["detail"]["nonfinite_rows"] == 1
     assert out["skipped"]["reconstruction_error"] == "the run has no model (imported latents)"
-    assert "no model" in out["skipped"]["trustworthiness"] or "inputs" in out["skipped"]["trustworthiness"]
+    for name in ("trustworthiness", "continuity", "knn_preservation"):  # they compare the codes with the inputs
+        assert out["skipped"][name] == "the inputs cannot be read (the run records no data source)", name
     assert len(out["detail"]["beta_vae"]["values"]) == 2 and "std" in out["detail"]["beta_vae"]
-    assert "values" not in out["detail"].get("mig", {})
+    assert len(out["detail"]["mig"]["values"]) == 2  # drawn on the seed's split, so repeated too
+    assert "values" not in out["detail"]["kl_total"]  # every code, no draw: computed once
     saved = json.loads((run.path / "metrics.json").read_text())
     assert saved["mig"] == pytest.approx(out["mig"])
     assert "metrics" in run.manifest["timings"]
@@ -61,9 +60,29 @@ def test_metrics_command(tmp_path, make_run, cli):
 
 
 def test_stage_on_a_vae_run_uses_the_decoder_and_the_shapes_grid(vae_run):
+    import torch
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import trustworthiness
+
+    from latentviz.data import open_source
+
     out = compute_run_metrics(Run(vae_run), quiet=True)
     for name in ("reconstruction_error", "consistency", "interpolation_smoothness", "trustworthiness", "factor_vae"):
         assert name in out, out["skipped"].get(name)
+    # reconstruction error and trustworthiness against their definitions, on every sample of the run
+    run = Run(vae_run)
+    model = run.load_model(device="cpu")
+    recorded = run.manifest["data"]
+    source = open_source(recorded["spec"], image_size=recorded.get("image_size"), channels=recorded.get("channels"))
+    x = source.read(0, len(source)).x
+    with torch.inference_mode():
+        x_hat = model.decode(model.encode(x)[0])
+    assert out["detail"]["reconstruction_error"]["n_samples"] == len(x) == run.n
+    assert out["reconstruction_error"] == pytest.approx(float(((x_hat - x) ** 2).flatten(1).mean(1).mean()), rel=1e-5)
+    flat = x.flatten(1).numpy().astype(np.float64)
+    reduced = PCA(out["detail"]["trustworthiness"]["input_dims"]).fit_transform(flat)
+    reference = trustworthiness(reduced, run.z, n_neighbors=out["detail"]["trustworthiness"]["k"])
+    assert out["trustworthiness"] == pytest.approx(reference, abs=1e-3)
     assert out["detail"]["beta_vae"]["protocol"] == "fresh fixed-factor batches of builtin:shapes"
 
 
