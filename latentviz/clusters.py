@@ -86,7 +86,8 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
     from latentviz.projection import stratified_sample
 
     check_choice("--space", space, SPACES)
-    z = np.asarray(z, dtype=np.float64)
+    z = np.asarray(z)
+    z = z if z.dtype.kind == "f" else z.astype(np.float64)  # a run's float32 codes are not copied (1M x 64: 256 MB)
     if z.ndim != 2:
         raise InputError(f"cluster: z must have shape (n_samples, n_latents); got {z.shape}")
     n, d = z.shape
@@ -106,7 +107,7 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
     x_fit = z[finite[fit_pos]]
     started = time.perf_counter()
     if chosen == "umap":
-        graph = _fit_graph(neighbors, finite, fit_pos, n) if n_fit == len(finite) else None
+        graph = _fit_graph(neighbors, finite, n) if n_fit == len(finite) else None
         x_fit = _umap(x_fit, graph, random_state)
     umap_seconds = time.perf_counter() - started
 
@@ -132,7 +133,7 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
         "space_requested": space,
         "parameters": {"min_cluster_size": int(size), "min_samples": min_samples, "allow_single_cluster": True,
                        "sample": int(sample),
-                       "seed": int(random_state), "min_cluster_size_rule": "max(10, n_fit // 100)"
+                       "seed": int(random_state), "min_cluster_size_rule": "max(10, n_fit // 100), at most n_fit"
                        if min_cluster_size is None else "given"},
         "n": int(n), "n_fit": int(n_fit), "n_assigned": len(rest), "excluded_nonfinite": int(n - len(finite)),
         "assignment": (f"majority cluster of the {ASSIGN_K} nearest fitted points in the latent space"
@@ -144,7 +145,7 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
     return Clustering(labels=out_labels, probabilities=out_prob, info=info)
 
 
-def _fit_graph(neighbors, finite: np.ndarray, fit_pos: np.ndarray, n: int):
+def _fit_graph(neighbors, finite: np.ndarray, n: int):
     """The shared graph restricted to the finite rows (renumbered), when it covers the run; else None."""
     if neighbors is None or neighbors.n != n or neighbors.k < 2:
         return None
@@ -210,7 +211,7 @@ def cluster_facts(z: np.ndarray, cluster: np.ndarray, *, ids: np.ndarray, labels
         picked = members if len(members) <= MEDOID_SAMPLE else rng.choice(members, MEDOID_SAMPLE, replace=False)
         medoid = picked[np.argmin(cdist(z[picked], z[picked]).sum(axis=1))]
         entry = {"cluster": int(c), "size": len(members), "medoid": str(ids[medoid]),
-                 "centroid": [float(v) for v in z[members].mean(axis=0)]}
+                 "centroid": [float(v) for v in z[members].mean(axis=0, dtype=np.float64)]}
         if label_text is not None:
             top = Counter(label_text[members].tolist()).most_common(TOP_LABELS)
             entry["top_labels"] = [[name, int(count)] for name, count in top]

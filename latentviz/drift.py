@@ -139,8 +139,8 @@ def ks_dimensions(reference, current, *, alpha: float = KS_ALPHA, sample: int = 
 
 def mean_shift(reference, current) -> dict:
     """Distance between the two means over the reference's spread ``sqrt(tr Σ_ref)``, and per-dimension shifts in sd."""
-    mu_r, mu_c = reference.mean(axis=0), current.mean(axis=0)
-    sd = reference.std(axis=0, ddof=1) if len(reference) > 1 else np.zeros(reference.shape[1])
+    mu_r, mu_c = reference.mean(axis=0, dtype=np.float64), current.mean(axis=0, dtype=np.float64)
+    sd = reference.std(axis=0, ddof=1, dtype=np.float64) if len(reference) > 1 else np.zeros(reference.shape[1])
     spread = float(np.sqrt(np.sum(sd**2)))
     distance = float(np.linalg.norm(mu_c - mu_r))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -223,7 +223,8 @@ def compute_drift(reference, current, *, reference_clusters=None, random_state: 
 
 
 def _check(x, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)  # a run's float32 codes are not copied to float64
     if x.ndim != 2:
         raise InputError(f"drift: {name} must have shape (n_samples, n_latents); got {x.shape}")
     x = x[np.isfinite(x).all(axis=1)]
