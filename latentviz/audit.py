@@ -19,6 +19,11 @@ Each check names a metric of ``metrics.json`` and exactly one condition (``gt``,
 ``lt``, ``lte`` or ``between``). A metric the run lacks is ``skip`` (with the reason), never
 ``pass``; a relative check without a baseline is ``skip`` too. ``severity: warn`` turns a
 failure into a warning. :func:`exit_code` maps the results to the CLI's 0 / 1 / 2.
+
+The drift scores (``drift_domain_auc``, ``drift_mmd_p_value``, ``drift_ks_share``, ...; see
+:mod:`latentviz.drift`) are metrics too: they come from the run's ``drift.json``, measured against
+the ``--baseline`` run when it is missing or was measured against another one (:func:`baseline_drift`).
+:func:`derive_policy` learns thresholds from a baseline run's values (``audit --derive``).
 """
 
 from __future__ import annotations
