@@ -38,6 +38,7 @@ color = _factory("explore-color")
 search = _factory("explore-search")
 search_note = _factory("explore-search-note")
 legend = _factory("explore-legend")  # store: how many legend traces follow data[0]
+view = _factory("explore-view")  # store: the map's visible ranges and plot size in pixels (the density image's)
 selection = _factory("explore-selection")  # store: full-data row indices of the selection
 gallery = _factory("explore-gallery")
 neighbours = _factory("explore-neighbours")

@@ -116,6 +116,43 @@ class RunData:
         dims = min(dims, self.methods[method])
         return self.projections[[f"{method}_{j}" for j in range(dims)]].to_numpy(dtype=np.float32)
 
+    def xy(self, method: str) -> tuple[np.ndarray, np.ndarray]:
+        """The 2-D map's x and y: views of the projections table's columns, not copies (the density image reads them)."""
+        if method not in self.methods:
+            raise InputError(f"run {self.name} has no {method} projection; run 'latentviz project {self.path}'")
+        return self.projections[f"{method}_0"].to_numpy(), self.projections[f"{method}_1"].to_numpy()
+
+    @functools.lru_cache(maxsize=8)
+    def extent(self, method: str) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The ranges that show the whole map."""
+        from latentviz.figures._density import extent
+
+        return extent(*self.xy(method))
+
+    def dense(self, dims: int) -> bool:
+        """Whether the map shows every point as a density image: a 2-D map of more points than the display budget."""
+        return dims == 2 and self.n > self.budget
+
+    @functools.lru_cache(maxsize=2)
+    def density_coloring(self, color: str | None, method: str) -> dict:
+        """How the density image colours every point by ``color`` (``density_image``'s keywords: each point's
+        category and their colours, or each point's value and the column's span; {} for counts), kept for the
+        current colouring only. The points drawn over the image take the same categories and span."""
+        import pandas as pd
+
+        from latentviz.figures import is_categorical
+        from latentviz.figures._scatter import category_colors
+
+        values, _ = self.color_values(color, method)
+        if values is None:
+            return {}
+        if is_categorical(values, logic.color_mode(color)[1]):
+            labels, categories, colors = category_colors(values)
+            return {"categories": pd.Categorical(labels, categories=categories), "category_colors": colors}
+        numbers = np.asarray(values, dtype=np.float64)
+        finite = numbers[np.isfinite(numbers)]
+        return {"values": numbers, "span": (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)}
+
     @functools.cached_property
     def shown(self) -> np.ndarray:
         """Rows drawn in scatters: all, or a seeded sample stratified by label within the display budget."""

@@ -215,6 +215,8 @@ def dense_update(target, data, method: str, color: str | None, view, n_legend: i
     points["customdata"] = [text(i) for i in data.ids[drawn]]
     points["marker"]["size"] = 3 if len(drawn) > 20_000 else 5
     target["layout"]["images"] = [image]
+    if view is None:  # the whole map, by explicit ranges: plotly's autorange would fit the (few or no) points drawn
+        target["layout"]["xaxis"]["range"], target["layout"]["yaxis"]["range"] = list(x_range), list(y_range)
     shown = f"{len(drawn):,} points drawn" if len(drawn) else f"zoom in to {data.budget:,} points to see them one by one"
     target["layout"]["title"]["subtitle"]["text"] = (f"all {data.n:,} points as density, {len(visible):,} in view; "
                                                      + shown)

@@ -92,7 +92,7 @@ def display_name(column: str) -> str:
     return column[len("factor_"):] if column.startswith("factor_") else column
 
 
-def scatter_colors(values, *, name: str, rgb: bool = False, mode: str = "auto") -> dict:
+def scatter_colors(values, *, name: str, rgb: bool = False, mode: str = "auto", categories=None, span=None) -> dict:
     """How the points are coloured by ``values``: ``{"name", "marker", "text", "legend"}``, JSON-ready.
 
     ``marker`` and ``text`` replace those of ``data[0]``; ``legend`` replaces the legend traces;
@@ -105,17 +105,20 @@ def scatter_colors(values, *, name: str, rgb: bool = False, mode: str = "auto") 
     are. The colour scale's bar then comes with a legend trace.
 
     ``mode`` (one of :data:`COLOR_MODES`) forces categories or a colour scale; ``auto`` asks
-    :func:`is_categorical`.
+    :func:`is_categorical`. ``categories`` (every category of the whole column) and ``span`` (its
+    ``(low, high)``) keep colours and legend those of the whole column when ``values`` are a part
+    of it (the points in view over a density image, which shows them all).
     """
     series = pd.Series(values).reset_index(drop=True)
-    if is_categorical(series, mode):
-        return {"name": text(name), **_categorical(series, name, rgb=rgb)}
+    if categories is not None or is_categorical(series, mode):
+        return {"name": text(name), **_categorical(series, name, rgb=rgb, categories=categories)}
     numbers = series.astype(float)
     colorbar = {"title": {"text": text(name), "side": "right"}, "thickness": 12, "len": 0.8}
     if rgb:
         scale = get_colorscale(SEQUENTIAL)
         finite = numbers[np.isfinite(numbers)]
-        low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        low, high = span if span is not None else \
+            (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
         marker = {"color": _rgb_rows(_scale_colors(numbers.to_numpy(), low, high, scale)), "showscale": False}
         legend = [go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False, meta="legend",
                              marker={"color": [low, high], "cmin": low, "cmax": high, "colorscale": scale,
@@ -149,10 +152,20 @@ def _hex_rgb(color: str) -> tuple[int, int, int]:
     return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
 
 
-def _categorical(series: pd.Series, name: str, *, rgb: bool = False) -> dict:
+def category_colors(values, categories=None) -> tuple[pd.Series, list[str], dict[str, str]]:
+    """``values`` as category strings (``"(missing)"`` for missing), the sorted categories, and each one's colour.
+
+    ``categories`` (those of a whole column) fixes the colours when ``values`` are a part of it.
+    """
+    series = pd.Series(values).reset_index(drop=True)
     labels = series.astype(str).where(series.notna(), "(missing)")
-    categories = sorted(set(labels))
-    colors = {c: MISSING_COLOR if c == "(missing)" else category_color(i) for i, c in enumerate(categories)}
+    categories = sorted(set(labels)) if categories is None else list(categories)
+    return labels, categories, {c: MISSING_COLOR if c == "(missing)" else category_color(i)
+                                for i, c in enumerate(categories)}
+
+
+def _categorical(series: pd.Series, name: str, *, rgb: bool = False, categories=None) -> dict:
+    labels, categories, colors = category_colors(series, categories)
     legend = [
         go.Scatter(x=[None], y=[None], mode="markers", name=text(c), marker={"color": colors[c], "size": 9},
                    hoverinfo="skip", meta="legend", legendgroup=name).to_plotly_json()

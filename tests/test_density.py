@@ -1,0 +1,107 @@
+"""The density image (datashader) against numpy's 2-D histogram, and the dashboard's dense view."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_run
+
+from latentviz.figures._density import density_image
+
+
+def _pixels(image: dict) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(image["source"].split(",", 1)[1]))).convert("RGBA"))
+
+
+def _hex(color: str) -> tuple[int, int, int]:
+    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+
+
+@pytest.fixture(scope="module")
+def points():
+    rng = np.random.default_rng(0)
+    # cell centres of a 40 x 30 grid over [0, 4) x [0, 3): no point sits on a pixel edge
+    cells = rng.integers(0, [40, 30], size=(3000, 2))
+    return ((cells + 0.5) / 10.0).astype(np.float64), cells
+
+
+def test_counts_draw_exactly_the_pixels_numpy_bins_points_into(points):
+    xy, cells = points
+    image = density_image(xy[:, 0], xy[:, 1], x_range=(0, 4), y_range=(0, 3), size=(40, 30))
+    pixels = _pixels(image)
+    counts, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=(40, 30), range=((0, 4), (0, 3)))
+    assert pixels.shape == (30, 40, 4)
+    np.testing.assert_array_equal(pixels[::-1, :, 3] > 0, counts.T > 0)  # image rows run top to bottom
+    assert (image["x"], image["y"], image["sizex"], image["sizey"]) == (0.0, 3.0, 4.0, 3.0)
+    # histogram-equalised: a fuller pixel is never lighter than an emptier one
+    alpha = pixels[::-1, :, 3].T.astype(int)
+    filled = counts > 0
+    order = np.argsort(counts[filled], kind="stable")
+    assert (np.diff(alpha[filled][order]) >= 0).all()
+
+
+def test_categories_blend_and_a_pure_pixel_has_its_category_colour(points):
+    from latentviz.figures._scatter import category_colors
+
+    xy, cells = points
+    labels = np.where(cells[:, 0] < 20, "left", "right")
+    labels[(cells[:, 0] == 20) & (np.arange(len(cells)) % 2 == 0)] = "left"  # column 20 holds both
+    text, categories, colors = category_colors(labels)
+    image = density_image(xy[:, 0], xy[:, 1], x_range=(0, 4), y_range=(0, 3), size=(40, 30),
+                          categories=pd.Categorical(text, categories=categories), category_colors=colors)
+    pixels = _pixels(image)[::-1].transpose(1, 0, 2)  # [x cell, y cell]
+    left = [tuple(pixels[i, j, :3]) for i, j in cells[cells[:, 0] < 20]]
+    right = [tuple(pixels[i, j, :3]) for i, j in cells[cells[:, 0] > 20]]
+    assert set(left) == {_hex(colors["left"])} and set(right) == {_hex(colors["right"])}
+    both = {tuple(pixels[20, j, :3]) for i, j in cells[cells[:, 0] == 20]
+            if ((labels == "left") & (cells[:, 1] == j) & (cells[:, 0] == 20)).any()
+            and ((labels == "right") & (cells[:, 1] == j) & (cells[:, 0] == 20)).any()}
+    assert both and not both & {_hex(colors["left"]), _hex(colors["right"])}  # mixed pixels are blends
+
+
+def test_mean_of_a_column_follows_the_whole_columns_span(points):
+    xy, cells = points
+    values = cells[:, 0].astype(float)  # mean per pixel = its x cell
+    image = density_image(xy[:, 0], xy[:, 1], x_range=(0, 4), y_range=(0, 3), size=(40, 30), values=values,
+                          span=(0.0, 39.0))
+    pixels = _pixels(image)[::-1].transpose(1, 0, 2)
+    low, high = pixels[cells[cells[:, 0] == 0][0][0], cells[cells[:, 0] == 0][0][1], :3], \
+        pixels[cells[cells[:, 0] == 39][0][0], cells[cells[:, 0] == 39][0][1], :3]
+    from plotly.colors import get_colorscale
+
+    from latentviz.figures._style import SEQUENTIAL
+
+    scale = get_colorscale(SEQUENTIAL)
+    assert np.abs(low.astype(int) - _hex(scale[0][1])).max() <= 3
+    assert np.abs(high.astype(int) - _hex(scale[-1][1])).max() <= 3
+
+
+def test_dashboard_above_the_budget_sends_no_points_until_the_view_holds_the_budget(tmp_path):
+    from dashboards.pages.explore import dense_scatter, dense_update
+    from dashboards.store import RunStore
+
+    rng = np.random.default_rng(1)
+    n = 600
+    xy = rng.uniform(0, 10, size=(n, 2)).astype(np.float32)
+    path = write_run(tmp_path / "run", xy, labels=np.where(xy[:, 0] < 5, "a", "b"))
+    pd.DataFrame({"id": [str(i) for i in range(n)], "umap_0": xy[:, 0], "umap_1": xy[:, 1]}).to_parquet(
+        path / "projections.parquet")
+    data = RunStore([path], load_model=False, budget=100)[path.name]
+    assert data.dense(2) and not data.dense(3)
+
+    figure = dense_scatter(data, "umap", "label")
+    assert len(figure["data"][0]["x"]) == 0 and len(figure["layout"]["images"]) == 1
+    assert "all 600 points as density" in figure["layout"]["title"]["subtitle"]["text"]
+
+    view = ((2.0, 4.0), (2.0, 4.0), (200, 200))
+    inside = np.flatnonzero((xy[:, 0] >= 2) & (xy[:, 0] <= 4) & (xy[:, 1] >= 2) & (xy[:, 1] <= 4))
+    assert 0 < len(inside) <= 100
+    dense_update(figure, data, "umap", "label", view, 2)
+    assert sorted(figure["data"][0]["customdata"]) == sorted(data.ids[inside])
+    assert _pixels(figure["layout"]["images"][0]).shape == (200, 200, 4)
