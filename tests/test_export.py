@@ -44,7 +44,6 @@ def test_tensorboard_export_keeps_row_order_and_sprite_geometry(cli, report_run,
 
 def test_metadata_cells_cannot_break_rows(make_run, tmp_path):
     path = make_run(tmp_path / "run", np.eye(3, dtype=np.float32), labels=["a\tb", "line\nbreak", "plain"])
-    assert not (tmp_path / "tb").exists()
     from latentviz.export import export_run
 
     written = export_run(Run(path), tmp_path / "tb", fmt="tensorboard")
@@ -52,6 +51,8 @@ def test_metadata_cells_cannot_break_rows(make_run, tmp_path):
     assert len(written) == 4 and written[3].name.startswith("events.out.tfevents.")  # TensorBoard lists it as a run
     rows = (tmp_path / "tb" / "metadata.tsv").read_text().splitlines()
     assert rows == ["id\tlabel", "0\ta b", "1\tline break", "2\tplain"]
+    parsed = pd.read_csv(tmp_path / "tb" / "metadata.tsv", sep="\t", dtype=str)  # a real TSV reader agrees
+    assert parsed.shape == (3, 2) and list(parsed["label"]) == ["a b", "line break", "plain"]
 
 
 def test_table_exports_join_projections_by_id(cli, report_run, tmp_path):

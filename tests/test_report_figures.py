@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -142,13 +141,17 @@ def test_correlation_heatmap_is_symmetric_with_unit_diagonal():
 
 
 def test_metric_rows_follow_the_registry():
-    facts = {"mig": SimpleNamespace(higher_is_better=True, bounds=(0, 1), typical="0.1 – 0.4", explanation="gap",
-                                    group="disentanglement"),
-             "reconstruction_mse": SimpleNamespace(higher_is_better=False, bounds=(0, None), typical=(0, 0.05),
-                                                   explanation="error")}
-    rows = figures.metric_rows({"zeta": 2, "reconstruction_mse": 0.5, "mig": float("nan"), "detail": {"x": 1}}, facts)
-    assert [r.name for r in rows] == ["mig", "reconstruction_mse", "zeta"]
-    assert rows[0].value is None and rows[0].bounds == "0 – 1" and rows[0].typical == "0.1 – 0.4"
-    assert rows[1].higher_is_better is False and rows[1].bounds == "0 – ∞"
-    assert rows[1].standing == "above" and rows[0].standing == ""  # 0.5 is above the typical 0 – 0.05
-    assert rows[2].higher_is_better is None and rows[2].explanation == ""
+    """Rows carry the real registry's facts, in its order; a metric it does not know comes last, blank."""
+    from latentviz.metrics import REGISTRY
+
+    mig, recon = REGISTRY["mig"], REGISTRY["reconstruction_error"]
+    assert (mig.higher_is_better, mig.bounds, recon.higher_is_better, recon.bounds) == (True, (0, 1), False, (0, np.inf))
+    metrics = {"zeta": 2, "reconstruction_error": recon.typical[1] + 0.5, "mig": float("nan"), "detail": {"x": 1}}
+    rows = figures.metric_rows(metrics, REGISTRY)
+    assert [r.name for r in rows] == ["mig", "reconstruction_error", "zeta"]  # mig comes first in the registry
+    assert rows[0].value is None and rows[0].higher_is_better is True and rows[0].bounds == "0 – 1"
+    assert (rows[0].group, rows[0].explanation, rows[0].standing) == ("disentanglement", mig.explanation, "")
+    assert rows[1].higher_is_better is False and rows[1].bounds == "0 – ∞" and rows[1].group == "decoder"
+    assert rows[1].standing == "above"  # beyond the registry's typical range of a reconstruction error
+    assert figures.metric_rows({"mig": mig.typical[0] + 1e-3}, REGISTRY)[0].standing == "within"
+    assert rows[2].higher_is_better is None and rows[2].explanation == "" and rows[2].bounds == ""
