@@ -289,8 +289,16 @@ def stage_export_tensorboard(b: Built, tmp: Path) -> Result:
 def stage_compare_pair(b: Built, tmp: Path) -> Result:
     other = b.copy(tmp / "other")
     result = invoke("compare", b.run, other, "--out", tmp / "compare.html", "--permutations", "2", "--quiet")
-    if result.code == 0:
-        assert "linear CKA" in (tmp / "compare.html").read_text() or "cka" in (tmp / "compare.html").read_text()
+    if result.code == 0:  # a run and its copy: identical codes, linear CKA 1 and Procrustes distance 0
+        from bs4 import BeautifulSoup
+
+        soup = BeautifulSoup((tmp / "compare.html").read_text(), "html.parser")
+        table = next(t for t in soup.find_all("table") if "linear CKA" in t.get_text())
+        head, row = ([" ".join(c.get_text(" ").split()) for c in tr.find_all(["th", "td"])]
+                     for tr in table.find_all("tr")[:2])
+        cells = dict(zip(head, row, strict=True))
+        assert cells["Runs"] == "run vs other"
+        assert cells["linear CKA"].startswith("1.000") and cells["Procrustes distance"].startswith("0.000"), cells
     return result
 
 
