@@ -19,11 +19,14 @@ compare like with like.
     python benchmarks/projections.py --n 1000000 --d 64 --standard-max 0 --informed-max 0   # ours only
     python benchmarks/projections.py --knn 20000,50000,100000   # exact vs pynndescent, recall
     python benchmarks/projections.py --cold-warm           # 1k-point run, fresh numba cache vs warm
+    python benchmarks/projections.py --n 80000 --d 64 --sample 20000 --standard-max 0 --informed-max 0 \
+        --dask local:2   # ours on a 2-worker LocalCluster: peak memory per process, points placed/s/worker
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -105,19 +108,39 @@ def baseline(side: str, folder: Path) -> None:
     print(f"peak memory {peak_gb():.2f} GB", flush=True)
 
 
-def side_process(side: str, folder: Path, run: Path, sample: int | None) -> tuple[float, str]:
-    """Run one side in a fresh process; its wall-clock seconds and its output."""
+def side_process(side: str, folder: Path, run: Path, sample: int | None, dask: str | None = None) -> tuple[float, str]:
+    """Run one side in a fresh process; its wall-clock seconds and its output (with ``dask``: and the peak
+    memory of the process and of each of its worker processes, polled every 0.2 s)."""
     if side == "ours":
         command = [sys.executable, "-m", "latentviz", "project", str(run), "--quiet"]
         command += [] if sample is None else ["--sample", str(sample)]
+        command += [] if dask is None else ["--dask", dask]
     else:
         command = [sys.executable, __file__, "--side", side, "--folder", str(folder)]
     start = time.perf_counter()
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
-    return time.perf_counter() - start, done.stdout
+    if dask is None:
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        return time.perf_counter() - start, done.stdout
+    import psutil
+
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peaks: dict[int, tuple[str, int]] = {}
+    while child.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            for proc in [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    name = "driver" if proc.pid == child.pid else " ".join(proc.cmdline()[-2:])[-40:]
+                    peaks[proc.pid] = (name, max(peaks.get(proc.pid, ("", 0))[1], proc.memory_info().rss))
+        time.sleep(0.2)
+    out, err = child.communicate()
+    if child.returncode:
+        raise SystemExit(f"ours failed: {err.strip()}")
+    memory = "; ".join(f"{name} {rss / 2**30:.2f} GB" for name, rss in sorted(peaks.values(), key=lambda p: -p[1]))
+    return time.perf_counter() - start, out + f"\npeak memory per process: {memory}"
 
 
-def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, sample: int | None) -> None:
+def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, sample: int | None,
+            dask: str | None = None) -> None:
     import pandas as pd
 
     from latentviz.projection import embedding_quality
@@ -134,7 +157,7 @@ def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, 
         run = write_run(folder / "run", z, labels)
         for r in range(repeats):
             for side in sides:
-                wall, out = side_process(side, folder, run, sample)
+                wall, out = side_process(side, folder, run, sample, dask if side == "ours" else None)
                 seconds[side].append(wall)
                 print(f"  {side:<9} {wall:7.1f} s   {out.strip().replace(chr(10), '; ')}", flush=True)
         manifest = Run(run).manifest
@@ -151,7 +174,10 @@ def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, 
     print(f"ours: kNN graph {graph['method']} k={graph['k']} {graph['seconds']:.1f} s; " + "; ".join(
         f"{m} {e['seconds']:.1f} s (fitted on {e['fitted_on']}, placed {e['placed_by_transform']}"
         + (f", {e['iterations_used']} iterations" if "iterations_used" in e else "")
-        + (", beside t-SNE" if e.get("beside_tsne") else "") + ")"
+        + (", beside t-SNE" if e.get("beside_tsne") else "")
+        + (f", placed on Dask in {e['placed_on_dask']['seconds']:.1f} s over {e['placed_on_dask']['workers']} "
+           f"workers: {e['placed_on_dask']['points_per_second_per_worker']:,.0f} points/s/worker"
+           if e.get("placed_on_dask") else "") + ")"
         for m, e in manifest["projections"].items()))
     print("trustworthiness@10, every map on the same seeded 5k sample:")
     for method in ("pca", "tsne", "umap"):
@@ -204,6 +230,7 @@ def main() -> None:
     parser.add_argument("--knn", metavar="N,N,..", help="exact vs pynndescent at these sizes, with recall")
     parser.add_argument("--k", type=int, default=30)
     parser.add_argument("--cold-warm", action="store_true")
+    parser.add_argument("--dask", metavar="ADDRESS|local:N", help="ours: project --dask")
     args = parser.parse_args()
     if args.side:
         baseline(args.side, args.folder)
@@ -212,7 +239,7 @@ def main() -> None:
     elif args.cold_warm:
         cold_warm()
     else:
-        compare(args.n, args.d, args.standard_max, args.informed_max, args.repeats, args.sample)
+        compare(args.n, args.d, args.standard_max, args.informed_max, args.repeats, args.sample, args.dask)
 
 
 if __name__ == "__main__":

@@ -78,13 +78,19 @@ def dask_client(spec: str, *, preload: tuple[str, ...] = ()) -> Iterator:
             cluster.close()
 
 
-def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: int) -> np.ndarray:
+def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: int, record: dict | None = None
+          ) -> np.ndarray:
     """``projector.transform`` of ``points`` over row-shards on the workers, in the order given.
 
     ``index`` answers each shard's ``k`` neighbours among the fitted points (None: the projector
     needs none, PCA, or searches itself). The projector and index reach each worker once.
+    ``record``, when given, receives the workers, shards, seconds and points placed per second per worker.
     """
+    import time
+
     from distributed import as_completed
+
+    started = time.perf_counter()
 
     _import_cached_on_workers(client, projector, index)
     model = client.scatter((projector, index), broadcast=True, hash=False)
@@ -103,6 +109,10 @@ def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: i
         following = next(starts, None)
         if following is not None:
             running.add(submit(following))
+    if record is not None:
+        seconds = time.perf_counter() - started
+        record.update(workers=workers, shards=-(-len(points) // shard_rows), seconds=round(seconds, 3),
+                      points_per_second_per_worker=round(len(points) / seconds / workers, 1) if seconds > 0 else None)
     return out
 
 

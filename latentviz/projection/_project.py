@@ -281,6 +281,7 @@ class _Plan:
     self_rows: np.ndarray | None  # when projecting a run into its own map: where fit and placed rows go
     client: object = None     # a Dask client: PCA and placement run on its workers, neighbours searched there
     place_index: object = None  # with a client: the search index over the fitted rows, queried per shard
+    on_dask: dict = dataclasses.field(default_factory=dict)  # method -> how its placement ran on the cluster
 
     @classmethod
     def build(cls, source: _Latents, graph: Neighbors, sample: int, k: int, *, metric: str, seed: int,
@@ -339,7 +340,9 @@ class _Plan:
         if self.client is not None:
             from latentviz.projection._dask import place
 
-            return place(self.client, projector, self.place, self.place_index, k=TRANSFORM_K, shard_rows=_PLACE_CHUNK)
+            self.on_dask[projector.name] = record = {}
+            return place(self.client, projector, self.place, self.place_index, k=TRANSFORM_K, shard_rows=_PLACE_CHUNK,
+                         record=record)
         from latentviz.progress import progress
 
         parts = []
@@ -362,6 +365,8 @@ def _describe(projector, plan: _Plan) -> dict:
     entry = {"params": params, "fitted_on": int(plan.source.n_finite if isinstance(projector, PCA)
                                                                else len(plan.fit_rows))}
     entry["placed_by_transform"] = int(len(plan.place)) if not isinstance(projector, PCA) or plan.self_rows is None else 0
+    if projector.name in plan.on_dask:
+        entry["placed_on_dask"] = plan.on_dask[projector.name]
     notes = []
     if isinstance(projector, PCA):
         entry["explained_variance_ratio"] = [float(v) for v in projector.explained_variance_ratio_]
