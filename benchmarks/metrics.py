@@ -1,6 +1,7 @@
 """Time the disentanglement suite, stage by stage: latentviz against the reference procedure.
 
-The reference procedure is disentanglement_lib's (shared/METRICS.md) re-run on the same arrays
+The reference procedure is disentanglement_lib's (shared/METRICS.md; written once, in
+tests/reference_metrics.py, which the tests check latentviz against) re-run on the same arrays
 with the same scikit-learn estimators, sequentially, as the reference runs them: one
 ``GradientBoostingClassifier()`` per factor for DCI, one ``LinearSVC`` per (latent, factor)
 for SAP, ``LogisticRegression`` per factor for explicitness, plug-in MI for MIG/modularity.
@@ -12,10 +13,14 @@ Usage: ``python benchmarks/metrics.py [--n-train 10000] [--n-test 5000]``
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared reference procedure
 
 
 def make_code(n: int, sizes, seed: int = 0):
@@ -28,76 +33,12 @@ def make_code(n: int, sizes, seed: int = 0):
 
 
 def reference_suite(z, f, zt, ft):
-    from scipy.stats import entropy
-    from sklearn.ensemble import GradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import mutual_info_score, roc_auc_score
-    from sklearn.preprocessing import MultiLabelBinarizer
-    from sklearn.svm import LinearSVC
+    """The reference procedure of tests/reference_metrics.py (the one the tests check us against)."""
+    import reference_metrics as ref
 
-    def binned(x):
-        return np.stack([np.digitize(c, np.histogram(c, 20)[1][:-1]) for c in x.T], axis=1)
-
-    def mi_matrix():
-        b = binned(z)
-        return np.array([[mutual_info_score(c, v) for v in f.T] for c in b.T])
-
-    def mig():
-        m = mi_matrix()
-        h = np.array([mutual_info_score(v, v) for v in f.T])
-        top = np.sort(m, axis=0)[::-1]
-        return float(np.mean((top[0] - top[1]) / h))
-
-    def modularity():
-        sq = mi_matrix() ** 2
-        top = sq.max(axis=1)
-        return float(np.mean(1 - (sq.sum(axis=1) - top) / (top * (f.shape[1] - 1))))
-
-    def irs():
-        fb = binned(f.astype(float))
-        max_dev = np.abs(z - z.mean(axis=0)).max(axis=0)
-        cum = np.zeros((z.shape[1], f.shape[1]))
-        for i in range(f.shape[1]):
-            levels = np.unique(fb[:, i])
-            for level in levels:
-                g = z[fb[:, i] == level]
-                cum[:, i] += np.percentile(np.abs(g - g.mean(axis=0)), 99, axis=0)
-            cum[:, i] /= len(levels)
-        return float(np.average((1 - cum / max_dev[:, None]).max(axis=1), weights=max_dev))
-
-    def sap():
-        s = np.zeros((z.shape[1], f.shape[1]))
-        for i in range(z.shape[1]):
-            for j in range(f.shape[1]):
-                clf = LinearSVC(C=0.01, class_weight="balanced").fit(z[:, i:i + 1], f[:, j])
-                s[i, j] = np.mean(clf.predict(zt[:, i:i + 1]) == ft[:, j])
-        top = np.sort(s, axis=0)
-        return float(np.mean(top[-1] - top[-2]))
-
-    def explicitness():
-        mean, std = z.mean(axis=0), z.std(axis=0)
-        a, b = (z - mean) / std, (zt - mean) / std
-        scores = []
-        for j in range(f.shape[1]):
-            clf = LogisticRegression().fit(a, f[:, j])
-            y = MultiLabelBinarizer().fit_transform(ft[:, j][:, None])
-            scores.append(roc_auc_score(y, clf.predict_proba(b)))
-        return float(np.mean(scores))
-
-    def dci():
-        np.random.seed(0)
-        r = np.zeros((z.shape[1], f.shape[1]))
-        acc = []
-        for j in range(f.shape[1]):
-            model = GradientBoostingClassifier().fit(z, f[:, j])
-            r[:, j] = np.abs(model.feature_importances_)
-            acc.append(np.mean(model.predict(zt) == ft[:, j]))
-        d = 1 - entropy(r.T + 1e-11, base=r.shape[1])
-        c = 1 - entropy(r + 1e-11, base=r.shape[0])
-        return {"disentanglement": float(np.sum(d * r.sum(axis=1) / r.sum())),
-                "completeness": float(np.sum(c * r.sum(axis=0) / r.sum())), "informativeness": float(np.mean(acc))}
-
-    return {"mig": mig, "modularity": modularity, "irs": irs, "sap": sap, "explicitness": explicitness, "dci": dci}
+    return {"mig": lambda: ref.ref_mig(z, f), "modularity": lambda: ref.ref_modularity(z, f),
+            "irs": lambda: ref.ref_irs(z, f), "sap": lambda: ref.ref_sap(z, f, zt, ft),
+            "explicitness": lambda: ref.ref_explicitness(z, f, zt, ft), "dci": lambda: ref.ref_dci(z, f, zt, ft)}
 
 
 def our_suite(z, f, zt, ft):
@@ -106,7 +47,7 @@ def our_suite(z, f, zt, ft):
     def dci():
         d = metrics.dci(z, f, z_test=zt, factors_test=ft)
         return {"disentanglement": d["disentanglement"], "completeness": d["completeness"],
-                "informativeness": d["informativeness_test"]}
+                "informativeness_test": d["informativeness_test"]}
 
     return {"mig": lambda: metrics.mig(z, f), "modularity": lambda: metrics.modularity(z, f),
             "irs": lambda: metrics.irs(z, f), "sap": lambda: metrics.sap(z, f, z_test=zt, factors_test=ft),
