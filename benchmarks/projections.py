@@ -151,15 +151,21 @@ def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, 
     print(f"n={n} d={d} cores={os.cpu_count()} load average {load:.1f} at the start", flush=True)
     sides = [s for s, limit in (("standard", standard_max), ("informed", informed_max)) if n <= limit] + ["ours"]
     seconds = {side: [] for side in sides}
+    cpu_seconds = {side: [] for side in sides}  # user + system: on a shared machine the steadier measure of work
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         np.save(folder / "z.npy", z)
         run = write_run(folder / "run", z, labels)
         for r in range(repeats):
             for side in sides:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 wall, out = side_process(side, folder, run, sample, dask if side == "ours" else None)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                 seconds[side].append(wall)
-                print(f"  {side:<9} {wall:7.1f} s   {out.strip().replace(chr(10), '; ')}", flush=True)
+                cpu_seconds[side].append(cpu)
+                print(f"  {side:<9} {wall:7.1f} s wall, {cpu:7.1f} s CPU, load {os.getloadavg()[0]:.1f}   "
+                      f"{out.strip().replace(chr(10), '; ')}", flush=True)
         manifest = Run(run).manifest
         stored = pd.read_parquet(run / "projections.parquet")
         maps = {("ours", m): stored[[f"{m}_0", f"{m}_1"]].to_numpy() for m in ("pca", "tsne", "umap")}
@@ -168,8 +174,11 @@ def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, 
     print(f"load average {os.getloadavg()[0]:.1f} at the end (2 cores: above 2 means contention)")
     median = {side: statistics.median(values) for side, values in seconds.items()}
     print("median seconds: " + ", ".join(f"{side} {value:.1f}" for side, value in median.items()))
+    cpu = {side: statistics.median(values) for side, values in cpu_seconds.items()}
+    print("median CPU seconds: " + ", ".join(f"{side} {value:.1f}" for side, value in cpu.items()))
     for side in sides[:-1]:
-        print(f"ours is {median[side] / median['ours']:.2f}x faster than {side}")
+        print(f"ours is {median[side] / median['ours']:.2f}x faster than {side} "
+              f"({cpu[side] / cpu['ours']:.2f}x less CPU time)")
     graph = manifest["neighbors"]
     print(f"ours: kNN graph {graph['method']} k={graph['k']} {graph['seconds']:.1f} s; " + "; ".join(
         f"{m} {e['seconds']:.1f} s (fitted on {e['fitted_on']}, placed {e['placed_by_transform']}"
