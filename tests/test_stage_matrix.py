@@ -243,10 +243,22 @@ def stage_traverse(b: Built, tmp: Path) -> Result:
 
 def stage_report(b: Built, tmp: Path) -> Result:
     result = invoke("report", b.run, "--out", tmp / "report.html", "--quiet")
-    if result.code == 0:
+    if result.code == 0:  # the metrics table shows every metric of metrics.json, and the samples are there
+        from bs4 import BeautifulSoup
+
         html = (tmp / "report.html").read_text()
-        assert "effective_rank" in html and Run(b.run).ids[0] in html
+        rows = BeautifulSoup(html, "html.parser").select("table.metrics tbody tr")
+        shown = {row.find("code").get_text() for row in rows if row.find("code")}
+        assert shown == set(_registry_values(b)), set(_registry_values(b)) ^ shown
+        assert Run(b.run).ids[0] in html
     return result
+
+
+def _registry_values(b: Built) -> dict:
+    from latentviz.metrics import REGISTRY
+
+    metrics = json.loads((b.run / "metrics.json").read_text())
+    return {k: v for k, v in _finite_numbers(metrics).items() if k in REGISTRY}
 
 
 def stage_audit(b: Built, tmp: Path) -> Result:
@@ -255,6 +267,12 @@ def stage_audit(b: Built, tmp: Path) -> Result:
         audit = json.loads((tmp / "audit.json").read_text())
         assert audit["results"] and audit["policy_name"].startswith("latentviz default")
         assert all(r["status"] in ("pass", "fail", "warn", "skip") for r in audit["results"])
+        values = _registry_values(b)
+        for r in audit["results"]:  # a metric of metrics.json is checked on its number there
+            if r["metric"] in values:
+                assert r["value"] == values[r["metric"]], r
+            elif not r["metric"].startswith("projection_trustworthiness"):  # from the manifest
+                assert r["status"] == "skip", r
         assert result.code == (1 if audit["counts"]["fail"] else 0)
     return result
 
