@@ -186,3 +186,20 @@ def test_a_tiny_run_is_clustered_with_a_cluster_size_it_can_hold():
     assert result.info["parameters"]["min_cluster_size"] == 6 and result.info["n_clusters"] <= 1
     with pytest.raises(InputError, match="fewer than --min-cluster-size 2"):
         cluster_latents(x[:1])
+
+
+def test_the_shared_graph_of_a_run_with_excluded_rows_is_renumbered_for_the_umap():
+    from latentviz.clusters import _fit_graph
+    from latentviz.neighbors import Neighbors, knn
+
+    z = np.random.default_rng(7).normal(size=(30, 3))
+    z[4] = np.nan
+    finite = np.flatnonzero(np.isfinite(z).all(axis=1))
+    graph = knn(z[finite], 5)
+    full = np.full((30, 5), -1)
+    full[finite] = finite[graph.indices]  # the run's graph (neighbors.npz): run rows, excluded rows all -1
+    distances = np.full((30, 5), np.inf, np.float32)
+    distances[finite] = graph.distances
+    renumbered = _fit_graph(Neighbors(full, distances), finite, 30)
+    assert np.array_equal(renumbered.indices, graph.indices) and np.array_equal(renumbered.distances, graph.distances)
+    assert _fit_graph(Neighbors(full[:20], distances[:20]), finite, 30) is None  # a stale graph is not used
