@@ -20,7 +20,6 @@ any n. :func:`compute_drift` gathers them; :func:`drift_runs` checks two runs an
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 
@@ -288,9 +287,16 @@ def model_mismatch(reference, current) -> str | None:
 
 
 def reference_fingerprint(reference) -> dict:
-    """What ``drift.json`` records of its reference, so a stale one (another run, re-encoded) is recognised."""
-    manifest = reference.file("manifest.json").read_bytes()
-    return {"path": str(reference.path.resolve()), "manifest_sha256": hashlib.sha256(manifest).hexdigest()}
+    """What ``drift.json`` records of its reference, so a stale one is recognised: the folder, and the size and
+    modification time of its latents and clusters (rewritten whole, atomically, whenever they change; a later
+    report or projection of the reference leaves the drift current)."""
+    from latentviz.run import CLUSTERS, LATENTS
+
+    def stamp(name: str):
+        path = reference.file(name)
+        return [path.stat().st_size, path.stat().st_mtime_ns] if path.exists() else None
+
+    return {"path": str(reference.path.resolve()), "latents": stamp(LATENTS), "clusters": stamp(CLUSTERS)}
 
 
 def is_current(drift: dict, reference) -> bool:

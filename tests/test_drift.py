@@ -243,3 +243,17 @@ def test_one_dimensional_codes_get_a_two_column_map():
     rng = np.random.default_rng(0)
     view = aligned_map(rng.normal(size=(30, 1)), rng.normal(size=(20, 1)))
     assert np.asarray(view["reference"]).shape == (30, 2) and np.asarray(view["current"])[:, 1].tolist() == [0.0] * 20
+
+
+def test_drift_json_stays_current_until_the_reference_is_reencoded_or_reclustered(runs, cli):
+    from latentviz.drift import is_current
+    from latentviz.run import Run
+
+    reference, current = runs(0.0)
+    assert cli("drift", reference, current, "--permutations", "10", "-q").code == 0
+    assert is_current(Run(current).drift, Run(reference))
+    assert cli("report", reference, "--quiet").code == 0  # a new manifest entry, the same codes
+    assert is_current(Run(current).drift, Run(reference))
+    assert cli("cluster", reference, "-q").code == 0  # new reference clusters: the per-cluster drift is stale
+    assert not is_current(Run(current).drift, Run(reference))
+    assert not is_current(Run(current).drift, Run(current))
