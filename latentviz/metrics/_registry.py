@@ -104,9 +104,6 @@ def _metric(*keys: tuple, needs: tuple[str, ...] = (), min_samples: int = 1, sto
 _DIS, _UNS, _REG, _DEC, _LAB = "disentanglement", "independence", "regularity", "decoder", "labels"
 _DL = "disentanglement_lib (Locatello et al., 2019), re-implemented and tested side by side"
 
-_FACTORS = {"needs": ("factors",), "min_samples": 10}
-
-
 def _split_inputs(ctx, seed):
     """(z, factors, z_test, factors_test) of the split drawn with ``seed``; the test half is None when empty."""
     z, f = ctx.train(seed)
@@ -118,7 +115,7 @@ def _split_inputs(ctx, seed):
 
 @_metric(("beta_vae", _DIS, True, (0, 1), (0.6, 1.0),
           "Accuracy of a linear classifier naming which factor two batches of codes share (chance 1/#factors).",
-          "Higgins et al., ICLR 2017; " + _DL), **_FACTORS, stochastic=True)
+          "Higgins et al., ICLR 2017; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
 def _beta_vae(ctx, seed):
     from latentviz.metrics._sampling import beta_vae_from_sampler
 
@@ -129,7 +126,7 @@ def _beta_vae(ctx, seed):
 
 @_metric(("factor_vae", _DIS, True, (0, 1), (0.5, 1.0),
           "How often the least-varying latent, in a batch with one factor fixed, names that factor.",
-          "Kim & Mnih, ICML 2018; " + _DL), **_FACTORS, stochastic=True)
+          "Kim & Mnih, ICML 2018; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
 def _factor_vae(ctx, seed):
     from latentviz.metrics._sampling import factor_vae_from_sampler
 
@@ -164,7 +161,7 @@ _DCI = "Eastwood & Williams, ICLR 2018; " + _DL
           "Whether each factor is captured by only one latent, from the same importances.", _DCI),
          ("dci_informativeness", _DIS, True, (0, 1), (0.3, 1.0),
           "Test accuracy of the boosted trees predicting each factor from the latents, averaged.", _DCI),
-         **_FACTORS, stochastic=True)
+         needs=("factors",), min_samples=10, stochastic=True)
 def _dci(ctx, seed):
     from latentviz.metrics._dci import dci_detail
 
@@ -191,7 +188,7 @@ def _sap(ctx, seed):
 
 @_metric(("modularity", _DIS, True, (0, 1), (0.6, 1.0),
           "Whether each latent depends on at most one factor (noise still scores about 0.6-0.7).",
-          "Ridgeway & Mozer, NeurIPS 2018; " + _DL), **_FACTORS, stochastic=True)
+          "Ridgeway & Mozer, NeurIPS 2018; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
 def _modularity(ctx, seed):
     from latentviz.metrics._binning import discrete_mutual_info, discretize
     from latentviz.metrics._modularity import _modularity_per_latent
@@ -203,7 +200,7 @@ def _modularity(ctx, seed):
 
 @_metric(("explicitness", _DIS, True, (0, 1), (0.5, 1.0),
           "Test ROC AUC of a logistic regression predicting each factor from all latents (0.5 is chance).",
-          "Ridgeway & Mozer, NeurIPS 2018; " + _DL), **_FACTORS, stochastic=True)
+          "Ridgeway & Mozer, NeurIPS 2018; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
 def _explicitness(ctx, seed):
     from latentviz.metrics._modularity import _explicitness_detail
 
@@ -213,7 +210,7 @@ def _explicitness(ctx, seed):
 
 @_metric(("irs", _DIS, True, (0, 1), (0.3, 0.9),
           "How little each latent moves when the factors it does not encode change.",
-          "Suter et al., ICML 2019; " + _DL), **_FACTORS, stochastic=True)
+          "Suter et al., ICML 2019; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
 def _irs(ctx, seed):
     from latentviz.metrics._irs import irs
 

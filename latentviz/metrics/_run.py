@@ -61,7 +61,7 @@ def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = F
     started = time.perf_counter()
     with run.stage("metrics") as stage:  # held throughout: metrics.json and the manifest's entry land together
         ctx = _RunData(run, seed, device, trust_checkpoint)
-        out = {"detail": {}, "timings": {}, "skipped": {}, "seed": int(seed), "repeats": int(repeats)}
+        out: dict = {"detail": {}, "timings": {}, "skipped": {}, "seed": int(seed), "repeats": int(repeats)}
         if ctx.nonfinite:
             out["detail"]["nonfinite_rows"] = ctx.nonfinite
         with progress(total=len(ENTRIES), desc="metrics", unit="metric", quiet=quiet) as bar:
