@@ -94,6 +94,8 @@ def projection_section(run, *, max_points: int, seed: int, color_modes: dict | N
         fig = figures.projection_scatter(projections, metadata, method=method, color_by=section.color_by,
                                          max_points=max_points, seed=seed,
                                          color_mode=modes.get(section.color_by, "auto"))
+        if len(rows) < len(projections):
+            density_under(fig, projections, method)
         entry = (run.manifest.get("projections") or {}).get(method) or {}
         section.figures.append(spec(f"projection-{method}", fig, projection_caption(entry)))
         section.methods.append((method, figures.METHOD_NAMES.get(method, method)))
@@ -104,11 +106,23 @@ def projection_section(run, *, max_points: int, seed: int, color_modes: dict | N
     notes = []
     if len(rows) < len(projections):
         notes.append(f"Showing {len(rows):,} of {len(projections):,} points, a seeded sample"
-                     + (" stratified by label" if strata is not None else "") + f" (--max-points {max_points:,}).")
+                     + (" stratified by label" if strata is not None else "") + f" (--max-points {max_points:,}); "
+                     f"the shading under them draws all {len(projections):,} points as density.")
     if section.thumbs and section.thumbs["count"] < len(rows):
         notes.append(f"Thumbnails are embedded for {section.thumbs['count']:,} of the {len(rows):,} shown points.")
     section.note = " ".join(notes)
     return section
+
+
+def density_under(fig, projections, method: str) -> None:
+    """Put every point of the map under the sampled ones: a density image (datashader), PNG embedded, and the
+    axes fixed to the whole map so the image is never cropped to the sample's range."""
+    from latentviz.figures._density import density_image, extent
+
+    x, y = (projections[f"{method}_{i}"].to_numpy() for i in (0, 1))
+    x_range, y_range = extent(x, y)
+    fig.add_layout_image(density_image(x, y, x_range=x_range, y_range=y_range))
+    fig.update_layout(xaxis_range=list(x_range), yaxis_range=list(y_range))
 
 
 def projection_caption(entry: dict) -> str:

@@ -105,3 +105,30 @@ def test_dashboard_above_the_budget_sends_no_points_until_the_view_holds_the_bud
     dense_update(figure, data, "umap", "label", view, 2)
     assert sorted(figure["data"][0]["customdata"]) == sorted(data.ids[inside])
     assert _pixels(figure["layout"]["images"][0]).shape == (200, 200, 4)
+
+
+def test_report_above_max_points_draws_every_point_under_the_sample(tmp_path):
+    from latentviz.figures._density import DEFAULT_SIZE
+    from latentviz.run import Run
+    from reports._sections import projection_section
+
+    rng = np.random.default_rng(2)
+    n = 4000
+    z = rng.normal(size=(n, 3)).astype(np.float32)
+    path = write_run(tmp_path / "run", z, labels=np.arange(n) % 3)
+    pd.DataFrame({"id": [str(i) for i in range(n)], "pca_0": z[:, 0], "pca_1": z[:, 1]}).to_parquet(
+        path / "projections.parquet")
+    section = projection_section(Run(path), max_points=300, seed=0)
+    figure = section.figures[0].figure
+    assert len(base64.b64decode(figure["data"][0]["x"]["bdata"])) == 300 * 4  # the sampled points, float32
+    assert "Showing 300 of 4,000 points" in section.note and "all 4,000 points as density" in section.note
+    image = figure["layout"]["images"][0]
+    pixels = _pixels(image)
+    width, height = DEFAULT_SIZE
+    assert pixels.shape == (height, width, 4)
+    # every one of the 4,000 points lands on a drawn pixel (the axes show exactly the image's area)
+    assert figure["layout"]["xaxis"]["range"] == [image["x"], image["x"] + image["sizex"]]
+    col = np.floor((z[:, 0] - image["x"]) / image["sizex"] * width).astype(int)
+    row = np.floor((image["y"] - z[:, 1]) / image["sizey"] * height).astype(int)
+    assert (pixels[row, col, 3] > 0).mean() > 0.995
+    assert (pixels[..., 3] > 0).sum() <= len({(r, c) for r, c in zip(row, col)}) + 20  # and nothing else is drawn
