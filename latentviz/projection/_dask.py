@@ -11,16 +11,18 @@ the output as it arrives, so memory stays bounded by the shards in flight. PCA i
 shard statistics (count, mean and centred scatter matrix, combined exactly) and applied per shard.
 
 The kNN index used for placement is the one the single-process path uses
-(:func:`latentviz.neighbors.search_index` over the fitted sample, built here, scattered once): at
-scale it is exact search, because the index is over the sample, not over the n points, so each
-query costs one pass over the sample whatever n is, and the index needs no build and no numba
-compilation on each worker. Measured on this 2-core machine (50,000 x 64 sample, 15 neighbours,
-one core): exact search places ~3,300 queries/s per worker; pynndescent per shard queries
-~9,000/s but costs ~25 s to build its index over the sample plus ~30 s of numba compilation in
-every fresh worker process (benchmarks/RESULTS.md), which on a 2-core machine pays off only after
-roughly 300,000 points per worker and gives approximate neighbours. Above ``EXACT_MAX_N**2``
-query-sample pairs ``search_index`` picks pynndescent as without Dask; the same index object is
-then scattered and queried on the workers.
+(:func:`latentviz.neighbors.search_index` over the fitted sample), built once in this process and
+scattered with the model, so the result does not depend on where a shard runs. It indexes the
+sample (50,000 points by default), not the n points, so it fits on every worker whatever n is and
+needs no sharding; only the queries are sharded. Measured on this 2-core machine under a load
+average of about 8 (50,000 x 64 sample, 15 neighbours, one thread): exact search answers 507
+queries/s with recall 1; pynndescent answers 5,447/s, but its index took 65 s to build and its
+first query 157 s of numba compilation (which its on-disk cache does not cover, so every fresh
+worker process pays it), and its recall@15 on that gaussian data was 0.58. Exact search is
+therefore what placement uses while ``search_index``'s ``"auto"`` keeps it (up to
+``EXACT_MAX_N**2`` query-sample pairs, e.g. 128,000 placed points against 50,000); above that
+``"auto"`` picks pynndescent as without Dask (its compilation then paid once per worker, after
+which it is 10x faster per query). faiss's IVF, the other shardable candidate, is not installed.
 """
 
 from __future__ import annotations
