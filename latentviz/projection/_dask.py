@@ -7,7 +7,8 @@ neighbours among the sample are searched there and the model's ``transform`` pla
 shards are the blocks the single-process path places one after another (umap-learn's transform
 depends on its batch: its epoch count and edge weights are taken per call), so the result is the
 same as without Dask. At most two shards per worker are in flight, and each result is written into
-the output as it arrives, so memory stays bounded by the shards in flight. PCA is fitted from
+the output array as it arrives, so a worker holds at most two shards and their results (the driver
+still holds the latents and the output, and writes projections.parquet at the end). PCA is fitted from
 shard statistics (count, mean and centred scatter matrix, combined exactly) and applied per shard.
 
 The kNN index used for placement is the one the single-process path uses
