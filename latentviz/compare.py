@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,21 +31,25 @@ AGREEMENT_K = 10
 #: Row permutations averaged for each score's chance level.
 PERMUTATIONS = 20
 ORDERS = ("given", "name", "step")
+#: The files :meth:`Comparison.save` writes.
+RESULT_SUFFIXES = (".json", ".npz")
 
 
 @dataclasses.dataclass(frozen=True)
 class Similarity:
-    """A similarity score of :mod:`latentviz.metrics`, called as ``fn(a, b) -> float``."""
+    """A similarity score of :mod:`latentviz.metrics`: ``fn(a, b, baseline=True, ...) -> (score, chance)``."""
 
     name: str
     label: str
     higher_is_better: bool
     top: float  # the largest value it takes
 
-    def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
+    def with_chance(self, a: np.ndarray, b: np.ndarray, *, permutations: int, seed: int) -> tuple[float, float]:
+        """The score of ``a`` and ``b``, and its mean over ``permutations`` seeded row shuffles of ``b``."""
         from latentviz import metrics
 
-        return float(getattr(metrics, self.name)(a, b))
+        score, chance = getattr(metrics, self.name)(a, b, baseline=True, seed=seed, permutations=permutations)
+        return float(score), float(chance)
 
 
 SIMILARITIES = (Similarity("linear_cka", "linear CKA", True, 1.0), Similarity("svcca", "SVCCA", True, 1.0),
@@ -109,11 +114,11 @@ class Comparison:
         matrices, the shared ids, each run's rows of them, the per-point agreement and the aligned maps."""
         from latentviz.run import atomic_path, write_json
 
-        path = Path(path)
+        path = check_results_path(path)
         if path.suffix == ".json":
             write_json(path, self.to_dict())
         elif path.suffix == ".npz":
-            arrays = {"ids": self.ids.astype(str), "names": np.array(self.names)}
+            arrays: dict[str, Any] = {"ids": self.ids.astype(str), "names": np.array(self.names)}
             arrays.update({f"{name}_{part}": getattr(s, part) for name, s in self.scores.items()
                            for part in ("values", "chance")})
             arrays.update({f"rows_{i}": r for i, r in enumerate(self.rows)})
@@ -121,9 +126,15 @@ class Comparison:
             arrays.update({f"map_{m}_{i}": xy for m, maps in self.maps.items() for i, xy in enumerate(maps)})
             with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
-        else:
-            raise InputError(f"{path}: a comparison is written to a .json or .npz file")
         return path
+
+
+def check_results_path(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` when it names a file :meth:`Comparison.save` can write (checked before computing)."""
+    path = Path(path)
+    if path.suffix not in RESULT_SUFFIXES:
+        raise InputError(f"{path}: a comparison is written to a {' or '.join(RESULT_SUFFIXES)} file; name one")
+    return path
 
 
 def compare_runs(runs: list[Run], *, order: str = "given", permutations: int = PERMUTATIONS, seed: int = 0,
@@ -158,8 +169,6 @@ def compare_runs(runs: list[Run], *, order: str = "given", permutations: int = P
 
     if len(runs) < 2:
         raise InputError(f"compare: give at least two runs; got {len(runs)}")
-    if isinstance(permutations, bool) or not isinstance(permutations, int) or permutations < 1:
-        raise InputError(f"compare: permutations must be a positive integer; got {permutations!r}")
     for run in runs:
         run.require_complete()
     runs = order_runs(runs, order)
@@ -176,8 +185,9 @@ def compare_runs(runs: list[Run], *, order: str = "given", permutations: int = P
             values = np.full((len(runs), len(runs)), 1.0 if similarity.higher_is_better else 0.0)
             chance = np.full((len(runs), len(runs)), np.nan)
             for i, j in pairs:
-                values[i, j] = values[j, i] = similarity(zs[i][sample], zs[j][sample])
-                chance[i, j] = chance[j, i] = _chance(similarity, zs[i][sample], zs[j][sample], permutations, seed)
+                values[i, j], chance[i, j] = similarity.with_chance(zs[i][sample], zs[j][sample],
+                                                                    permutations=permutations, seed=seed)
+                values[j, i], chance[j, i] = values[i, j], chance[i, j]
                 bar.update(1)
             scores[similarity.name] = Score(similarity, values, chance)
         agreement = []
@@ -187,14 +197,6 @@ def compare_runs(runs: list[Run], *, order: str = "given", permutations: int = P
     return Comparison(runs=runs, names=run_names(runs), order=order, ids=ids, rows=rows, scores=scores,
                       scored_rows=len(sample), agreement=agreement, maps=aligned_maps(runs, ids, rows), k=k,
                       permutations=permutations, seed=seed)
-
-
-def _chance(similarity: Similarity, a: np.ndarray, b: np.ndarray, permutations: int, seed: int) -> float:
-    """The mean of the score over ``permutations`` seeded row shuffles of ``b``."""
-    from latentviz._validation import check_random_state
-
-    return float(np.mean([similarity(a, b[check_random_state(seed + p).permutation(len(b))])
-                          for p in range(permutations)]))
 
 
 # -- matching and ordering ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from latentviz import figures
-from latentviz.compare import Comparison, compare_runs, run_step
+from latentviz.compare import Comparison, check_results_path, compare_runs, run_step
 from latentviz.run import Run, write_bytes
 from reports._model import Cell, Fact, FigureSection, ReportModel, TableSection, Verdict
 from reports._render import num, render
@@ -44,10 +44,18 @@ def comparison_model(comparison: Comparison, *, max_points: int = 20_000, seed: 
         generator=f"latentviz {runs[0].manifest.get('versions', {}).get('latentviz', '')}".strip())
 
 
-def write_comparison(runs: list[Run], out: str | Path, **options) -> Path:
-    """Build and render the comparison of ``runs`` into ``out``, atomically."""
+def write_comparison(runs: list[Run], out: str | Path, *, results: str | Path | None = None, order: str = "given",
+                     max_points: int = 20_000, permutations: int = 20, seed: int = 0, quiet: bool = False) -> Path:
+    """Compare ``runs`` and render the report into ``out``, atomically; ``results`` (``.json`` or ``.npz``)
+    also keeps the comparison itself (:meth:`latentviz.compare.Comparison.save`)."""
     out = Path(out)
-    write_bytes(out, render("report.html", report=build_comparison(runs, **options)).encode("utf-8"))
+    if results is not None:
+        check_results_path(results)
+    comparison = compare_runs(runs, order=order, permutations=permutations, seed=seed, quiet=quiet)
+    if results is not None:
+        comparison.save(results)
+    model = comparison_model(comparison, max_points=max_points, seed=seed)
+    write_bytes(out, render("report.html", report=model).encode("utf-8"))
     out.chmod(0o644)
     return out
 

@@ -103,6 +103,17 @@ def test_mutual_knn_matches_a_naive_loop_and_baselines_sit_at_chance(pair):
     assert chance > score
 
 
+def test_chance_level_is_the_mean_score_over_seeded_row_shuffles(pair):
+    """By definition, computed here by shuffling and scoring again (mutual kNN relabels its graphs instead)."""
+    a, b = pair
+    for metric in (linear_cka, svcca, procrustes_distance, mutual_knn):
+        score, chance = metric(a, b, baseline=True, seed=4, permutations=3)
+        shuffled = [metric(a, b[np.random.RandomState(4 + p).permutation(len(b))]) for p in range(3)]
+        assert score == metric(a, b) and chance == pytest.approx(np.mean(shuffled), abs=1e-12), metric.__name__
+    with pytest.raises(InputError, match="permutations must be a positive integer; got 0"):
+        svcca(a, b, baseline=True, permutations=0)
+
+
 def test_symmetry(pair):
     a, b = pair
     for metric in (linear_cka, rbf_cka, svcca, procrustes_distance):

@@ -78,6 +78,8 @@ def test_metric_table_and_step_order(rotated_pair):
 
 
 def test_compare_command(cli, rotated_pair, tmp_path):
+    import json
+
     a, b = rotated_pair
     out = tmp_path / "compare.html"
     result = cli("compare", a.path, b.path, "-o", out, "--permutations", "2", "--quiet")
@@ -86,6 +88,13 @@ def test_compare_command(cli, rotated_pair, tmp_path):
     assert "comparison report" in html and 'id="aligned-pca"' in html and 'id="agreement"' in html
     one = cli("compare", a.path)
     assert one.code == 2 and "at least two runs" in one.err
+    kept = cli("compare", a.path, b.path, "-o", out, "--permutations", "2", "--results", tmp_path / "c.json", "--quiet")
+    assert kept.code == 0, kept.err
+    saved = json.loads((tmp_path / "c.json").read_text())
+    assert saved["names"] == ["ckpt-step200", "ckpt-step50"] and saved["permutations"] == 2
+    assert f'{saved["scores"]["linear_cka"]["values"][0][1]:.3f} (chance' in out.read_text()
+    wrong = cli("compare", a.path, b.path, "-o", tmp_path / "never.html", "--results", tmp_path / "c.csv")
+    assert wrong.code == 2 and "written to a .json or .npz file" in wrong.err and not (tmp_path / "never.html").exists()
     unknown = cli("compare", a.path, b.path, "--order", "size")
     assert unknown.code == 2
 
@@ -161,5 +170,5 @@ def test_a_comparison_is_written_to_json_and_npz(rotated_pair, tmp_path):
         np.testing.assert_array_equal(arrays["ids"], b.ids)
         np.testing.assert_allclose(arrays["map_pca_1"], comparison.maps["pca"][1])
         np.testing.assert_allclose(arrays["agreement_1"], comparison.agreement[0])
-    with pytest.raises(InputError, match=r"\.json or \.npz"):
+    with pytest.raises(InputError, match=r"c\.csv: a comparison is written to a \.json or \.npz file"):
         comparison.save(tmp_path / "c.csv")

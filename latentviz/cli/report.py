@@ -62,9 +62,11 @@ def _color_modes(pairs) -> dict:
 @click.option("--max-points", default=20_000, show_default=True, type=click.IntRange(min=1), help=MAX_POINTS_HELP)
 @click.option("--permutations", default=20, show_default=True, type=click.IntRange(min=1),
               help="Row permutations for the chance level of each similarity score.")
+@click.option("--results", metavar="FILE", help="Also write the comparison's numbers: FILE.json (scores, chance "
+                                                "levels) or FILE.npz (with the per-point agreement and aligned maps).")
 @click.option("--quiet", "-q", "local_quiet", is_flag=True)
 @click.pass_context
-def compare_command(ctx, run_paths, out, order, max_points, permutations, local_quiet):
+def compare_command(ctx, run_paths, out, order, max_points, permutations, results, local_quiet):
     """Compare runs of the same data side by side in one HTML report (rows matched by id)."""
     from latentviz.errors import InputError
     from latentviz.run import Run
@@ -73,6 +75,6 @@ def compare_command(ctx, run_paths, out, order, max_points, permutations, local_
     if len(run_paths) < 2:
         raise InputError(f"compare: give at least two runs; got {len(run_paths)}")
     runs = [Run(p) for p in run_paths]
-    path = write_comparison(runs, out, order=order, max_points=max_points, permutations=permutations,
-                            quiet=quiet_of(ctx, local_quiet))
+    path = write_comparison(runs, out, results=results, order=order, max_points=max_points,
+                            permutations=permutations, quiet=quiet_of(ctx, local_quiet))
     click.echo(f"compare: {path} ({path.stat().st_size / 2**20:.1f} MB, {len(runs)} runs)")

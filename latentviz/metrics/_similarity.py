@@ -1,7 +1,8 @@
 """Similarity of two latent spaces on the same inputs: CKA, SVCCA, Procrustes, mutual k-NN.
 
 Every function takes ``baseline=True`` to return ``(score, chance)``: the same score with the
-rows of ``b`` shuffled, which shows what two unrelated spaces would get.
+rows of ``b`` shuffled (averaged over ``permutations`` seeded shuffles), which shows what two
+unrelated spaces would get.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from latentviz.errors import InputError
 _CHUNK = 65536
 
 
-def linear_cka(a, b, *, baseline: bool = False, seed=0, device: str = "cpu"):
+def linear_cka(a, b, *, baseline: bool = False, seed=0, permutations: int = 1, device: str = "cpu"):
     """Linear centred kernel alignment (Kornblith et al., 2019).
 
     .. math:: \\mathrm{CKA}(X, Y) = \\frac{\\lVert Y^\\top X \\rVert_F^2}{\\lVert X^\\top X \\rVert_F \\lVert Y^\\top Y \\rVert_F}
@@ -30,9 +31,11 @@ def linear_cka(a, b, *, baseline: bool = False, seed=0, device: str = "cpu"):
     b : array-like of shape (n_samples, d_b)
         Second space, rows matching ``a``.
     baseline : bool, default=False
-        Also return the score with the rows of ``b`` shuffled.
+        Also return the chance level: the score with the rows of ``b`` shuffled.
     seed : int, default=0
         Seeds the shuffle.
+    permutations : int, default=1
+        Shuffles averaged for the chance level (seeds ``seed``, ``seed + 1``, ...).
     device : str, default="cpu"
         Where the cross-products are accumulated (``cpu``, ``auto``, ``cuda``, ``mps``).
 
@@ -53,7 +56,7 @@ def linear_cka(a, b, *, baseline: bool = False, seed=0, device: str = "cpu"):
     1.0
     """
     a, b = _pair(a, b, "linear_cka")
-    return _with_baseline(lambda x, y: _linear_cka(x, y, device), a, b, baseline, seed)
+    return _with_baseline(lambda x, y: _linear_cka(x, y, device), a, b, baseline, seed, permutations)
 
 
 def _linear_cka(a: np.ndarray, b: np.ndarray, device: str) -> float:
@@ -78,7 +81,7 @@ def _linear_cka(a: np.ndarray, b: np.ndarray, device: str) -> float:
 
 
 def rbf_cka(a, b, *, sigma: float = 0.8, debiased: bool = False, baseline: bool = False, seed=0,
-            max_samples: int = 5000) -> float:
+            permutations: int = 1, max_samples: int = 5000) -> float:
     """CKA with gaussian kernels, bandwidth ``sigma`` times the median pairwise distance.
 
     .. math::
@@ -100,9 +103,11 @@ def rbf_cka(a, b, *, sigma: float = 0.8, debiased: bool = False, baseline: bool 
     debiased : bool, default=False
         Use the unbiased HSIC estimator (needs n >= 4).
     baseline : bool, default=False
-        Also return the score with the rows of ``b`` shuffled.
+        Also return the chance level: the score with the rows of ``b`` shuffled.
     seed : int, default=0
         Seeds the sample and the shuffle.
+    permutations : int, default=1
+        Shuffles averaged for the chance level (seeds ``seed``, ``seed + 1``, ...).
     max_samples : int, default=5000
         Rows compared at most.
 
@@ -128,7 +133,7 @@ def rbf_cka(a, b, *, sigma: float = 0.8, debiased: bool = False, baseline: bool 
     if len(a) > max_samples:
         rows = check_random_state(seed).choice(len(a), max_samples, replace=False)
         a, b = a[rows], b[rows]
-    return _with_baseline(lambda x, y: _rbf_cka(x, y, sigma, debiased), a, b, baseline, seed)
+    return _with_baseline(lambda x, y: _rbf_cka(x, y, sigma, debiased), a, b, baseline, seed, permutations)
 
 
 def _rbf_cka(a, b, sigma, debiased) -> float:
@@ -163,7 +168,7 @@ def _hsic_unbiased(k: np.ndarray, l: np.ndarray) -> float:
     return float(value / (n * (n - 3)))
 
 
-def svcca(a, b, *, keep: float = 0.99, baseline: bool = False, seed=0):
+def svcca(a, b, *, keep: float = 0.99, baseline: bool = False, seed=0, permutations: int = 1):
     """SVCCA (Raghu et al., 2017): mean canonical correlation of the top singular directions.
 
     Each space is centred and reduced to its top singular directions explaining ``keep`` of its
@@ -178,9 +183,11 @@ def svcca(a, b, *, keep: float = 0.99, baseline: bool = False, seed=0):
     keep : float, default=0.99
         Fraction of variance the kept directions explain.
     baseline : bool, default=False
-        Also return the score with the rows of ``b`` shuffled.
+        Also return the chance level: the score with the rows of ``b`` shuffled.
     seed : int, default=0
         Seeds the shuffle.
+    permutations : int, default=1
+        Shuffles averaged for the chance level (seeds ``seed``, ``seed + 1``, ...).
 
     Returns
     -------
@@ -199,7 +206,7 @@ def svcca(a, b, *, keep: float = 0.99, baseline: bool = False, seed=0):
     1.0
     """
     a, b = _pair(a, b, "svcca")
-    return _with_baseline(lambda x, y: _svcca(x, y, keep), a, b, baseline, seed)
+    return _with_baseline(lambda x, y: _svcca(x, y, keep), a, b, baseline, seed, permutations)
 
 
 def _svcca(a, b, keep) -> float:
@@ -220,7 +227,7 @@ def _reduced_basis(x: np.ndarray, keep: float) -> np.ndarray:
     return u[:, :min(r, int((s > s[0] * 1e-10).sum()))]
 
 
-def procrustes_distance(a, b, *, baseline: bool = False, seed=0):
+def procrustes_distance(a, b, *, baseline: bool = False, seed=0, permutations: int = 1):
     """Orthogonal Procrustes distance between centred, Frobenius-normalised spaces.
 
     .. math:: \\min_{R^\\top R = I} \\lVert X - Y R \\rVert_F = \\sqrt{2 - 2 \\lVert X^\\top Y \\rVert_*}
@@ -235,9 +242,11 @@ def procrustes_distance(a, b, *, baseline: bool = False, seed=0):
     b : array-like of shape (n_samples, d_b)
         Second space, rows matching ``a``.
     baseline : bool, default=False
-        Also return the score with the rows of ``b`` shuffled.
+        Also return the chance level: the score with the rows of ``b`` shuffled.
     seed : int, default=0
         Seeds the shuffle.
+    permutations : int, default=1
+        Shuffles averaged for the chance level (seeds ``seed``, ``seed + 1``, ...).
 
     Returns
     -------
@@ -256,7 +265,7 @@ def procrustes_distance(a, b, *, baseline: bool = False, seed=0):
     True
     """
     a, b = _pair(a, b, "procrustes_distance")
-    return _with_baseline(_procrustes, a, b, baseline, seed)
+    return _with_baseline(_procrustes, a, b, baseline, seed, permutations)
 
 
 def _procrustes(a, b) -> float:
@@ -268,7 +277,7 @@ def _procrustes(a, b) -> float:
     return float(np.sqrt(max(2.0 - 2.0 * nuclear, 0.0)))
 
 
-def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0, device: str = "cpu"):
+def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0, permutations: int = 1, device: str = "cpu"):
     """Mutual k-NN alignment (Huh et al., 2024): mean overlap of each point's k-NN sets in the two spaces.
 
     .. math:: \\frac1n \\sum_i \\frac{|\\mathrm{kNN}_A(i) \\cap \\mathrm{kNN}_B(i)|}{k}
@@ -285,6 +294,8 @@ def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0, device: str
         Also return the score with the rows of ``b`` shuffled (about k / n).
     seed : int, default=0
         Seeds the shuffle.
+    permutations : int, default=1
+        Shuffles averaged for the chance level (seeds ``seed``, ``seed + 1``, ...).
     device : str, default="cpu"
         Where the exact neighbour searches run (``cpu``, ``auto``, ``cuda``, ``mps``).
 
@@ -303,10 +314,20 @@ def mutual_knn(a, b, k: int = 10, *, baseline: bool = False, seed=0, device: str
     >>> mutual_knn(a, -a, k=5)
     1.0
     """
-    from latentviz.metrics._neighborhood import knn_preservation
+    from latentviz.metrics._neighborhood import _knn_indices, knn_preservation
+    from latentviz.neighbors import mean_overlap
 
     a, b = _pair(a, b, "mutual_knn")
-    return _with_baseline(lambda x, y: knn_preservation(x, y, k, device=device), a, b, baseline, seed)
+    value = knn_preservation(a, b, k, device=device)
+    if not baseline:
+        return value
+    # b's graph with its rows shuffled is b's graph relabelled: search once, permute the indices
+    graph_a, graph_b = _knn_indices(a, k, None, device), _knn_indices(b, k, None, device)
+    chances = []
+    for p in range(_check_permutations(permutations)):
+        order = check_random_state(seed + p).permutation(len(b))
+        chances.append(mean_overlap(graph_a, np.argsort(order)[graph_b[order]]))
+    return value, float(np.mean(chances))
 
 
 def _pair(a, b, whom: str):
@@ -320,8 +341,16 @@ def _pair(a, b, whom: str):
     return a[keep], b[keep]
 
 
-def _with_baseline(score, a, b, baseline: bool, seed):
+def _with_baseline(score, a, b, baseline: bool, seed, permutations: int):
     value = score(a, b)
     if not baseline:
         return value
-    return value, score(a, b[check_random_state(seed).permutation(len(b))])
+    chances = [score(a, b[check_random_state(seed + p).permutation(len(b))])
+               for p in range(_check_permutations(permutations))]
+    return value, float(np.mean(chances))
+
+
+def _check_permutations(permutations) -> int:
+    if isinstance(permutations, bool) or not isinstance(permutations, (int, np.integer)) or permutations < 1:
+        raise InputError(f"permutations must be a positive integer; got {permutations!r}")
+    return int(permutations)
