@@ -13,9 +13,8 @@ from dash import ALL, MATCH, Input, Output, Patch, State, ctx, dcc, html, no_upd
 
 from dashboards import ids, logic
 from dashboards.pages import _parts
-from latentviz.figures import _scatter
-from latentviz.figures._dashboard import legend_3d
-from latentviz.figures._style import ACCENT
+from latentviz import figures
+from latentviz.figures import ACCENT, legend_3d
 
 GALLERY_MAX = 60
 #: Longest search text: the search box's ``maxLength``, and what the server accepts.
@@ -127,7 +126,7 @@ def scatter(data, method: str, dims: int, color: str | None) -> dict:
     plotly's per-element validation (seconds at 100k points), and the figure is otherwise the
     one the report draws.
     """
-    from latentviz.figures._dashboard import projection_scatter_3d
+    from latentviz.figures import projection_scatter_3d
 
     metadata, _ = data.metadata(None, method)
     frame = data.projections
@@ -137,7 +136,7 @@ def scatter(data, method: str, dims: int, color: str | None) -> dict:
     if three_d:
         fig = projection_scatter_3d(frame, metadata, method=method, max_points=data.budget, seed=data.seed)
     else:
-        fig = _scatter.projection_scatter(frame, metadata, method=method, highlight=[], max_points=data.budget,
+        fig = figures.projection_scatter(frame, metadata, method=method, highlight=[], max_points=data.budget,
                                           seed=data.seed, height=600, webgl_above=logic.WEBGL_ABOVE)
         fig.update_layout(dragmode="select")
     fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
@@ -165,25 +164,25 @@ def colors_of(data, color: str | None, method: str, *, three_d: bool = False,
     values, column = data.color_values(color, method)
     if values is None:
         return None, None
-    whole = {}
+    whole: dict = {}
     if rows is not None:
         coloring = data.density_coloring(color, method)
         whole = {"categories": list(coloring["categories"].categories)} if "categories" in coloring \
             else {"span": coloring["span"]}
     rows = data.shown if rows is None else rows
-    rgb = _scatter.uses_webgl(len(data.shown), logic.WEBGL_ABOVE) and not three_d
-    colors = _scatter.scatter_colors(np.asarray(values)[rows], name=_scatter.display_name(column), rgb=rgb,
+    rgb = figures.uses_webgl(len(data.shown), logic.WEBGL_ABOVE) and not three_d
+    colors = figures.scatter_colors(np.asarray(values)[rows], name=figures.display_name(column), rgb=rgb,
                                      mode=logic.color_mode(color)[1], **whole)
     if three_d:
         colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
-    return colors, _scatter.display_name(column)
+    return colors, figures.display_name(column)
 
 
 def dense_scatter(data, method: str, color: str | None) -> dict:
     """The map of a run above the display budget: every point in a density image, the points in view over it
     once they fit the budget (see :func:`dense_update`); the builder's layout, as :func:`scatter` has it."""
     empty = data.projections.iloc[:0]
-    fig = _scatter.projection_scatter(empty, None, method=method, highlight=[], height=600, webgl_above=-1)
+    fig = figures.projection_scatter(empty, None, method=method, highlight=[], height=600, webgl_above=-1)
     fig.update_layout(dragmode="select", uirevision=f"{data.id}-{method}-2", margin={"t": 56, "r": 8}, height=None,
                       autosize=True, legend={"title": {"text": ""}}, title={"subtitle": {"text": ""}})
     fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
@@ -199,11 +198,10 @@ def dense_update(target, data, method: str, color: str | None, view, n_legend: i
     the points in view are drawn over it as the usual WebGL scatter (hover cards, clicks) once they
     are at most the display budget, and none are sent before. Returns the legend's trace count.
     """
-    from latentviz.figures._density import DEFAULT_SIZE, density_image, in_view
-    from latentviz.figures._style import compact, text
+    from latentviz.figures import DENSITY_SIZE, compact, density_image, in_view, text
 
     x, y = data.xy(method)
-    x_range, y_range, size = view or (*data.extent(method), DEFAULT_SIZE)
+    x_range, y_range, size = view or (*data.extent(method), DENSITY_SIZE)
     visible = in_view(x, y, x_range, y_range)
     drawn = visible if len(visible) <= data.budget else visible[:0]
     coloring = data.density_coloring(color, method)

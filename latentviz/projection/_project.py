@@ -340,7 +340,8 @@ class _Plan:
         if self.client is not None:
             from latentviz.projection._dask import place
 
-            self.on_dask[projector.name] = record = {}
+            record: dict = {}
+            self.on_dask[projector.name] = record
             return place(self.client, projector, self.place, self.place_index, k=TRANSFORM_K, shard_rows=_PLACE_CHUNK,
                          record=record)
         from latentviz.progress import progress
