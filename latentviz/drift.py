@@ -274,15 +274,34 @@ def metric_infos() -> dict:
 
 # -- two runs ------------------------------------------------------------------------------------
 
+#: What decides a model's codes in a manifest's ``model``: content hashes and options, not paths (a copied
+#: checkpoint is the same model), plus the name of the callable that builds it.
+MODEL_IDENTITY = ("sha256", "factory_sha256", "kwargs", "layer", "pool", "pool_axis", "max_length", "weights",
+                  "scale_latents")
+
+
+def model_identity(spec: dict) -> dict:
+    """The fields of a model spec that two runs of one model share (:data:`MODEL_IDENTITY` and the callable's name)."""
+    from latentviz.trust import model_code
+
+    code = model_code(spec)
+    return {**{field: spec.get(field) for field in MODEL_IDENTITY}, "callable": code.rpartition(":")[2] if code else None}
+
+
 def model_mismatch(reference, current) -> str | None:
-    """Why two runs may not come from one model (checkpoint sha256, latent shape), or None when they do."""
+    """Why two runs may not come from one model (checkpoint or model-code sha256 and options, latent size), or None."""
     if reference.latent_dim != current.latent_dim:
         return f"their latents differ in size ({reference.latent_dim} vs {current.latent_dim} dimensions)"
-    shas = [((run.manifest.get("model") or {}).get("sha256")) for run in (reference, current)]
-    if not all(shas):
-        return "a run records no checkpoint sha256 (imported latents), so one model cannot be confirmed"
-    if shas[0] != shas[1]:
-        return f"their checkpoints differ (sha256 {shas[0][:12]}… vs {shas[1][:12]}…)"
+    specs = [run.manifest.get("model") or {} for run in (reference, current)]
+    if not all(spec.get("sha256") or spec.get("factory_sha256") for spec in specs):
+        return ("a run records no checkpoint or model-code sha256 (imported latents, or a model from an installed "
+                "module), so one model cannot be confirmed")
+    ours, theirs = (model_identity(spec) for spec in specs)
+    differ = [field for field in ours if ours[field] != theirs[field]]
+    if "sha256" in differ and ours["sha256"] and theirs["sha256"]:
+        return f"their checkpoints differ (sha256 {ours['sha256'][:12]}… vs {theirs['sha256'][:12]}…)"
+    if differ:
+        return f"their models differ in {', '.join(differ)}"
     return None
 
 

@@ -137,7 +137,7 @@ def test_cli_refuses_runs_it_cannot_tie_to_one_model(runs, tmp_path, make_run, c
     reference, current = runs(0.0, model={})
     result = cli("drift", reference, current)
     assert result.code == 2 and result.err.count("\n") == 1
-    assert "records no checkpoint sha256" in result.err and "--allow-different-models" in result.err
+    assert "records no checkpoint or model-code sha256" in result.err and "--allow-different-models" in result.err
     assert cli("drift", reference, current, "--allow-different-models", "--permutations", "10", "-q").code == 0
     other = make_run(tmp_path / "wide", np.zeros((10, 3)), manifest=SAME_MODEL)
     result = cli("drift", reference, other, "--allow-different-models")
@@ -257,3 +257,23 @@ def test_drift_json_stays_current_until_the_reference_is_reencoded_or_reclustere
     assert cli("cluster", reference, "-q").code == 0  # new reference clusters: the per-cluster drift is stale
     assert not is_current(Run(current).drift, Run(reference))
     assert not is_current(Run(current).drift, Run(current))
+
+
+def test_one_model_is_its_content_and_options_not_its_path():
+    from latentviz.drift import model_mismatch
+
+    class Fake:
+        def __init__(self, model, d=4):
+            self.manifest, self.latent_dim = {"model": model}, d
+
+    weights = {"sha256": "ab" * 32, "checkpoint": "/a/model.pt", "factory": "pkg.mod:VAE", "kwargs": {"z": 4}}
+    assert model_mismatch(Fake(weights), Fake({**weights, "checkpoint": "/elsewhere/model.pt"})) is None
+    assert "checkpoints differ" in model_mismatch(Fake(weights), Fake({**weights, "sha256": "cd" * 32}))
+    assert "differ in kwargs" in model_mismatch(Fake(weights), Fake({**weights, "kwargs": {"z": 8}}))
+    assert "differ in layer" in model_mismatch(Fake(weights), Fake({**weights, "layer": "encoder.fc"}))
+    code = {"checkpoint": "/m/models.py:make_A", "sha256": None, "factory_sha256": "ef" * 32}
+    assert model_mismatch(Fake(code), Fake(dict(code))) is None  # a callable checkpoint: its file's sha256
+    assert "differ in callable" in model_mismatch(Fake(code), Fake({**code, "checkpoint": "/m/models.py:make_B"}))
+    assert "no checkpoint or model-code sha256" in model_mismatch(Fake({"checkpoint": "torchvision.models:resnet18"}),
+                                                                  Fake({"checkpoint": "torchvision.models:resnet18"}))
+    assert "differ in size" in model_mismatch(Fake(weights), Fake(weights, d=3))
