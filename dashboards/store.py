@@ -125,7 +125,7 @@ class RunData:
     @functools.lru_cache(maxsize=8)
     def extent(self, method: str) -> tuple[tuple[float, float], tuple[float, float]]:
         """The ranges that show the whole map."""
-        from latentviz.figures._density import extent
+        from latentviz.figures import extent
 
         return extent(*self.xy(method))
 
@@ -141,7 +141,7 @@ class RunData:
         import pandas as pd
 
         from latentviz.figures import is_categorical
-        from latentviz.figures._scatter import category_colors
+        from latentviz.figures import category_colors
 
         values, _ = self.color_values(color, method)
         if values is None:
@@ -156,7 +156,7 @@ class RunData:
     @functools.cached_property
     def shown(self) -> np.ndarray:
         """Rows drawn in scatters: all, or a seeded sample stratified by label within the display budget."""
-        from latentviz.figures._scatter import sample_rows
+        from latentviz.figures import sample_rows
 
         return sample_rows(self.n, max_points=self.budget, seed=self.seed, strata=self.labels)
 

@@ -117,7 +117,7 @@ def projection_section(run, *, max_points: int, seed: int, color_modes: dict | N
 def density_under(fig, projections, method: str) -> None:
     """Put every point of the map under the sampled ones: a density image (datashader), PNG embedded, and the
     axes fixed to the whole map so the image is never cropped to the sample's range."""
-    from latentviz.figures._density import density_image, extent
+    from latentviz.figures import density_image, extent
 
     x, y = (projections[f"{method}_{i}"].to_numpy() for i in (0, 1))
     x_range, y_range = extent(x, y)
