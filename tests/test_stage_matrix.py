@@ -156,6 +156,8 @@ REFUSALS: dict[tuple[str, str], str] = {
     ("import-parquet", "traverse"): NO_DECODER,
     ("encode-classifier-layer", "traverse"): NO_DECODER,
     ("encode-text", "traverse"): NO_DECODER,
+    **{(name, "drift"): "records no checkpoint or model-code sha256"  # imported latents name no model
+       for name in ("import-npy", "import-npy-nan-constant", "import-parquet")},
 }
 
 
@@ -245,6 +247,28 @@ def stage_metrics_repeats(b: Built, tmp: Path) -> Result:
             detail = metrics["detail"][name]
             assert len(detail["values"]) == 3 and np.isfinite(detail["std"]), name
             assert metrics[name] == pytest.approx(np.mean(detail["values"])), name
+    return result
+
+
+def stage_cluster(b: Built, tmp: Path) -> Result:
+    run = b.copy(tmp / "run")
+    result = invoke("cluster", run, "--quiet")
+    if result.code == 0:  # every row has a cluster or is an outlier; non-finite rows are outliers
+        table = pd.read_parquet(run / "clusters.parquet")
+        assert table["id"].tolist() == list(Run(run).ids)
+        finite = np.isfinite(Run(run).z).all(axis=1)
+        assert (table["cluster"][~finite] == -1).all() and (table["outlier"] == (table["cluster"] < 0)).all()
+        facts = json.loads((run / "clusters.json").read_text())
+        assert sum(c["size"] for c in facts["clusters"]) + facts["n_outliers"] == finite.sum()
+    return result
+
+
+def stage_drift(b: Built, tmp: Path) -> Result:
+    other = b.copy(tmp / "other")
+    result = invoke("drift", b.run, other, "--permutations", "20", "--quiet")
+    if result.code == 0:  # a run and its copy: the same codes, no score past its threshold, no dimension named
+        drift = json.loads((other / "drift.json").read_text())
+        assert not any(drift["drifted"].values()) and drift["ks"]["flagged"] == [], drift["scores"]
     return result
 
 
@@ -353,6 +377,8 @@ STAGES: dict[str, Callable[[Built, Path], Result]] = {
     "project": stage_project,
     "metrics": stage_metrics,
     "metrics-repeats": stage_metrics_repeats,
+    "cluster": stage_cluster,
+    "drift": stage_drift,
     "traverse": stage_traverse,
     "report": stage_report,
     "audit": stage_audit,
