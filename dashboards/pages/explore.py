@@ -203,7 +203,8 @@ def dense_update(target, data, method: str, color: str | None, view, n_legend: i
     x, y = data.xy(method)
     x_range, y_range, size = view or (*data.extent(method), DENSITY_SIZE)
     visible = in_view(x, y, x_range, y_range)
-    drawn = visible if len(visible) <= data.budget else visible[:0]
+    # drawn in a seeded shuffle, as the display sample is: no class painted over the others by its row order
+    drawn = np.random.default_rng(data.seed).permutation(visible) if len(visible) <= data.budget else visible[:0]
     coloring = data.density_coloring(color, method)
     image = density_image(x, y, x_range=x_range, y_range=y_range, size=size, **coloring)
     colors, title = colors_of(data, color, method, rows=drawn)
