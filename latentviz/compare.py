@@ -28,6 +28,8 @@ from latentviz.run import Run
 SIMILARITY_ROWS = 2_000
 #: Neighbours per point for the neighbourhood agreement.
 AGREEMENT_K = 10
+#: Shared sample ids the runs need at least (each point needs its AGREEMENT_K neighbours and more).
+MIN_SHARED = AGREEMENT_K + 2
 #: Row permutations averaged for each score's chance level.
 PERMUTATIONS = 20
 ORDERS = ("given", "name", "step")
@@ -243,7 +245,7 @@ def run_names(runs: list[Run]) -> list[str]:
     return names
 
 
-def matched_rows(runs: list[Run], *, minimum: int = AGREEMENT_K + 2) -> tuple[np.ndarray, list[np.ndarray]]:
+def matched_rows(runs: list[Run], *, minimum: int = MIN_SHARED) -> tuple[np.ndarray, list[np.ndarray]]:
     """The ids all runs share with finite latents (in the first run's order), and each run's rows of them."""
     usable = [set(np.asarray(run.ids)[np.isfinite(run.z).all(axis=1)]) for run in runs]
     shared = set.intersection(*usable)

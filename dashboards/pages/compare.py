@@ -13,12 +13,11 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dashboards import ids, logic
 from dashboards.pages import _parts
 from dashboards.pages.explore import highlight, painted
-from latentviz.compare import AGREEMENT_K, series_order
+from latentviz.compare import MIN_SHARED, series_order
 from latentviz.errors import InputError
 
 SCOPE = "compare"
 SERIES_METRICS = 6  # metrics drawn over a checkpoint series (the registry's first ones the runs have)
-MIN_SHARED = AGREEMENT_K + 2  # shared ids a run needs with the first, as ``latentviz compare`` asks
 
 
 def common_method(store) -> str | None:
