@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from latentviz.errors import InputError
-from latentviz.run import Run
+from latentviz.run import Run, atomic_path, write_json
 
 #: Shared rows the similarity scores use at most (a seeded sample above it).
 SIMILARITY_ROWS = 2_000
@@ -114,8 +114,6 @@ class Comparison:
     def save(self, path: str | Path) -> Path:
         """Write the result atomically: ``.json`` holds :meth:`to_dict`; ``.npz`` the names, the score
         matrices, the shared ids, each run's rows of them, the per-point agreement and the aligned maps."""
-        from latentviz.run import atomic_path, write_json
-
         path = check_results_path(path)
         if path.suffix == ".json":
             write_json(path, self.to_dict())
