@@ -160,7 +160,10 @@ def test_repeats_cover_every_stochastic_metric_of_every_task():
 
     for metric in ENTRIES:
         out = {"detail": {}}
-        seeded = dataclasses.replace(metric, compute=lambda ctx, seed, names=metric.names: ({n: float(seed) for n in names}, {}))
+        def by_seed(ctx, seed, names=metric.names):
+            return {n: float(seed) for n in names}, {}
+
+        seeded = dataclasses.replace(metric, compute=by_seed)
         _run_metric(out, seeded, None, 10, 3)
         for name in metric.names:
             if REGISTRY[name].stochastic:

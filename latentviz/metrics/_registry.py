@@ -30,8 +30,8 @@ REQUIREMENTS = {
     "inputs": "the inputs, read back from the run's data source",
 }
 
-DECODER_SAMPLE = 1000
-N_PATHS, PATH_STEPS = 64, 10
+DECODER_SAMPLE = 1000  # codes decoded for reconstruction error and consistency
+N_PATHS, PATH_STEPS = 64, 10  # interpolations decoded when the run has no traversals/paths.npz
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +103,7 @@ def _metric(*keys: tuple, needs: tuple[str, ...] = (), min_samples: int = 1, sto
 
 _DIS, _UNS, _REG, _DEC, _LAB = "disentanglement", "independence", "regularity", "decoder", "labels"
 _DL = "disentanglement_lib (Locatello et al., 2019), re-implemented and tested side by side"
+
 
 def _split_inputs(ctx, seed):
     """(z, factors, z_test, factors_test) of the split drawn with ``seed``; the test half is None when empty."""

@@ -2,9 +2,10 @@
 
 The entries (facts, requirements, randomness, call) live in :mod:`latentviz.metrics._registry`;
 this module gives them the run (:class:`_RunData`), says why an entry is skipped
-(:func:`skip_reason`) and repeats the stochastic ones. Disentanglement scores use the reference's sample sizes (10000 training and 5000 test codes,
-drawn with the seed); neighbourhood scores use a sample of at most 10000 points; per-dimension
-statistics use every code. Metrics that cannot run say why in one line and land in ``skipped``.
+(:func:`skip_reason`) and repeats the stochastic ones. Disentanglement scores use the reference's
+sample sizes (10000 training and 5000 test codes, drawn with the seed); neighbourhood scores use a
+sample of at most 10000 points; per-dimension statistics use every code. Metrics that cannot run say
+why in one line and land in ``skipped``.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class _RunData:
 
     @property
     def split(self):
-        """(train rows, test rows) drawn with the run's seed: the rows BetaVAE's and FactorVAE's row sampler draws from."""
+        """(train rows, test rows) drawn with the run's seed: the rows BetaVAE's and FactorVAE's sampler draws from."""
         return self.split_for(self.seed)
 
     def split_for(self, seed: int):
@@ -267,7 +268,8 @@ class _RunData:
                     out[missing] = model.encode(x.to(model.device))[0].float().cpu().numpy()
             return out
 
-        return GridSampler(source.sample_factors, encode, len(source.factor_sizes)), "fresh fixed-factor batches of builtin:shapes"
+        grid = GridSampler(source.sample_factors, encode, len(source.factor_sizes))
+        return grid, "fresh fixed-factor batches of builtin:shapes"
 
 
     def model_calls(self):
