@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVE  ?= 1
 
-.PHONY: demo test browser clean
+.PHONY: demo test lint browser clean
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	else \
 	  $(BIN)/pip install -c constraints/cpu.txt torch && $(BIN)/pip install -c constraints/cpu.txt -e ".[all]"; \
 	fi
+	@# numba's kernels for UMAP and the neighbour search, compiled once into the user cache (README, Speed).
+	$(BIN)/python -m latentviz.projection.warmup
 	touch $(STAMP)
 
 # Debian's chromium and chromedriver for the browser tests (installed when missing).
@@ -28,6 +30,12 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; CI runs this before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
