@@ -192,14 +192,14 @@ def _first_error(exc: ValidationError) -> str:
     return f"{place}: {message}" + (f" (and {count - 1} more problems)" if count > 1 else "")
 
 
-def run_values(run, baseline=None, *, drift_note: str | None = None) -> dict:
+def run_values(run, baseline=None) -> dict:
     """What a policy can check in ``run``: ``metrics.json``, each projection's trustworthiness, and drift.
 
     The projection stage records the trustworthiness of every 2-D map in the manifest; it is
     offered as ``projection_trustworthiness_<method>`` and, for the worst map,
     ``projection_trustworthiness``. The drift scores come from the run's ``drift.json``: with a
-    ``baseline`` run only when it was measured against that baseline (see :func:`baseline_drift`);
-    otherwise they are skipped, with ``drift_note`` as the reason when given.
+    ``baseline`` run only when it was measured against that baseline (:func:`baseline_drift` measures
+    it); otherwise they are skipped, saying why.
     """
     from latentviz.drift import is_current, metric_infos
 
@@ -209,10 +209,8 @@ def run_values(run, baseline=None, *, drift_note: str | None = None) -> dict:
         for name, value in (drift.get("scores") or {}).items():
             values.setdefault(name, value)
     else:
-        why = drift_note or ("drift.json was measured against another run: re-run with 'latentviz drift BASELINE RUN'"
-               if drift else "drift is measured against a baseline: give --baseline RUN (or run 'latentviz drift REF RUN')")
         skipped = dict(values.get("skipped") or {}) if isinstance(values.get("skipped"), dict) else {}
-        values["skipped"] = {**{name: why for name in metric_infos()}, **skipped}
+        values["skipped"] = {**dict.fromkeys(metric_infos(), _drift_missing(run, baseline)), **skipped}
     maps = {m: e.get("trustworthiness") for m, e in (run.manifest.get("projections") or {}).items()
             if isinstance(e, dict) and isinstance(e.get("trustworthiness"), (int, float))}
     for method, value in maps.items():
@@ -222,20 +220,29 @@ def run_values(run, baseline=None, *, drift_note: str | None = None) -> dict:
     return values
 
 
-def baseline_drift(run, baseline, policy: Policy) -> str | None:
-    """Measure ``run``'s drift from ``baseline`` (into its ``drift.json``) when ``policy`` checks a drift
-    score and ``drift.json`` is missing or was measured against another run; returns why it could not be
-    measured (the drift checks are then skipped with that reason), or None."""
-    from latentviz.drift import drift_runs, is_current, metric_infos, model_mismatch
+def _drift_missing(run, baseline) -> str:
+    """Why ``run`` has no drift scores to check (against ``baseline``, when given)."""
+    from latentviz.drift import model_mismatch
 
-    if not {check.metric for check in policy.checks} & set(metric_infos()) or is_current(run.drift, baseline):
-        return None
+    if baseline is None:
+        return "drift is measured against a baseline: give --baseline RUN (or run 'latentviz drift REF RUN')"
     problem = model_mismatch(baseline, run)
     if problem:
         return f"the baseline may be another model ({problem}); measure it with 'latentviz drift --allow-different-models'"
+    return "drift.json was not measured against this baseline: run 'latentviz drift BASELINE RUN'"
+
+
+def baseline_drift(run, baseline, policy: Policy) -> None:
+    """Measure ``run``'s drift from ``baseline`` into its ``drift.json`` when ``policy`` checks a drift score and
+    ``drift.json`` is missing or was measured against another run, and the two runs are one model's (otherwise
+    :func:`run_values` skips the drift checks, saying why)."""
+    from latentviz.drift import drift_runs, is_current, metric_infos, model_mismatch
+
+    wanted = {check.metric for check in policy.checks} & set(metric_infos())
+    if not wanted or is_current(run.drift, baseline) or model_mismatch(baseline, run):
+        return
     drift_runs(baseline, run, seed=int(run.manifest.get("seed") or 0))
     run.invalidate("drift")
-    return None
 
 
 #: A derived threshold's margin: this many standard deviations over the baseline's --repeats, or, where no

@@ -277,3 +277,28 @@ def test_one_model_is_its_content_and_options_not_its_path():
     assert "no checkpoint or model-code sha256" in model_mismatch(Fake({"checkpoint": "torchvision.models:resnet18"}),
                                                                   Fake({"checkpoint": "torchvision.models:resnet18"}))
     assert "differ in size" in model_mismatch(Fake(weights), Fake(weights, d=3))
+
+
+def test_report_audit_measures_drift_against_the_baseline_and_skips_another_models(runs, cli, tmp_path):
+    from bs4 import BeautifulSoup
+
+    from latentviz.run import Run
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("checks:\n  - metric: drift_domain_auc\n    lte: 0.55\n")
+    reference, current = runs(0.5)
+    result = cli("report", current, "--policy", policy, "--baseline", reference, "--out", tmp_path / "r.html", "-q")
+    assert result.code == 0, result.err
+    auc = Run(current).drift["scores"]["drift_domain_auc"]
+    cells = [td.get_text(" ", strip=True) for td in
+             BeautifulSoup((tmp_path / "r.html").read_text(), "html.parser").select("#audit td")]
+    assert "fail" in cells and f"drift_domain_auc {auc:.4g} > 0.55 (fail)" in " ".join(cells)
+
+    reference, current = runs(0.0)  # no drift.json yet, and (below) another checkpoint
+    other = Run(current)
+    other.update_manifest(model={"sha256": "cd" * 32})
+    audit.baseline_drift(other, Run(reference), audit.load_policy(policy))
+    assert not (current / "drift.json").exists()
+    values = audit.run_values(other, Run(reference))
+    assert "drift_domain_auc" not in values
+    assert values["skipped"]["drift_domain_auc"].startswith("the baseline may be another model (their checkpoints differ")

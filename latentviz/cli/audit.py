@@ -50,9 +50,9 @@ def audit_command(run_path, policy, baseline, derive_out, json_out, junit_out):
         rules, policy_file = audit.load_policy(derive_out), derive_out
         applied = rules.name
         click.echo(f"audit: derived {len(rules.checks)} checks from {base.path} -> {derive_out} (review before committing it)")
-    note = audit.baseline_drift(run, base, rules) if base else None
-    results = audit.evaluate(rules, audit.run_values(run, base, drift_note=note),
-                             baseline=audit.run_values(base) if base else None)
+    if base is not None:
+        audit.baseline_drift(run, base, rules)
+    results = audit.evaluate(rules, audit.run_values(run, base), baseline=audit.run_values(base) if base else None)
     click.echo(audit.format_table(results))
     summary = audit.to_json(results, run=str(run.path), policy=str(policy_file), policy_name=applied,
                             baseline=str(base.path) if base else None)

@@ -17,7 +17,8 @@ MAX_POINTS_HELP = "Scatter points per projection at most; above it a seeded samp
 @click.argument("run_path", metavar="RUN")
 @click.option("-o", "--out", metavar="FILE", help="Where to write the HTML (default RUN/report.html).")
 @click.option("--policy", metavar="POLICY.yaml", help="Add an audit of the run against this policy.")
-@click.option("--baseline", metavar="RUN", help="Baseline run for the policy's relative checks.")
+@click.option("--baseline", metavar="RUN",
+              help="Baseline run for the policy's relative checks and the reference of its drift checks.")
 @click.option("--max-points", default=20_000, show_default=True, type=click.IntRange(min=1), help=MAX_POINTS_HELP)
 @click.option("--color-mode", "color_modes", metavar="COLUMN=MODE", multiple=True,
               help="Colour COLUMN by 'categorical' (a legend) or 'continuous' (a colour scale); by default "
@@ -26,15 +27,17 @@ MAX_POINTS_HELP = "Scatter points per projection at most; above it a seeded samp
 @click.pass_context
 def report_command(ctx, run_path, out, policy, baseline, max_points, color_modes, local_quiet):
     """Write one self-contained HTML report of RUN (opens offline in any browser)."""
-    from latentviz.audit import load_policy
+    from latentviz.audit import baseline_drift, load_policy
     from latentviz.progress import say
     from latentviz.run import Run
     from reports import write_report
 
     run = Run(run_path)
     say(f"report: building the report of {run.path}", quiet=quiet_of(ctx, local_quiet))
-    path = write_report(run, out, policy=load_policy(policy) if policy else None,
-                        baseline=Run(baseline) if baseline else None, max_points=max_points,
+    rules, base = load_policy(policy) if policy else None, Run(baseline) if baseline else None
+    if rules is not None and base is not None:  # the audit section's drift checks, as 'latentviz audit' measures them
+        baseline_drift(run, base, rules)
+    path = write_report(run, out, policy=rules, baseline=base, max_points=max_points,
                         color_modes=_color_modes(color_modes))
     click.echo(f"report: {path} ({path.stat().st_size / 2**20:.1f} MB)")
 
