@@ -13,13 +13,16 @@ on 127.0.0.1, and five timings are taken in the browser:
 * selection: from releasing the pointer until the gallery showing the selected count (computed
   from every point, not only the drawn ones) is painted, on the browser's own clock.
 
-Above the display budget (100k) the scatter draws a stratified sample; the selection still
-covers all points. Run:  .venv/bin/python benchmarks/dashboard.py [--sizes 10000,100000,1000000]
+Above the display budget (100k) the map draws every point as a datashader density image, and a
+sixth timing is taken: a zoom step (to the middle half), from the relayout until the re-aggregated
+image is painted; the hover card is not timed there (no single points are drawn at full view). The
+server's resident memory after the measurements is printed too. The selection covers all points. Run:  .venv/bin/python benchmarks/dashboard.py [--sizes 10000,100000,1000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -80,28 +83,40 @@ def browser():
 
 
 def measure(driver, url: str, store) -> dict:
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.by import By
 
     from dashboards import ids
-    from selenium.webdriver.common.actions.action_builder import ActionBuilder
-
     from dashboards.testing import box_select, choose, css, plot, point_position, ready, wait
 
     data = next(iter(store))
     graph = ids.graph(data.id)
     started = time.perf_counter()
     driver.get(url)
-    wait(driver, lambda d: ready(d, graph), "no scatter", timeout=600, poll=0.02)
+    dense = data.dense(2)
+    drawn = (lambda d: plot(d, graph, "(gd.layout.images || []).length") == 1) if dense else (lambda d: True)
+    wait(driver, lambda d: ready(d, graph) and drawn(d), "no scatter", timeout=600, poll=0.02)
     first = time.perf_counter() - started
 
     driver.execute_script(WATCH, css(ids.gallery(data.id)), css(graph), css(ids.tooltip(data.id)))
-    x, y = point_position(driver, graph, *data.coords("umap", 2)[data.shown[0]])
-    hover = ActionBuilder(driver)
-    hover.pointer_action.move_to_location(int(x) + 1, int(y))
-    hover.pointer_action.move_to_location(int(x), int(y))
-    hover.perform()
-    tooltip = wait(driver, lambda d: d.execute_script("return window.lvTip && window.lvTip - window.lvMove"),
-                   "no tooltip", timeout=600, poll=0.02) / 1000
+    zoom = tooltip = None
+    if dense:  # every point as density: a zoom step to the middle half re-aggregates the image
+        time.sleep(2)  # the first re-aggregation at the plot's pixel size (after the initial layout) is done
+        driver.execute_script(ZOOM, css(graph))
+        zoom = wait(driver, lambda d: d.execute_script("return window.lvZoomed && window.lvZoomed - window.lvZoom"),
+                    "no re-aggregation", timeout=600, poll=0.02) / 1000
+        driver.execute_script("const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+                              "Plotly.relayout(gd, {'xaxis.range': arguments[1], 'yaxis.range': arguments[2]});",
+                              css(graph), *(list(r) for r in data.extent("umap")))
+        time.sleep(2)
+    else:
+        x, y = point_position(driver, graph, *data.coords("umap", 2)[data.shown[0]])
+        hover = ActionBuilder(driver)
+        hover.pointer_action.move_to_location(int(x) + 1, int(y))
+        hover.pointer_action.move_to_location(int(x), int(y))
+        hover.perform()
+        tooltip = wait(driver, lambda d: d.execute_script("return window.lvTip && window.lvTip - window.lvMove"),
+                       "no tooltip", timeout=600, poll=0.02) / 1000
 
     choose(driver, ids.color(data.id), "latent z0")
     color = wait(driver, lambda d: d.execute_script("return window.lvRecoloured && window.lvRecoloured - window.lvClick"),
@@ -116,8 +131,24 @@ def measure(driver, url: str, store) -> dict:
     assert shown == f"{len(expected):,}", (shown, len(expected))
     selection = wait(driver, lambda d: d.execute_script("return window.lvFilled && window.lvFilled - window.lvUp"),
                      "no timing", timeout=60) / 1000
-    return {"first": first, "hover": tooltip, "color": color, "drag": drag, "selection": selection, "selected": len(expected),
-            "drawn": len(data.shown)}
+    return {"first": first, "hover": tooltip, "zoom": zoom, "color": color, "drag": drag, "selection": selection,
+            "selected": len(expected), "drawn": "all (density)" if dense else f"{len(data.shown):,}"}
+
+
+# A zoom step to the middle half of the view, timed on the browser's clock until the re-aggregated
+# image is painted (two animation frames after plotly drew it).
+ZOOM = """
+const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
+const before = gd.layout.images[0].source, L = gd._fullLayout;
+const half = (r) => [r[0] + (r[1] - r[0]) / 4, r[1] - (r[1] - r[0]) / 4];
+window.lvZoomed = null;
+gd.on('plotly_afterplot', () => {
+  if (!window.lvZoomed && gd.layout.images[0].source !== before)
+    requestAnimationFrame(() => requestAnimationFrame(() => { window.lvZoomed = window.lvZoomed || performance.now(); }));
+});
+window.lvZoom = performance.now();
+Plotly.relayout(gd, {'xaxis.range': half(L.xaxis.range), 'yaxis.range': half(L.yaxis.range)});
+"""
 
 
 # Browser-side clock: the last pointer move (onto a point), the last click (the colour option), the
@@ -151,6 +182,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     args = parser.parse_args()
+    import psutil
+
     root = Path(tempfile.mkdtemp(prefix="lv-dash-bench-"))
     rows = []
     try:
@@ -166,20 +199,27 @@ def main() -> None:
                 finally:
                     driver.quit()
             server.shutdown()
-            median = {k: statistics.median(r[k] for r in results)
-                      for k in ("first", "hover", "color", "drag", "selection")}
-            rows.append((n, results[0]["drawn"], results[0]["selected"], median))
-            print(f"n={n:>9,}  drawn={results[0]['drawn']:>7,}  first render {median['first']:.2f} s  "
-                  f"hover card {median['hover']:.2f} s  colour change {median['color']:.2f} s  "
+            memory = psutil.Process().memory_info().rss / 2**30
+            median = {k: None if results[0][k] is None else statistics.median(r[k] for r in results)
+                      for k in ("first", "hover", "zoom", "color", "drag", "selection")}
+            rows.append((n, results[0]["drawn"], results[0]["selected"], median, memory))
+            print(f"n={n:>9,}  drawn={results[0]['drawn']}  first render {median['first']:.2f} s  "
+                  f"hover card {_s(median['hover'])}  zoom step {_s(median['zoom'])}  colour change {median['color']:.2f} s  "
                   f"box drag {median['drag']:.2f} s  release -> gallery ({results[0]['selected']:,} points) "
-                  f"{median['selection']:.2f} s", flush=True)
+                  f"{median['selection']:.2f} s  server RSS {memory:.2f} GB (load {os.getloadavg()[0]:.1f})", flush=True)
+            del store, server
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print("\n| points | drawn | first render | hover card | colour change | box drag (5 moves) | release → gallery |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for n, drawn, selected, m in rows:
-        print(f"| {n:,} | {drawn:,} | {m['first']:.2f} s | {m['hover']:.2f} s | {m['color']:.2f} s | "
-              f"{m['drag']:.2f} s | {m['selection']:.2f} s ({selected:,} selected) |")
+    print("\n| points | drawn | first render | hover card | zoom step | colour change | box drag (5 moves) | "
+          "release → gallery | server RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, drawn, selected, m, memory in rows:
+        print(f"| {n:,} | {drawn} | {m['first']:.2f} s | {_s(m['hover'])} | {_s(m['zoom'])} | {m['color']:.2f} s | "
+              f"{m['drag']:.2f} s | {m['selection']:.2f} s ({selected:,} selected) | {memory:.2f} GB |")
+
+
+def _s(seconds) -> str:
+    return "–" if seconds is None else f"{seconds:.2f} s"
 
 
 if __name__ == "__main__":

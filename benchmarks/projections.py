@@ -129,7 +129,9 @@ def side_process(side: str, folder: Path, run: Path, sample: int | None, dask: s
         with contextlib.suppress(psutil.Error):
             for proc in [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    name = "driver" if proc.pid == child.pid else " ".join(proc.cmdline()[-2:])[-40:]
+                    line = " ".join(proc.cmdline())
+                    name = "driver" if proc.pid == child.pid else \
+                        f"worker {proc.pid}" if "multiprocessing" in line and "resource_tracker" not in line else "helper"
                     peaks[proc.pid] = (name, max(peaks.get(proc.pid, ("", 0))[1], proc.memory_info().rss))
         time.sleep(0.2)
     out, err = child.communicate()

@@ -80,7 +80,7 @@ def density_image(x: np.ndarray, y: np.ndarray, *, x_range, y_range, size=DEFAUL
         agg = canvas.points(frame, "x", "y", ds.count())
         image = tf.shade(agg, cmap=colorcet.blues[96:], how="eq_hist", min_alpha=120)
     buffer = io.BytesIO()
-    image.to_pil().save(buffer, format="PNG", optimize=False)
+    image.to_pil().save(buffer, format="PNG", compress_level=1)  # zlib level 6 took 0.8 s of a 1100x700 zoom step
     return {"source": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
             "xref": "x", "yref": "y", "x": x0, "y": y1, "sizex": x1 - x0, "sizey": y1 - y0, "sizing": "stretch",
             "xanchor": "left", "yanchor": "top", "layer": "below", "name": IMAGE_NAME}

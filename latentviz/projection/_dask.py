@@ -87,7 +87,7 @@ def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: i
 
     ``index`` answers each shard's ``k`` neighbours among the fitted points (None: the projector
     needs none, PCA, or searches itself). The projector and index reach each worker once.
-    ``record``, when given, receives the workers, shards, seconds and points placed per second per worker.
+    ``record``, when given, receives the workers, shards, seconds and points placed per second per busy worker.
     """
     import time
 
@@ -114,8 +114,10 @@ def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: i
             running.add(submit(following))
     if record is not None:
         seconds = time.perf_counter() - started
-        record.update(workers=workers, shards=-(-len(points) // shard_rows), seconds=round(seconds, 3),
-                      points_per_second_per_worker=round(len(points) / seconds / workers, 1) if seconds > 0 else None)
+        shards = -(-len(points) // shard_rows)
+        busy = min(workers, shards)  # fewer shards than workers: only that many worked
+        record.update(workers=workers, shards=shards, seconds=round(seconds, 3),
+                      points_per_second_per_worker=round(len(points) / seconds / busy, 1) if seconds > 0 else None)
     return out
 
 
