@@ -6,6 +6,7 @@ import numpy as np
 
 from latentviz._validation import check_latents, check_random_state
 from latentviz.errors import InputError
+from latentviz.metrics._common import drop_nonfinite
 
 
 def linear_probe_accuracy(z, labels, *, cv: int = 5, seed=0, max_samples: int = 50000) -> float:
@@ -125,8 +126,8 @@ def _sample(z, labels, seed, max_samples: int, whom: str):
     labels = np.asarray(labels)
     if labels.shape != (len(z),):
         raise InputError(f"{whom}: labels has shape {labels.shape} but z has {len(z)} rows; give one label per sample")
-    keep = np.isfinite(z).all(axis=1) & (labels == labels)  # drops NaN labels too
-    z, labels = z[keep], labels[keep]
+    z, labels = z[labels == labels], labels[labels == labels]  # drops NaN labels
+    z, (labels,) = drop_nonfinite(z, labels, whom=whom)
     if len(z) > max_samples:
         rows = check_random_state(seed).choice(len(z), max_samples, replace=False)
         z, labels = z[rows], labels[rows]

@@ -6,7 +6,7 @@ import numpy as np
 
 from latentviz._validation import check_latents
 from latentviz.errors import InputError
-from latentviz.metrics._common import check_min_samples
+from latentviz.metrics._common import check_min_samples, drop_nonfinite
 
 # Comparisons per block when ranking neighbours (rows x k x n booleans).
 _BLOCK_ELEMENTS = 2**25
@@ -129,8 +129,8 @@ def _pair(a, b, whom: str, k: int):
     b = check_latents(b, "z", whom=whom)
     if len(a) != len(b):
         raise InputError(f"{whom}: x has {len(a)} rows but z has {len(b)}; give one row per sample in both")
-    keep = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
-    a, b = a[keep], b[keep]
+    b, (a,) = drop_nonfinite(b, a, whom=whom)
+    a, (b,) = drop_nonfinite(a, b, whom=whom)
     if not 1 <= int(k) < len(a) / 2:
         check_min_samples(len(a), 2 * int(k) + 1, whom=whom)
         raise InputError(f"{whom}: k must be a positive integer below n_samples / 2 ({len(a) / 2}); got {k}")
