@@ -87,6 +87,7 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
         page.register(app, store)
     security.protect(app, hosts=hosts, max_bytes=security.request_limit(store))
     app.store = store
+    pages["explore"].warm(store)
     return app
 
 

@@ -6,6 +6,7 @@ recolouring and highlighting are ``Patch()`` updates, so the coordinates are sen
 
 from __future__ import annotations
 
+import contextlib
 import html as _html
 
 import numpy as np
@@ -15,6 +16,7 @@ from dashboards import ids, logic
 from dashboards.pages import _parts
 from latentviz import figures
 from latentviz.figures import ACCENT, legend_3d
+from latentviz.run import method_label
 
 GALLERY_MAX = 60
 #: Longest search text: the search box's ``maxLength``, and what the server accepts.
@@ -33,7 +35,7 @@ def layout(store, run_id: str, *, focus=None):
         html.Div(className="lv-controls", children=[
             _parts.control("projection", dcc.Dropdown(
                 id=ids.projection(r), value=method, clearable=False, searchable=False,
-                options=[{"label": _parts.METHOD_LABELS.get(m, m), "value": m} for m in data.methods])),
+                options=[{"label": method_label(m), "value": m} for m in data.methods])),
             _parts.control("view", dcc.RadioItems(
                 id=ids.dims(r), value=2, inline=True, className="lv-radio",
                 options=[{"label": "2-D", "value": 2}, {"label": "3-D", "value": 3, "disabled": max(data.methods.values()) < 3}])),
@@ -176,6 +178,21 @@ def colors_of(data, color: str | None, method: str, *, three_d: bool = False,
     if three_d:
         colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
     return colors, figures.display_name(column)
+
+
+def warm(store) -> None:
+    """Build the first map of each run above the display budget on a thread while the browser connects:
+    datashader's kernels compile (seconds, once per process) and the map's columns and colour key are
+    read and kept, so the first page view does not wait for them."""
+    import threading
+
+    def build(data):
+        with contextlib.suppress(Exception):  # the page reports any error itself when it is opened
+            dense_scatter(data, next(iter(data.methods)), "label" if data.labels is not None else "none")
+
+    for data in store:
+        if data.dense(2) and data.methods:
+            threading.Thread(target=build, args=(data,), name=f"latentviz-warm-{data.id}", daemon=True).start()
 
 
 def dense_scatter(data, method: str, color: str | None) -> dict:
