@@ -80,9 +80,11 @@ def test_stage_on_a_vae_run_uses_the_decoder_and_the_shapes_grid(vae_run):
     assert out["detail"]["reconstruction_error"]["n_samples"] == len(x) == run.n
     assert out["reconstruction_error"] == pytest.approx(float(((x_hat - x) ** 2).flatten(1).mean(1).mean()), rel=1e-5)
     flat = x.flatten(1).numpy().astype(np.float64)
-    reduced = PCA(out["detail"]["trustworthiness"]["input_dims"]).fit_transform(flat)
+    reduced = PCA(out["detail"]["trustworthiness"]["input_dims"], random_state=0).fit_transform(flat)
     reference = trustworthiness(reduced, run.z, n_neighbors=out["detail"]["trustworthiness"]["k"])
-    assert out["trustworthiness"] == pytest.approx(reference, abs=1e-3)
+    # 64 of the 192 shapes are exact duplicates (rotated circles): their input distances tie, and
+    # the two implementations break those ties differently (about 1e-3 of the score).
+    assert out["trustworthiness"] == pytest.approx(reference, abs=2e-3)
     assert out["detail"]["beta_vae"]["protocol"] == "fresh fixed-factor batches of builtin:shapes"
 
 
