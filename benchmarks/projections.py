@@ -21,6 +21,7 @@ compare like with like.
     python benchmarks/projections.py --cold-warm           # 1k-point run, fresh numba cache vs warm
     python benchmarks/projections.py --n 80000 --d 64 --sample 20000 --standard-max 0 --informed-max 0 \
         --dask local:2   # ours on a 2-worker LocalCluster: peak memory per process, points placed/s/worker
+    python benchmarks/projections.py --place-rate --dask local:2 --n 420000 --d 64 --sample 20000
 """
 
 from __future__ import annotations
@@ -211,6 +212,27 @@ def knn_scan(sizes: list[int], d: int, k: int) -> None:
               f"recall {recall(approximate, exact):.4f}", flush=True)
 
 
+def place_rate(spec: str, n: int, d: int, sample: int) -> None:
+    """Points placed per second per worker on a warm cluster: t-SNE and UMAP fitted on ``sample`` points here,
+    the other n - sample placed over 200,000-row shards after one small shard per worker warmed it."""
+    from latentviz.neighbors import knn, search_index
+    from latentviz.projection import TSNE, UMAP
+    from latentviz.projection._dask import _import_cached, dask_client, place
+
+    z = mixture(n, d)[0].astype(np.float32)
+    fit, rest = z[:sample], z[sample:]
+    graph, index = knn(fit, 30), search_index(fit, n_queries=len(rest))
+    print(f"{len(rest):,} to place against {sample:,} ({type(index).__name__}); load {os.getloadavg()[0]:.1f}", flush=True)
+    with dask_client(spec) as client:
+        client.run(_import_cached, ["umap", "openTSNE"])
+        for projector in (TSNE(2, perplexity=10), UMAP(2)):
+            projector.fit(fit, neighbors=graph)
+            place(client, projector, rest[:2000], index, k=15, shard_rows=1000)  # one small shard on each worker
+            record: dict = {}
+            place(client, projector, rest, index, k=15, shard_rows=200_000, record=record)
+            print(f"{projector.name}: {record}; load {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def cold_warm(repeats: int = 5) -> None:
     """``latentviz project`` of a 1k-point run in fresh processes: with an empty numba cache, then after the
     set-up step (``python -m latentviz.projection.warmup``, which ``make`` runs after installing), then warm."""
@@ -249,11 +271,15 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=30)
     parser.add_argument("--cold-warm", action="store_true")
     parser.add_argument("--dask", metavar="ADDRESS|local:N", help="ours: project --dask")
+    parser.add_argument("--place-rate", action="store_true",
+                        help="with --dask: points placed per second per worker on the warm cluster (--n, --d, --sample)")
     args = parser.parse_args()
     if args.side:
         baseline(args.side, args.folder)
     elif args.knn:
         knn_scan([int(v) for v in args.knn.split(",")], args.d, args.k)
+    elif args.place_rate:
+        place_rate(args.dask or "local:2", args.n, args.d, args.sample or 20_000)
     elif args.cold_warm:
         cold_warm()
     else:
