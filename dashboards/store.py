@@ -18,9 +18,11 @@ import numpy as np
 from dashboards import logic
 from latentviz.errors import InputError, LatentvizError, UnsafeCheckpointError
 from latentviz.neighbors import overlap_per_point
-from latentviz.run import NEIGHBORS, Run
+from latentviz.run import PROJECTION_METHODS, Run, projection_columns, projection_table
 
-PROJECTION_METHODS = ("umap", "tsne", "pca")
+#: The maps the dashboard offers, in its menus' order: the core's table reversed, so the neighbour-keeping
+#: maps (UMAP, then t-SNE) come before PCA and a page opens on the first the run has.
+MAP_ORDER = tuple(reversed(PROJECTION_METHODS))
 NEIGHBOURS_SHOWN = 8
 
 
@@ -100,27 +102,21 @@ class RunData:
     @functools.cached_property
     def methods(self) -> dict[str, int]:
         """Projection name -> number of components stored (``{"umap": 2, "pca": 3}``)."""
-        if self.projections is None:
-            return {}
-        found = {}
-        for method in PROJECTION_METHODS:
-            cols = [c for c in self.projections.columns if re.fullmatch(rf"{method}_\d+", c)]
-            if len(cols) >= 2:
-                found[method] = len(cols)
-        return found
+        stored = self.run.projection_methods
+        return {method: stored[method] for method in MAP_ORDER if stored.get(method, 0) >= 2}
 
     def coords(self, method: str, dims: int = 2) -> np.ndarray:
         """(n, dims) coordinates of ``method``; raises when the run has no such projection."""
         if method not in self.methods:
             raise InputError(f"run {self.name} has no {method} projection; run 'latentviz project {self.path}'")
-        dims = min(dims, self.methods[method])
-        return self.projections[[f"{method}_{j}" for j in range(dims)]].to_numpy(dtype=np.float32)
+        return self.run.projection(method, min(dims, self.methods[method]))
 
     def xy(self, method: str) -> tuple[np.ndarray, np.ndarray]:
         """The 2-D map's x and y: views of the projections table's columns, not copies (the density image reads them)."""
         if method not in self.methods:
             raise InputError(f"run {self.name} has no {method} projection; run 'latentviz project {self.path}'")
-        return self.projections[f"{method}_0"].to_numpy(), self.projections[f"{method}_1"].to_numpy()
+        x, y = projection_columns(method, 2)
+        return self.projections[x].to_numpy(), self.projections[y].to_numpy()
 
     @functools.lru_cache(maxsize=8)
     def extent(self, method: str) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -168,12 +164,8 @@ class RunData:
     @functools.cached_property
     def neighbours(self):
         """The run's kNN graph (``neighbors.npz``), or None when it was not computed."""
-        if not self.run.has(NEIGHBORS):
-            return None
-        from latentviz.neighbors import Neighbors
-
         try:
-            return Neighbors.load(self.run.file(NEIGHBORS), n=self.n)
+            return self.run.neighbors()
         except InputError:
             return None
 
@@ -405,8 +397,6 @@ class RunStore:
     def aligned(self, run_id: str, method: str):
         """``id, {method}_0, {method}_1`` of a run, moved onto the first run's map (see :meth:`comparison`);
         rows in the run's order."""
-        import pandas as pd
-
         data = self[run_id]
         if len(self) == 1:  # nothing to align to
             xy = data.coords(method, 2)
@@ -415,7 +405,7 @@ class RunStore:
             if method not in maps:
                 raise InputError(f"compare: not every run has a {method} projection; run 'latentviz project' on each")
             xy = maps[method][self.ids.index(run_id)]
-        return pd.DataFrame({"id": data.ids, f"{method}_0": xy[:, 0], f"{method}_1": xy[:, 1]})
+        return projection_table(data.ids, {method: xy})
 
 
 def _unique(name: str, taken) -> str:

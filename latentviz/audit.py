@@ -223,13 +223,14 @@ def run_values(run, baseline=None) -> dict:
 def _drift_missing(run, baseline) -> str:
     """Why ``run`` has no drift scores to check (against ``baseline``, when given)."""
     from latentviz.drift import model_mismatch
+    from latentviz.run import DRIFT
 
     if baseline is None:
         return "drift is measured against a baseline: give --baseline RUN (or run 'latentviz drift REF RUN')"
     problem = model_mismatch(baseline, run)
     if problem:
         return f"the baseline may be another model ({problem}); measure it with 'latentviz drift --allow-different-models'"
-    return "drift.json was not measured against this baseline: run 'latentviz drift BASELINE RUN'"
+    return f"{DRIFT} was not measured against this baseline: run 'latentviz drift BASELINE RUN'"
 
 
 def baseline_drift(run, baseline, policy: Policy) -> None:

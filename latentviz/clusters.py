@@ -237,12 +237,10 @@ def cluster_run(run, *, min_cluster_size: int | None = None, min_samples: int | 
     """
     import pandas as pd
 
-    from latentviz.neighbors import Neighbors
     from latentviz.progress import say
     from latentviz.run import (
         CLUSTER_FACTS,
         CLUSTERS,
-        NEIGHBORS,
         Run,
         write_json,
         write_table,
@@ -252,12 +250,10 @@ def cluster_run(run, *, min_cluster_size: int | None = None, min_samples: int | 
     run = run if isinstance(run, Run) else Run(run)
     run.require_complete()
     z = run.z
-    graph = None
-    if run.has(NEIGHBORS):
-        try:
-            graph = Neighbors.load(run.file(NEIGHBORS), n=run.n)
-        except InputError:
-            graph = None  # stale: the UMAP computes its own
+    try:
+        graph = run.neighbors()
+    except InputError:
+        graph = None  # stale: the UMAP computes its own
     labels = run.labels
     with run.stage("cluster") as stage:
         result = cluster_latents(z, neighbors=graph, labels=labels, min_cluster_size=min_cluster_size,

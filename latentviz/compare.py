@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from latentviz.errors import InputError
-from latentviz.run import Run, atomic_path, write_json
+from latentviz.run import PROJECTION_METHODS, Run, atomic_path, write_json
 
 #: Shared rows the similarity scores use at most (a seeded sample above it).
 SIMILARITY_ROWS = 2_000
@@ -264,17 +264,13 @@ def aligned_maps(runs: list[Run], ids: np.ndarray, rows: list[np.ndarray]) -> di
     Each map is computed on its own, so its axes are arbitrary; a similarity transform fitted on
     the shared ids (Procrustes) makes the maps comparable point by point.
     """
-    from latentviz.projection import METHODS, align_procrustes
+    from latentviz.projection import align_procrustes
 
-    tables = [run.projections for run in runs]
-    if any(t is None for t in tables):
-        return {}
     maps = {}
-    for method in METHODS:
-        columns = [f"{method}_0", f"{method}_1"]
-        if not all(set(columns) <= set(t.columns) for t in tables):
+    for method in PROJECTION_METHODS:
+        if not all(run.projection_methods.get(method, 0) >= 2 for run in runs):
             continue
-        coords = [t[columns].to_numpy(dtype=np.float64) for t in tables]
+        coords = [run.projection(method, 2).astype(np.float64) for run in runs]
         reference = coords[0][rows[0]]
         maps[method] = [coords[0]] + [align_procrustes(xy, reference, moving_ids=run.ids, reference_ids=ids)[0]
                                       for run, xy in zip(runs[1:], coords[1:])]

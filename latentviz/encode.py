@@ -208,10 +208,6 @@ def _shard_ranges(n: int, shard_size: int) -> list[tuple[int, int, int]]:
     return [(i, start, min(n, start + shard_size)) for i, start in enumerate(range(0, n, shard_size))]
 
 
-def _shard_path(run: runfolder.Run, index: int, what: str) -> Path:
-    return run.shard_dir / f"{what}-{index:05d}.parquet"
-
-
 def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, options: EncodeOptions | None = None,
            *, manifest: dict | None = None) -> runfolder.Run:
     """Encode ``source`` with ``model`` into the run folder ``out`` and return the :class:`Run`."""
@@ -248,7 +244,7 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
 
         torch.manual_seed(options.seed)
         shards = [s for s in _shard_ranges(n, options.shard_size) if s[0] % world == rank]
-        pending = [s for s in shards if not _shard_path(run, s[0], "latents").exists()]
+        pending = [s for s in shards if not run.shard_path(s[0], "latents").exists()]
         _encode_shards(model, source, run, pending, device, options, rank=rank)
         _barrier(world)
         if rank == 0:
@@ -413,9 +409,9 @@ def write_shard(run, index: int, parts: list) -> None:
     order = ["id"] + [k for k in columns if k != "id"]
     if parts[0][3] is not None:  # thumbnails first: the latents file is what marks the shard as done
         pngs = [png for p in parts for png in p[3]]
-        runfolder.write_table(_shard_path(run, index, "thumbs"),
+        runfolder.write_table(run.shard_path(index, "thumbs"),
                               pa.table({"id": columns["id"], "png": pa.array(pngs, type=pa.binary())}))
-    runfolder.write_table(_shard_path(run, index, "latents"), pa.table({k: columns[k] for k in order}))
+    runfolder.write_table(run.shard_path(index, "latents"), pa.table({k: columns[k] for k in order}))
 
 
 def _column(values: list):
@@ -444,7 +440,7 @@ def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float, dedu
 
     from latentviz.latent_stats import LatentStats
 
-    paths = [_shard_path(run, i, "latents") for i in range(n_shards)]
+    paths = [run.shard_path(i, "latents") for i in range(n_shards)]
     missing = [p.name for p in paths if not p.exists()]
     if missing:
         raise InputError(f"encode: shard(s) {', '.join(missing[:3])} missing after encoding; re-run with --resume")
@@ -475,7 +471,7 @@ def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float, dedu
         if not finite:
             raise InputError(f"encode: the model's latents hold NaN or inf for all {len(ids)} samples; nothing to "
                              "project or measure: check the checkpoint's weights and the inputs (--normalize)")
-    thumb_paths = [_shard_path(run, i, "thumbs") for i in range(n_shards)]
+    thumb_paths = [run.shard_path(i, "thumbs") for i in range(n_shards)]
     if all(p.exists() for p in thumb_paths):
         with runfolder.atomic_path(run.file(runfolder.THUMBNAILS)) as tmp:
             with pq.ParquetWriter(tmp, pq.read_schema(thumb_paths[0])) as writer:

@@ -70,6 +70,58 @@ Z_PREFIX = "z_"
 LOGVAR_PREFIX = "logvar_"
 FACTOR_PREFIX = "factor_"
 
+#: The projection methods in their canonical order (tables, reports, menus), each with its display name.
+#: Adding a method here is what makes every reader know it; ``latentviz.projection.METHODS`` is this table.
+PROJECTION_METHODS: dict[str, str] = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+SHARD_KINDS = ("latents", "thumbs")  # the two files an encode shard writes (see :meth:`Run.shard_path`)
+
+
+def method_label(method: str) -> str:
+    """The display name of a projection method (``"tsne"`` -> ``"t-SNE"``); an unknown one is its own name."""
+    return PROJECTION_METHODS.get(method, method)
+
+
+def projection_columns(method: str, dims: int) -> list[str]:
+    """The ``projections.parquet`` columns of a ``dims``-D map: ``umap_0``, ``umap_1``, ..."""
+    return [f"{method}_{i}" for i in range(dims)]
+
+
+def parse_projection_column(column: str) -> tuple[str, int] | None:
+    """``"umap_1"`` -> ``("umap", 1)``; None for a column that holds no coordinate (``id``)."""
+    method, _, index = column.rpartition("_")
+    return (method, int(index)) if method and index.isdigit() else None
+
+
+def projection_methods(table) -> dict[str, int]:
+    """The maps a projections table holds, method -> number of components (``{"pca": 3, "umap": 2}``).
+
+    A map's components are its columns ``_0``, ``_1``, ... without a gap. Methods come in the canonical
+    order of :data:`PROJECTION_METHODS`, any others after them by name.
+    """
+    indices: dict[str, set[int]] = {}
+    for column in table.columns:
+        parsed = parse_projection_column(str(column))
+        if parsed:
+            indices.setdefault(parsed[0], set()).add(parsed[1])
+    dims = {m: next(d for d in range(len(found) + 1) if d not in found) for m, found in indices.items()}
+    return {m: dims[m] for m in _in_order(dims) if dims[m]}
+
+
+def projection_table(ids, maps: dict[str, np.ndarray]):
+    """A projections table (a DataFrame): ``id``, then each (n, dims) map's columns, methods in canonical order."""
+    import pandas as pd
+
+    columns = {"id": ids}
+    for method in _in_order(maps):
+        xy = np.asarray(maps[method])
+        columns.update(zip(projection_columns(method, xy.shape[1]), xy.T))
+    return pd.DataFrame(columns)
+
+
+def _in_order(methods) -> list[str]:
+    """``methods`` in the canonical order, unknown ones after them by name."""
+    return [m for m in PROJECTION_METHODS if m in methods] + sorted(m for m in methods if m not in PROJECTION_METHODS)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -120,6 +172,23 @@ def write_table(path: str | os.PathLike, table) -> None:
         table = pa.Table.from_pandas(table, preserve_index=False)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def write_traversal_paths(folder: str | os.PathLike, arrays: dict[str, np.ndarray]) -> str:
+    """Write ``paths.npz`` (compressed, atomically) into a ``traversals`` folder; return its file name.
+
+    The decoded interpolation paths between sample pairs, kept so that the metrics stage measures
+    interpolation smoothness on the outputs the traversal figures show: ``ids`` (P, 2) str, the endpoint
+    sample ids; ``group`` (P,) str, ``"ids"`` (pairs given with ``--ids``) or ``"random"``; ``t`` (T,) the
+    path positions in [0, 1]; ``output_size`` (scalar), the number of values in one decoded output; and for
+    each method ``m`` in ``lerp``, ``slerp``: ``m_z`` (P, T, d) float32, the codes on the path;
+    ``m_step_sizes`` (P, T-1) float64, the L2 norm of the decoded output's change between consecutive steps;
+    ``m_outputs`` (P, T, *output_shape) float16, the decoded outputs (left out above 64 MB;
+    ``traversals.json`` says whether they are there). Read it with :meth:`Run.traversal_paths`.
+    """
+    with atomic_path(Path(folder) / TRAVERSAL_PATHS) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return TRAVERSAL_PATHS
 
 
 def _jsonable(obj: Any) -> Any:
@@ -388,6 +457,12 @@ class Run:
     def shard_dir(self) -> Path:
         return self.path / SHARDS
 
+    def shard_path(self, index: int, kind: str) -> Path:
+        """The file of shard ``index`` of an encode in progress; ``kind`` is one of :data:`SHARD_KINDS`."""
+        if kind not in SHARD_KINDS:
+            raise ValueError(f"shard kind {kind!r} is not one of {SHARD_KINDS}")
+        return self.shard_dir / f"{kind}-{index:05d}.parquet"
+
     def has(self, name: str) -> bool:
         return (self.path / name).exists()
 
@@ -542,6 +617,37 @@ class Run:
 
         path = self.path / PROJECTIONS
         return pd.read_parquet(path) if path.exists() else None
+
+    @functools.cached_property
+    def projection_methods(self) -> dict[str, int]:
+        """The maps ``projections.parquet`` holds, method -> components, in canonical order; {} before ``project``."""
+        return projection_methods(self.projections) if self.projections is not None else {}
+
+    def projection(self, method: str, dims: int | None = None) -> np.ndarray:
+        """The (n, dims) float32 coordinates of ``method``'s map (every component by default), rows in latents order."""
+        stored = self.projection_methods.get(method, 0)
+        dims = stored if dims is None else dims
+        if not stored or dims > stored:
+            what = f"{method} projection" + (f" in {dims}-D" if stored else "")
+            raise InputError(f"run {self.path} has no {what}; run 'latentviz project {self.path} --methods {method}"
+                             + (f" --dims {dims}'" if stored else "'"))
+        return self.projections[projection_columns(method, dims)].to_numpy(dtype=np.float32)
+
+    def neighbors(self, k: int | None = None):
+        """The kNN graph of ``neighbors.npz`` (:class:`latentviz.neighbors.Neighbors`, the nearest ``k``), or None
+        when the run has none. A graph of another number of points than the latents is refused (InputError)."""
+        from latentviz.neighbors import Neighbors
+
+        path = self.path / NEIGHBORS
+        return Neighbors.load(path, k=k, n=self.n) if path.exists() else None
+
+    def traversal_paths(self) -> dict[str, np.ndarray] | None:
+        """The arrays of ``traversals/paths.npz`` (see :func:`write_traversal_paths`), or None before ``traverse``."""
+        path = self.traversal_dir / TRAVERSAL_PATHS
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
 
     @functools.cached_property
     def metrics(self) -> dict:

@@ -11,6 +11,7 @@ import plotly.io as pio
 
 from latentviz import figures
 from latentviz.errors import InputError
+from latentviz.run import method_label, projection_columns, projection_methods
 from reports._model import (
     Fact, FigureSection, FigureSpec, Picture, PictureGroup, PictureSection, ProjectionSection,
 )
@@ -18,7 +19,6 @@ from reports._thumbs import hover_sprites
 
 #: Default colour-by candidates: a column qualifies with at most this many categories (numbers always do).
 MAX_COLOR_CATEGORIES = 50
-_METHOD_ORDER = ("pca", "tsne", "umap")
 NO_STATS = "the manifest records no latent statistics (the encode and import stages write them; re-encode the run)"
 
 
@@ -38,11 +38,6 @@ def latent_stats(run) -> dict:
 
 
 # -- projections -----------------------------------------------------------------------------
-
-def projection_methods(projections) -> list[str]:
-    found = sorted({c.rsplit("_", 1)[0] for c in projections.columns if c.endswith("_0")})
-    return [m for m in _METHOD_ORDER if m in found] + [m for m in found if m not in _METHOD_ORDER]
-
 
 def color_options(metadata, color_modes: dict | None = None) -> list[str]:
     """Metadata columns worth colouring by: numbers on a scale, and categories with few distinct values."""
@@ -98,7 +93,7 @@ def projection_section(run, *, max_points: int, seed: int, color_modes: dict | N
             density_under(fig, projections, method)
         entry = (run.manifest.get("projections") or {}).get(method) or {}
         section.figures.append(spec(f"projection-{method}", fig, projection_caption(entry)))
-        section.methods.append((method, figures.METHOD_NAMES.get(method, method)))
+        section.methods.append((method, method_label(method)))
     shown = metadata.iloc[rows]
     section.colors = {c: figures.scatter_colors(shown[c], name=figures.display_name(c), mode=modes.get(c, "auto"))
                       for c in options}
@@ -119,7 +114,7 @@ def density_under(fig, projections, method: str) -> None:
     axes fixed to the whole map so the image is never cropped to the sample's range."""
     from latentviz.figures import density_image, extent
 
-    x, y = (projections[f"{method}_{i}"].to_numpy() for i in (0, 1))
+    x, y = (projections[column].to_numpy() for column in projection_columns(method, 2))
     x_range, y_range = extent(x, y)
     fig.add_layout_image(density_image(x, y, x_range=x_range, y_range=y_range))
     fig.update_layout(xaxis_range=list(x_range), yaxis_range=list(y_range))

@@ -14,10 +14,10 @@ import numpy as np
 
 from latentviz import figures
 from latentviz.compare import Comparison, check_results_path, compare_runs, run_step
-from latentviz.run import Run, write_bytes
+from latentviz.run import Run, method_label, projection_methods, projection_table, write_bytes
 from reports._model import Cell, Fact, FigureSection, ReportModel, TableSection, Verdict
 from reports._render import num, render
-from reports._sections import projection_methods, scatter_inputs, spec
+from reports._sections import scatter_inputs, spec
 
 
 def build_comparison(runs: list[Run], *, order: str = "given", max_points: int = 20_000, permutations: int = 20,
@@ -146,7 +146,7 @@ def agreement_section(comparison: Comparison, *, max_points: int, seed: int) -> 
               "0 = none shared). Dark regions are where the runs organise the data differently.",
         columns=2 if len(runs) > 2 else 1)
     projections, metadata = scatter_inputs(runs[0])
-    methods = projection_methods(projections) if projections is not None else []
+    methods = list(projection_methods(projections)) if projections is not None else []
     for j, agreement in enumerate(comparison.agreement, start=1):
         section.facts.append(Fact(f"{names[j]} vs {names[0]}", f"mean {agreement.mean():.2f}",
                                   f"{(agreement >= 0.5).mean():.0%} of points keep at least half of their neighbours"))
@@ -155,7 +155,7 @@ def agreement_section(comparison: Comparison, *, max_points: int, seed: int) -> 
             meta = metadata.iloc[rows[0]].reset_index(drop=True).assign(agreement=np.round(agreement, 4))
             fig = figures.projection_scatter(table, meta, method=methods[0], color_by="agreement",
                                              max_points=max_points, seed=seed,
-                                             title=f"{names[0]}'s {figures.METHOD_NAMES.get(methods[0], methods[0])}, "
+                                             title=f"{names[0]}'s {method_label(methods[0])}, "
                                                    f"coloured by agreement with {names[j]}")
             fig.data[0].marker.update(cmin=0, cmax=1)
             section.figures.append(spec(f"agreement-{j}", fig))
@@ -179,7 +179,7 @@ def aligned_sections(comparison: Comparison, max_points: int, seed: int) -> list
     for method in projection_methods(runs[0].projections):
         if method not in comparison.maps:
             continue
-        label = figures.METHOD_NAMES.get(method, method)
+        label = method_label(method)
         maps = [xy[index] for xy, index in zip(comparison.maps[method], rows)]
         lo, hi = np.min([m.min(axis=0) for m in maps], axis=0), np.max([m.max(axis=0) for m in maps], axis=0)
         pad = (hi - lo) * 0.04
@@ -189,7 +189,7 @@ def aligned_sections(comparison: Comparison, max_points: int, seed: int) -> list
                   "sample sits in the same place in every panel; differences are differences of the spaces.",
             columns=2)
         for k, (name, xy) in enumerate(zip(names, maps)):
-            table = metadata[["id"]].assign(**{f"{method}_0": xy[:, 0], f"{method}_1": xy[:, 1]})
+            table = projection_table(metadata["id"], {method: xy})
             fig = figures.projection_scatter(table, metadata, method=method, color_by=color, max_points=per_figure,
                                              seed=seed, title=name, height=420)
             fig.update_layout(xaxis_range=[lo[0] - pad[0], hi[0] + pad[0]], yaxis_range=[lo[1] - pad[1], hi[1] + pad[1]],

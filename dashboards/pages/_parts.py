@@ -12,8 +12,8 @@ from dash import html
 from dashboards import ids, logic
 from dashboards.images import output_uri
 from dashboards.store import NEIGHBOURS_SHOWN
+from latentviz.run import NEIGHBORS
 
-METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
 #: dcc.Graph config of the map scatters. plotly.js draws WebGL at twice the CSS resolution by
 #: default, four times the pixels a normal screen shows; at 1 a 100k-point redraw in software
@@ -112,7 +112,7 @@ def neighbour_panel(data, row: int):
     ])
     graph = data.neighbours
     if graph is None:
-        return [head, hint("No neighbour graph in this run (neighbors.npz); run 'latentviz project' to add it.")]
+        return [head, hint(f"No neighbour graph in this run ({NEIGHBORS}); run 'latentviz project' to add it.")]
     found = logic.nearest(graph.indices, graph.distances, row, NEIGHBOURS_SHOWN)
     return [head, html.Ol(className="lv-neighbours", children=[
         html.Li(className="lv-neighbour", children=thumb(data, r, caption=f"{d:.3g}", title=f"{data.ids[r]} · distance {d:.4g}"))

@@ -15,6 +15,7 @@ from dashboards.pages import _parts
 from dashboards.pages.explore import highlight, painted
 from latentviz.compare import MIN_SHARED, series_order
 from latentviz.errors import InputError
+from latentviz.run import projection_columns
 
 SCOPE = "compare"
 SERIES_METRICS = 6  # metrics drawn over a checkpoint series (the registry's first ones the runs have)
@@ -22,9 +23,9 @@ SERIES_METRICS = 6  # metrics drawn over a checkpoint series (the registry's fir
 
 def common_method(store) -> str | None:
     """The first projection (UMAP, t-SNE, PCA) every run has."""
-    from dashboards.store import PROJECTION_METHODS
+    from dashboards.store import MAP_ORDER
 
-    for method in PROJECTION_METHODS:
+    for method in MAP_ORDER:
         if all(method in data.methods for data in store):
             return method
     return None
@@ -173,13 +174,14 @@ def register(app, store) -> None:
         data = store[logic.one_of(source.get("run"), panels, name="panel")]
         selected = selections[panels.index(data.id)] if len(selections) == len(panels) else None
         selected = selected if isinstance(selected, dict) else None
-        rows = logic.rows_in_selection(store.aligned(data.id, method)[[f"{method}_0", f"{method}_1"]].to_numpy(), selected)
+        columns = projection_columns(method, 2)
+        rows = logic.rows_in_selection(store.aligned(data.id, method)[columns].to_numpy(), selected)
         rows = np.array([], dtype=int) if rows is None else rows
         patches = []
         for run in panels:
             other = store[run]
             hits = rows if other is data else logic.shared_rows(data.ids, rows, other.ids)
-            xy = store.aligned(other.id, method)[[f"{method}_0", f"{method}_1"]].to_numpy()[hits]
+            xy = store.aligned(other.id, method)[columns].to_numpy()[hits]
             patches.append(highlight(xy, other.ids[hits]))
         note = "" if selected is None else f"{len(rows):,} selected in {data.name}, highlighted in every run"
         return patches, note

@@ -28,6 +28,7 @@ def drift_command(ctx, reference, current, allow_different_models, permutations,
       drift_mean_shift    |mean difference| / reference spread         > 0.2
     """
     from latentviz.drift import THRESHOLDS, drift_runs
+    from latentviz.run import DRIFT
 
     out = drift_runs(reference, current, allow_different_models=allow_different_models, seed=seed,
                      permutations=permutations, quiet=quiet_of(ctx, local_quiet))
@@ -42,4 +43,4 @@ def drift_command(ctx, reference, current, allow_different_models, permutations,
     if out["ks"]["flagged"]:
         click.echo("drifted dimensions: " + ", ".join(f"z{j}" for j in out["ks"]["flagged"]))
     moved = sum(out["drifted"].values())
-    click.echo(f"drift: {moved} of {len(out['drifted'])} scores past their thresholds -> {current}/drift.json")
+    click.echo(f"drift: {moved} of {len(out['drifted'])} scores past their thresholds -> {current}/{DRIFT}")

@@ -20,7 +20,7 @@ from latentviz.cli._options import quiet_of, reload_trust_option
 def metrics_command(ctx, run_path, repeats, seed, device, local_quiet, trust_checkpoint):
     """Compute every metric that applies to the run RUN and write RUN/metrics.json."""
     from latentviz.metrics import REGISTRY, compute_run_metrics
-    from latentviz.run import Run
+    from latentviz.run import METRICS, Run
 
     run = Run(run_path)
     run.require_complete()
@@ -28,4 +28,4 @@ def metrics_command(ctx, run_path, repeats, seed, device, local_quiet, trust_che
                               trust_checkpoint=trust_checkpoint)
     computed = [name for name in REGISTRY if name in out]
     shown = ", ".join(f"{name} {out[name]:.3g}" for name in computed[:6])
-    click.echo(f"{len(computed)} metrics ({len(out['skipped'])} skipped) -> {run.path / 'metrics.json'}: {shown}")
+    click.echo(f"{len(computed)} metrics ({len(out['skipped'])} skipped) -> {run.file(METRICS)}: {shown}")

@@ -80,8 +80,10 @@ def run_stages(run, opts: StageOptions) -> None:
 
 
 def _summary(run) -> str:
+    from latentviz.run import CLUSTERS, LATENTS, METRICS, PROJECTIONS, REPORT, TRAVERSALS
+
     lines = [f"run folder: {run.path.resolve()}"]
-    for name in ("latents.parquet", "projections.parquet", "clusters.parquet", "metrics.json", "traversals", "report.html"):
+    for name in (LATENTS, PROJECTIONS, CLUSTERS, METRICS, TRAVERSALS, REPORT):
         if run.has(name):
             lines.append(f"  {name:20s} {run.file(name).resolve()}")
     return "\n".join(lines)

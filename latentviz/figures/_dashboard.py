@@ -11,8 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from latentviz.errors import InputError
-from latentviz.figures._scatter import METHOD_NAMES, display_name, sample_rows, scatter_colors
+from latentviz.figures._scatter import display_name, sample_rows, scatter_colors
 from latentviz.figures._style import ACCENT, compact, figure, text
+from latentviz.run import method_label, projection_columns
 
 
 def projection_scatter_3d(projections: pd.DataFrame, metadata: pd.DataFrame | None = None, *, method: str = "pca",
@@ -29,7 +30,7 @@ def projection_scatter_3d(projections: pd.DataFrame, metadata: pd.DataFrame | No
     max_points, seed
         As in ``projection_scatter``: a seeded stratified sample above ``max_points``.
     """
-    columns = [f"{method}_{j}" for j in range(3)]
+    columns = projection_columns(method, 3)
     if any(c not in projections.columns for c in columns):
         raise InputError(f"projection_scatter_3d: the {method} projection has fewer than 3 components")
     n = len(projections)
@@ -37,7 +38,7 @@ def projection_scatter_3d(projections: pd.DataFrame, metadata: pd.DataFrame | No
     rows = sample_rows(n, max_points=max_points, seed=seed, strata=strata)
     xyz = projections[columns].to_numpy(dtype=np.float64)[rows]
     ids = projections["id"].astype(str).to_numpy()[rows]
-    label = METHOD_NAMES.get(method, method)
+    label = method_label(method)
     colors = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by)) if color_by else \
         {"marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
     subtitle = f"showing {len(rows):,} of {n:,} points" if len(rows) < n else None

@@ -25,6 +25,7 @@ from latentviz.errors import InputError
 from latentviz.figures._style import (
     ACCENT, BAD, MISSING_COLOR, SEQUENTIAL, category_color, compact, figure, text,
 )
+from latentviz.run import method_label, projection_columns, projection_methods
 
 #: Above this many shown points the scatter uses WebGL (``scattergl``) instead of SVG.
 WEBGL_ABOVE = 20_000
@@ -34,7 +35,6 @@ MAX_LEGEND = 20
 MAX_INTEGER_CATEGORIES = 30
 #: How a column may be coloured: ``auto`` decides by :func:`is_categorical`; the others force it.
 COLOR_MODES = ("auto", "categorical", "continuous")
-METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 STRATUM = "label"
 
 
@@ -224,9 +224,9 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
     plotly.graph_objects.Figure
         Laid out as the module docstring describes.
     """
-    columns = [f"{method}_0", f"{method}_1"]
+    columns = projection_columns(method, 2)
     if any(c not in projections.columns for c in columns):
-        have = sorted({c.rsplit("_", 1)[0] for c in projections.columns if c != "id"})
+        have = list(projection_methods(projections))
         raise InputError(f"projection_scatter: no {method} projection; this run has: {', '.join(have) or 'none'}")
     n = len(projections)
     if metadata is not None and len(metadata) != n:
@@ -238,7 +238,7 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
     rows = sample_rows(n, max_points=max_points, seed=seed, strata=strata)
     xy = projections[columns].to_numpy(dtype=np.float64)
     ids = projections["id"].astype(str).to_numpy()
-    label = METHOD_NAMES.get(method, method)
+    label = method_label(method)
     subtitle = f"showing {len(rows):,} of {n:,} points" + (" (stratified by label)" if strata is not None else "") \
         if len(rows) < n else None
     fig = figure(title=title if title is not None else f"{label} of the latent codes", subtitle=subtitle,

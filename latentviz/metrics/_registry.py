@@ -388,15 +388,16 @@ def _consistency(ctx, seed):
 def _interpolation(ctx, seed):
     """Smoothness of the traversal stage's decoded paths (``traversals/paths.npz``), else of new ones."""
     from latentviz.metrics._decoder import _smoothness_from_steps, interpolation_smoothness
-    from latentviz.traversal import load_paths
+    from latentviz.run import TRAVERSAL_PATHS, TRAVERSALS
 
-    shared = load_paths(ctx.run)
+    stored = f"{TRAVERSALS}/{TRAVERSAL_PATHS}"
+    shared = ctx.run.traversal_paths()
     _, decode = ctx.model_calls()
     if shared is not None and "lerp_step_sizes" in shared and shared["lerp_step_sizes"].shape[1] >= 2:
         outputs = shared.get("lerp_outputs")
         n_values = int(np.prod(outputs.shape[2:])) if outputs is not None else int(decode(ctx.z[:1]).size)
         d = _smoothness_from_steps(shared["lerp_step_sizes"], n_values)
-        source = "traversals/paths.npz (lerp)"
+        source = f"{stored} (lerp)"
         n_paths, steps = shared["lerp_step_sizes"].shape[0], shared["lerp_step_sizes"].shape[1] + 1
     else:
         rs = np.random.RandomState(seed)
@@ -405,7 +406,7 @@ def _interpolation(ctx, seed):
         path_codes = ctx.z[pairs[:, 0]][:, None] * (1 - t) + ctx.z[pairs[:, 1]][:, None] * t
         decoded = decode(path_codes.reshape(-1, ctx.z.shape[1]))
         d = interpolation_smoothness(decoded.reshape(N_PATHS, PATH_STEPS, -1))
-        source, n_paths, steps = "decoded here (no traversals/paths.npz)", N_PATHS, PATH_STEPS
+        source, n_paths, steps = f"decoded here (no {stored})", N_PATHS, PATH_STEPS
     return ({"interpolation_smoothness": d["smoothness"], "path_length": d["path_length"]},
             {"n_paths": n_paths, "steps": steps, "paths": source, "per_path": d["per_path"]})
 

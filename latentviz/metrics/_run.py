@@ -223,13 +223,10 @@ class _RunData:
     @functools.cached_property
     def latent_graph(self):
         """The run's neighbours.npz when the neighbourhood sample is every point, else None."""
-        from latentviz.neighbors import Neighbors
-        from latentviz.run import NEIGHBORS
-
-        if len(self.z) > NEIGHBOUR_SAMPLE or self.nonfinite or not self.run.has(NEIGHBORS):
+        if len(self.z) > NEIGHBOUR_SAMPLE or self.nonfinite:
             return None
         try:
-            return Neighbors.load(self.run.file(NEIGHBORS), n=len(self.z))
+            return self.run.neighbors()
         except InputError:
             return None
 

@@ -18,8 +18,9 @@ from latentviz.projection._quality import embedding_quality
 from latentviz.projection._sample import stratified_sample
 from latentviz.projection._tsne import TSNE
 from latentviz.projection._umap import UMAP
+from latentviz.run import PROJECTION_METHODS, projection_columns, projection_methods, projection_table
 
-METHODS = ("pca", "tsne", "umap")
+METHODS = tuple(PROJECTION_METHODS)  # the names of the run folder's table of methods, in its order
 ALIGNMENTS = ("auto", "transform", "procrustes")
 #: t-SNE and UMAP are fitted on a seeded sample of this many points when a run has more, and the
 #: rest are placed by transform. Measured on 2 cores (benchmarks/RESULTS.md).
@@ -41,8 +42,7 @@ class ProjectionResult:
 
     def coordinates(self, method: str) -> np.ndarray:
         """The (n, dims) coordinates of ``method``; NaN rows for excluded points."""
-        columns = [c for c in self.table.columns if c.startswith(f"{method}_")]
-        return self.table[columns].to_numpy()
+        return self.table[projection_columns(method, projection_methods(self.table)[method])].to_numpy()
 
 
 def parse_methods(methods) -> tuple[str, ...]:
@@ -398,7 +398,7 @@ def _reference_layout(ref, method: str, dims: int, ids: np.ndarray, default):
     Procrustes fit that follows only has to undo a rotation, not a reshuffle of clusters.
     """
     stored = ref.projections
-    columns = [f"{method}_{i}" for i in range(dims)]
+    columns = projection_columns(method, dims)
     if stored is None or not set(columns) <= set(stored.columns):
         return default
     position = dict(zip(stored["id"].astype(str), range(len(stored))))
@@ -426,7 +426,7 @@ def _align(placed: np.ndarray, method: str, align: str, data: _Latents, ref) -> 
     if align == "transform":
         return placed, info
     stored = ref.projections
-    columns = [f"{method}_{i}" for i in range(placed.shape[1])]
+    columns = projection_columns(method, placed.shape[1])
     if stored is None or not set(columns) <= set(stored.columns):
         raise InputError(f"--reference {ref.path}: it has no {method} projection in {placed.shape[1]}-D; "
                          f"run 'latentviz project {ref.path} --methods {method} --dims {placed.shape[1]}' first")
@@ -437,19 +437,10 @@ def _align(placed: np.ndarray, method: str, align: str, data: _Latents, ref) -> 
 
 def _table(run, data: _Latents, coordinates: dict, dims: int):
     """The new projections.parquet, keeping other methods' columns from an earlier call on the same rows."""
-    import pandas as pd
-
-    columns = {}
+    maps = {}
     old = run.projections
     if old is not None and len(old) == data.n and (old["id"].astype(str).to_numpy() == data.ids).all():
-        for column in old.columns:
-            if column != "id" and column.rpartition("_")[0] not in coordinates:
-                columns[column] = old[column].to_numpy()
+        maps = {method: run.projection(method) for method in run.projection_methods if method not in coordinates}
     for method, coords in coordinates.items():
-        full = data.spread(coords, dims)
-        for i in range(dims):
-            columns[f"{method}_{i}"] = full[:, i].astype(np.float32)
-    rank = {m: i for i, m in enumerate(METHODS)}
-    ordered = sorted(columns, key=lambda c: (rank.get(c.rpartition("_")[0], len(METHODS)), c.rpartition("_")[0],
-                                             int(c.rpartition("_")[2]) if c.rpartition("_")[2].isdigit() else 0))
-    return pd.DataFrame({"id": data.ids, **{c: columns[c] for c in ordered}})
+        maps[method] = data.spread(coords, dims).astype(np.float32)
+    return projection_table(data.ids, maps)

@@ -16,8 +16,8 @@ from latentviz.traversal._decode import Decoder, grid, traversal_effect
 from latentviz.traversal._geometry import (direction, interpolate, manipulate, principal_directions, sweep_labels,
                                            sweep_values)
 from latentviz.traversal._render import is_image_output, to_gif, to_png
-from latentviz.traversal._stage import load_paths, skip_reason, traverse, traverse_stage
+from latentviz.traversal._stage import skip_reason, traverse, traverse_stage
 
-__all__ = ["Decoder", "direction", "grid", "interpolate", "is_image_output", "load_paths", "manipulate",
+__all__ = ["Decoder", "direction", "grid", "interpolate", "is_image_output", "manipulate",
            "principal_directions", "skip_reason", "sweep_labels", "sweep_values", "to_gif", "to_png", "traverse",
            "traverse_stage", "traversal_effect"]

@@ -3,16 +3,8 @@
 Writes PNG grids (GIF animations beside them), interpolation strips, direction sweeps, and the
 index ``traversals.json`` describing every file. The decoded interpolation paths between sample
 pairs go to ``paths.npz`` so that the metrics stage measures interpolation smoothness on the very
-outputs shown here instead of decoding them again:
-
-``paths.npz``
-    ``ids`` (P, 2) str, the endpoint sample ids; ``group`` (P,) str, ``"ids"`` (pairs given with
-    ``--ids``) or ``"random"``; ``t`` (T,) the path positions in [0, 1]; ``output_size`` (scalar),
-    the number of values in one decoded output (to turn step sizes into per-value ones); and for each method
-    ``m`` in ``lerp``, ``slerp``: ``m_z`` (P, T, d) float32, the codes on the path;
-    ``m_step_sizes`` (P, T-1) float64, the L2 norm of the decoded output's change between
-    consecutive steps; ``m_outputs`` (P, T, *output_shape) float16, the decoded outputs (left out
-    above 64 MB; ``traversals.json`` says whether they are there). Read it with :func:`load_paths`.
+outputs shown here instead of decoding them again (its format: :func:`latentviz.run.write_traversal_paths`;
+read it with :meth:`latentviz.run.Run.traversal_paths`).
 """
 
 from __future__ import annotations
@@ -62,16 +54,6 @@ def traverse_stage(run, *, seed: int = 0, quiet: bool = False, device: str = "au
         say(f"traverse: skipped: {reason}", quiet=quiet)
         return None
     return traverse(run, seed=seed, quiet=quiet, device=device, trust_checkpoint=trust_checkpoint)
-
-
-def load_paths(run) -> dict[str, np.ndarray] | None:
-    """The arrays of ``traversals/paths.npz`` (see the module docstring), or None before ``traverse``."""
-    run = run if isinstance(run, runfolder.Run) else runfolder.Run(run)
-    path = run.traversal_dir / runfolder.TRAVERSAL_PATHS
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
 
 
 def traverse(run, *, samples: int = 4, ids=None, dims="all", range_: float = 3.0, steps: int = 9, mode: str = "std",
@@ -445,10 +427,7 @@ class _Job:
             arrays[f"{method}_step_sizes"] = np.linalg.norm(np.diff(flat, axis=1), axis=2)
             if keep_outputs:
                 arrays[f"{method}_outputs"] = outputs.astype(np.float16)
-        path = self.folder / runfolder.TRAVERSAL_PATHS
-        with runfolder.atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        self.info["paths"] = {"file": runfolder.TRAVERSAL_PATHS, "pairs": len(ends), "steps": self.params["steps"],
+        self.info["paths"] = {"file": runfolder.write_traversal_paths(self.folder, arrays), "pairs": len(ends), "steps": self.params["steps"],
                               "methods": list(saved), "outputs_saved": keep_outputs,
                               "step_size": "L2 norm of the decoded output's change between consecutive steps"}
 

@@ -1,0 +1,170 @@
+"""The run folder's schema has one owner, latentviz/run.py: its accessors round-trip what the stage
+writers write, and a scan of the source tree finds no other module that spells a run file name or
+formats a ``{method}_{i}`` projection column."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentviz import run as runfolder
+from latentviz.errors import InputError
+from latentviz.neighbors import Neighbors, knn
+from latentviz.run import Run, write_json, write_table
+
+ROOT = Path(__file__).resolve().parents[1]
+SCANNED = ("latentviz", "dashboards", "reports")
+OWNER = ROOT / "latentviz" / "run.py"
+#: The run's files (everything with a suffix that run.py names).
+FILE_NAMES = sorted({getattr(runfolder, name) for name in dir(runfolder) if name.isupper()
+                     and isinstance(getattr(runfolder, name), str) and re.fullmatch(r"\.?\w+\.\w+", getattr(runfolder, name))})
+#: (path relative to the root, offending text): places allowed to spell a schema fact, each with its reason.
+ALLOWED = {
+    ("reports/_build.py", "report.html"),  # the Jinja template's name, not the run's file
+    ("reports/compare.py", "report.html"),  # the same template
+    ("latentviz/cli/report.py", "report.html"),  # --help prose, built before latentviz.run (numpy) is imported
+    ("latentviz/cli/audit.py", "drift.json"),  # --help prose, likewise
+}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the nodes that are docstrings (prose may name files; code may not)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def _offences(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each run file name literal (outside docstrings), each f-string that builds a projection
+    column (``f"{method}_{i}"``, ``f"{x}_0"``) and each string that matches numbered columns (``_\\d``)."""
+    tree = ast.parse(source)
+    skip = _docstrings(tree)
+    names = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, FILE_NAMES)) + r")(?!\w)")
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            for match in names.finditer(node.value):
+                found.append((node.lineno, match.group(1)))
+            if "_\\d" in node.value:  # a regex over numbered columns
+                found.append((node.lineno, node.value))
+        elif isinstance(node, ast.JoinedStr):
+            parts = node.values
+            if len(parts) in (2, 3) and isinstance(parts[0], ast.FormattedValue) and isinstance(parts[1], ast.Constant):
+                head, text = ast.unparse(parts[0].value), parts[1].value
+                numbered = len(parts) == 2 and re.fullmatch(r"_\d+", text)
+                indexed = len(parts) == 3 and text == "_" and ("method" in head or head == "m")
+                if numbered or indexed:
+                    found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_offences_are_found():
+    """The scan catches each way the schema used to be re-derived (so an empty scan means something)."""
+    source = '''
+"""Docstrings may say latents.parquet."""
+a = run.path / "neighbors.npz"
+b = f"{method}_{i}"
+c = df[f"{method}_0"]
+d = re.fullmatch(rf"{method}_\\d+", column)
+e = f"{name}_z"  # a paths.npz key, not a column: allowed
+'''
+    assert sorted(line for line, _ in _offences(source)) == [3, 4, 5, 6]
+
+
+def test_only_run_py_knows_the_schema():
+    offenders = []
+    for folder in SCANNED:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == OWNER:
+                continue
+            rel = path.relative_to(ROOT).as_posix()
+            offenders += [f"{rel}:{line}: {text}" for line, text in _offences(path.read_text())
+                          if (rel, text) not in ALLOWED]
+    assert not offenders, "run folder schema spelled outside latentviz/run.py (use its constants and helpers):\n" + \
+        "\n".join(offenders)
+
+
+# -- the accessors ------------------------------------------------------------------------------------
+def _run(tmp_path, n=12, d=4) -> Run:
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(n, d)).astype(np.float32)
+    table = pd.DataFrame({"id": [f"s{i}" for i in range(n)], **{f"z_{j}": z[:, j] for j in range(d)}})
+    write_table(tmp_path / runfolder.LATENTS, table)
+    write_json(tmp_path / runfolder.MANIFEST, {"complete": True})
+    return Run(tmp_path)
+
+
+def test_projection_accessors_round_trip_the_project_stage(tmp_path):
+    from latentviz.projection import project
+
+    run = _run(tmp_path, n=40)
+    project(run, methods="umap,pca", dims=3, k=5, quiet=True)
+    run = Run(tmp_path)
+    table = pd.read_parquet(tmp_path / "projections.parquet")
+    assert list(table.columns) == ["id", "pca_0", "pca_1", "pca_2", "umap_0", "umap_1", "umap_2"]
+    assert run.projection_methods == {"pca": 3, "umap": 3}
+    np.testing.assert_array_equal(run.projection("umap", 2), table[["umap_0", "umap_1"]].to_numpy(np.float32))
+    assert run.projection("pca").shape == (40, 3)
+    with pytest.raises(InputError, match="no tsne projection"):
+        run.projection("tsne")
+    with pytest.raises(InputError, match="in 4-D"):
+        run.projection("pca", 4)
+    # a second call with another method keeps the first ones, in the canonical order
+    project(run, methods="tsne", dims=2, k=5, quiet=True)
+    run = Run(tmp_path)
+    assert run.projection_methods == {"pca": 3, "tsne": 2, "umap": 3}
+    np.testing.assert_array_equal(run.projection("umap"), table[["umap_0", "umap_1", "umap_2"]].to_numpy(np.float32))
+
+
+def test_projection_columns_parse_and_order():
+    assert runfolder.projection_columns("tsne", 2) == ["tsne_0", "tsne_1"]
+    assert [runfolder.parse_projection_column(c) for c in ("umap_10", "id", "my_map_1", "pca_x")] == \
+        [("umap", 10), None, ("my_map", 1), None]
+    table = runfolder.projection_table(np.array(["a", "b"]), {"zmap": np.ones((2, 2)), "umap": np.zeros((2, 2)),
+                                                              "pca": np.zeros((2, 3))})
+    assert list(table.columns) == ["id", "pca_0", "pca_1", "pca_2", "umap_0", "umap_1", "zmap_0", "zmap_1"]
+    assert runfolder.projection_methods(table.drop(columns=["pca_1"])) == {"pca": 1, "umap": 2, "zmap": 2}
+    assert [runfolder.method_label(m) for m in ("pca", "tsne", "umap", "zmap")] == ["PCA", "t-SNE", "UMAP", "zmap"]
+
+
+def test_neighbors_round_trip_and_a_stale_graph_is_refused(tmp_path):
+    run = _run(tmp_path)
+    assert run.neighbors() is None
+    graph = knn(run.z, k=3, method="exact")
+    graph.save(run.file(runfolder.NEIGHBORS))
+    loaded = run.neighbors()
+    assert isinstance(loaded, Neighbors)
+    np.testing.assert_array_equal(loaded.indices, graph.indices)
+    np.testing.assert_array_equal(run.neighbors(k=2).indices, graph.indices[:, :2])
+    knn(np.random.default_rng(1).normal(size=(run.n + 1, 4)), k=3, method="exact").save(run.file(runfolder.NEIGHBORS))
+    with pytest.raises(InputError, match=f"has {run.n + 1} points but the run has {run.n}"):
+        run.neighbors()
+
+
+def test_traversal_paths_round_trip(tmp_path):
+    run = _run(tmp_path)
+    assert run.traversal_paths() is None
+    arrays = {"ids": np.array([["s0", "s1"]]), "t": np.linspace(0, 1, 5), "lerp_z": np.ones((1, 5, 4), np.float32)}
+    assert runfolder.write_traversal_paths(run.traversal_dir, arrays) == runfolder.TRAVERSAL_PATHS
+    back = run.traversal_paths()
+    assert sorted(back) == sorted(arrays)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(back[key], value)
+        assert back[key].dtype == value.dtype
+
+
+def test_shard_paths(tmp_path):
+    run = _run(tmp_path)
+    assert run.shard_path(3, "latents") == tmp_path / "shards" / "latents-00003.parquet"
+    assert run.shard_path(12, "thumbs").name == "thumbs-00012.parquet"
+    with pytest.raises(ValueError):
+        run.shard_path(0, "other")
