@@ -98,6 +98,7 @@ def test_dashboard_above_the_budget_sends_no_points_until_the_view_holds_the_bud
     figure = dense_scatter(data, "umap", "label")
     assert len(figure["data"][0]["x"]) == 0 and len(figure["layout"]["images"]) == 1
     assert "all 600 points as density" in figure["layout"]["title"]["subtitle"]["text"]
+    assert figure["data"][-1]["meta"] == "highlight"  # search rings its matches over the image, wherever they are
 
     view = ((2.0, 4.0), (2.0, 4.0), (200, 200))
     inside = np.flatnonzero((xy[:, 0] >= 2) & (xy[:, 0] <= 4) & (xy[:, 1] >= 2) & (xy[:, 1] <= 4))
