@@ -10,7 +10,8 @@ TensorBoard's projector reads a folder with::
     projector_config.pbtxt  names the files, one embedding per tensor
     events.out.tfevents.*   an empty event file, so TensorBoard sees the folder as a run
 
-Rows of every file are in the run's order. TensorBoard lists a sub-folder of ``--logdir`` as a run
+Rows of every file are in the run's order (rows whose latents hold NaN or inf are left out: the projector
+cannot place them). TensorBoard lists a sub-folder of ``--logdir`` as a run
 only when it holds an event file, so several exports under one parent folder appear side by side
 (as ``SummaryWriter.add_embedding`` arranges it); the event file is written with TensorBoard's own
 writer (``torch.utils.tensorboard``; the ``tensorboard`` package). The projector shows a
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from latentviz.errors import InputError
-from latentviz.run import Run, atomic_path, write_bytes, write_table
+from latentviz.run import Run, atomic_path, projection_columns, projection_methods, write_bytes, write_table
 from latentviz.sprites import png_of, sprite_sheet
 
 FORMATS = ("tensorboard", "csv", "parquet")
@@ -89,15 +90,16 @@ def export_tensorboard(run: Run, folder: Path) -> list[Path]:
 
     require("tensorboard", purpose="the TensorBoard export")
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {"latents": (TENSORS, run.z), **{f"{method} map": (f"{method}.tsv", coords)
-                                               for method, coords in _projections(run).items()}}
+    rows = _placeable_rows(run)
+    tensors = {"latents": (TENSORS, run.z[rows]), **{f"{method} map": (f"{method}.tsv", coords[rows])
+                                                     for method, coords in _projections(run).items()}}
     written = []
     for path, values in tensors.values():
         write_bytes(folder / path, _tsv_rows(values))
         written.append(folder / path)
-    write_bytes(folder / METADATA, _metadata_tsv(run))
+    write_bytes(folder / METADATA, _metadata_tsv(run, rows))
     written.append(folder / METADATA)
-    sprite = _sprite(run)
+    sprite = _sprite(run, rows)
     if sprite is not None:
         image, cell = sprite
         write_bytes(folder / SPRITE, png_of(image))
@@ -114,14 +116,25 @@ def export_tensorboard(run: Run, folder: Path) -> list[Path]:
     return [*written, _event_file(folder)]
 
 
+def _placeable_rows(run: Run) -> np.ndarray:
+    """Rows whose latents are finite: the projector computes its PCA and t-SNE over every row, so one row of
+    NaN would leave no point placed. The others are left out of every file, and the user told so."""
+    rows = np.isfinite(run.z).all(axis=1)
+    if not rows.all():
+        from latentviz.progress import say
+
+        say(f"export: left out {int((~rows).sum())} of {run.n} rows whose latents hold NaN or inf "
+            "(TensorBoard's projector cannot place them)")
+    return rows
+
+
 def _projections(run: Run) -> dict[str, np.ndarray]:
     """method -> its (n, dims) coordinates in the run's row order, for each projection the run has."""
     table = run.projections
     if table is None:
         return {}
     table = table.set_index(table["id"].astype(str)).reindex(run.ids)
-    methods = dict.fromkeys(c.rpartition("_")[0] for c in table.columns if c != "id")
-    return {m: table[[c for c in table.columns if c.rpartition("_")[0] == m]].to_numpy(np.float32) for m in methods}
+    return {m: table[projection_columns(m, dims)].to_numpy(np.float32) for m, dims in projection_methods(table).items()}
 
 
 def _event_file(folder: Path) -> Path:
@@ -141,12 +154,13 @@ def _tsv_rows(z: np.ndarray) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _metadata_tsv(run: Run) -> bytes:
-    """Metadata rows; TensorBoard wants no header when there is a single column."""
+def _metadata_tsv(run: Run, rows: np.ndarray) -> bytes:
+    """Metadata of ``rows`` (a mask); TensorBoard wants no header when there is a single column."""
     table = run.latents[run.metadata_columns].reset_index(drop=True)
     clusters = cluster_columns(run)
     if clusters is not None:
         table = table.assign(cluster=clusters["cluster"])
+    table = table[rows]
     columns = list(table.columns)
     lines = ["\t".join(_cell(c) for c in columns)] if len(columns) > 1 else []
     for row in table.itertuples(index=False):
@@ -159,18 +173,19 @@ def _cell(value) -> str:
     return " ".join(str(value).replace("\t", " ").splitlines())
 
 
-def _sprite(run: Run):
-    """(sprite image, cell side) of the run's thumbnails in row order, or None without thumbnails."""
+def _sprite(run: Run, rows: np.ndarray):
+    """(sprite image, cell side) of the thumbnails of ``rows`` (a mask) in row order, or None without thumbnails."""
     thumbs = run.thumbnails
     if not thumbs:
         return None
     from PIL import Image
 
     first = Image.open(io.BytesIO(next(iter(thumbs.values()))))
-    per_side = math.ceil(math.sqrt(run.n))
+    ids = run.ids[rows]
+    per_side = math.ceil(math.sqrt(len(ids)))
     fit = SPRITE_MAX_SIDE // per_side
     if fit < SPRITE_MIN_CELL:  # small images stay as they are; only shrinking below the minimum is refused
-        raise InputError(f"export: {run.n:,} thumbnails do not fit TensorBoard's {SPRITE_MAX_SIDE} px sprite "
+        raise InputError(f"export: {len(ids):,} thumbnails do not fit TensorBoard's {SPRITE_MAX_SIDE} px sprite "
                          f"at {SPRITE_MIN_CELL} px or more each; export a smaller run (latentviz encode --limit)")
     cell = min(max(first.size), fit)
-    return sprite_sheet([thumbs.get(i) for i in run.ids], cell=cell, columns=per_side), cell
+    return sprite_sheet([thumbs.get(i) for i in ids], cell=cell, columns=per_side), cell
