@@ -34,6 +34,8 @@ def import_callable(spec: str, *, option: str = "--model") -> Callable[..., Any]
         module = sys.modules.get(mod_name)
         if module is None:
             spec_obj = importlib.util.spec_from_file_location(mod_name, path)
+            if spec_obj is None or spec_obj.loader is None:
+                raise InputError(f"{option}: {path} is not a Python source file; give a .py file (from '{spec}')")
             module = importlib.util.module_from_spec(spec_obj)
             sys.modules[mod_name] = module
             sys.path.insert(0, str(path.parent.resolve()))

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+# the kernels whose on-disk cache import_cached has turned on
+_CACHED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def numba_cache_dir() -> Path:
@@ -34,7 +39,7 @@ def use_numba_cache() -> Path:
     except OSError:  # an unwritable home: numba falls back to its own default
         return folder
     os.environ.setdefault("NUMBA_CACHE_DIR", str(folder))
-    config = sys.modules.get("numba.core.config")
+    config: Any = sys.modules.get("numba.core.config")  # its settings are module globals set at run time
     if config is not None:  # numba already imported: its config was read at import time
         config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
     return folder
@@ -58,10 +63,10 @@ def import_cached(package: str, *, purpose: str) -> ModuleType:
         if name.split(".")[0] not in ("umap", "pynndescent") or mod is None:
             continue
         for obj in list(vars(mod).values()):
-            if isinstance(obj, CPUDispatcher) and not getattr(obj, "_latentviz_cached", False):
+            if isinstance(obj, CPUDispatcher) and obj not in _CACHED:
                 try:
                     obj.enable_caching()
                 except Exception:  # noqa: BLE001 - a kernel numba cannot cache is simply compiled per process
                     continue
-                obj._latentviz_cached = True
+                _CACHED.add(obj)
     return module

@@ -107,7 +107,8 @@ def dedupe_ids(ids, how: str | None, *, whom: str) -> tuple[np.ndarray, np.ndarr
     check_choice("--dedupe-ids", how, DEDUPE_IDS)
     if how == "first":
         return ids, ~repeated
-    taken, seen, out = set(ids.tolist()), {}, ids.copy()
+    taken, out = set(ids.tolist()), ids.copy()
+    seen: dict[str, int] = {}
     for i, value in enumerate(ids.tolist()):
         if not repeated[i]:
             continue

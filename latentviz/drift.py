@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 
@@ -202,7 +203,7 @@ def compute_drift(reference, current, *, reference_clusters=None, random_state: 
     mmd = mmd_test(reference, current, permutations=permutations, random_state=random_state)
     ks = ks_dimensions(reference, current, random_state=random_state)
     shift = mean_shift(reference, current)
-    out = {
+    out: dict[str, Any] = {
         "scores": {
             "drift_domain_auc": auc, "drift_mmd": mmd["mmd2"], "drift_mmd_p_value": mmd["p_value"],
             "drift_ks_share": ks["share"], "drift_mean_shift": shift["relative"],

@@ -226,8 +226,9 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
         error = where = None
         if rank == 0:
             try:
-                if getattr(source, "ids", None) is not None:  # a table's own ids: refuse duplicates before encoding
-                    dedupe_ids(source.ids[:n], options.dedupe_ids, whom=f"--data {source.spec}")
+                own_ids = getattr(source, "ids", None)
+                if own_ids is not None:  # a table's own ids: refuse duplicates before encoding
+                    dedupe_ids(own_ids[:n], options.dedupe_ids, whom=f"--data {source.spec}")
                 run = writing.enter_context(runfolder.new_run(
                     out, command="latentviz encode", overwrite=options.overwrite, resume=options.resume,
                     keep_partial=True))
@@ -238,6 +239,7 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
         error, where = _shared_start(error, where, world)  # every rank stops on rank 0's error, not waiting forever
         if error is not None:
             raise error
+        assert where is not None  # rank 0 prepared the folder, as it raised nothing
         run = runfolder.Run(where)
         if run.complete:  # --resume of a finished run: nothing left to do
             return runfolder.Run(out)
@@ -393,7 +395,7 @@ def _encode_shards(model, source, run, shards, device, options, *, rank: int) ->
 def write_shard(run, index: int, parts: list) -> None:
     import pyarrow as pa
 
-    meta = {k: [] for k in parts[0][0]}
+    meta: dict[str, list] = {k: [] for k in parts[0][0]}
     for part_meta, *_ in parts:
         for key, values in part_meta.items():
             meta[key].extend(values.tolist() if hasattr(values, "tolist") else list(values))
@@ -468,7 +470,7 @@ def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float, dedu
                 stats = stats or LatentStats(z.shape[1])
                 stats.update(z, logvar)
                 finite += int(np.isfinite(z).all(axis=1).sum())
-        if not finite:
+        if not finite or stats is None:  # stats is None only when no shard had a row
             raise InputError(f"encode: the model's latents hold NaN or inf for all {len(ids)} samples; nothing to "
                              "project or measure: check the checkpoint's weights and the inputs (--normalize)")
     thumb_paths = [run.shard_path(i, "thumbs") for i in range(n_shards)]

@@ -25,7 +25,7 @@ def sample(model: LatentModel, out: str | os.PathLike, *, n: int, latent_dim: in
         if latent_dim < 1:
             raise InputError(f"--latent-dim must be a positive integer; got {latent_dim}")
         model.latent_shape = (latent_dim,)
-    if model.latent_dim is None:
+    if not model.latent_shape:  # so latent_dim is None
         raise InputError("--latent-dim is required: the generator's latent size cannot be read from the checkpoint")
     dev = torch_device(device)
     model.to(dev)

@@ -52,7 +52,7 @@ def fit_cell(image: Image.Image, cell: int) -> Image.Image:
     scale = cell / max(image.size)
     if scale != 1:
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, Image.NEAREST if scale > 1 else Image.BILINEAR)
+        image = image.resize(size, Image.Resampling.NEAREST if scale > 1 else Image.Resampling.BILINEAR)
     return image
 
 

@@ -23,6 +23,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import overload
 
 from latentviz._imports import looks_like_callable_spec
 from latentviz.errors import InputError, UnsafeCheckpointError
@@ -54,6 +55,10 @@ def code_file(spec: str | None) -> Path | None:
     return Path(target) if target.endswith(".py") or "/" in target or "\\" in target else None
 
 
+@overload
+def pin(spec: str) -> str: ...
+@overload
+def pin(spec: None) -> None: ...
 def pin(spec: str | None) -> str | None:
     """``spec`` with its file resolved to an absolute path; module specs (``pkg.mod:fn``) unchanged."""
     file = code_file(spec)

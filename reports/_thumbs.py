@@ -36,7 +36,8 @@ def hover_sprites(ids, thumbnails: dict[str, bytes], *, seed: int = 0, budget: i
     cell = min(CELL_MAX, max(Image.open(io.BytesIO(thumbnails[ids[have[0]]])).size))
     order = np.asarray(have)[np.random.default_rng(seed).permutation(len(have))]
     index = np.full(len(ids), -1, dtype=np.int64)
-    sheets, spent = [], 0
+    sheets: list[str] = []
+    spent = 0
     for start in range(0, len(order), PER_SHEET):
         chunk = order[start:start + PER_SHEET]
         png = png_of(sprite_sheet([thumbnails[ids[k]] for k in chunk], cell=cell, columns=COLUMNS))

@@ -89,6 +89,13 @@ def test_bad_model_kwargs(cli, tmp_path, vae_checkpoint):
     assert_one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", "{latent: 8"), "--model-kwargs")
 
 
+def test_model_file_that_is_not_python(cli, tmp_path, vae_checkpoint):
+    notes = tmp_path / "models.txt"  # importlib finds no loader for it
+    notes.write_text("class VAE: pass\n")
+    result = _encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model", f"{notes}:VAE")
+    assert_one_line_error(result, "--model", "not a Python source file")
+
+
 def test_state_dict_that_does_not_fit(cli, tmp_path, vae_checkpoint):
     result = _encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", '{"latent_dim": 4}')
     assert_one_line_error(result, "does not fit", "to_stats.weight (16, 128) vs (8, 128)")

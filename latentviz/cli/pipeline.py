@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
@@ -64,7 +65,7 @@ def _report(run, opts: StageOptions) -> None:
 
 # Traversals come before metrics: the metrics stage measures interpolation smoothness on the paths
 # the traversal stage decoded (traversals/paths.npz) instead of decoding them again.
-STAGES: list[tuple[str, object]] = [
+STAGES: list[tuple[str, Callable[..., None]]] = [
     ("project", _timed("project", _project)),
     ("cluster", _timed("cluster", _cluster)),  # after project: the UMAP it clusters in is fed by project's kNN graph
     ("traverse", _timed("traverse", _traverse)),

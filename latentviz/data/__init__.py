@@ -87,9 +87,10 @@ def parse_image_size(value) -> tuple[int, int] | None:
     if value is None:
         return None
     if isinstance(value, (tuple, list)):
-        return tuple(int(v) for v in value)
-    text = str(value).lower().replace("×", "x")
-    parts = text.split("x") if "x" in text else [text, text]
+        parts = list(value)
+    else:
+        text = str(value).lower().replace("×", "x")
+        parts = text.split("x") if "x" in text else [text, text]
     try:
         h, w = (int(p) for p in parts)
     except ValueError:

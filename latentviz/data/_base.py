@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -31,9 +31,10 @@ class DataSource:
     spec: str
     kind: str = "array"  # image | array | table | text | tokens
     options: dict = field(default_factory=dict)
-    #: What ``--channels`` and ``--image-size`` ask of an image source (see :func:`set_image_options`).
-    channels = None
-    image_size = None
+    #: What ``--channels`` and ``--image-size`` ask of an image source (see :func:`set_image_options`);
+    #: typed by cast, not annotated, so that they stay out of the dataclass fields.
+    channels = cast("int | None", None)
+    image_size = cast("tuple[int, ...] | None", None)
 
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -78,7 +78,7 @@ class ImageFolder(DataSource):
             ids.append(rel.as_posix())
             labels.append(self._label(rel))
         x = torch.from_numpy(np.stack(arrays))
-        meta = {"id": ids}
+        meta: dict[str, list] = {"id": ids}
         if any(label is not None for label in labels):
             meta["label"] = labels
         return Batch(x=x, meta=meta, images=x)

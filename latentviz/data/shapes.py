@@ -18,6 +18,7 @@ import torch
 
 from latentviz.data._base import Batch, DataSource
 from latentviz.errors import InputError
+from latentviz.run import FACTOR_PREFIX
 
 SHAPE_NAMES = ("square", "ellipse", "heart")
 FACTOR_NAMES = ("shape", "scale", "rotation", "pos_x", "pos_y")
@@ -86,9 +87,9 @@ class Shapes(DataSource):
         index = np.arange(start, stop)
         factors = self.factors_of(index)
         images = torch.from_numpy(self.conform(self.render(factors)))
-        meta = {"id": [str(i) for i in index], "label": [SHAPE_NAMES[s] for s in factors[:, 0]]}
+        meta: dict[str, object] = {"id": [str(i) for i in index], "label": [SHAPE_NAMES[s] for s in factors[:, 0]]}
         for j, name in enumerate(FACTOR_NAMES):
-            meta[f"factor_{name}"] = factors[:, j]
+            meta[FACTOR_PREFIX + name] = factors[:, j]
         return Batch(x=images, meta=meta, images=images)
 
 

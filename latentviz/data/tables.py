@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from latentviz.data.arrays import ArraySource
-from latentviz.data.hf_datasets import column_kind, has_nested_columns, open_hf_parquet
+from latentviz.data.hf_datasets import ArrowSource, column_kind, has_nested_columns, open_hf_parquet
 from latentviz.errors import InputError
+from latentviz.run import FACTOR_PREFIX
 
 _RESERVED = {"id", "label"}
 
@@ -65,7 +66,7 @@ def _is_nested(file, name: str) -> bool:
     return name in file.schema_arrow.names and column_kind(file.schema_arrow.field(name).type) is not None
 
 
-def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource:
+def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource | ArrowSource:
     import pandas as pd
     import pyarrow as pa
 
@@ -92,7 +93,7 @@ def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource:
                              f"({', '.join(map(str, numeric)) or 'the table has none'}), or one list or image column "
                              "on its own (--features COLUMN, Parquet only)")
     else:
-        columns = [c for c in numeric if c not in _RESERVED and not str(c).startswith("factor_")]
+        columns = [c for c in numeric if c not in _RESERVED and not str(c).startswith(FACTOR_PREFIX)]
     if not columns:
         raise InputError(f"--data {path}: the table has no numeric columns to use as input; choose them with --features a,b,c")
     rest = [c for c in names if c not in columns]
@@ -105,13 +106,13 @@ def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource:
         if frame.empty:
             raise InputError(f"--data {path}: the table has no rows")
         x = frame[columns].to_numpy(dtype=np.float32)
-    factor_cols = [c for c in rest if str(c).startswith("factor_")]
+    factor_cols = [c for c in rest if str(c).startswith(FACTOR_PREFIX)]
     extra = {str(c): frame[c].to_numpy() for c in rest if c not in factor_cols and c != "label"}
     source = ArraySource(
         str(path), x,
         labels=frame["label"].to_numpy() if "label" in frame.columns else None,
         factors=frame[factor_cols].to_numpy() if factor_cols else None,
-        factor_names=[c[len("factor_"):] for c in factor_cols] if factor_cols else None,
+        factor_names=[c[len(FACTOR_PREFIX):] for c in factor_cols] if factor_cols else None,
         extra=extra,
     )
     source.kind = "table"

@@ -62,7 +62,8 @@ class DatasetSource(DataSource):
         return x, label, other
 
     def read(self, start: int, stop: int) -> Batch:
-        xs, labels, others = [], [], []
+        xs: list[torch.Tensor] = []
+        labels, others = [], []
         for i in range(start, stop):
             x, label, other = self._split(self.dataset[i])
             if self.kind == "image":

@@ -43,7 +43,7 @@ TEMPLATE = go.layout.Template(layout=dict(
 
 def figure(*, title: str | None = None, subtitle: str | None = None, height: int = 420, **layout) -> go.Figure:
     """An empty figure in the house style; ``title`` and ``subtitle`` are escaped here."""
-    title_spec = {"text": text(title) if title else None}
+    title_spec: dict[str, object] = {"text": text(title) if title else None}
     if subtitle:
         title_spec["subtitle"] = {"text": text(subtitle), "font": {"size": 11, "color": MUTED}}
     return go.Figure(layout=dict(template=TEMPLATE, title=title_spec, height=height, **layout))

@@ -37,6 +37,8 @@ class LatentModel:
         self.latent_shape: tuple[int, ...] | None = tuple(spec["latent_shape"]) if spec.get("latent_shape") else None
         self.gives_variance: bool | None = None
         self.forward_only = forward_only
+        self._encode_fn: Callable | None
+        self.encoder_source: str | None
         self._encode_fn, self.encoder_source = (None, None) if generator else self._find_encoder()
         self._decode_fn, self.decoder_source = self._find_decoder(generator)
         if no_decoder_reason and self._decode_fn is not None:
@@ -45,7 +47,7 @@ class LatentModel:
             raise InputError("the model has neither an encoder nor a decoder latentviz can find")
 
     # -- resolution ---------------------------------------------------------------------------
-    def _find_encoder(self):
+    def _find_encoder(self) -> tuple[Callable, str]:
         m = self.module
         if self.layer:
             names = dict(m.named_modules()) if hasattr(m, "named_modules") else {}
@@ -62,7 +64,7 @@ class LatentModel:
             return m.encoder, "encoder attribute"
         return m, "forward"
 
-    def _find_decoder(self, generator: bool):
+    def _find_decoder(self, generator: bool) -> tuple[Callable | None, str | None]:
         m = self.module
         if self.forward_only:
             return None, None

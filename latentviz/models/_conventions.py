@@ -69,7 +69,7 @@ def _from_mapping(out: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise InputError(f"the encoder returned a dict with keys {', '.join(map(str, out))}; "
                          f"latentviz needs one of {', '.join(_MEAN_KEYS)}")
     if "mu" in out or "mean" in out:  # prefer the mean when both z and mu are present
-        mean = out.get("mu", out.get("mean"))
+        mean = out["mu"] if "mu" in out else out["mean"]
     logvar = next((out[k] for k in _LOGVAR_KEYS if k in out), None)
     if logvar is None:
         std = next((out[k] for k in _STD_KEYS if k in out), None)

@@ -28,6 +28,7 @@ import json
 import zipfile
 from collections import Counter
 from pathlib import Path
+from typing import TypeGuard
 
 import torch
 from torch import nn
@@ -185,7 +186,7 @@ def load_safetensors(path: Path) -> dict:
         raise InputError(f"checkpoint {path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from exc
 
 
-def _is_state_dict(obj) -> bool:
+def _is_state_dict(obj) -> TypeGuard[dict]:
     return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
@@ -274,7 +275,7 @@ def fit_prefix(state: dict, expected: set[str]) -> tuple[dict, str | None]:
     best, best_score = "", matches("")
     if best_score == len(expected):
         return state, None
-    shared = Counter()  # the keys' own leading components ('vae.', 'model.module.'), kept when most keys share them
+    shared: Counter[str] = Counter()  # the keys' own leading components ('vae.', 'model.module.'), kept when most keys share them
     for key in state:
         parts = key.split(".")
         shared.update(".".join(parts[:i]) + "." for i in (1, 2) if len(parts) > i)
@@ -307,7 +308,7 @@ def load_state_dict_into(module: nn.Module, state: dict, *, strict: bool = True)
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} key(s) e.g. {', '.join(unexpected[:4])}")
         raise InputError(f"the state dict does not fit --model: {'; '.join(parts)}; check --model/--model-kwargs or pass --no-strict")
-    record = {"missing_keys": missing, "unexpected_keys": unexpected}
+    record: dict[str, object] = {"missing_keys": missing, "unexpected_keys": unexpected}
     if prefix:
         record["stripped_prefix"] = prefix
     return record

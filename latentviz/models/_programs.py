@@ -99,11 +99,13 @@ def load_torchscript(path: Path, *, trust: bool):
         _check_torchscript_archive(path)
     unit = torch._C.CompilationUnit()
     try:
-        module = wrap_cpp_module(torch._C.import_ir_module(unit, str(path), torch.device("cpu"), {}, False))
+        # torch's stub omits restore_shapes, which torch.jit.load passes as well
+        module = wrap_cpp_module(torch._C.import_ir_module(unit, str(path), torch.device("cpu"), {}, False))  # type: ignore[call-arg]
     except Exception as exc:  # torch raises RuntimeError / zip errors
         raise InputError(f"checkpoint {path}: not a loadable TorchScript archive ({type(exc).__name__})") from exc
     if not trust:
-        for function in unit.get_functions():
+        # torch's stub says get_functions returns None; it returns the unit's functions
+        for function in unit.get_functions():  # type: ignore[func-returns-value, attr-defined]
             _check_script_block(function.graph, path)
     return module
 

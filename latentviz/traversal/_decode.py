@@ -17,7 +17,7 @@ class Decoder:
     of ``batch_size`` on the model's device, under ``torch.inference_mode()``.
     """
 
-    def __init__(self, model, *, batch_size: int = DECODE_BATCH):
+    def __init__(self, model: object, *, batch_size: int = DECODE_BATCH):
         if isinstance(model, Decoder):
             model = model.model
         fn = getattr(model, "decode", None)
@@ -26,7 +26,8 @@ class Decoder:
         if fn is None:
             raise InputError(f"traversal: {type(model).__name__} has no decode method and is not callable; "
                              "give a LatentModel, an object with decode(z), or a function of a batch of latents")
-        self.model, self.fn, self.batch_size = model, fn, int(batch_size)
+        self.model: object = model
+        self.fn, self.batch_size = fn, int(batch_size)
         self.device, self.dtype = _placement(model)
 
     def __call__(self, codes) -> np.ndarray:

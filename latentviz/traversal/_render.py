@@ -80,7 +80,7 @@ def _tile(item, scale: _Scale, side: int):
         img = Image.fromarray(to_uint8_image(scale(item))).convert("RGB")
     factor = side / max(img.size)
     size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
-    resample = Image.NEAREST if factor >= 1 else Image.BILINEAR
+    resample = Image.Resampling.NEAREST if factor >= 1 else Image.Resampling.BILINEAR
     return img.resize(size, resample)
 
 
@@ -294,7 +294,7 @@ def _heatmap_png(array: np.ndarray, *, row_labels, col_labels, marks, title) -> 
         inactive = bool(marks is not None and marks[r])
         draw.multiline_text((4, y), labels[r], fill=WARN if inactive else INK, font=font, spacing=2)
         y += label_h[r]
-        panel = Image.fromarray(colours[r]).resize((n_features * cell_w, panel_h), Image.NEAREST)
+        panel = Image.fromarray(colours[r]).resize((n_features * cell_w, panel_h), Image.Resampling.NEAREST)
         canvas.paste(panel, (step_w, y))
         for t, text in enumerate(steps_text):
             draw.text((2, y + t * cell_h - 1), text, fill=MUTED, font=_font(9))
