@@ -18,7 +18,7 @@ import numpy as np
 from dashboards import logic
 from latentviz.errors import InputError, LatentvizError, UnsafeCheckpointError
 from latentviz.neighbors import overlap_per_point
-from latentviz.run import PROJECTION_METHODS, Run, projection_columns, projection_table
+from latentviz.run import FACTOR_PREFIX, PROJECTION_METHODS, Run, projection_columns, projection_table
 
 #: The maps the dashboard offers, in its menus' order: the core's table reversed, so the neighbour-keeping
 #: maps (UMAP, then t-SNE) come before PCA and a page opens on the first the run has.
@@ -249,7 +249,7 @@ class RunData:
         if kind == "cluster":
             return (None, None) if self.clusters is None else (logic.cluster_names(self.clusters), "cluster")
         if kind == "factor":
-            return self.column(f"factor_{arg}"), f"factor_{arg}"
+            return self.column(f"{FACTOR_PREFIX}{arg}"), f"{FACTOR_PREFIX}{arg}"
         if kind == "z":
             return self.z[:, int(arg)], f"z{arg}"
         if kind == "kl":
@@ -286,7 +286,7 @@ class RunData:
         if kind == "pc":
             return direction(self.z, method="pca", component=int(arg), random_state=self.seed)
         if kind == "factor":
-            return direction(self.z, self.column(f"factor_{arg}"))
+            return direction(self.z, self.column(f"{FACTOR_PREFIX}{arg}"))
         return direction(self.z, self.labels.astype(str), method="class_mean", positive=arg)
 
     # -- images ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import plotly.io as pio
 
 from latentviz import figures
 from latentviz.errors import InputError
-from latentviz.run import method_label, projection_columns, projection_methods
+from latentviz.run import FACTOR_PREFIX, method_label, projection_columns, projection_methods
 from reports._model import (
     Fact, FigureSection, FigureSpec, Picture, PictureGroup, PictureSection, ProjectionSection,
 )
@@ -49,7 +49,7 @@ def color_options(metadata, color_modes: dict | None = None) -> list[str]:
         mode = (color_modes or {}).get(column, "auto")
         if not figures.is_categorical(values, mode) or values.astype(str).nunique() <= MAX_COLOR_CATEGORIES:
             keep.append(column)
-    return sorted(keep, key=lambda c: (c != "label", not c.startswith("factor_"), 0))
+    return sorted(keep, key=lambda c: (c != "label", not c.startswith(FACTOR_PREFIX), 0))
 
 
 def scatter_inputs(run):

@@ -14,7 +14,7 @@ import numpy as np
 
 from latentviz import figures
 from latentviz.compare import Comparison, check_results_path, compare_runs, run_step
-from latentviz.run import Run, method_label, projection_methods, projection_table, write_bytes
+from latentviz.run import FACTOR_PREFIX, Run, method_label, projection_methods, projection_table, write_bytes
 from reports._model import Cell, Fact, FigureSection, ReportModel, TableSection, Verdict
 from reports._render import num, render
 from reports._sections import scatter_inputs, spec
@@ -172,7 +172,7 @@ def aligned_sections(comparison: Comparison, max_points: int, seed: int) -> list
                               missing=f"not computed for {', '.join(missing)}: run `latentviz project RUN`")]
     _, first_metadata = scatter_inputs(runs[0])
     metadata = first_metadata.iloc[rows[0]].reset_index(drop=True)
-    color = next((c for c in ("label", *[c for c in metadata.columns if c.startswith("factor_")])
+    color = next((c for c in ("label", *[c for c in metadata.columns if c.startswith(FACTOR_PREFIX)])
                   if c in metadata.columns), None)
     sections = []
     per_figure = max(1_000, max_points // len(runs))

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("latentviz", "dashboards", "reports")
 OWNER = ROOT / "latentviz" / "run.py"
 #: The run's files (everything with a suffix that run.py names).
+PREFIXES = (runfolder.Z_PREFIX, runfolder.LOGVAR_PREFIX, runfolder.FACTOR_PREFIX)  # latents.parquet's numbered/named columns
 FILE_NAMES = sorted({getattr(runfolder, name) for name in dir(runfolder) if name.isupper()
                      and isinstance(getattr(runfolder, name), str) and re.fullmatch(r"\.?\w+\.\w+", getattr(runfolder, name))})
 #: (path relative to the root, offending text): places allowed to spell a schema fact, each with its reason.
@@ -45,9 +46,12 @@ def _docstrings(tree: ast.AST) -> set[int]:
 
 def _offences(source: str) -> list[tuple[int, str]]:
     """(line, text) of each run file name literal (outside docstrings), each f-string that builds a projection
-    column (``f"{method}_{i}"``, ``f"{x}_0"``) and each string that matches numbered columns (``_\\d``)."""
+    column (``f"{method}_{i}"``, ``f"{x}_0"``), each string that matches numbered columns (``_\\d``) and each
+    ``.rpartition("_")`` / ``.rsplit("_", ...)`` (how column names were taken apart), and each latents column
+    prefix (``"factor_"``, ``f"z_{j}"``) spelled out."""
     tree = ast.parse(source)
     skip = _docstrings(tree)
+    in_fstrings = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
     names = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, FILE_NAMES)) + r")(?!\w)")
     found = []
     for node in ast.walk(tree):
@@ -56,8 +60,16 @@ def _offences(source: str) -> list[tuple[int, str]]:
                 found.append((node.lineno, match.group(1)))
             if "_\\d" in node.value:  # a regex over numbered columns
                 found.append((node.lineno, node.value))
+            if node.value in PREFIXES and id(node) not in in_fstrings:
+                found.append((node.lineno, node.value))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("rpartition", "rsplit") and node.args
+              and isinstance(node.args[0], ast.Constant) and node.args[0].value == "_"):
+            found.append((node.lineno, ast.unparse(node)))
         elif isinstance(node, ast.JoinedStr):
             parts = node.values
+            if isinstance(parts[0], ast.Constant) and str(parts[0].value).startswith(PREFIXES):
+                found.append((node.lineno, ast.unparse(node)))
             if len(parts) in (2, 3) and isinstance(parts[0], ast.FormattedValue) and isinstance(parts[1], ast.Constant):
                 head, text = ast.unparse(parts[0].value), parts[1].value
                 numbered = len(parts) == 2 and re.fullmatch(r"_\d+", text)
@@ -76,8 +88,10 @@ b = f"{method}_{i}"
 c = df[f"{method}_0"]
 d = re.fullmatch(rf"{method}_\\d+", column)
 e = f"{name}_z"  # a paths.npz key, not a column: allowed
+f = sorted({c.rsplit("_", 1)[0] for c in table.columns})
+g = [f"factor_{name}", c.startswith("factor_"), f"z_{j}", f"zoom_{j}"]
 '''
-    assert sorted(line for line, _ in _offences(source)) == [3, 4, 5, 6]
+    assert sorted(line for line, _ in _offences(source)) == [3, 4, 5, 6, 8, 9, 9, 9]
 
 
 def test_only_run_py_knows_the_schema():

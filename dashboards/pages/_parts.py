@@ -12,7 +12,7 @@ from dash import html
 from dashboards import ids, logic
 from dashboards.images import output_uri
 from dashboards.store import NEIGHBOURS_SHOWN
-from latentviz.run import NEIGHBORS
+from latentviz.run import FACTOR_PREFIX, NEIGHBORS
 
 
 #: dcc.Graph config of the map scatters. plotly.js draws WebGL at twice the CSS resolution by
@@ -70,7 +70,7 @@ def sample_card(data, row: int):
         html.Div(children=[
             html.Div(str(data.ids[row]), className="lv-sample-id"),
             html.Dl(className="lv-meta", children=[x for name, value in fields
-                                                   for x in (html.Dt(name.removeprefix("factor_")), html.Dd(_fmt(value)))]),
+                                                   for x in (html.Dt(name.removeprefix(FACTOR_PREFIX)), html.Dd(_fmt(value)))]),
         ]),
     ])
 

@@ -10,6 +10,7 @@ import torch
 from latentviz._validation import NpzArrays, check_per_row
 from latentviz.data._base import Batch, DataSource, is_image_array, scale_uint8, to_channels_first
 from latentviz.errors import InputError
+from latentviz.run import FACTOR_PREFIX
 
 LABEL_KEYS = ("y", "labels", "label", "targets")
 
@@ -55,7 +56,7 @@ class ArraySource(DataSource):
             meta["label"] = self.labels[start:stop]
         if self.factors is not None:
             for j, name in enumerate(self.factor_names):
-                meta[f"factor_{name}"] = self.factors[start:stop, j]
+                meta[FACTOR_PREFIX + name] = self.factors[start:stop, j]
         for name, values in self.extra.items():
             meta[name] = values[start:stop]
         return Batch(x=x, meta=meta, images=x if self.image else None)

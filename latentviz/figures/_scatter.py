@@ -25,7 +25,7 @@ from latentviz.errors import InputError
 from latentviz.figures._style import (
     ACCENT, BAD, MISSING_COLOR, SEQUENTIAL, category_color, compact, figure, text,
 )
-from latentviz.run import method_label, projection_columns, projection_methods
+from latentviz.run import FACTOR_PREFIX, method_label, projection_columns, projection_methods
 
 #: Above this many shown points the scatter uses WebGL (``scattergl``) instead of SVG.
 WEBGL_ABOVE = 20_000
@@ -89,7 +89,7 @@ def is_categorical(values, mode: str = "auto") -> bool:
 
 def display_name(column: str) -> str:
     """``factor_scale`` -> ``scale``: the name a reader knows a metadata column by."""
-    return column[len("factor_"):] if column.startswith("factor_") else column
+    return column.removeprefix(FACTOR_PREFIX)
 
 
 def scatter_colors(values, *, name: str, rgb: bool = False, mode: str = "auto", categories=None, span=None) -> dict:
