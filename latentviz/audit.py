@@ -177,7 +177,7 @@ def run_kind(run) -> str | None:
 
 def default_policy(kind: str | None) -> Path:
     """The policy file applied to a run of ``kind`` when none is given (see :data:`DEFAULT_POLICIES`)."""
-    return DEFAULT_POLICIES.get(kind, DEFAULT_POLICY)
+    return DEFAULT_POLICIES.get(kind, DEFAULT_POLICY) if kind else DEFAULT_POLICY
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -211,12 +211,12 @@ def run_values(run, baseline=None) -> dict:
     else:
         skipped = dict(values.get("skipped") or {}) if isinstance(values.get("skipped"), dict) else {}
         values["skipped"] = {**dict.fromkeys(metric_infos(), _drift_missing(run, baseline)), **skipped}
-    maps = {m: e.get("trustworthiness") for m, e in (run.manifest.get("projections") or {}).items()
+    maps = {m: float(e["trustworthiness"]) for m, e in (run.manifest.get("projections") or {}).items()
             if isinstance(e, dict) and isinstance(e.get("trustworthiness"), (int, float))}
     for method, value in maps.items():
-        values.setdefault(f"{PROJECTION_TRUSTWORTHINESS}_{method}", float(value))
+        values.setdefault(f"{PROJECTION_TRUSTWORTHINESS}_{method}", value)
     if maps:
-        values.setdefault(PROJECTION_TRUSTWORTHINESS, float(min(maps.values())))
+        values.setdefault(PROJECTION_TRUSTWORTHINESS, min(maps.values()))
     return values
 
 
@@ -265,13 +265,14 @@ def derive_policy(values: dict, *, policy: Policy | None = None, name: str = "de
     from latentviz.metrics import REGISTRY
 
     infos = {**REGISTRY, **metric_infos()}
-    detail = values.get("detail") if isinstance(values.get("detail"), dict) else {}
+    recorded = values.get("detail")
+    detail = recorded if isinstance(recorded, dict) else {}
     checks = []
     for metric in policy_metrics():
         if metric in metric_infos():
             continue
-        value, reason = metric_value(values, metric)
-        if reason or isinstance(value, str) or not math.isfinite(value):
+        value, _reason = metric_value(values, metric)
+        if value is None or isinstance(value, str) or not math.isfinite(value):
             continue
         spread = (detail.get(metric) or {}).get("std") if isinstance(detail.get(metric), dict) else None
         if isinstance(spread, (int, float)) and math.isfinite(spread) and spread > 0:
@@ -282,7 +283,7 @@ def derive_policy(values: dict, *, policy: Policy | None = None, name: str = "de
             margin = DERIVE_SHARE * abs(value)
             why = f"baseline {_num(value)} ± {DERIVE_SHARE:.0%} (no spread recorded: 'latentviz metrics --repeats' measures one)"
         higher = infos[metric].higher_is_better if metric in infos else True  # the projection trustworthiness
-        check = {"metric": metric}
+        check: dict[str, object] = {"metric": metric}
         if higher is None:
             check["between"] = [value - margin, value + margin]
         elif higher:
@@ -310,19 +311,20 @@ def _evaluate(check: Check, metrics: dict, baseline: dict | None) -> CheckResult
         return CheckResult(check.metric, status, value, threshold, check.severity, check.description or "", message)
 
     value, reason = metric_value(metrics, check.metric)
-    if reason:
+    if value is None:
         return result("skip", None, _threshold_text(check, None), f"{check.metric}: skipped, {reason}")
     if isinstance(value, str):
         return result("error", None, _threshold_text(check, None), f"{check.metric}: {value}")
-    scale = None
+    scale: float | None = None
     if check.relative:
         if baseline is None:
             return result("skip", value, _threshold_text(check, None),
                           f"{check.metric}: skipped, a relative check needs --baseline RUN")
-        scale, reason = metric_value(baseline, check.metric)
-        if reason or isinstance(scale, str):
+        found, reason = metric_value(baseline, check.metric)
+        if found is None or isinstance(found, str):
             return result("skip", value, _threshold_text(check, None),
-                          f"{check.metric}: skipped, the baseline run has no usable value ({reason or scale})")
+                          f"{check.metric}: skipped, the baseline run has no usable value ({reason or found})")
+        scale = found
     lo, hi = _bounds(check, scale)
     threshold = _threshold_text(check, scale)
     holds = _holds(check.condition, value, lo, hi)
@@ -334,8 +336,8 @@ def _evaluate(check: Check, metrics: dict, baseline: dict | None) -> CheckResult
 def metric_value(metrics: dict, name: str) -> tuple[float | str | None, str | None]:
     """``(value, None)`` for a usable number, ``(None, reason)`` when it is missing, ``(problem, None)`` when malformed."""
     if name not in metrics:
-        skipped = metrics.get("skipped") if isinstance(metrics.get("skipped"), dict) else {}
-        why = skipped.get(name)
+        recorded = metrics.get("skipped")
+        why = recorded.get(name) if isinstance(recorded, dict) else None
         return None, (f"not computed for this run ({why})" if why else
                       "the run has no such metric (compute it with 'latentviz metrics RUN')")
     value = metrics[name]
@@ -350,7 +352,7 @@ def metric_value(metrics: dict, name: str) -> tuple[float | str | None, str | No
 
 def _bounds(check: Check, scale: float | None) -> tuple[float, float]:
     factor = 1.0 if scale is None else scale
-    if check.condition == "between":
+    if check.between is not None:
         lo, hi = sorted((check.between[0] * factor, check.between[1] * factor))
         return lo, hi
     t = check.threshold * factor
@@ -369,7 +371,7 @@ def _relation(condition: str, holds: bool, lo: float, hi: float) -> str:
 
 
 def _threshold_text(check: Check, scale: float | None) -> str:
-    if check.condition == "between":
+    if check.between is not None:
         base = f"in [{_num(check.between[0])}, {_num(check.between[1])}]"
     else:
         base = f"{_SYMBOL[check.condition]} {_num(check.threshold)}"
@@ -435,4 +437,4 @@ def format_table(results: list[CheckResult]) -> str:
     rows += [(r.status.upper(), r.metric, "—" if r.value is None else _num(r.value), r.threshold,
               r.message + (f" — {r.description}" if r.description else "")) for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows)
