@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import invoke, write_run
+from tests.conftest import invoke, read_json, write_run
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,9 @@ def test_project_reports_tsne_kl_umap_epochs_and_placement(mixture_run):
     assert "t-SNE" in err and "KL " in err  # iterations with the current KL divergence
     assert "UMAP epochs" in err
     assert "tsne: placing" in err and "umap: placing" in err and "100/100" in err  # the 100 points outside the sample
+    entries = read_json(mixture_run / "manifest.json")["projections"]
+    assert 250 < entries["tsne"]["iterations_used"] <= 750 and entries["tsne"]["kl_divergence"] > 0
+    assert entries["umap"]["beside_tsne"] is True
 
 
 def test_metrics_stage_names_each_metric_as_it_runs(mixture_run):
@@ -38,3 +41,20 @@ def test_quiet_silences_progress(mixture_run, args):
     result = invoke(*[str(mixture_run) if a == "{run}" else a for a in args])
     assert result.code == 0, result.err
     assert result.err == ""
+
+
+def test_tsne_stops_when_the_kl_divergence_stops_falling_without_losing_trustworthiness(mixture_run):
+    from sklearn.manifold import trustworthiness
+
+    from latentviz.neighbors import knn
+    from latentviz.projection import TSNE
+    from latentviz.run import Run
+
+    z = Run(mixture_run).z
+    graph = knn(z, 30)
+    full = TSNE(early_stop=None).fit(z, neighbors=graph)
+    stopped = TSNE().fit(z, neighbors=graph)
+    assert full.n_iter_ == 750
+    assert 250 < stopped.n_iter_ < 750 and stopped.n_iter_ % 25 == 0  # checked every 25, never during exaggeration
+    assert stopped.kl_divergence_ >= full.kl_divergence_
+    assert trustworthiness(z, stopped.embedding_, n_neighbors=10) > trustworthiness(z, full.embedding_, n_neighbors=10) - 0.01

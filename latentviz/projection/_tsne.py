@@ -109,7 +109,8 @@ class TSNE(Projector):
         init = PCA(n_out).fit_transform(x) if isinstance(self.init, str) else _check_init(self.init, n, n_out)
         self.fallback_ = None
         self._embedding = None
-        self.n_iter_, self.kl_divergence_ = 0, None
+        self.n_iter_ = 0
+        self.kl_divergence_: float | None = None
         if n < MIN_POINTS:
             self.perplexity_, self.n_neighbors_, self.fallback_ = 0.0, 0, "pca"
             self.embedding_ = _scaled(init, 1.0)
@@ -192,7 +193,8 @@ class _Watch:
 
     def __init__(self, bar, tolerance: float | None):
         self.bar, self.tolerance = bar, tolerance
-        self.done, self.kl, self.stopped = 0, None, False
+        self.done, self.stopped = 0, False
+        self.kl: float | None = None
 
     def __call__(self, iteration: int, error: float, embedding) -> bool:
         previous = self.kl if self.done > EXAGGERATION_ITER else None
