@@ -13,8 +13,14 @@ the model's device under ``torch.inference_mode()``.
 """
 
 from latentviz.traversal._decode import Decoder, grid, traversal_effect
-from latentviz.traversal._geometry import (direction, interpolate, manipulate, principal_directions, sweep_labels,
-                                           sweep_values)
+from latentviz.traversal._geometry import (
+    direction,
+    interpolate,
+    manipulate,
+    principal_directions,
+    sweep_labels,
+    sweep_values,
+)
 from latentviz.traversal._render import is_image_output, to_gif, to_png
 from latentviz.traversal._stage import skip_reason, traverse, traverse_stage
 

@@ -33,7 +33,7 @@ def is_image_output(shape) -> bool:
     return len(shape) == 3 and shape[0] in (1, 3, 4) and min(shape[1:]) >= 4
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font(size: int = FONT_SIZE):
     from PIL import ImageFont
 
@@ -55,7 +55,7 @@ class _Scale:
     hi: float = 1.0
 
     @classmethod
-    def of(cls, *arrays) -> "_Scale":
+    def of(cls, *arrays) -> _Scale:
         values = [np.asarray(a, dtype=np.float32) for a in arrays if a is not None]
         finite = [v[np.isfinite(v)] for v in values if v.size]
         finite = [v for v in finite if v.size]
@@ -191,7 +191,7 @@ def _row_texts(row_labels, marks, rows: int) -> list[str]:
     if len(labels) != rows:
         raise InputError(f"to_png: {len(labels)} row labels for {rows} rows")
     if marks is not None:
-        labels = [f"{t}\ninactive" if m else t for t, m in zip(labels, marks)]
+        labels = [f"{t}\ninactive" if m else t for t, m in zip(labels, marks, strict=True)]
     return labels
 
 

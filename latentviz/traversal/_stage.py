@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +22,16 @@ from latentviz._validation import check_choice, check_random_state
 from latentviz.errors import InputError
 from latentviz.progress import progress, say
 from latentviz.traversal._decode import Decoder, decode_grid, grid, shifted_codes, traversal_effect
-from latentviz.traversal._geometry import (PCA_MAX_ROWS, SWEEP_MODES, _is_continuous, direction, interpolate,
-                                           principal_directions, sweep_labels, sweep_values)
+from latentviz.traversal._geometry import (
+    PCA_MAX_ROWS,
+    SWEEP_MODES,
+    _is_continuous,
+    direction,
+    interpolate,
+    principal_directions,
+    sweep_labels,
+    sweep_values,
+)
 from latentviz.traversal._render import TILE_MAX, is_image_output, to_gif, to_png
 
 DECODER_KINDS = ("vae", "autoencoder", "generator")
@@ -220,7 +229,7 @@ class _Job:
     gif: bool
     seed: int
     rng: np.random.RandomState
-    bar: object = None
+    bar: Any = None  # the stage's progress bar, while the figures are drawn
     entries: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
 
@@ -285,7 +294,7 @@ class _Job:
         rows = self._rows()
         per_seed, effects = [], []
         for s in self.seeds:
-            if self.spatial:  # rows.values are shifts of the whole channel
+            if rows.basis is not None:  # spatial: rows.values are shifts of the whole channel
                 outputs = decode_grid(self.decode, shifted_codes(self.z[s], rows.basis, np.stack(rows.values)))
             else:
                 outputs = grid(self.decode, self.z[s], rows.units, np.stack(rows.values))
@@ -314,7 +323,7 @@ class _Job:
                        values=[v.tolist() for v in rows.values], inactive=inactive.tolist(), effect=effect.tolist())
             self.bar.update(1)
 
-    def _rows(self) -> "_Rows":
+    def _rows(self) -> _Rows:
         """Rows of the grids: latent dims (or channels), most informative first, with their sweeps and labels."""
         stats = self.run.manifest.get("latent_stats") or {}
         kl = np.asarray(stats["kl_per_dim"], dtype=np.float64) if stats.get("kl_per_dim") else None
@@ -332,14 +341,14 @@ class _Job:
                 units = units[:MAX_GRID_ROWS]
         if not self.spatial:
             values = [self.sweep(self.z[:, j]) for j in units]
-            labels = [f"z{j}  {by} {score[j]:.3g}\n{v[0]:+.2f} to {v[-1]:+.2f}" for j, v in zip(units, values)]
+            labels = [f"z{j}  {by} {score[j]:.3g}\n{v[0]:+.2f} to {v[-1]:+.2f}" for j, v in zip(units, values, strict=True)]
             extra = [{"kl": None if kl is None else float(kl[j]), "var": float(var[j])} for j in units]
             return _Rows(units, labels, values, score[units], extra)
         channels = self.z.reshape(len(self.z), self.shape[0], -1)
         basis = np.zeros((len(units), self.shape[0], channels.shape[2]), dtype=np.float32)
         basis[np.arange(len(units)), units] = 1.0
         shifts = [self.sweep(channels[:, c].ravel() - channels[:, c].mean()) for c in units]
-        labels = [f"channel {c}\n{by} {score[c]:.3g}\nshift {v[0]:+.2f} to {v[-1]:+.2f}" for c, v in zip(units, shifts)]
+        labels = [f"channel {c}\n{by} {score[c]:.3g}\nshift {v[0]:+.2f} to {v[-1]:+.2f}" for c, v in zip(units, shifts, strict=True)]
         return _Rows(units, labels, shifts, score[units], [{} for _ in units], basis.reshape(len(units), -1))
 
     def _sweep_text(self) -> str:
@@ -376,7 +385,7 @@ class _Job:
     def _sample_pairs(self) -> tuple[list[tuple[int, int]], list[str]]:
         pairs, groups = [], []
         if self.params["ids"] and len(self.seeds) > 1:
-            pairs += list(zip(self.seeds[:-1], self.seeds[1:]))
+            pairs += list(zip(self.seeds[:-1], self.seeds[1:], strict=True))
             groups += ["ids"] * (len(self.seeds) - 1)
         n = len(self.z)
         if n > 1:
@@ -406,7 +415,7 @@ class _Job:
             return
         keep = sorted(classes[np.argsort(-counts, kind="stable")[:MAX_CLASSES]])
         means = {c: self.z[labels == c].mean(axis=0) for c in keep}
-        pairs = list(zip(keep[:-1], keep[1:]))
+        pairs = list(zip(keep[:-1], keep[1:], strict=True))
         for method in ("lerp", "slerp"):
             codes = np.stack([interpolate(means[a], means[b], self.params["steps"], method) for a, b in pairs])
             outputs = decode_grid(self.decode, codes.astype(np.float32))
@@ -445,7 +454,7 @@ class _Job:
         vector = {"vector": item.vector.round(6).tolist()} if len(u) <= VECTOR_MAX_DIM else {}
         self.write(f"direction_{_safe(item.name)}", outputs, kind="direction", shows=item.shows,
                    title=f"direction {item.name} ({item.method}): {self._sweep_text()} of the codes' projection",
-                   row_labels=[f"sample {self.ids[s]}\nchange {e:.3g}" for s, e in zip(self.seeds, effect)],
+                   row_labels=[f"sample {self.ids[s]}\nchange {e:.3g}" for s, e in zip(self.seeds, effect, strict=True)],
                    left=left, left_labels=left_labels, tile_labels=[f"id {self.ids[s]}" for s in self.seeds],
                    seed_ids=[str(self.ids[s]) for s in self.seeds],
                    direction={"name": item.name, "method": item.method, **vector},
@@ -468,14 +477,16 @@ _PATH_NAME = {"lerp": "straight line", "slerp": "great circle"}
 def _directions(job: _Job) -> list[_Direction]:
     """Label and factor directions, the principal directions and the user's, in that order."""
     run, z = job.run, job.z
-    rows = slice(None)
+    rows: slice | np.ndarray = slice(None)
     if len(z) > PCA_MAX_ROWS:  # directions are means and fits: a seeded sample of rows is plenty
         rows = np.sort(check_random_state(job.seed).choice(len(z), PCA_MAX_ROWS, replace=False))
     found: list[_Direction] = []
     if run.labels is not None:
         found += _attribute_directions(z[rows], np.asarray(run.labels)[rows], "label")
-    for j, name in enumerate(run.factor_names):
-        found += _attribute_directions(z[rows], run.factors[rows, j], f"factor {name}")
+    factors = run.factors
+    if factors is not None:
+        for j, name in enumerate(run.factor_names):
+            found += _attribute_directions(z[rows], factors[rows, j], f"factor {name}")
     k = min(N_PRINCIPAL, *z.shape)
     for i, vector in enumerate(principal_directions(z[rows], k) if k else []):
         found.append(_Direction(f"pc{i + 1}", "pca", vector,
