@@ -21,6 +21,11 @@ with the manifest last, under a journal (``.commit.json``) that the next writer 
 forward if the commit was cut short, so no one ever sees the outputs of half a stage. A complete run
 is replaced (``--overwrite``) the same way, from a new run built beside it in ``.NAME.new``
 (:func:`new_run`), so an interrupted overwrite leaves the old run whole.
+
+This module owns the schema: the file names above, the column names (:data:`Z_PREFIX`, ``{method}_{i}``
+through :func:`projection_columns`), the table of projection methods (:data:`PROJECTION_METHODS`) and
+the readers of each file (:meth:`Run.projection`, :meth:`Run.neighbors`, :meth:`Run.traversal_paths`,
+:meth:`Run.shard_path`, ...). No other module spells one; ``tests/test_run_schema.py`` checks that.
 """
 
 from __future__ import annotations
