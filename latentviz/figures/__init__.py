@@ -12,8 +12,14 @@ from latentviz.figures._drift import cluster_share_bars, cluster_sizes, drift_ma
 from latentviz.figures._latents import activity_bars, chosen_dims, correlation_heatmap, kl_bars, latent_histograms
 from latentviz.figures._matrices import mi_heatmap, similarity_heatmap
 from latentviz.figures._scatter import (
-    COLOR_MODES, category_colors, display_name, is_categorical, projection_scatter, sample_rows,
-    scatter_colors, uses_webgl,
+    COLOR_MODES,
+    category_colors,
+    display_name,
+    is_categorical,
+    projection_scatter,
+    sample_rows,
+    scatter_colors,
+    uses_webgl,
 )
 from latentviz.figures._series import metric_series
 from latentviz.figures._style import ACCENT, TEMPLATE, compact, text

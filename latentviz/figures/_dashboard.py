@@ -6,6 +6,8 @@ template), so a recolouring ``Patch()`` works the same on the 2-D and the 3-D sc
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -39,7 +41,8 @@ def projection_scatter_3d(projections: pd.DataFrame, metadata: pd.DataFrame | No
     xyz = projections[columns].to_numpy(dtype=np.float64)[rows]
     ids = projections["id"].astype(str).to_numpy()[rows]
     label = method_label(method)
-    colors = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by)) if color_by else \
+    colors: dict[str, Any] = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by)) \
+        if color_by and metadata is not None else \
         {"marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
     subtitle = f"showing {len(rows):,} of {n:,} points" if len(rows) < n else None
     axis = {"showticklabels": False, "showbackground": False, "gridcolor": "#e4e7eb"}

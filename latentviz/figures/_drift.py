@@ -32,7 +32,7 @@ def ks_bars(statistic, p_value, *, flagged, level: float) -> go.Figure:
 def drift_map(reference_xy, current_xy, *, names=("reference", "current"), method: str = "PCA of the reference") -> go.Figure:
     """Both runs' codes on one aligned map, coloured by run."""
     fig = figure(title="Both runs on one map", subtitle=f"{method}; a seeded sample of each run", height=460)
-    for name, xy, color in zip(names, (reference_xy, current_xy), (NEUTRAL, ACCENT)):
+    for name, xy, color in zip(names, (reference_xy, current_xy), (NEUTRAL, ACCENT), strict=True):
         xy = np.asarray(xy, dtype=float).reshape(-1, 2) if len(xy) else np.zeros((0, 2))
         fig.add_scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=text(name),
                           marker={"size": 4, "color": color, "opacity": 0.6}, hoverinfo="skip")

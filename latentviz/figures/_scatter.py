@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,14 @@ from plotly.colors import get_colorscale
 
 from latentviz.errors import InputError
 from latentviz.figures._style import (
-    ACCENT, BAD, MISSING_COLOR, SEQUENTIAL, category_color, compact, figure, text,
+    ACCENT,
+    BAD,
+    MISSING_COLOR,
+    SEQUENTIAL,
+    category_color,
+    compact,
+    figure,
+    text,
 )
 from latentviz.run import FACTOR_PREFIX, method_label, projection_columns, projection_methods
 
@@ -148,8 +156,10 @@ def _scale_colors(values: np.ndarray, low: float, high: float, scale) -> np.ndar
 
 def _hex_rgb(color: str) -> tuple[int, int, int]:
     if color.startswith("rgb"):
-        return tuple(int(float(c)) for c in color[color.index("(") + 1:color.index(")")].split(",")[:3])
-    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+        r, g, b = (int(float(c)) for c in color[color.index("(") + 1:color.index(")")].split(",")[:3])
+    else:
+        r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return r, g, b
 
 
 def category_colors(values, categories=None) -> tuple[pd.Series, list[str], dict[str, str]]:
@@ -174,6 +184,7 @@ def _categorical(series: pd.Series, name: str, *, rgb: bool = False, categories=
     if len(categories) > MAX_LEGEND:
         legend.append(go.Scatter(x=[None], y=[None], mode="markers", marker={"color": "white"}, hoverinfo="skip",
                                  name=f"… {len(categories) - MAX_LEGEND} more", meta="legend").to_plotly_json())
+    point_colors: dict | list[str]
     if rgb:
         codes = pd.Categorical(labels, categories=categories).codes
         point_colors = _rgb_rows(np.array([_hex_rgb(colors[c]) for c in categories], dtype=np.uint8)[codes])
@@ -246,7 +257,8 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
                  xaxis={"title": {"text": f"{label} 1"}, "showticklabels": False},
                  yaxis={"title": {"text": f"{label} 2"}, "showticklabels": False, "scaleanchor": "x"},
                  legend={"title": {"text": text(display_name(color_by)) if color_by else ""}})
-    colors = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by), mode=color_mode) if color_by else \
+    colors: dict[str, Any] = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by), mode=color_mode) \
+        if color_by and metadata is not None else \
         {"name": "", "marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
     trace = go.Scattergl if uses_webgl(len(rows), webgl_above) else go.Scatter
     size = 7 if len(rows) <= 2_000 else 5 if len(rows) <= WEBGL_ABOVE else 3

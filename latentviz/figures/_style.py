@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 
 import numpy as np
-
 import plotly.graph_objects as go
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
