@@ -47,7 +47,8 @@ def dask_client(spec: str, *, preload: tuple[str, ...] = ()) -> Iterator:
     """A ``dask.distributed`` client for ``--dask``: ``local:N`` or a running scheduler's address.
 
     ``local:N`` starts a ``LocalCluster`` of N worker processes (one thread each, no dashboard,
-    bound to 127.0.0.1) for the duration of the block; an address connects to that scheduler.
+    bound to 127.0.0.1) for the duration of the block; an address connects to that scheduler, whose
+    workers need the same latentviz installed (they unpickle its projectors and indexes).
     The workers import the packages in ``preload`` in the background (numba ones through the
     kernel cache) while this process fits the models.
     """
