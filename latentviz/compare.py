@@ -173,7 +173,7 @@ def compare_runs(runs: list[Run], *, order: str = "given", permutations: int = P
         run.require_complete()
     runs = order_runs(runs, order)
     ids, rows = matched_rows(runs, minimum=k + 2)
-    zs = [np.asarray(run.z, np.float64)[index] for run, index in zip(runs, rows)]
+    zs = [np.asarray(run.z, np.float64)[index] for run, index in zip(runs, rows, strict=True)]
     sample = np.arange(len(ids))
     if len(ids) > max_rows:
         sample = np.sort(np.random.default_rng(seed).choice(len(ids), max_rows, replace=False))
@@ -273,5 +273,5 @@ def aligned_maps(runs: list[Run], ids: np.ndarray, rows: list[np.ndarray]) -> di
         coords = [run.projection(method, 2).astype(np.float64) for run in runs]
         reference = coords[0][rows[0]]
         maps[method] = [coords[0]] + [align_procrustes(xy, reference, moving_ids=run.ids, reference_ids=ids)[0]
-                                      for run, xy in zip(runs[1:], coords[1:])]
+                                      for run, xy in zip(runs[1:], coords[1:], strict=True)]
     return maps

@@ -93,7 +93,7 @@ def _write_html(path: Path, run: Run, options: dict) -> Path:
 
 def _subtitle(run: Run) -> str:
     manifest = run.manifest
-    kind = KIND_NAMES.get(manifest.get("kind"), manifest.get("kind") or "model")
+    kind = KIND_NAMES.get(manifest.get("kind") or "", manifest.get("kind") or "model")
     data = (manifest.get("data") or {}).get("spec") or "imported latents"
     if manifest.get("kind") == "imported" or not manifest.get("model"):
         return f"Imported {run.latent_dim}-dimensional latent codes of {run.n:,} samples."
@@ -107,7 +107,7 @@ KIND_NAMES = {"vae": "VAE", "imported": "imported"}
 def summary_facts(run: Run, stats: dict) -> list[Fact]:
     manifest = run.manifest
     active = sum(bool(a) for a in stats.get("active", []))
-    facts = [Fact("Model", KIND_NAMES.get(manifest.get("kind"), str(manifest.get("kind") or "—"))),
+    facts = [Fact("Model", KIND_NAMES.get(manifest.get("kind") or "", str(manifest.get("kind") or "—"))),
              Fact("Latent dimensions", num(run.latent_dim)),
              Fact("Samples", num(run.n)),
              Fact("Active dimensions", f"{active} of {run.latent_dim}" if stats else "—",
@@ -194,7 +194,8 @@ def metric_section(run: Run) -> MetricSection:
     for row in figures.metric_rows(metrics, metric_facts()):
         groups.setdefault(row.group, []).append(row)
     section.groups = [(GROUP_TITLES.get(g, g.capitalize() or "Other"), rows) for g, rows in groups.items()]
-    skipped = metrics.get("skipped") if isinstance(metrics.get("skipped"), dict) else {}
+    recorded = metrics.get("skipped")
+    skipped = recorded if isinstance(recorded, dict) else {}
     section.skipped = [Fact(str(name), str(reason)) for name, reason in sorted(skipped.items())]
     mi = mutual_information(metrics, run)
     if mi is not None:
@@ -228,9 +229,7 @@ def audit_section(run: Run, policy, baseline: Run | None) -> AuditSection:
     if policy is None:
         section.missing = "no policy given: `latentviz report RUN --policy POLICY.yaml` adds the checks here"
         return section
-    from latentviz.audit import evaluate, overall
-
-    from latentviz.audit import run_values
+    from latentviz.audit import evaluate, overall, run_values
 
     results = evaluate(policy, run_values(run, baseline), baseline=run_values(baseline) if baseline is not None else None)
     section.status = overall(results)

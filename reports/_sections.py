@@ -13,7 +13,13 @@ from latentviz import figures
 from latentviz.errors import InputError
 from latentviz.run import FACTOR_PREFIX, method_label, projection_columns, projection_methods
 from reports._model import (
-    Fact, FigureSection, FigureSpec, Picture, PictureGroup, PictureSection, ProjectionSection,
+    Fact,
+    FigureSection,
+    FigureSpec,
+    Picture,
+    PictureGroup,
+    PictureSection,
+    ProjectionSection,
 )
 from reports._thumbs import hover_sprites
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from latentviz import figures
 from latentviz.compare import Comparison, check_results_path, compare_runs, run_step
-from latentviz.run import FACTOR_PREFIX, Run, method_label, projection_methods, projection_table, write_bytes
+from latentviz.run import FACTOR_PREFIX, Run, method_label, projection_table, write_bytes
 from reports._model import Cell, Fact, FigureSection, ReportModel, TableSection, Verdict
 from reports._render import num, render
 from reports._sections import scatter_inputs, spec
@@ -39,7 +39,7 @@ def comparison_model(comparison: Comparison, *, max_points: int = 20_000, seed: 
         subtitle=f"{len(runs)} runs compared on the {n:,} samples they share (rows matched by id).",
         facts=[Fact("Runs", str(len(runs))), Fact("Shared samples", num(n)),
                Fact("Latent dimensions", ", ".join(str(r.latent_dim) for r in runs))],
-        verdicts=verdicts, provenance=[_run_fact(r, name) for r, name in zip(runs, names)],
+        verdicts=verdicts, provenance=[_run_fact(r, name) for r, name in zip(runs, names, strict=True)],
         sections=sections, eyebrow="comparison report",
         generator=f"latentviz {runs[0].manifest.get('versions', {}).get('latentviz', '')}".strip())
 
@@ -146,7 +146,7 @@ def agreement_section(comparison: Comparison, *, max_points: int, seed: int) -> 
               "0 = none shared). Dark regions are where the runs organise the data differently.",
         columns=2 if len(runs) > 2 else 1)
     projections, metadata = scatter_inputs(runs[0])
-    methods = list(projection_methods(projections)) if projections is not None else []
+    methods = list(runs[0].projection_methods)
     for j, agreement in enumerate(comparison.agreement, start=1):
         section.facts.append(Fact(f"{names[j]} vs {names[0]}", f"mean {agreement.mean():.2f}",
                                   f"{(agreement >= 0.5).mean():.0%} of points keep at least half of their neighbours"))
@@ -166,7 +166,7 @@ def agreement_section(comparison: Comparison, *, max_points: int, seed: int) -> 
 
 def aligned_sections(comparison: Comparison, max_points: int, seed: int) -> list[FigureSection]:
     runs, names, rows = comparison.runs, comparison.names, comparison.rows
-    missing = [name for name, run in zip(names, runs) if run.projections is None]
+    missing = [name for name, run in zip(names, runs, strict=True) if run.projections is None]
     if missing:
         return [FigureSection(id="aligned", title="Aligned maps",
                               missing=f"not computed for {', '.join(missing)}: run `latentviz project RUN`")]
@@ -176,11 +176,11 @@ def aligned_sections(comparison: Comparison, max_points: int, seed: int) -> list
                   if c in metadata.columns), None)
     sections = []
     per_figure = max(1_000, max_points // len(runs))
-    for method in projection_methods(runs[0].projections):
+    for method in runs[0].projection_methods:
         if method not in comparison.maps:
             continue
         label = method_label(method)
-        maps = [xy[index] for xy, index in zip(comparison.maps[method], rows)]
+        maps = [xy[index] for xy, index in zip(comparison.maps[method], rows, strict=True)]
         lo, hi = np.min([m.min(axis=0) for m in maps], axis=0), np.max([m.max(axis=0) for m in maps], axis=0)
         pad = (hi - lo) * 0.04
         section = FigureSection(
@@ -188,7 +188,7 @@ def aligned_sections(comparison: Comparison, max_points: int, seed: int) -> list
             intro=f"Every run's {label} map rotated, scaled and shifted onto {names[0]}'s (Procrustes), so the same "
                   "sample sits in the same place in every panel; differences are differences of the spaces.",
             columns=2)
-        for k, (name, xy) in enumerate(zip(names, maps)):
+        for k, (name, xy) in enumerate(zip(names, maps, strict=True)):
             table = projection_table(metadata["id"], {method: xy})
             fig = figures.projection_scatter(table, metadata, method=method, color_by=color, max_points=per_figure,
                                              seed=seed, title=name, height=420)
