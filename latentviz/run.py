@@ -179,7 +179,7 @@ def write_table(path: str | os.PathLike, table) -> None:
         pq.write_table(table, tmp)
 
 
-def write_traversal_paths(folder: str | os.PathLike, arrays: dict[str, np.ndarray]) -> str:
+def write_traversal_paths(folder: str | os.PathLike, arrays: dict[str, Any]) -> str:
     """Write ``paths.npz`` (compressed, atomically) into a ``traversals`` folder; return its file name.
 
     The decoded interpolation paths between sample pairs, kept so that the metrics stage measures
