@@ -139,6 +139,9 @@ def prior_fit(z) -> dict:
     cov = np.atleast_2d(np.cov(z, rowvar=False))
     sign, logdet = np.linalg.slogdet(cov)
     kl = float("inf") if sign <= 0 else 0.5 * float(np.trace(cov) + mean @ mean - z.shape[1] - logdet)
+    if sign <= 0:  # JSON stores inf as null: the caveat says why
+        warnings.warn("prior_kl: infinite, the codes' covariance is singular (a constant or duplicate latent)",
+                      MetricWarning, stacklevel=2)
     ks = [float(kstest(column, "norm").statistic) for column in z.T]
     return {"kl": max(kl, 0.0), "mean": mean.tolist(), "std": np.sqrt(np.diag(cov)).tolist(), "ks": ks,
             "ks_max": max(ks)}
