@@ -133,3 +133,15 @@ def test_report_above_max_points_draws_every_point_under_the_sample(tmp_path):
     row = np.floor((image["y"] - z[:, 1]) / image["sizey"] * height).astype(int)
     assert (pixels[row, col, 3] > 0).mean() > 0.995
     assert (pixels[..., 3] > 0).sum() <= len({(r, c) for r, c in zip(row, col)}) + 20  # and nothing else is drawn
+
+
+def test_a_view_from_the_browser_is_checked():
+    from dashboards.logic import check_view
+    from latentviz.errors import InputError
+
+    assert check_view(None) is None
+    assert check_view({"x": [0, 1], "y": [2, 3], "w": 10**6, "h": 0}) == ((0.0, 1.0), (2.0, 3.0), (4096, 1))
+    for bad in ({"x": [0, float("nan")], "y": [0, 1]}, {"x": [0, 1, 2], "y": [0, 1]}, {"x": "a", "y": [0, 1]},
+                {"x": [0, 1], "y": [0, 1], "w": "wide"}):
+        with pytest.raises(InputError):
+            check_view(bad)
