@@ -390,4 +390,5 @@ def test_only_single_level_factors():
     assert M.modularity(z, f) == 0.0  # every code's MI is 0
     assert M.sap(z, f, z_test=z, factors_test=f, n_jobs=1) == 0.0  # every latent predicts the one class: no gap
     scores = M.dci(z, f, z_test=z, factors_test=f, n_estimators=25, n_jobs=1)
-    assert scores["completeness"] == pytest.approx(0.0, abs=1e-9)  # all-zero importances: uniform, C = 0
+    # all-zero importances fall back to uniform weights: D = 0 and C = 0 (METRICS.md), with one factor too
+    assert scores["disentanglement"] == 0.0 and scores["completeness"] == pytest.approx(0.0, abs=1e-9)

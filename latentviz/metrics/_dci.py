@@ -107,8 +107,10 @@ def _fit_factor(fit_predict, z, y, z_test, n_estimators, order, seed):
 
 
 def _disentanglement_per_latent(importance: np.ndarray) -> np.ndarray:
-    """1 - entropy (base n_factors) of each latent's importance over factors."""
-    return 1.0 - _entropy(importance + _EPS, axis=1, base=importance.shape[1])
+    """1 - entropy (base n_factors) of each latent's importance over factors; 0 for a latent of no importance
+    (as its uniform epsilon row gives with two or more factors; with one factor the entropy alone would say 1)."""
+    scores = 1.0 - _entropy(importance + _EPS, axis=1, base=importance.shape[1])
+    return np.where(importance.sum(axis=1) > 0, scores, 0.0)
 
 
 def _completeness_per_factor(importance: np.ndarray) -> np.ndarray:
