@@ -33,7 +33,8 @@ def test_report_draws_hovers_and_escapes(chrome, console_errors, report_run, tmp
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    out = write_report(Run(report_run), tmp_path / "report.html")
+    # factor_size has 4 whole-number levels (categorical by default); forced onto a colour scale here
+    out = write_report(Run(report_run), tmp_path / "report.html", color_modes={"factor_size": "continuous"})
     chrome.get(out.as_uri())
     wait_for(chrome, "return document.body.dataset.ready === 'yes'")
 
@@ -61,7 +62,7 @@ def test_report_draws_hovers_and_escapes(chrome, console_errors, report_run, tmp
     assert XSS in legend
     assert chrome.execute_script("return document.querySelectorAll('body script:not([type])').length") == 1
 
-    # colour by a number: a colour bar replaces the legend in every drawn map
+    # colour by a number on a colour scale: a colour bar replaces the legend in every drawn map
     Select(chrome.find_element(By.ID, "color-by")).select_by_value("factor_size")
     wait_for(chrome, "return document.querySelectorAll('#projection-pca .colorbar').length === 1")
     assert chrome.execute_script("return document.querySelectorAll('#projection-pca .legendtext').length") == 0
