@@ -378,7 +378,7 @@ def _encode_shards(model, source, run, shards, device, options, *, rank: int) ->
     remaining = {index: stop - start for index, start, stop in shards}
     with progress(total=total, desc=f"encode{'' if rank == 0 else f' [rank {rank}]'}", unit="sample",
                   quiet=options.quiet or rank != 0) as bar:
-        for (start, stop, x, meta, thumbs), index in zip(loader, owner):
+        for (start, stop, x, meta, thumbs), index in zip(loader, owner, strict=True):
             mu, logvar, error = encoder(x)
             if error is not None:
                 meta = {**meta, RECON_ERROR: error}

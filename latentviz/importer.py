@@ -92,7 +92,7 @@ def latent_columns(frame, spec: list[str] | None, path) -> list[str]:
 
     names = [str(c) for c in frame.columns]
     if not spec:
-        chosen = [c for c, n in zip(frame.columns, names) if pd.api.types.is_float_dtype(frame[c])
+        chosen = [c for c, n in zip(frame.columns, names, strict=True) if pd.api.types.is_float_dtype(frame[c])
                   and n not in ("id", "label") and not n.startswith(runfolder.FACTOR_PREFIX)]
         if not chosen:
             raise InputError(f"LATENTS {path}: no float columns to use as latents; name them with --columns "

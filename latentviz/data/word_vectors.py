@@ -8,6 +8,7 @@ files (the same rows without the header).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def read_word_vectors(path: Path, *, trust: bool = False) -> tuple[np.ndarray, l
     else:
         header = _has_header(path)
         form = "word2vec text" if header else "GloVe text"
-        load = lambda: KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=not header)
+        load = functools.partial(KeyedVectors.load_word2vec_format, str(path), binary=False, no_header=not header)
     try:
         vectors = load()
     except Exception as exc:

@@ -15,8 +15,14 @@ from latentviz.metrics._mig import mig
 from latentviz.metrics._modularity import explicitness, modularity
 from latentviz.metrics._neighborhood import continuity, knn_preservation, trustworthiness
 from latentviz.metrics._registry import REGISTRY, MetricInfo
-from latentviz.metrics._regularity import (active_units, effective_rank, intrinsic_dimension, kl_per_dim,
-                                           latent_correlation, prior_fit)
+from latentviz.metrics._regularity import (
+    active_units,
+    effective_rank,
+    intrinsic_dimension,
+    kl_per_dim,
+    latent_correlation,
+    prior_fit,
+)
 from latentviz.metrics._run import compute_run_metrics
 from latentviz.metrics._sampling import beta_vae_score, factor_vae_score
 from latentviz.metrics._sap import sap

@@ -143,7 +143,7 @@ def _macro_auc(y, proba, classes) -> float:
     from sklearn.metrics import roc_auc_score
 
     scores = []
-    for c, column in zip(classes, proba.T):
+    for c, column in zip(classes, proba.T, strict=True):
         positive = y == c
         if positive.any() and not positive.all():
             scores.append(roc_auc_score(positive, column))

@@ -137,10 +137,10 @@ def rbf_cka(a, b, *, sigma: float = 0.8, debiased: bool = False, baseline: bool 
 
 
 def _rbf_cka(a, b, sigma, debiased) -> float:
-    k, l = _rbf_kernel(a, sigma), _rbf_kernel(b, sigma)
+    ka, kb = _rbf_kernel(a, sigma), _rbf_kernel(b, sigma)
     hsic = _hsic_unbiased if debiased else _hsic_biased
-    kl, kk, ll = hsic(k, l), hsic(k, k), hsic(l, l)
-    return 0.0 if kk <= 0 or ll <= 0 else float(kl / np.sqrt(kk * ll))
+    ab, aa, bb = hsic(ka, kb), hsic(ka, ka), hsic(kb, kb)
+    return 0.0 if aa <= 0 or bb <= 0 else float(ab / np.sqrt(aa * bb))
 
 
 def _rbf_kernel(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -153,18 +153,18 @@ def _rbf_kernel(x: np.ndarray, sigma: float) -> np.ndarray:
     return np.exp(-dist / (2 * (sigma * median) ** 2))
 
 
-def _hsic_biased(k: np.ndarray, l: np.ndarray) -> float:
-    kc = k - k.mean(axis=0) - k.mean(axis=1)[:, None] + k.mean()
-    lc = l - l.mean(axis=0) - l.mean(axis=1)[:, None] + l.mean()
-    return float((kc * lc).sum() / (len(k) - 1) ** 2)
+def _hsic_biased(ka: np.ndarray, kb: np.ndarray) -> float:
+    ca = ka - ka.mean(axis=0) - ka.mean(axis=1)[:, None] + ka.mean()
+    cb = kb - kb.mean(axis=0) - kb.mean(axis=1)[:, None] + kb.mean()
+    return float((ca * cb).sum() / (len(ka) - 1) ** 2)
 
 
-def _hsic_unbiased(k: np.ndarray, l: np.ndarray) -> float:
-    n = len(k)
-    k, l = k.copy(), l.copy()
-    np.fill_diagonal(k, 0.0)
-    np.fill_diagonal(l, 0.0)
-    value = (k * l).sum() + k.sum() * l.sum() / ((n - 1) * (n - 2)) - 2.0 * (k.sum(axis=0) @ l.sum(axis=0)) / (n - 2)
+def _hsic_unbiased(ka: np.ndarray, kb: np.ndarray) -> float:
+    n = len(ka)
+    ka, kb = ka.copy(), kb.copy()
+    np.fill_diagonal(ka, 0.0)
+    np.fill_diagonal(kb, 0.0)
+    value = (ka * kb).sum() + ka.sum() * kb.sum() / ((n - 1) * (n - 2)) - 2.0 * (ka.sum(axis=0) @ kb.sum(axis=0)) / (n - 2)
     return float(value / (n * (n - 3)))
 
 

@@ -8,11 +8,11 @@ import torch
 
 from latentviz.devices import torch_device
 from latentviz.errors import InputError
-from latentviz.trust import sha256_of
 from latentviz.models._adapter import KINDS, LatentModel, expected_input, shape_error
 from latentviz.models._conventions import interpret_output
 from latentviz.models._formats import FOLDER_NEEDS, FORM_NAMES, detect_form, load_module
 from latentviz.models._pooling import POOLS, decodable, layer_layout, make_pool
+from latentviz.trust import sha256_of
 
 __all__ = ["FOLDER_NEEDS", "FORM_NAMES", "KINDS", "POOLS", "LatentModel", "expected_input", "interpret_output",
            "load_from_spec", "load_model", "shape_error"]
@@ -58,7 +58,7 @@ def load_model(checkpoint: str, *, factory: str | None = None, factory_kwargs: d
         **record,
     }
     if hooks.get("latent_scaling"):
-        spec["latent_scaling"] = dict(zip(("shift_factor", "scaling_factor"), hooks["latent_scaling"]))
+        spec["latent_scaling"] = dict(zip(("shift_factor", "scaling_factor"), hooks["latent_scaling"], strict=True))
     model = LatentModel(module, spec=spec, layer=layer, generator=generator, **hooks)
     dev = torch_device(device) if isinstance(device, str) else device
     return model.to(dev)

@@ -9,7 +9,7 @@ transformers models, whose ``encoder`` attribute is only a part) pass ``forward_
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -134,7 +134,7 @@ class LatentModel:
     def parameters(self):
         return self.module.parameters() if hasattr(self.module, "parameters") else iter(())
 
-    def to(self, device) -> "LatentModel":
+    def to(self, device) -> LatentModel:
         self.module = self.module.to(device)
         return self
 

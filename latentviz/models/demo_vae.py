@@ -94,7 +94,7 @@ def train_demo_vae(*, quiet: bool = False, config: dict | None = None) -> DemoVA
     started = time.perf_counter()
     steps = cfg["epochs"] * ((len(images) + cfg["batch_size"] - 1) // cfg["batch_size"])
     with progress(total=steps, desc="train demo VAE", unit="step", quiet=quiet) as bar:
-        for epoch in range(cfg["epochs"]):
+        for _epoch in range(cfg["epochs"]):
             order = torch.randperm(len(images), generator=gen)
             for batch in order.split(cfg["batch_size"]):
                 x = images[batch]
