@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import threading
 import time
 
 import numpy as np
@@ -220,9 +221,16 @@ def _umap_beside_tsne(methods, tsne_backend: str, fit_umap) -> concurrent.future
     from latentviz._optional import require
 
     require("openTSNE", purpose="t-SNE")
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="latentviz-umap")
-    future = pool.submit(fit_umap)
-    pool.shutdown(wait=False)
+    future: concurrent.futures.Future = concurrent.futures.Future()
+
+    def target():
+        try:
+            future.set_result(fit_umap())
+        except BaseException as exc:  # noqa: BLE001 - raised in the main thread by future.result()
+            future.set_exception(exc)
+
+    # a daemon: an interrupted t-SNE (Ctrl-C) exits without waiting for UMAP to finish
+    threading.Thread(target=target, name="latentviz-umap", daemon=True).start()
     return future
 
 
