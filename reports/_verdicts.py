@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from latentviz.run import PROJECTION_METHODS
 from reports._model import Verdict
 from reports._sections import NO_STATS
 
@@ -122,5 +123,5 @@ def _number(value) -> bool:
 
 
 def _label(key: str) -> str:
-    return {"mig": "MIG", "sap": "SAP", "dci_disentanglement": "DCI disentanglement", "pca": "PCA", "tsne": "t-SNE",
-            "umap": "UMAP"}.get(key, key.replace("_", " "))
+    names = {"mig": "MIG", "sap": "SAP", "dci_disentanglement": "DCI disentanglement", **PROJECTION_METHODS}
+    return names.get(key, key.replace("_", " "))
