@@ -138,22 +138,24 @@ def test_projection_accessors_round_trip_the_project_stage(tmp_path):
     from latentviz.projection import project
 
     run = _run(tmp_path, n=40)
-    project(run, methods="umap,pca", dims=3, k=5, quiet=True)
+    project(run, methods="tsne,pca", dims=3, k=5, quiet=True)
     run = Run(tmp_path)
     table = pd.read_parquet(tmp_path / "projections.parquet")
-    assert list(table.columns) == ["id", "pca_0", "pca_1", "pca_2", "umap_0", "umap_1", "umap_2"]
-    assert run.projection_methods == {"pca": 3, "umap": 3}
-    np.testing.assert_array_equal(run.projection("umap", 2), table[["umap_0", "umap_1"]].to_numpy(np.float32))
+    assert list(table.columns) == ["id", "pca_0", "pca_1", "pca_2", "tsne_0", "tsne_1", "tsne_2"]
+    assert run.projection_methods == {"pca": 3, "tsne": 3}
+    np.testing.assert_array_equal(run.projection("tsne", 2), table[["tsne_0", "tsne_1"]].to_numpy(np.float32))
     assert run.projection("pca").shape == (40, 3)
-    with pytest.raises(InputError, match="no tsne projection"):
-        run.projection("tsne")
+    with pytest.raises(InputError, match="no umap projection"):
+        run.projection("umap")
     with pytest.raises(InputError, match="in 4-D"):
         run.projection("pca", 4)
-    # a second call with another method keeps the first ones, in the canonical order
-    project(run, methods="tsne", dims=2, k=5, quiet=True)
+    # a second call replaces its method's map and keeps the others, in the canonical order
+    project(run, methods="pca", dims=2, k=5, quiet=True)
     run = Run(tmp_path)
-    assert run.projection_methods == {"pca": 3, "tsne": 2, "umap": 3}
-    np.testing.assert_array_equal(run.projection("umap"), table[["umap_0", "umap_1", "umap_2"]].to_numpy(np.float32))
+    assert list(pd.read_parquet(tmp_path / "projections.parquet").columns) == \
+        ["id", "pca_0", "pca_1", "tsne_0", "tsne_1", "tsne_2"]
+    assert run.projection_methods == {"pca": 2, "tsne": 3}
+    np.testing.assert_array_equal(run.projection("tsne"), table[["tsne_0", "tsne_1", "tsne_2"]].to_numpy(np.float32))
 
 
 def test_projection_columns_parse_and_order():
