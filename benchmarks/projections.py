@@ -159,7 +159,7 @@ def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, 
         folder = Path(tmp)
         np.save(folder / "z.npy", z)
         run = write_run(folder / "run", z, labels)
-        for r in range(repeats):
+        for _ in range(repeats):
             for side in sides:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 wall, out = side_process(side, folder, run, sample, dask if side == "ours" else None)

@@ -7,7 +7,6 @@ code with ``--model``; every ``make_*`` function seeds itself, so two calls give
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Tuple
 
 import torch
 from torch import nn
@@ -25,7 +24,7 @@ class TupleVAE(nn.Module):
         self.out = nn.Linear(latent_dim, n_features)
 
     @torch.jit.export
-    def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.stats(self.body(x)).chunk(2, dim=1)
         return mu, logvar
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SMALL_SHAPES, VAE_FACTORY
 
 
@@ -107,8 +106,8 @@ def test_unknown_builtin_and_bad_image_size(cli, tmp_path, vae_checkpoint):
 
 
 def test_not_a_run_folder(cli, tmp_path):
-    from latentviz.run import Run
     from latentviz.errors import InputError
+    from latentviz.run import Run
 
     with pytest.raises(InputError, match="not a run folder"):
         Run(tmp_path)

@@ -203,7 +203,7 @@ def test_thumbnails_decode_to_the_input_pixels(shape):
     from latentviz.thumbnails import THUMB_SIZE, thumbnails, to_uint8_images
 
     batch = np.random.default_rng(0).random((2, *shape)).astype(np.float32)
-    for png, expected in zip(thumbnails(batch), to_uint8_images(batch)):
+    for png, expected in zip(thumbnails(batch), to_uint8_images(batch), strict=True):
         img = Image.open(io.BytesIO(png))
         assert img.format == "PNG" and max(img.size) <= THUMB_SIZE
         if max(shape[1:]) <= THUMB_SIZE:

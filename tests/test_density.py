@@ -132,7 +132,7 @@ def test_report_above_max_points_draws_every_point_under_the_sample(tmp_path):
     col = np.floor((z[:, 0] - image["x"]) / image["sizex"] * width).astype(int)
     row = np.floor((image["y"] - z[:, 1]) / image["sizey"] * height).astype(int)
     assert (pixels[row, col, 3] > 0).mean() > 0.995
-    assert (pixels[..., 3] > 0).sum() <= len({(r, c) for r, c in zip(row, col)}) + 20  # and nothing else is drawn
+    assert (pixels[..., 3] > 0).sum() <= len({(r, c) for r, c in zip(row, col, strict=True)}) + 20  # and nothing else is drawn
 
 
 def test_a_view_from_the_browser_is_checked():

@@ -66,7 +66,7 @@ def test_metadata_joins_by_word(cli, word2vec, tmp_path):
     result = cli("import", folder / "w.bin", "--out", tmp_path / "run", "--metadata", tmp_path / "meta.csv")
     assert result.code == 0, result.err
     table = Run(tmp_path / "run").latents.set_index("id")
-    expected = dict(zip(words[::-1][:40], range(40)))
+    expected = dict(zip(words[::-1][:40], range(40), strict=True))
     assert table.loc[words[-1], "freq"] == 0 and table.loc[words[-5], "freq"] == expected[words[-5]]
     assert table.loc[words[0], "freq"] != table.loc[words[0], "freq"]  # not in the table: missing (NaN)
     assert table.loc[words[-2], "label"] == "L1"

@@ -11,13 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import SMALL_SHAPES, VAE_FACTORY
 
 from latentviz.data import open_source
 from latentviz.encode import EncodeOptions, encode
 from latentviz.models import load_model
 from latentviz.run import Run
-
-from conftest import SMALL_SHAPES, VAE_FACTORY
 
 
 def _direct_vae(checkpoint, x):
@@ -47,8 +46,9 @@ def test_latents_equal_a_direct_call(vae_run, vae_checkpoint):
 
 
 def test_thumbnails_are_small_pngs(vae_run):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     thumbs = Run(vae_run).thumbnails
     assert len(thumbs) == 192

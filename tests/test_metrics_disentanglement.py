@@ -6,15 +6,38 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference_metrics import (ref_dci, ref_discretize, ref_explicitness, ref_irs, ref_mi, ref_mig, ref_modularity,
-                               ref_sap, ref_tc, ref_w2)
+from reference_metrics import (
+    ref_dci,
+    ref_discretize,
+    ref_explicitness,
+    ref_irs,
+    ref_mi,
+    ref_mig,
+    ref_modularity,
+    ref_sap,
+    ref_tc,
+    ref_w2,
+)
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import mutual_info_score as sk_mutual_info
 
 from latentviz.errors import InputError
-from latentviz.metrics import (MetricWarning, beta_vae_score, dci, discretize, explicitness, factor_vae_score,
-                               gaussian_wasserstein_correlation, irs, mig, modularity, mutual_info_matrix,
-                               mutual_info_score, sap, total_correlation)
+from latentviz.metrics import (
+    MetricWarning,
+    beta_vae_score,
+    dci,
+    discretize,
+    explicitness,
+    factor_vae_score,
+    gaussian_wasserstein_correlation,
+    irs,
+    mig,
+    modularity,
+    mutual_info_matrix,
+    mutual_info_score,
+    sap,
+    total_correlation,
+)
 from latentviz.metrics._dci import dci_detail
 from latentviz.metrics._gbt import _kernels, fit_predict_gbc, sort_features
 
@@ -104,7 +127,7 @@ def test_boosted_tree_grows_sklearn_trees_on_a_continuous_target():
         kernels.grow_tree(x, order, np.ascontiguousarray(np.take_along_axis(x, order.T, 0).T), target, 3, feature,
                           threshold, node, importance)
         leaves = ref.apply(x)
-        assert len(set(zip(leaves, node))) == len(set(leaves)) == len(set(node))  # the same partition
+        assert len(set(zip(leaves, node, strict=True))) == len(set(leaves)) == len(set(node))  # the same partition
         assert ref.tree_.compute_feature_importances(normalize=False).sum() == pytest.approx(importance.sum())
 
 

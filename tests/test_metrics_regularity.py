@@ -7,10 +7,24 @@ import pytest
 from sklearn.manifold import trustworthiness as sk_trustworthiness
 
 from latentviz.errors import InputError
-from latentviz.metrics import (MetricWarning, active_units, consistency, continuity, effective_rank,
-                               interpolation_smoothness, intrinsic_dimension, kl_per_dim, knn_accuracy,
-                               knn_preservation, latent_correlation, linear_probe_accuracy, prior_fit,
-                               reconstruction_error, silhouette, trustworthiness)
+from latentviz.metrics import (
+    MetricWarning,
+    active_units,
+    consistency,
+    continuity,
+    effective_rank,
+    interpolation_smoothness,
+    intrinsic_dimension,
+    kl_per_dim,
+    knn_accuracy,
+    knn_preservation,
+    latent_correlation,
+    linear_probe_accuracy,
+    prior_fit,
+    reconstruction_error,
+    silhouette,
+    trustworthiness,
+)
 
 
 def naive_knn(x, k):

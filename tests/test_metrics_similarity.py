@@ -14,21 +14,21 @@ def centring(n):
     return np.eye(n) - np.ones((n, n)) / n
 
 
-def naive_hsic(k, l):
-    h = centring(len(k))
-    return np.trace(k @ h @ l @ h) / (len(k) - 1) ** 2
+def naive_hsic(ka, kb):
+    h = centring(len(ka))
+    return np.trace(ka @ h @ kb @ h) / (len(ka) - 1) ** 2
 
 
-def naive_cka(k, l):
-    return naive_hsic(k, l) / np.sqrt(naive_hsic(k, k) * naive_hsic(l, l))
+def naive_cka(ka, kb):
+    return naive_hsic(ka, kb) / np.sqrt(naive_hsic(ka, ka) * naive_hsic(kb, kb))
 
 
-def naive_unbiased_hsic(k, l):
-    """Song et al. (2012), eq. (5), written term by term."""
-    n = len(k)
-    kt, lt = k - np.diag(np.diag(k)), l - np.diag(np.diag(l))
+def naive_unbiased_hsic(ka, kb):
+    """Song et al. (2012), eq. (5), written term by term (their K and L are ka and kb)."""
+    n = len(ka)
+    kat, kbt = ka - np.diag(np.diag(ka)), kb - np.diag(np.diag(kb))
     one = np.ones(n)
-    term = np.trace(kt @ lt) + (one @ kt @ one) * (one @ lt @ one) / ((n - 1) * (n - 2)) - 2 / (n - 2) * one @ kt @ lt @ one
+    term = np.trace(kat @ kbt) + (one @ kat @ one) * (one @ kbt @ one) / ((n - 1) * (n - 2)) - 2 / (n - 2) * one @ kat @ kbt @ one
     return term / (n * (n - 3))
 
 
@@ -60,9 +60,9 @@ def test_cka_is_one_under_orthogonal_maps_and_isotropic_scaling(pair):
 
 def test_rbf_cka_matches_naive_biased_and_debiased_estimators(pair):
     a, b = pair
-    k, l = rbf(a), rbf(b)
-    assert rbf_cka(a, b) == pytest.approx(naive_cka(k, l), rel=1e-9)
-    debiased = naive_unbiased_hsic(k, l) / np.sqrt(naive_unbiased_hsic(k, k) * naive_unbiased_hsic(l, l))
+    ka, kb = rbf(a), rbf(b)
+    assert rbf_cka(a, b) == pytest.approx(naive_cka(ka, kb), rel=1e-9)
+    debiased = naive_unbiased_hsic(ka, kb) / np.sqrt(naive_unbiased_hsic(ka, ka) * naive_unbiased_hsic(kb, kb))
     assert rbf_cka(a, b, debiased=True) == pytest.approx(debiased, rel=1e-9)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SMALL_SHAPES, VAE_FACTORY
+
 from latentviz.cli.pipeline import STAGES
 from latentviz.run import Run
 

@@ -42,7 +42,7 @@ def test_rotated_latents_agree_everywhere(rotated_pair):
     comparison = compare_runs([a, b], permutations=5)
     assert comparison.agreement[0].shape == (a.n,) and comparison.agreement[0].min() > 0.99
 
-    maps = [xy[index] for xy, index in zip(comparison.maps["pca"], comparison.rows)]
+    maps = [xy[index] for xy, index in zip(comparison.maps["pca"], comparison.rows, strict=True)]
     spread = np.abs(maps[0]).max()
     np.testing.assert_allclose(maps[1], maps[0], atol=1e-4 * spread)
 
@@ -150,8 +150,8 @@ def test_the_report_and_the_dashboard_show_the_same_comparison(make_run, add_map
 
     report_map = next(s for s in model.sections if s.id == "aligned-pca").figures[1].figure["data"][0]
     panel = panel_figure(store, store["b"], "pca", "none")["data"][0]
-    in_report = dict(zip(report_map["customdata"], zip(_floats(report_map["x"]), _floats(report_map["y"]))))
-    in_panel = dict(zip(panel["customdata"], zip(_floats(panel["x"]), _floats(panel["y"]))))
+    in_report = dict(zip(report_map["customdata"], zip(_floats(report_map["x"]), _floats(report_map["y"]), strict=True), strict=True))
+    in_panel = dict(zip(panel["customdata"], zip(_floats(panel["x"]), _floats(panel["y"]), strict=True), strict=True))
     assert set(in_report) == set(in_panel) == set(ids)
     assert all(in_report[i] == in_panel[i] for i in ids)
     assert in_panel["s0"] != tuple(store["b"].coords("pca", 2)[store["b"].row_of["s0"]])  # moved onto a's map

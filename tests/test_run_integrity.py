@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SMALL_SHAPES, write_run
 
 from latentviz import run as runfolder
 from latentviz.neighbors import Neighbors
 from latentviz.run import Run
-
-from conftest import SMALL_SHAPES, write_run
 
 STAGE_OUTPUTS = ("manifest.json", "neighbors.npz", "projections.parquet")
 
@@ -187,10 +186,10 @@ def test_an_interrupted_import_overwrite_leaves_the_old_run(tmp_path, monkeypatc
 
 
 def test_an_interrupted_encode_overwrite_keeps_the_old_run_and_resumes(tmp_path, vae_run, vae_checkpoint):
+    from test_encode import _flaky_model
+
     from latentviz.data import open_source
     from latentviz.encode import EncodeOptions, encode
-
-    from test_encode import _flaky_model
 
     folder = tmp_path / "r"
     shutil.copytree(vae_run, folder)

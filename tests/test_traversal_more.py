@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import VAE_FACTORY, invoke, write_run
 from PIL import Image
 from scipy.special import ndtr
 
 from latentviz.errors import InputError
 from latentviz.run import Run
 from latentviz.traversal import _stage, direction, grid, manipulate, traverse
-
-from conftest import VAE_FACTORY, invoke, write_run
 
 STEPS = 5
 
@@ -225,7 +224,7 @@ def test_generator_runs_get_grids_around_prior_samples(tmp_path, vae_checkpoint,
     assert sorted(e["seed_ids"][0] for e in grids) == sorted(index["seed_ids"])
     for entry in grids:
         assert Image.open(run / "traversals" / entry["file"]).format == "PNG"
-        for j, values in zip(entry["dims"], entry["values"]):  # swept over the prior draws' spread
+        for j, values in zip(entry["dims"], entry["values"], strict=True):  # swept over the prior draws' spread
             expected = z[:, j].mean() + np.linspace(-3, 3, STEPS) * z[:, j].std()
             np.testing.assert_allclose(values, expected, rtol=1e-5, atol=1e-6)
 
@@ -339,7 +338,7 @@ def test_quantile_mode_sweeps_the_data_quantiles(tmp_path, skewed_run):
     assert skewed["values"][0] > 0 > std_sweep[0]  # exponential data: the quantiles stay where the data is
     for entry in (e for e in index["files"] if e["kind"] == "grid"):
         seed = z[list(Run(run).ids).index(entry["seed_ids"][0])]
-        for j, values in zip(entry["dims"], entry["values"]):
+        for j, values in zip(entry["dims"], entry["values"], strict=True):
             codes = np.repeat(seed[None, :], STEPS, axis=0)
             codes[:, j] = values
             _assert_decoded(recorder, codes)

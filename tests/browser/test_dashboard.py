@@ -14,8 +14,19 @@ import time
 import numpy as np
 import pytest
 
-from dashboards.testing import (box_select, choose, click_at, console_errors, css, find, open_page, plot, point_position,
-                                ready, wait)
+from dashboards.testing import (
+    box_select,
+    choose,
+    click_at,
+    console_errors,
+    css,
+    find,
+    open_page,
+    plot,
+    point_position,
+    ready,
+    wait,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -94,7 +105,7 @@ def test_dshell001_every_page_renders_without_console_errors(browser, server):
     open_page(browser, url)
     for tab, selector in expected.items():
         open_page(browser, url, tab)
-        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, selector), f"{tab} did not render {selector}")
+        wait(browser, lambda d, selector=selector: d.find_elements(By.CSS_SELECTOR, selector), f"{tab} did not render {selector}")
         assert console_errors(browser) == [], tab
     rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, ".lv-table tbody tr")]
     assert any(r.startswith("mig") and "0.2" in r and "0.3" in r for r in rows), rows
@@ -223,7 +234,7 @@ def test_ddec002_interpolation_between_two_points_shows_a_strip(browser, server)
     for row in far:
         before = find(browser, ids.decode_ab(run)).text
         click_at(browser, point_position(browser, picker, *coords[row]))
-        wait(browser, lambda d: find(d, ids.decode_ab(run)).text != before, "the click did not pick a point")
+        wait(browser, lambda d, before=before: find(d, ids.decode_ab(run)).text != before, "the click did not pick a point")
     strip = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.strip(run)) + " img"), "no strip")[0]
     assert strip.get_attribute("src").startswith("data:image/png;base64,")
     assert strip.get_attribute("title") == f"slerp from {data.ids[far[0]]} to {data.ids[far[1]]}"
@@ -289,9 +300,9 @@ def webgl_server(tmp_path_factory):
     """A run with more points than the dashboard draws in SVG: its Explore scatter is WebGL."""
     import logging
 
+    from conftest import write_maps, write_run
     from werkzeug.serving import make_server
 
-    from conftest import write_maps, write_run
     from dashboards import logic
     from dashboards.app import create_app
 
