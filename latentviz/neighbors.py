@@ -79,7 +79,7 @@ class Neighbors:
         """Neighbours per point."""
         return self.indices.shape[1]
 
-    def head(self, k: int) -> "Neighbors":
+    def head(self, k: int) -> Neighbors:
         """The ``k`` nearest of each row; raises when the graph holds fewer (never recomputes)."""
         if k > self.k:
             raise InputError(
@@ -134,7 +134,7 @@ class Neighbors:
                          metric=np.str_(self.metric), method=np.str_(self.method))
 
     @classmethod
-    def load(cls, path, *, k: int | None = None, n: int | None = None) -> "Neighbors":
+    def load(cls, path, *, k: int | None = None, n: int | None = None) -> Neighbors:
         """Read ``neighbors.npz``; ``k`` keeps the nearest ``k``, ``n`` checks the number of points.
 
         Raises :class:`~latentviz.errors.InputError` when the file holds fewer than ``k``

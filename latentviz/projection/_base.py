@@ -16,8 +16,10 @@ class Projector(BaseEstimator):
 
     #: Short name used for column prefixes (``pca_0``) and manifest keys.
     name = "projector"
-    #: Whether ``transform`` can place new points into a fitted map.
-    supports_transform = True
+    @property
+    def supports_transform(self) -> bool:
+        """Whether ``transform`` can place new points into a fitted map."""
+        return True
 
     def fit_transform(self, z, y=None, **fit_params) -> np.ndarray:
         """Fit to ``z`` and return its embedding, shape (n_samples, n_components)."""

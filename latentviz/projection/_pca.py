@@ -50,7 +50,7 @@ class PCA(Projector):
         self.n_components = n_components
         self.device = device
 
-    def fit(self, z, y=None) -> "PCA":
+    def fit(self, z, y=None) -> PCA:
         """Learn the axes from ``z`` (n_samples, n_features) and store ``embedding_``."""
         from latentviz.devices import array_engine
         from latentviz.neighbors import _check_points
@@ -68,7 +68,7 @@ class PCA(Projector):
         self.embedding_ = self._project(x)
         return self
 
-    def fit_moments(self, n: int, mean: np.ndarray, scatter: np.ndarray) -> "PCA":
+    def fit_moments(self, n: int, mean: np.ndarray, scatter: np.ndarray) -> PCA:
         """Learn the axes from the count, mean and centred scatter matrix of the data (no ``embedding_``).
 
         These are what shards of the data combine into exactly, so a cluster can fit PCA on

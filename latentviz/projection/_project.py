@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from latentviz.projection._sample import stratified_sample
 from latentviz.projection._tsne import TSNE
 from latentviz.projection._umap import UMAP
 from latentviz.run import PROJECTION_METHODS, projection_columns, projection_methods, projection_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METHODS = tuple(PROJECTION_METHODS)  # the names of the run folder's table of methods, in its order
 ALIGNMENTS = ("auto", "transform", "procrustes")
@@ -36,7 +40,7 @@ _PLACE_CHUNK = 200_000
 class ProjectionResult:
     """What :func:`project` wrote: the table, the shared graph, each method's manifest entry and model."""
 
-    table: "object"
+    table: pd.DataFrame
     neighbors: Neighbors
     methods: dict
     projectors: dict
@@ -245,7 +249,7 @@ class _Latents:
     labels: np.ndarray | None
 
     @classmethod
-    def of(cls, run) -> "_Latents":
+    def of(cls, run) -> _Latents:
         z = run.z
         finite = np.isfinite(z).all(axis=1)
         labels = run.labels
@@ -286,14 +290,14 @@ class _Plan:
     fit_graph: Neighbors | None
     place: np.ndarray         # points to place (rows of the run being projected)
     place_neighbors: Neighbors | None
-    self_rows: np.ndarray | None  # when projecting a run into its own map: where fit and placed rows go
+    self_rows: tuple[np.ndarray, np.ndarray] | None  # projecting a run into its own map: its (fitted, placed) rows
     client: object = None     # a Dask client: PCA and placement run on its workers, neighbours searched there
     place_index: object = None  # with a client: the search index over the fitted rows, queried per shard
     on_dask: dict = dataclasses.field(default_factory=dict)  # method -> how its placement ran on the cluster
 
     @classmethod
     def build(cls, source: _Latents, graph: Neighbors, sample: int, k: int, *, metric: str, seed: int,
-              device: str, place: np.ndarray | None = None, client=None) -> "_Plan":
+              device: str, place: np.ndarray | None = None, client=None) -> _Plan:
         n = source.n_finite
         # once the full graph was approximate, pynndescent's compilation is paid in this process: stay approximate
         method = "pynndescent" if graph.method == "pynndescent" else "auto"
@@ -409,7 +413,7 @@ def _reference_layout(ref, method: str, dims: int, ids: np.ndarray, default):
     columns = projection_columns(method, dims)
     if stored is None or not set(columns) <= set(stored.columns):
         return default
-    position = dict(zip(stored["id"].astype(str), range(len(stored))))
+    position = dict(zip(stored["id"].astype(str), range(len(stored)), strict=True))
     rows = [position.get(i, -1) for i in ids]
     layout = stored[columns].to_numpy(dtype=np.float64)[rows] if rows else None
     if layout is None or min(rows) < 0 or not np.isfinite(layout).all():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class TSNE(Projector):
     def _no_transform_reason(self) -> str:
         return "the sklearn backend cannot place new points; use backend='opentsne' or align by Procrustes"
 
-    def fit(self, z, y=None, *, neighbors=None, quiet: bool = True) -> "TSNE":
+    def fit(self, z, y=None, *, neighbors=None, quiet: bool = True) -> TSNE:
         """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`).
 
         Unless ``quiet``, a bar on stderr counts the iterations and shows the current KL divergence.
@@ -222,7 +223,7 @@ def _scaled(init: np.ndarray, target_std: float) -> np.ndarray:
 
 def _graph_index(graph, reference: np.ndarray, random_state):
     """An openTSNE ``KNNIndex`` that builds from the shared graph and answers queries with our search."""
-    nn = require("openTSNE.nearest_neighbors", purpose="t-SNE")
+    nn: Any = require("openTSNE.nearest_neighbors", purpose="t-SNE")  # a module imported at run time
 
     class SharedGraphIndex(nn.KNNIndex):
         VALID_METRICS = ["euclidean", "cosine"]

@@ -57,7 +57,7 @@ class UMAP(Projector):
         self.n_epochs = n_epochs
         self.random_state = random_state
 
-    def fit(self, z, y=None, *, neighbors=None, quiet: bool = True) -> "UMAP":
+    def fit(self, z, y=None, *, neighbors=None, quiet: bool = True) -> UMAP:
         """Embed ``z``; ``neighbors`` is its kNN graph (a :class:`~latentviz.neighbors.Neighbors`).
 
         Unless ``quiet``, a bar on stderr counts the epochs (of this fit and of later transforms).
