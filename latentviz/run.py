@@ -40,8 +40,9 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ def projection_table(ids, maps: dict[str, np.ndarray]):
     columns = {"id": ids}
     for method in _in_order(maps):
         xy = np.asarray(maps[method])
-        columns.update(zip(projection_columns(method, xy.shape[1]), xy.T))
+        columns.update(zip(projection_columns(method, xy.shape[1]), xy.T, strict=True))
     return pd.DataFrame(columns)
 
 
@@ -613,7 +614,7 @@ class Run:
         if not path.exists():
             return {}
         table = pd.read_parquet(path)
-        return dict(zip(table["id"].astype(str), table["png"]))
+        return dict(zip(table["id"].astype(str), table["png"], strict=True))
 
     @functools.cached_property
     def projections(self):
