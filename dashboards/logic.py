@@ -154,8 +154,8 @@ def check_view(view) -> tuple[tuple[float, float], tuple[float, float], tuple[in
     x, y = _numbers(view.get("x"), "view range"), _numbers(view.get("y"), "view range")
     if len(x) != 2 or len(y) != 2:
         raise InputError("view: give two x and two y limits")
-    size = tuple(int(clamp(view.get(side, 1), 1, 4096, name="view size")) for side in ("w", "h"))
-    return (float(x[0]), float(x[1])), (float(y[0]), float(y[1])), size
+    w, h = (int(clamp(view.get(side, 1), 1, 4096, name="view size")) for side in ("w", "h"))
+    return (float(x[0]), float(x[1])), (float(y[0]), float(y[1])), (w, h)
 
 
 def _numbers(values, name: str) -> np.ndarray:
@@ -277,7 +277,7 @@ def selection_csv(ids) -> str:
 def nearest(indices: np.ndarray, distances: np.ndarray, row: int, k: int) -> list[tuple[int, float]]:
     """The ``k`` nearest neighbours of ``row`` from the run's graph, as ``(row, distance)`` pairs."""
     k = min(k, indices.shape[1])
-    return [(int(i), float(d)) for i, d in zip(indices[row, :k], distances[row, :k])]
+    return [(int(i), float(d)) for i, d in zip(indices[row, :k], distances[row, :k], strict=True)]
 
 
 # -- decode ---------------------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def slider_code(values, order, base: np.ndarray, *, bounds=None) -> np.ndarray:
     if not isinstance(values, list) or not isinstance(order, list) or len(values) != len(order) or len(order) > len(code):
         raise InputError(f"sliders: expected one value for each of at most {len(code)} latent dimensions")
     low, high = bounds if bounds is not None else (np.full(len(code), -np.inf), np.full(len(code), np.inf))
-    for dim, value in zip(order, values):
+    for dim, value in zip(order, values, strict=True):
         dim = check_row(dim, len(code), name="slider dimension")
         if value is not None:
             code[dim] = clamp(value, low[dim], high[dim], name=f"slider z{dim}")
@@ -357,7 +357,7 @@ def metric_deltas(metrics: dict[str, dict], facts: dict | None = None) -> list[d
     rows = []
     for name in names:
         row = {"metric": name, "group": getattr(facts.get(name), "group", ""),
-               **{r: s.get(name) for r, s in zip(runs, scalar)}}
+               **{r: s.get(name) for r, s in zip(runs, scalar, strict=True)}}
         first, last = row[runs[0]], row[runs[-1]]
         row["delta"] = None if first is None or last is None or len(runs) < 2 else last - first
         higher = getattr(facts.get(name), "higher_is_better", None)

@@ -118,7 +118,7 @@ class RunData:
         x, y = projection_columns(method, 2)
         return self.projections[x].to_numpy(), self.projections[y].to_numpy()
 
-    @functools.lru_cache(maxsize=8)
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a RunData lives as long as the app
     def extent(self, method: str) -> tuple[tuple[float, float], tuple[float, float]]:
         """The ranges that show the whole map."""
         from latentviz.figures import extent
@@ -129,15 +129,14 @@ class RunData:
         """Whether the map shows every point as a density image: a 2-D map of more points than the display budget."""
         return dims == 2 and self.n > self.budget
 
-    @functools.lru_cache(maxsize=2)
+    @functools.lru_cache(maxsize=2)  # noqa: B019 - a RunData lives as long as the app
     def density_coloring(self, color: str | None, method: str) -> dict:
         """How the density image colours every point by ``color`` (``density_image``'s keywords: each point's
         category and their colours, or each point's value and the column's span; {} for counts), kept for the
         current colouring only. The points drawn over the image take the same categories and span."""
         import pandas as pd
 
-        from latentviz.figures import is_categorical
-        from latentviz.figures import category_colors
+        from latentviz.figures import category_colors, is_categorical
 
         values, _ = self.color_values(color, method)
         if values is None:
@@ -169,7 +168,7 @@ class RunData:
         except InputError:
             return None
 
-    @functools.lru_cache(maxsize=8)
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a RunData lives as long as the app
     def agreement(self, method: str) -> np.ndarray | None:
         """Per point, how much of its latent neighbourhood the ``method`` map keeps (in [0, 1])."""
         graph = self.neighbours
@@ -250,8 +249,8 @@ class RunData:
             return (None, None) if self.clusters is None else (logic.cluster_names(self.clusters), "cluster")
         if kind == "factor":
             return self.column(f"{FACTOR_PREFIX}{arg}"), f"{FACTOR_PREFIX}{arg}"
-        if kind == "z":
-            return self.z[:, int(arg)], f"z{arg}"
+        if kind == "z" and isinstance(arg, int):
+            return self.z[:, arg], f"z{arg}"
         if kind == "kl":
             return self.kl, "KL to prior"
         if kind == "recon_error":
@@ -277,7 +276,7 @@ class RunData:
         return logic.direction_options(classes=classes, factor_names=self.run.factor_names,
                                        n_principal=min(3, self.z.shape[1]))
 
-    @functools.lru_cache(maxsize=32)
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - a RunData lives as long as the app
     def direction(self, value: str) -> np.ndarray:
         """Unit vector of a direction choice (computed once per choice from all codes)."""
         from latentviz.traversal import direction
@@ -287,6 +286,8 @@ class RunData:
             return direction(self.z, method="pca", component=int(arg), random_state=self.seed)
         if kind == "factor":
             return direction(self.z, self.column(f"{FACTOR_PREFIX}{arg}"))
+        if self.labels is None:
+            raise InputError(f"direction: run {self.name} has no labels; choose pc:<k> or factor:<name>")
         return direction(self.z, self.labels.astype(str), method="class_mean", positive=arg)
 
     # -- images ----------------------------------------------------------------------------------------------

@@ -7,18 +7,18 @@ text, never as markup.
 from __future__ import annotations
 
 import numpy as np
-from dash import html
+from dash import dcc, html
+from dash.development.base_component import Component
 
 from dashboards import ids, logic
 from dashboards.images import output_uri
 from dashboards.store import NEIGHBOURS_SHOWN
 from latentviz.run import FACTOR_PREFIX, NEIGHBORS
 
-
 #: dcc.Graph config of the map scatters. plotly.js draws WebGL at twice the CSS resolution by
 #: default, four times the pixels a normal screen shows; at 1 a 100k-point redraw in software
 #: WebGL takes half the time. A high-density screen gets its own ratio (:func:`sharp_on_dense_screens`).
-SCATTER_CONFIG = {"displaylogo": False, "scrollZoom": True, "plotGlPixelRatio": 1}
+SCATTER_CONFIG: dcc.Graph.Config = {"displaylogo": False, "scrollZoom": True, "plotGlPixelRatio": 1}
 
 # Clientside: on a high-density screen, draw WebGL at the screen's own pixel ratio, once.
 _SCREEN_RATIO = """
@@ -83,7 +83,7 @@ def selection_panel(data, rows, *, limit: int):
                                                    html.Span(" selected" if count != 1 else " selected point")])
     if not count:
         return [head, hint("Nothing inside the selection.")]
-    parts = [head]
+    parts: list[Component] = [head]
     if summary["labels"]:
         parts.append(bars([(name, n / count, f"{n:,}") for name, n in summary["labels"]], title="label mix"))
     mean = np.asarray(summary["mean"])
