@@ -31,6 +31,7 @@ the readers of each file (:meth:`Run.projection`, :meth:`Run.neighbors`, :meth:`
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import math
@@ -68,6 +69,7 @@ ENTRIES = (LATENTS, THUMBNAILS, PROJECTIONS, NEIGHBORS, METRICS, CLUSTERS, CLUST
 LOCK = ".lock"
 COMMIT = ".commit.json"  # the journal of a commit in progress: where from, what to install and remove
 STAGE_PREFIX = ".stage-"  # a stage's outputs before they are committed
+TRASH = ".replaced"  # inside a staging place: the folders a commit replaced, removed with it
 COMMIT_WAIT = 30.0  # seconds a reader waits for another process to finish a commit
 
 _STEP_PATTERN = re.compile(r"(?:step|epoch|iter|iteration|ckpt|checkpoint)[-_=]?(\d+)", re.IGNORECASE)
@@ -257,8 +259,11 @@ def _acquire(folder: Path, command: str) -> int:
     path = folder / LOCK
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # a link would be written through
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InputError(f"{path} is a symbolic link, which a run's lock file never is; remove it and "
+                                 "try again") from None
             raise InputError(f"cannot write to the run folder {folder} ({exc.strerror}); "
                              "copy it somewhere you may write, or ask its owner to run this") from None
         try:
@@ -275,7 +280,7 @@ def _acquire(folder: Path, command: str) -> int:
             break
         os.close(fd)  # the holder removed the file while we opened it: lock the new one
     holder = _holder(fd)
-    if holder.get("host", socket.gethostname()) != socket.gethostname():
+    if holder.get("host") and holder["host"] != socket.gethostname():
         os.close(fd)
         raise RunBusyError(_busy(folder, holder))
     os.ftruncate(fd, 0)
@@ -322,13 +327,15 @@ def _commit(folder: Path, staging: Path, install: list[str], remove: list[str] |
 def _roll_forward(folder: Path, staging: Path, install: list[str], remove: list[str]) -> None:
     """Carry out a commit; every step can be repeated, so a commit cut short at any point resumes here."""
     if staging.is_dir():
-        trash = staging / ".replaced"
+        trash = staging / TRASH
         order = [n for n in install if n != MANIFEST] + remove + [n for n in install if n == MANIFEST]
         for name in order:
             source, target = staging / name, folder / name
             if name in install and not source.exists():
                 continue  # installed before the cut
-            if target.is_dir() and not target.is_symlink():
+            if target.is_symlink():
+                target.unlink()  # a link is replaced, never followed
+            elif target.is_dir():
                 trash.mkdir(exist_ok=True)
                 shutil.rmtree(trash / name, ignore_errors=True)
                 target.rename(trash / name)
@@ -367,6 +374,12 @@ def _finish(folder: Path) -> None:
             staging = None
         if staging is None or not set(install) | set(remove) <= set(ENTRIES) or staging.is_symlink():
             raise InputError(f"{journal} names files outside the run folder's schema; remove it and re-run the last stage")
+        trash = staging / TRASH
+        replaced = list(trash.iterdir()) if trash.is_dir() and not trash.is_symlink() else []
+        links = [p for p in [*(staging / name for name in install), trash, *replaced] if p.is_symlink()]
+        if links:
+            raise InputError(f"{journal} would follow or move in the symbolic link {links[0].relative_to(folder)}; "
+                             "remove the journal and re-run the last stage")
         _roll_forward(folder, staging, install, remove)
 
 
@@ -689,7 +702,7 @@ class Run:
         """Remove every file a run folder holds, so a fresh run never mixes with an old one."""
         with locked(self.path, "latentviz (clearing a run)"):
             for name in ENTRIES:
-                if self.file(name).is_dir():
+                if self.file(name).is_dir() and not self.file(name).is_symlink():
                     shutil.rmtree(self.file(name), ignore_errors=True)
                 else:
                     self.file(name).unlink(missing_ok=True)
@@ -747,6 +760,8 @@ def new_run(path: str | os.PathLike, *, command: str, overwrite: bool = False, r
             yield run
             return
         partial = _replacement(path)
+        if partial.is_symlink():  # never build the new run where a link leads
+            partial.unlink()
         if not (resume and keep_partial):
             shutil.rmtree(partial, ignore_errors=True)
         try:
