@@ -368,6 +368,7 @@ class _Plan:
                                       metric=self.place_neighbors.metric, method=self.place_neighbors.method)
                 parts.append(projector.transform(self.place[block], neighbors=known))
                 bar.update(len(parts[-1]))
+                bar.refresh()  # each chunk's count is shown, however quickly it was placed
         return np.vstack(parts)
 
 

@@ -202,7 +202,7 @@ class _Watch:
         self.done += CHECK_EVERY
         self.kl = float(error)
         self.bar.update(CHECK_EVERY)
-        self.bar.set_postfix_str(f"KL {self.kl:.4f}", refresh=False)
+        self.bar.set_postfix_str(f"KL {self.kl:.4f}")  # drawn at every check, however fast the iterations
         self.stopped = (self.tolerance is not None and previous is not None
                         and previous - self.kl < self.tolerance * previous)
         return self.stopped
