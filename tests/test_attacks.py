@@ -14,7 +14,6 @@ import pytest
 from conftest import write_run
 
 from latentviz import run as runfolder
-from latentviz.errors import InputError
 from latentviz.run import Run
 
 
@@ -143,3 +142,83 @@ def test_an_overwrite_whose_build_place_links_outside_writes_nothing_there(tmp_p
     assert result.code == 0, result.err
     assert _listing(victim) == before
     assert Run(folder).n == 30 and not (tmp_path / ".r.new").exists()
+
+
+# -- a web page in the user's browser ----------------------------------------------------------------------
+@pytest.mark.parametrize("host", ["127.0.0.1.attacker.example.com", "localhost.", "localhost..", "127.0.0.1.",
+                                  "0.0.0.0", "0.0.0.0:8050", "[::]", "[::ffff:7f00:1]x", "127.1", "2130706433",
+                                  "localhost:8050:80", "localhost@attacker.example.com", "attacker.example.com#@localhost",
+                                  "localhost\r\nX: y", "[::1]evil", "localhost,attacker.example.com", " ", None])
+def test_host_header_variants_that_are_not_loopback_are_refused(host):
+    from dashboards.security import allowed_host
+
+    assert not allowed_host(host)
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    """Send ``request`` as it is, in pieces, and return what the server answered (it may answer and close early)."""
+    import select
+    import socket
+
+    reply = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+        try:
+            for start in range(0, len(request), 65536):
+                connection.sendall(request[start:start + 65536])
+                while select.select([connection], [], [], 0)[0] and (chunk := connection.recv(65536)):
+                    reply += chunk
+            connection.shutdown(socket.SHUT_WR)
+            while chunk := connection.recv(65536):
+                reply += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the whole body was sent
+    return reply
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """``latentviz dashboard`` over one small run, served by waitress as users run it."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    folder = write_run(tmp_path_factory.mktemp("srv") / "r", np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "latentviz", "dashboard", str(folder), "--port", str(port),
+                                "--no-model"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                _raw(port, b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                break
+            except OSError:
+                assert process.poll() is None
+                time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_a_chunked_body_without_content_length_is_bounded(served):
+    """No Content-Length: the size cap must hold on the bytes that arrive (waitress's own body limit)."""
+    chunk = b"x" * 65536
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(64)) + b"0\r\n\r\n"  # 4 MiB
+    reply = _raw(served, b"POST /_dash-update-component HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
+                         b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body)
+    assert reply.split(b"\r\n")[0].split()[1] == b"413", reply[:200]
+
+
+@pytest.mark.parametrize("request_line", [
+    b"GET /_dash-layout HTTP/1.0\r\n\r\n",                                                   # no Host at all
+    b"GET http://localhost/_dash-layout HTTP/1.1\r\nHost: attacker.example.com\r\nConnection: close\r\n\r\n",
+    b"GET /_dash-layout HTTP/1.1\r\nHost: localhost.\r\nConnection: close\r\n\r\n",
+    b"GET /_dash-layout HTTP/1.1\r\nHost: attacker.example.com\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+])
+def test_requests_without_a_loopback_host_get_403_from_waitress(served, request_line):
+    reply = _raw(served, request_line)
+    assert reply.split(b"\r\n")[0].split()[1] == b"403", reply[:200]
+    assert b'"props"' not in reply
