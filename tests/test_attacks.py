@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import write_run
+from test_cli_errors import assert_one_line_error
+from torch import nn
 
 from latentviz import run as runfolder
 from latentviz.run import Run
@@ -222,3 +226,93 @@ def test_requests_without_a_loopback_host_get_403_from_waitress(served, request_
     reply = _raw(served, request_line)
     assert reply.split(b"\r\n")[0].split()[1] == b"403", reply[:200]
     assert b'"props"' not in reply
+
+
+# -- a hostile checkpoint author ----------------------------------------------------------------------------
+@torch.jit.script
+def _map_and_write(path: str) -> torch.Tensor:
+    mapped = torch.from_file(path, shared=True, size=4, dtype=torch.uint8)
+    return mapped.copy_(torch.full((4,), 65, dtype=torch.uint8))
+
+
+class _ForkWriter(nn.Module):
+    """Reaches ``aten::from_file`` only through a free function run by ``torch.jit.fork`` and a direct call."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def forward(self, x):
+        future = torch.jit.fork(_map_and_write, self.path)
+        return x + torch.jit.wait(future).sum().float() * 0
+
+
+class _AwaitWriter(nn.Module):
+    """Reaches ``aten::from_file`` through ``torch.jit._awaitable`` (``prim::awaitable``)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def forward(self, x):
+        later = torch.jit._awaitable(_map_and_write, self.path)
+        return x + torch.jit._awaitable_wait(later).sum().float() * 0
+
+
+@pytest.fixture
+def target(tmp_path) -> Path:
+    path = tmp_path / "target.txt"
+    path.write_text("hello world\n")
+    return path
+
+
+@pytest.mark.parametrize("module", [_ForkWriter, _AwaitWriter])
+def test_torchscript_file_access_through_fork_or_awaitable_is_refused(cli, tmp_path, target, module):
+    scripted = tmp_path / "writer.pt"
+    torch.jit.script(module(str(target))).save(str(scripted))
+    assert_one_line_error(cli("inspect", scripted), "aten::from_file", "--trust-checkpoint")
+    assert target.read_text() == "hello world\n"
+
+
+def test_torchscript_pt_holding_archive_format_is_checked_as_an_export(cli, tmp_path, target):
+    """torch treats any zip with an ``archive_format`` member as an export, whatever its suffix."""
+    scripted = tmp_path / "writer.pt"
+    torch.jit.script(_ForkWriter(str(target))).save(str(scripted))
+    with zipfile.ZipFile(scripted, "a") as archive:
+        root = archive.namelist()[0].split("/")[0]
+        archive.writestr(f"{root}/archive_format", "pt2")
+    result = cli("inspect", scripted)
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1 and "--trust-checkpoint" in result.err
+    assert target.read_text() == "hello world\n"
+
+
+@pytest.mark.parametrize("member", ["{root}/../evil.pt", "{root}\\data\\sample_inputs\\evil.pt", "{root}/DATA/weights/x.pt",
+                                    "{root}/data/constants/custom_obj_0", "{root}/data/aotinductor/model/x.so",
+                                    "{root}/data/sample_inputs/model.PT", "{ROOT}/models/model.json", "evil/x.pt"])
+def test_export_members_hidden_by_zip_name_tricks_are_refused(cli, tmp_path, member):
+    from test_program_safety import _Armed, _edited, _export, _saved
+
+    marker = tmp_path / "marker"
+
+    def add(files, root):
+        files[member.format(root=root, ROOT=root.upper())] = _saved(_Armed(torch.zeros(2), marker))
+    archive = _edited(_export(tmp_path / "plain.pt2"), tmp_path / "evil.pt2", add)
+    assert_one_line_error(cli("inspect", archive), "is not part of a plain torch.export.save archive", "--trust-checkpoint")
+    assert not marker.exists()
+
+
+def test_export_duplicate_member_names_are_refused(cli, tmp_path):
+    from test_program_safety import _Armed, _export, _saved
+
+    marker = tmp_path / "marker"
+    plain = _export(tmp_path / "plain.pt2")
+    archive = tmp_path / "dup.pt2"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(archive, "w") as out:
+        names = source.namelist()
+        for name in names:
+            out.writestr(name, source.read(name))
+        sample = next(n for n in names if n.endswith(".pt"))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            out.writestr(sample, _saved(_Armed(torch.zeros(2), marker)))
+    assert_one_line_error(cli("inspect", archive), "repeats a member name", "--trust-checkpoint")
+    assert not marker.exists()
