@@ -316,3 +316,43 @@ def test_export_duplicate_member_names_are_refused(cli, tmp_path):
             out.writestr(sample, _saved(_Armed(torch.zeros(2), marker)))
     assert_one_line_error(cli("inspect", archive), "repeats a member name", "--trust-checkpoint")
     assert not marker.exists()
+
+
+def _remote_code_folder(folder: Path, marker: Path, *, model_type: str) -> Path:
+    """A transformers folder whose config's ``auto_map`` names its own Python files, which create ``marker``."""
+    from transformers import BertConfig, BertModel
+
+    BertModel(BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16, max_position_embeddings=16)).save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type=model_type, auto_map={"AutoConfig": "configuration_evil.EvilConfig",
+                                                   "AutoModel": "modeling_evil.EvilModel"})
+    (folder / "config.json").write_text(json.dumps(config))
+    for name in ("configuration_evil.py", "modeling_evil.py"):
+        (folder / name).write_text(f"open({str(marker)!r}, 'w').close()\n")
+    return folder
+
+
+@pytest.mark.parametrize("model_type", ["evil", "bert"])
+def test_a_transformers_folder_with_auto_map_runs_none_of_its_code(cli, tmp_path, model_type):
+    marker = tmp_path / "marker"
+    folder = _remote_code_folder(tmp_path / "hf", marker, model_type=model_type)
+    result = cli("inspect", folder)
+    if model_type == "evil":  # only its own code could build it: refused
+        assert result.code == 2 and len(result.err.strip().splitlines()) == 1 and "--trust-checkpoint" in result.err
+    assert "unexpected" not in result.err and "Traceback" not in result.err
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["w.MODEL", "w.Kv", "w.txt", "w.npy"])
+def test_a_pickled_gensim_file_under_another_suffix_is_not_unpickled(cli, tmp_path, name):
+    """gensim's ``.model``/``.kv`` are pickles; renamed, they must not reach pickle either."""
+    import pickle
+
+    class _Opener:
+        def __reduce__(self):
+            return open, (str(tmp_path / "marker"), "w")
+    (tmp_path / name).write_bytes(pickle.dumps(_Opener()))
+    result = cli("import", tmp_path / name, "--out", tmp_path / "run")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1 and "unexpected" not in result.err
+    assert not (tmp_path / "marker").exists()

@@ -43,6 +43,10 @@ def load_text_model(path: Path, *, trust: bool) -> nn.Module:
             "unpickled (that could run code from the file); save the weights as safetensors "
             "(model.save_pretrained(folder) with a recent transformers) where the model was trained") from None
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        if not trust and "trust_remote_code" in str(exc):  # only the folder's own Python code could build it
+            raise UnsafeCheckpointError(
+                f"checkpoint {path}: its config's auto_map names model code in the folder, which runs only when "
+                "trusted, so nothing was run. If you trust its source, pass --trust-checkpoint") from None
         raise _failure(path, "model", exc) from exc
 
 
