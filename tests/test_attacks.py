@@ -160,23 +160,33 @@ def test_host_header_variants_that_are_not_loopback_are_refused(host):
 
 
 def _raw(port: int, request: bytes) -> bytes:
-    """Send ``request`` as it is, in pieces, and return what the server answered (it may answer and close early)."""
-    import select
+    """Send ``request`` as it is, in pieces, and return what the server answered (it may answer and close early,
+    so a thread reads while this one sends, and sending stops once an answer has come)."""
     import socket
+    import threading
 
-    reply = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+    reply: list[bytes] = []
+
+    def read(connection):
         try:
-            for start in range(0, len(request), 65536):
-                connection.sendall(request[start:start + 65536])
-                while select.select([connection], [], [], 0)[0] and (chunk := connection.recv(65536)):
-                    reply += chunk
-            connection.shutdown(socket.SHUT_WR)
             while chunk := connection.recv(65536):
-                reply += chunk
-        except (BrokenPipeError, ConnectionResetError):
+                reply.append(chunk)
+        except OSError:
+            pass  # reset after the answer: what was read stays
+
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+        reader = threading.Thread(target=read, args=(connection,))
+        reader.start()
+        try:
+            for start in range(0, len(request), 16384):
+                if reply:
+                    break
+                connection.sendall(request[start:start + 16384])
+            connection.shutdown(socket.SHUT_WR)
+        except OSError:
             pass  # the server answered and closed before the whole body was sent
-    return reply
+        reader.join(timeout=20)
+    return b"".join(reply)
 
 
 @pytest.fixture(scope="module")
