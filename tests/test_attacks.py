@@ -18,6 +18,7 @@ from test_cli_errors import assert_one_line_error
 from torch import nn
 
 from latentviz import run as runfolder
+from latentviz.errors import InputError
 from latentviz.run import Run
 
 
@@ -365,4 +366,48 @@ def test_a_pickled_gensim_file_under_another_suffix_is_not_unpickled(cli, tmp_pa
     (tmp_path / name).write_bytes(pickle.dumps(_Opener()))
     result = cli("import", tmp_path / name, "--out", tmp_path / "run")
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1 and "unexpected" not in result.err
+    assert not (tmp_path / "marker").exists()
+
+
+# -- the trust store ------------------------------------------------------------------------------------------
+def _factory_spec(file: Path) -> dict:
+    from latentviz.trust import code_sha256
+
+    spec = f"{file}:make"
+    return {"form": "factory", "checkpoint": spec, "sha256": None, "factory": None, "factory_sha256": code_sha256(spec),
+            "kwargs": None}
+
+
+def test_a_record_is_bound_to_its_path_and_content_not_to_look_alike_specs(tmp_path):
+    from latentviz.trust import NotTrustedError, check_model, remember
+
+    mine = tmp_path / "mine.py"
+    mine.write_text("def make():\n    return None\n")
+    remember(model=_factory_spec(mine))
+    assert check_model(_factory_spec(mine)) is False  # the user's own record: reloads without the flag
+    twin = tmp_path / "elsewhere" / "mine.py"  # same content, another path
+    twin.parent.mkdir()
+    twin.write_bytes(mine.read_bytes())
+    with pytest.raises(NotTrustedError):
+        check_model(_factory_spec(twin))
+    recorded = _factory_spec(mine)
+    mine.write_text("import os\ndef make():\n    return None\n")  # same specs, other content
+    with pytest.raises(InputError, match="changed since the run was made"):
+        check_model(recorded)
+    with pytest.raises(NotTrustedError):  # a manifest that drops the hash matches no record either
+        check_model({**recorded, "factory_sha256": None})
+
+
+def test_commands_over_a_hostile_run_never_write_the_trust_store(cli, tmp_path, trust_store):
+    store = trust_store / "trusted.json"
+    before = store.read_bytes() if store.exists() else None
+    folder = _run(tmp_path)
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(tmp_path / 'marker')!r}, 'w').close()\ndef make():\n    return None\n")
+    manifest = json.loads((folder / runfolder.MANIFEST).read_text())
+    manifest.update(trusted=True, trust_checkpoint=True, model={**_factory_spec(evil), "trusted": True})
+    (folder / runfolder.MANIFEST).write_text(json.dumps(manifest))
+    for command in (("metrics", folder, "--quiet"), ("traverse", folder, "--quiet")):
+        cli(*command)
+    assert (store.read_bytes() if store.exists() else None) == before
     assert not (tmp_path / "marker").exists()
