@@ -75,9 +75,18 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--window-size=1500,1000", f"--user-data-dir={tempfile.mkdtemp(prefix='lv-bench-')}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1500,1000",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='lv-bench-')}",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
@@ -103,11 +112,22 @@ def measure(driver, url: str, store) -> dict:
     if dense:  # every point as density: a zoom step to the middle half re-aggregates the image
         time.sleep(2)  # the first re-aggregation at the plot's pixel size (after the initial layout) is done
         driver.execute_script(ZOOM, css(graph))
-        zoom = wait(driver, lambda d: d.execute_script("return window.lvZoomed && window.lvZoomed - window.lvZoom"),
-                    "no re-aggregation", timeout=600, poll=0.02) / 1000
-        driver.execute_script("const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');"
-                              "Plotly.relayout(gd, {'xaxis.range': arguments[1], 'yaxis.range': arguments[2]});",
-                              css(graph), *(list(r) for r in data.extent("umap")))
+        zoom = (
+            wait(
+                driver,
+                lambda d: d.execute_script("return window.lvZoomed && window.lvZoomed - window.lvZoom"),
+                "no re-aggregation",
+                timeout=600,
+                poll=0.02,
+            )
+            / 1000
+        )
+        driver.execute_script(
+            "const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+            "Plotly.relayout(gd, {'xaxis.range': arguments[1], 'yaxis.range': arguments[2]});",
+            css(graph),
+            *(list(r) for r in data.extent("umap")),
+        )
         time.sleep(2)
     else:
         x, y = point_position(driver, graph, *data.coords("umap", 2)[data.shown[0]])
@@ -115,24 +135,56 @@ def measure(driver, url: str, store) -> dict:
         hover.pointer_action.move_to_location(int(x) + 1, int(y))
         hover.pointer_action.move_to_location(int(x), int(y))
         hover.perform()
-        tooltip = wait(driver, lambda d: d.execute_script("return window.lvTip && window.lvTip - window.lvMove"),
-                       "no tooltip", timeout=600, poll=0.02) / 1000
+        tooltip = (
+            wait(
+                driver,
+                lambda d: d.execute_script("return window.lvTip && window.lvTip - window.lvMove"),
+                "no tooltip",
+                timeout=600,
+                poll=0.02,
+            )
+            / 1000
+        )
 
     choose(driver, ids.color(data.id), "latent z0")
-    color = wait(driver, lambda d: d.execute_script("return window.lvRecoloured && window.lvRecoloured - window.lvClick"),
-                 "no recolour", timeout=600, poll=0.02) / 1000
+    color = (
+        wait(
+            driver,
+            lambda d: d.execute_script("return window.lvRecoloured && window.lvRecoloured - window.lvClick"),
+            "no recolour",
+            timeout=600,
+            poll=0.02,
+        )
+        / 1000
+    )
 
     count = css(ids.gallery(data.id)) + " .lv-count"
     drag_started = time.perf_counter()
     expected = box_select(driver, graph, data.coords("umap", 2), quantiles=(0.4, 0.6))
     drag = time.perf_counter() - drag_started
-    shown = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, count), "no gallery", timeout=600,
-                 poll=0.02)[0].text
+    shown = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, count), "no gallery", timeout=600, poll=0.02)[
+        0
+    ].text
     assert shown == f"{len(expected):,}", (shown, len(expected))
-    selection = wait(driver, lambda d: d.execute_script("return window.lvFilled && window.lvFilled - window.lvUp"),
-                     "no timing", timeout=60) / 1000
-    return {"first": first, "hover": tooltip, "zoom": zoom, "color": color, "drag": drag, "selection": selection,
-            "selected": len(expected), "drawn": "all (density)" if dense else f"{len(data.shown):,}"}
+    selection = (
+        wait(
+            driver,
+            lambda d: d.execute_script("return window.lvFilled && window.lvFilled - window.lvUp"),
+            "no timing",
+            timeout=60,
+        )
+        / 1000
+    )
+    return {
+        "first": first,
+        "hover": tooltip,
+        "zoom": zoom,
+        "color": color,
+        "drag": drag,
+        "selection": selection,
+        "selected": len(expected),
+        "drawn": "all (density)" if dense else f"{len(data.shown):,}",
+    }
 
 
 # A zoom step to the middle half of the view, timed on the browser's clock until the re-aggregated
@@ -200,22 +252,31 @@ def main() -> None:
                     driver.quit()
             server.shutdown()
             memory = psutil.Process().memory_info().rss / 2**30
-            median = {k: None if results[0][k] is None else statistics.median(r[k] for r in results)
-                      for k in ("first", "hover", "zoom", "color", "drag", "selection")}
+            median = {
+                k: None if results[0][k] is None else statistics.median(r[k] for r in results)
+                for k in ("first", "hover", "zoom", "color", "drag", "selection")
+            }
             rows.append((n, results[0]["drawn"], results[0]["selected"], median, memory))
-            print(f"n={n:>9,}  drawn={results[0]['drawn']}  first render {median['first']:.2f} s  "
-                  f"hover card {_s(median['hover'])}  zoom step {_s(median['zoom'])}  colour change {median['color']:.2f} s  "
-                  f"box drag {median['drag']:.2f} s  release -> gallery ({results[0]['selected']:,} points) "
-                  f"{median['selection']:.2f} s  server RSS {memory:.2f} GB (load {os.getloadavg()[0]:.1f})", flush=True)
+            print(
+                f"n={n:>9,}  drawn={results[0]['drawn']}  first render {median['first']:.2f} s  "
+                f"hover card {_s(median['hover'])}  zoom step {_s(median['zoom'])}  colour change {median['color']:.2f} s  "
+                f"box drag {median['drag']:.2f} s  release -> gallery ({results[0]['selected']:,} points) "
+                f"{median['selection']:.2f} s  server RSS {memory:.2f} GB (load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
             del store, server
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print("\n| points | drawn | first render | hover card | zoom step | colour change | box drag (5 moves) | "
-          "release → gallery | server RSS |")
+    print(
+        "\n| points | drawn | first render | hover card | zoom step | colour change | box drag (5 moves) | "
+        "release → gallery | server RSS |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, drawn, selected, m, memory in rows:
-        print(f"| {n:,} | {drawn} | {m['first']:.2f} s | {_s(m['hover'])} | {_s(m['zoom'])} | {m['color']:.2f} s | "
-              f"{m['drag']:.2f} s | {m['selection']:.2f} s ({selected:,} selected) | {memory:.2f} GB |")
+        print(
+            f"| {n:,} | {drawn} | {m['first']:.2f} s | {_s(m['hover'])} | {_s(m['zoom'])} | {m['color']:.2f} s | "
+            f"{m['drag']:.2f} s | {m['selection']:.2f} s ({selected:,} selected) | {memory:.2f} GB |"
+        )
 
 
 def _s(seconds) -> str:

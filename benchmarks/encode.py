@@ -29,7 +29,7 @@ def bare_loop(model, x: torch.Tensor, batch_size: int) -> float:
     started = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
-            model.encode(x[start:start + batch_size])
+            model.encode(x[start : start + batch_size])
     return time.perf_counter() - started
 
 
@@ -51,7 +51,7 @@ def throughput(n: int, batch_size: int, workdir: Path) -> dict:
 
     shapes = Shapes(size=32, scales=4, rotations=8, positions=8)
     index = np.arange(n) % len(shapes)
-    images = np.concatenate([shapes.render(shapes.factors_of(index[s:s + 4096])) for s in range(0, n, 4096)])
+    images = np.concatenate([shapes.render(shapes.factors_of(index[s : s + 4096])) for s in range(0, n, 4096)])
     np.save(workdir / "x.npy", images)
     torch.manual_seed(0)
     torch.save(DemoVAE().state_dict(), workdir / "vae.pt")
@@ -68,8 +68,11 @@ def throughput(n: int, batch_size: int, workdir: Path) -> dict:
         t_bare = min(bare_loop(model.module, x, batch_size) for _ in range(REPEATS))
         t_ours = min(_timed_encode(model, source, workdir / f"run-{thumbs}", batch_size) for _ in range(REPEATS))
         results["with thumbnails" if thumbs else "without thumbnails"] = {
-            "bare_s": round(t_bare, 2), "latentviz_s": round(t_ours, 2), "ratio": round(t_bare / t_ours, 3),
-            "latentviz_samples_per_s": round(n / t_ours)}
+            "bare_s": round(t_bare, 2),
+            "latentviz_s": round(t_ours, 2),
+            "ratio": round(t_bare / t_ours, 3),
+            "latentviz_samples_per_s": round(n / t_ours),
+        }
     return results
 
 
@@ -95,15 +98,23 @@ def _peak_child(npy: str, out: str) -> None:
     started = time.perf_counter()
     encode(model, source, out, EncodeOptions(batch_size=4096, quiet=True, overwrite=True))
     peak = _high_water_mib()
-    print(json.dumps({"baseline_mib": round(baseline), "peak_mib": round(peak), "beyond_model_mib": round(peak - baseline),
-                      "seconds": round(time.perf_counter() - started, 1)}))
+    print(
+        json.dumps(
+            {
+                "baseline_mib": round(baseline),
+                "peak_mib": round(peak),
+                "beyond_model_mib": round(peak - baseline),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+    )
 
 
 def peak_memory(n: int, workdir: Path) -> dict:
     path = workdir / "big.npy"
     x = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, 64))
     for start in range(0, n, 100_000):
-        x[start:start + 100_000] = np.random.default_rng(start).normal(size=(min(100_000, n - start), 64))
+        x[start : start + 100_000] = np.random.default_rng(start).normal(size=(min(100_000, n - start), 64))
     x.flush()
     del x
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import encode as b; b._peak_child({str(path)!r}, {str(workdir / 'big-run')!r})"
@@ -121,12 +132,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, r in throughput(args.n, args.batch_size, work).items():
-            print(f"demo VAE, n={args.n}, batch {args.batch_size}, {name}: bare loop {r['bare_s']} s, "
-                  f"latentviz encode {r['latentviz_s']} s ({r['latentviz_samples_per_s']}/s), ratio {r['ratio']}")
+            print(
+                f"demo VAE, n={args.n}, batch {args.batch_size}, {name}: bare loop {r['bare_s']} s, "
+                f"latentviz encode {r['latentviz_s']} s ({r['latentviz_samples_per_s']}/s), ratio {r['ratio']}"
+            )
         if args.big:
             r = peak_memory(args.big, work)
-            print(f"memory-mapped .npy of {r['n']} x 64 ({r['input_file_mib']} MiB): peak RSS {r['peak_mib']} MiB, "
-                  f"{r['beyond_model_mib']} MiB beyond the loaded model, {r['seconds']} s")
+            print(
+                f"memory-mapped .npy of {r['n']} x 64 ({r['input_file_mib']} MiB): peak RSS {r['peak_mib']} MiB, "
+                f"{r['beyond_model_mib']} MiB beyond the loaded model, {r['seconds']} s"
+            )
 
 
 if __name__ == "__main__":

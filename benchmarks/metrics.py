@@ -36,9 +36,14 @@ def reference_suite(z, f, zt, ft):
     """The reference procedure of tests/reference_metrics.py (the one the tests check us against)."""
     import reference_metrics as ref
 
-    return {"mig": lambda: ref.ref_mig(z, f), "modularity": lambda: ref.ref_modularity(z, f),
-            "irs": lambda: ref.ref_irs(z, f), "sap": lambda: ref.ref_sap(z, f, zt, ft),
-            "explicitness": lambda: ref.ref_explicitness(z, f, zt, ft), "dci": lambda: ref.ref_dci(z, f, zt, ft)}
+    return {
+        "mig": lambda: ref.ref_mig(z, f),
+        "modularity": lambda: ref.ref_modularity(z, f),
+        "irs": lambda: ref.ref_irs(z, f),
+        "sap": lambda: ref.ref_sap(z, f, zt, ft),
+        "explicitness": lambda: ref.ref_explicitness(z, f, zt, ft),
+        "dci": lambda: ref.ref_dci(z, f, zt, ft),
+    }
 
 
 def our_suite(z, f, zt, ft):
@@ -46,12 +51,20 @@ def our_suite(z, f, zt, ft):
 
     def dci():
         d = metrics.dci(z, f, z_test=zt, factors_test=ft)
-        return {"disentanglement": d["disentanglement"], "completeness": d["completeness"],
-                "informativeness_test": d["informativeness_test"]}
+        return {
+            "disentanglement": d["disentanglement"],
+            "completeness": d["completeness"],
+            "informativeness_test": d["informativeness_test"],
+        }
 
-    return {"mig": lambda: metrics.mig(z, f), "modularity": lambda: metrics.modularity(z, f),
-            "irs": lambda: metrics.irs(z, f), "sap": lambda: metrics.sap(z, f, z_test=zt, factors_test=ft),
-            "explicitness": lambda: metrics.explicitness(z, f, z_test=zt, factors_test=ft), "dci": dci}
+    return {
+        "mig": lambda: metrics.mig(z, f),
+        "modularity": lambda: metrics.modularity(z, f),
+        "irs": lambda: metrics.irs(z, f),
+        "sap": lambda: metrics.sap(z, f, z_test=zt, factors_test=ft),
+        "explicitness": lambda: metrics.explicitness(z, f, z_test=zt, factors_test=ft),
+        "dci": dci,
+    }
 
 
 def sampling_suite(z, f):
@@ -76,7 +89,7 @@ def main():
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     z, f = make_code(args.n_train + args.n_test, sizes)
-    zt, ft, z, f = z[args.n_train:], f[args.n_train:], z[:args.n_train], f[:args.n_train]
+    zt, ft, z, f = z[args.n_train :], f[args.n_train :], z[: args.n_train], f[: args.n_train]
     from latentviz.metrics import dci
 
     dci(z[:50], f[:50], n_estimators=1)  # compile (or load the cached) numba kernels outside the timings

@@ -83,16 +83,21 @@ def baseline(side: str, folder: Path) -> None:
         import umap
         from sklearn.manifold import TSNE
 
-        fits = {"pca": lambda: PCA(2).fit_transform(z), "tsne": lambda: TSNE(2, random_state=0).fit_transform(z),
-                "umap": lambda: umap.UMAP(random_state=0).fit_transform(z)}
+        fits = {
+            "pca": lambda: PCA(2).fit_transform(z),
+            "tsne": lambda: TSNE(2, random_state=0).fit_transform(z),
+            "umap": lambda: umap.UMAP(random_state=0).fit_transform(z),
+        }
         rows = np.arange(len(z)) if len(z) <= SKLEARN_TRUSTWORTHINESS_MAX else None
     else:
         import openTSNE
         import umap
 
-        fits = {"pca": lambda: PCA(2).fit_transform(z),
-                "tsne": lambda: np.asarray(openTSNE.TSNE(n_jobs=cores, random_state=0).fit(z)),
-                "umap": lambda: umap.UMAP(n_jobs=cores).fit_transform(z)}
+        fits = {
+            "pca": lambda: PCA(2).fit_transform(z),
+            "tsne": lambda: np.asarray(openTSNE.TSNE(n_jobs=cores, random_state=0).fit(z)),
+            "umap": lambda: umap.UMAP(n_jobs=cores).fit_transform(z),
+        }
         rows = np.random.default_rng(0).choice(len(z), min(5000, len(z)), replace=False)
     steps["imports"] = time.perf_counter() - tick
     for method, fit in fits.items():
@@ -131,8 +136,13 @@ def side_process(side: str, folder: Path, run: Path, sample: int | None, dask: s
             for proc in [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
                     line = " ".join(proc.cmdline())
-                    name = "driver" if proc.pid == child.pid else \
-                        f"worker {proc.pid}" if "multiprocessing" in line and "resource_tracker" not in line else "helper"
+                    name = (
+                        "driver"
+                        if proc.pid == child.pid
+                        else f"worker {proc.pid}"
+                        if "multiprocessing" in line and "resource_tracker" not in line
+                        else "helper"
+                    )
                     peaks[proc.pid] = (name, max(peaks.get(proc.pid, ("", 0))[1], proc.memory_info().rss))
         time.sleep(0.2)
     out, err = child.communicate()
@@ -142,8 +152,9 @@ def side_process(side: str, folder: Path, run: Path, sample: int | None, dask: s
     return time.perf_counter() - start, out + f"\npeak memory per process: {memory}"
 
 
-def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, sample: int | None,
-            dask: str | None = None) -> None:
+def compare(
+    n: int, d: int, standard_max: int, informed_max: int, repeats: int, sample: int | None, dask: str | None = None
+) -> None:
     import pandas as pd
 
     from latentviz.projection import embedding_quality
@@ -167,8 +178,11 @@ def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, 
                 cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                 seconds[side].append(wall)
                 cpu_seconds[side].append(cpu)
-                print(f"  {side:<9} {wall:7.1f} s wall, {cpu:7.1f} s CPU, load {os.getloadavg()[0]:.1f}   "
-                      f"{out.strip().replace(chr(10), '; ')}", flush=True)
+                print(
+                    f"  {side:<9} {wall:7.1f} s wall, {cpu:7.1f} s CPU, load {os.getloadavg()[0]:.1f}   "
+                    f"{out.strip().replace(chr(10), '; ')}",
+                    flush=True,
+                )
         manifest = Run(run).manifest
         stored = pd.read_parquet(run / "projections.parquet")
         maps = {("ours", m): stored[[f"{m}_0", f"{m}_1"]].to_numpy() for m in ("pca", "tsne", "umap")}
@@ -180,17 +194,27 @@ def compare(n: int, d: int, standard_max: int, informed_max: int, repeats: int, 
     cpu = {side: statistics.median(values) for side, values in cpu_seconds.items()}
     print("median CPU seconds: " + ", ".join(f"{side} {value:.1f}" for side, value in cpu.items()))
     for side in sides[:-1]:
-        print(f"ours is {median[side] / median['ours']:.2f}x faster than {side} "
-              f"({cpu[side] / cpu['ours']:.2f}x less CPU time)")
+        print(
+            f"ours is {median[side] / median['ours']:.2f}x faster than {side} "
+            f"({cpu[side] / cpu['ours']:.2f}x less CPU time)"
+        )
     graph = manifest["neighbors"]
-    print(f"ours: kNN graph {graph['method']} k={graph['k']} {graph['seconds']:.1f} s; " + "; ".join(
-        f"{m} {e['seconds']:.1f} s (fitted on {e['fitted_on']}, placed {e['placed_by_transform']}"
-        + (f", {e['iterations_used']} iterations" if "iterations_used" in e else "")
-        + (", beside t-SNE" if e.get("beside_tsne") else "")
-        + (f", placed on Dask in {e['placed_on_dask']['seconds']:.1f} s over {e['placed_on_dask']['workers']} "
-           f"workers: {e['placed_on_dask']['points_per_second_per_worker']:,.0f} points/s/worker"
-           if e.get("placed_on_dask") else "") + ")"
-        for m, e in manifest["projections"].items()))
+    print(
+        f"ours: kNN graph {graph['method']} k={graph['k']} {graph['seconds']:.1f} s; "
+        + "; ".join(
+            f"{m} {e['seconds']:.1f} s (fitted on {e['fitted_on']}, placed {e['placed_by_transform']}"
+            + (f", {e['iterations_used']} iterations" if "iterations_used" in e else "")
+            + (", beside t-SNE" if e.get("beside_tsne") else "")
+            + (
+                f", placed on Dask in {e['placed_on_dask']['seconds']:.1f} s over {e['placed_on_dask']['workers']} "
+                f"workers: {e['placed_on_dask']['points_per_second_per_worker']:,.0f} points/s/worker"
+                if e.get("placed_on_dask")
+                else ""
+            )
+            + ")"
+            for m, e in manifest["projections"].items()
+        )
+    )
     print("trustworthiness@10, every map on the same seeded 5k sample:")
     for method in ("pca", "tsne", "umap"):
         values = {side: embedding_quality(z, maps[side, method], labels=labels)["trustworthiness"] for side in sides}
@@ -208,8 +232,11 @@ def knn_scan(sizes: list[int], d: int, k: int) -> None:
         start = time.perf_counter()
         approximate = knn(z, k, method="pynndescent", random_state=0)
         t_approx = time.perf_counter() - start
-        print(f"n={n} d={d} k={k}: exact {t_exact:.1f} s, pynndescent {t_approx:.1f} s, "
-              f"recall {recall(approximate, exact):.4f}", flush=True)
+        print(
+            f"n={n} d={d} k={k}: exact {t_exact:.1f} s, pynndescent {t_approx:.1f} s, "
+            f"recall {recall(approximate, exact):.4f}",
+            flush=True,
+        )
 
 
 def place_rate(spec: str, n: int, d: int, sample: int) -> None:
@@ -222,7 +249,9 @@ def place_rate(spec: str, n: int, d: int, sample: int) -> None:
     z = mixture(n, d)[0].astype(np.float32)
     fit, rest = z[:sample], z[sample:]
     graph, index = knn(fit, 30), search_index(fit, n_queries=len(rest))
-    print(f"{len(rest):,} to place against {sample:,} ({type(index).__name__}); load {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"{len(rest):,} to place against {sample:,} ({type(index).__name__}); load {os.getloadavg()[0]:.1f}", flush=True
+    )
     with dask_client(spec) as client:
         client.run(_import_cached, ["umap", "openTSNE"])
         for projector in (TSNE(2, perplexity=10), UMAP(2)):
@@ -271,8 +300,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=30)
     parser.add_argument("--cold-warm", action="store_true")
     parser.add_argument("--dask", metavar="ADDRESS|local:N", help="ours: project --dask")
-    parser.add_argument("--place-rate", action="store_true",
-                        help="with --dask: points placed per second per worker on the warm cluster (--n, --d, --sample)")
+    parser.add_argument(
+        "--place-rate",
+        action="store_true",
+        help="with --dask: points placed per second per worker on the warm cluster (--n, --d, --sample)",
+    )
     args = parser.parse_args()
     if args.side:
         baseline(args.side, args.folder)

@@ -21,8 +21,16 @@ def _pages():
     return {"explore": explore, "dimensions": dimensions, "metrics": metrics, "decode": decode, "compare": compare}
 
 
-def create_app(run_paths, *, load_model: bool = True, device: str = "auto", policy=None,
-               budget: int = logic.DISPLAY_BUDGET, hosts=(), trust_checkpoint: bool = False):
+def create_app(
+    run_paths,
+    *,
+    load_model: bool = True,
+    device: str = "auto",
+    policy=None,
+    budget: int = logic.DISPLAY_BUDGET,
+    hosts=(),
+    trust_checkpoint: bool = False,
+):
     """Build the dashboard over ``run_paths`` (one or more run folders).
 
     Parameters
@@ -55,31 +63,66 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
     dash = require("dash", purpose="the dashboard")
     from dash import Input, Output, State, dcc, html
 
-    store = RunStore(run_paths, load_model=load_model, device=device, budget=budget, policy=policy,
-                     trust_checkpoint=trust_checkpoint)
+    store = RunStore(
+        run_paths, load_model=load_model, device=device, budget=budget, policy=policy, trust_checkpoint=trust_checkpoint
+    )
     pages = _pages()
-    app = dash.Dash(__name__, title="latentviz", assets_folder=str(ASSETS), update_title=None,
-                    suppress_callback_exceptions=True, serve_locally=True)
-    tabs = [dcc.Tab(label=name.capitalize(), value=name, className="lv-tab", selected_className="lv-tab--on")
-            for name in pages if name != "compare" or len(store) > 1]
+    app = dash.Dash(
+        __name__,
+        title="latentviz",
+        assets_folder=str(ASSETS),
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
+    tabs = [
+        dcc.Tab(label=name.capitalize(), value=name, className="lv-tab", selected_className="lv-tab--on")
+        for name in pages
+        if name != "compare" or len(store) > 1
+    ]
     first = store.ids[0]
-    app.layout = html.Div(className="lv-app", children=[
-        html.Header(className="lv-header", children=[
-            html.Div(className="lv-brand", children=[html.Span("latent", className="lv-brand-a"), "viz"]),
-            dcc.Tabs(id=ids.tabs(ids.APP), value="explore", children=tabs, className="lv-tabs",
-                     parent_className="lv-tabs-parent"),
-            html.Div(className="lv-runpick", children=[
-                html.Span("run", className="lv-label"),
-                dcc.Dropdown(id=ids.run_picker(ids.APP), value=first, clearable=False, searchable=False,
-                             options=[{"label": r, "value": r} for r in store.ids], className="lv-dropdown"),
-            ], style=None if len(store) > 1 else {"display": "none"}),
-        ]),
-        dcc.Store(id=ids.focus(ids.APP), data=None),
-        html.Main(id=ids.page(ids.APP), className="lv-main"),
-    ])
+    app.layout = html.Div(
+        className="lv-app",
+        children=[
+            html.Header(
+                className="lv-header",
+                children=[
+                    html.Div(className="lv-brand", children=[html.Span("latent", className="lv-brand-a"), "viz"]),
+                    dcc.Tabs(
+                        id=ids.tabs(ids.APP),
+                        value="explore",
+                        children=tabs,
+                        className="lv-tabs",
+                        parent_className="lv-tabs-parent",
+                    ),
+                    html.Div(
+                        className="lv-runpick",
+                        children=[
+                            html.Span("run", className="lv-label"),
+                            dcc.Dropdown(
+                                id=ids.run_picker(ids.APP),
+                                value=first,
+                                clearable=False,
+                                searchable=False,
+                                options=[{"label": r, "value": r} for r in store.ids],
+                                className="lv-dropdown",
+                            ),
+                        ],
+                        style=None if len(store) > 1 else {"display": "none"},
+                    ),
+                ],
+            ),
+            dcc.Store(id=ids.focus(ids.APP), data=None),
+            html.Main(id=ids.page(ids.APP), className="lv-main"),
+        ],
+    )
 
-    @app.callback(Output(ids.page(ids.APP), "children"), Input(ids.tabs(ids.APP), "value"),
-                  Input(ids.run_picker(ids.APP), "value"), State(ids.focus(ids.APP), "data"))
+    @app.callback(
+        Output(ids.page(ids.APP), "children"),
+        Input(ids.tabs(ids.APP), "value"),
+        Input(ids.run_picker(ids.APP), "value"),
+        State(ids.focus(ids.APP), "data"),
+    )
     def render(tab, run_id, focus):
         return pages[logic.one_of(tab, pages, name="tab")].layout(store, store[run_id or first].id, focus=focus)
 
@@ -91,8 +134,17 @@ def create_app(run_paths, *, load_model: bool = True, device: str = "auto", poli
     return app
 
 
-def serve(run_paths, host: str = "127.0.0.1", port: int = 8050, *, load_model: bool = True, device: str = "auto",
-          policy=None, threads: int = 8, trust_checkpoint: bool = False) -> None:
+def serve(
+    run_paths,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    *,
+    load_model: bool = True,
+    device: str = "auto",
+    policy=None,
+    threads: int = 8,
+    trust_checkpoint: bool = False,
+) -> None:
     """Serve the dashboard with waitress until interrupted; binds 127.0.0.1 unless ``host`` says otherwise.
 
     waitress is a production WSGI server: ``threads`` requests run at once, so a team can share
@@ -103,14 +155,21 @@ def serve(run_paths, host: str = "127.0.0.1", port: int = 8050, *, load_model: b
     from latentviz.errors import InputError
     from latentviz.progress import say
 
-    app = create_app(run_paths, load_model=load_model, device=device, policy=policy, hosts=(host,),
-                     trust_checkpoint=trust_checkpoint)
+    app = create_app(
+        run_paths, load_model=load_model, device=device, policy=policy, hosts=(host,), trust_checkpoint=trust_checkpoint
+    )
     try:
-        server = waitress.create_server(app.server, host=host, port=port, threads=threads,
-                                        max_request_body_size=app.server.config["MAX_CONTENT_LENGTH"])
+        server = waitress.create_server(
+            app.server,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=app.server.config["MAX_CONTENT_LENGTH"],
+        )
     except OSError as exc:
-        raise InputError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                         "choose another --port or --host") from None
+        raise InputError(
+            f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port or --host"
+        ) from None
     name = security.normal_host(host)
     if not security.is_loopback(name):
         say(f"warning: --host {host} lets other machines on the network browse these runs")

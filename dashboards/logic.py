@@ -31,8 +31,16 @@ MAX_LASSO_CROSSINGS = 50
 
 
 # -- colour ---------------------------------------------------------------------------------------------
-def color_options(*, has_labels: bool, factor_names, latent_dim: int, has_kl: bool, has_recon: bool,
-                  has_neighbours: bool, has_clusters: bool = False) -> list[dict]:
+def color_options(
+    *,
+    has_labels: bool,
+    factor_names,
+    latent_dim: int,
+    has_kl: bool,
+    has_recon: bool,
+    has_neighbours: bool,
+    has_clusters: bool = False,
+) -> list[dict]:
     """The colour-by choices a run supports, as Dash dropdown options (value is a key for :func:`color_key`)."""
     options = [{"label": "nothing", "value": "none"}]
     if has_labels:
@@ -94,8 +102,10 @@ def color_key(value: str | None) -> tuple[str, str | int | None]:
         return "factor", arg
     if kind in ("label", "cluster", "kl", "recon_error", "agreement", "run_agreement"):
         return kind, None
-    raise InputError(f"color_by: unknown value '{value}'; choose label, cluster, factor:<name>, z:<dim>, kl, "
-                     "recon_error, agreement or run_agreement")
+    raise InputError(
+        f"color_by: unknown value '{value}'; choose label, cluster, factor:<name>, z:<dim>, kl, "
+        "recon_error, agreement or run_agreement"
+    )
 
 
 def cluster_names(clusters: np.ndarray) -> np.ndarray:
@@ -110,8 +120,16 @@ def cluster_entries(facts: dict) -> list[dict]:
     out = []
     for entry in sorted(facts.get("clusters", []), key=lambda c: (-c["size"], c["cluster"])):
         top = ", ".join(str(name) for name, _ in entry.get("top_labels", []))
-        out.append({"cluster": int(entry["cluster"]), "size": int(entry["size"]), "purity": entry.get("purity"),
-                    "top_labels": top, "medoid": str(entry["medoid"]), "centroid": entry["centroid"]})
+        out.append(
+            {
+                "cluster": int(entry["cluster"]),
+                "size": int(entry["size"]),
+                "purity": entry.get("purity"),
+                "top_labels": top,
+                "medoid": str(entry["medoid"]),
+                "centroid": entry["centroid"],
+            }
+        )
     return out
 
 
@@ -140,8 +158,9 @@ def rows_in_selection(xy: np.ndarray, selected: dict | None) -> np.ndarray | Non
     if selected.get("lassoPoints"):
         px, py = (_numbers(selected["lassoPoints"][a], "lasso") for a in ("x", "y"))
         if len(px) != len(py) or len(px) > MAX_LASSO_VERTICES:
-            raise InputError(f"lasso: {len(px)} x and {len(py)} y vertices; draw a lasso of at most "
-                             f"{MAX_LASSO_VERTICES:,} vertices")
+            raise InputError(
+                f"lasso: {len(px)} x and {len(py)} y vertices; draw a lasso of at most {MAX_LASSO_VERTICES:,} vertices"
+            )
         return np.flatnonzero(_inside_polygon(x, y, px, py))
     return None  # points alone (a 3-D or click selection): their customdata are ids, which the caller maps
 
@@ -182,11 +201,12 @@ def _inside_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray
     lo = np.searchsorted(ys, np.minimum(py, yb))
     hi = np.searchsorted(ys, np.maximum(py, yb))
     if (hi - lo).sum() > MAX_LASSO_CROSSINGS * max(len(x), 1):
-        raise InputError(f"lasso: its edges cross each point's row more than {MAX_LASSO_CROSSINGS} times; "
-                         "draw a simpler lasso")
+        raise InputError(
+            f"lasso: its edges cross each point's row more than {MAX_LASSO_CROSSINGS} times; draw a simpler lasso"
+        )
     inside = np.zeros(len(x), dtype=bool)
     for k in np.flatnonzero(hi > lo):
-        rows = order[lo[k]:hi[k]]
+        rows = order[lo[k] : hi[k]]
         cross = px[k] + (y[rows] - py[k]) * (xb[k] - px[k]) / (yb[k] - py[k])
         inside[rows] ^= x[rows] < cross
     return inside
@@ -202,8 +222,11 @@ def check_row(value, n: int, *, name: str = "row") -> int:
 def check_rows(rows, n: int, *, name: str = "selection") -> np.ndarray:
     """``rows`` as an array of at most ``n`` row indices of a run of ``n`` rows, or an InputError."""
     array = np.asarray(rows if isinstance(rows, list) else [None])
-    if array.ndim != 1 or len(array) > n or (len(array) and (array.dtype.kind not in "iu" or array.min() < 0
-                                                             or array.max() >= n)):
+    if (
+        array.ndim != 1
+        or len(array) > n
+        or (len(array) and (array.dtype.kind not in "iu" or array.min() < 0 or array.max() >= n))
+    ):
         raise InputError(f"{name}: not a list of at most {n:,} row indices of this run")
     return array.astype(np.int64)
 
@@ -306,7 +329,12 @@ def slider_code(values, order, base: np.ndarray, *, bounds=None) -> np.ndarray:
     can send; dimensions and values that no slider sends are refused.
     """
     code = np.array(base, dtype=np.float32, copy=True)
-    if not isinstance(values, list) or not isinstance(order, list) or len(values) != len(order) or len(order) > len(code):
+    if (
+        not isinstance(values, list)
+        or not isinstance(order, list)
+        or len(values) != len(order)
+        or len(order) > len(code)
+    ):
         raise InputError(f"sliders: expected one value for each of at most {len(code)} latent dimensions")
     low, high = bounds if bounds is not None else (np.full(len(code), -np.inf), np.full(len(code), np.inf))
     for dim, value in zip(order, values, strict=True):
@@ -321,8 +349,11 @@ def ab_state(state, n: int) -> dict:
     if not isinstance(state, dict):
         raise InputError("decode: the picked points are not an {a, b, next} record")
     b = state.get("b")
-    return {"a": check_row(state.get("a"), n, name="point A"), "b": None if b is None else check_row(b, n, name="point B"),
-            "next": one_of(state.get("next", "a"), ("a", "b"), name="next point")}
+    return {
+        "a": check_row(state.get("a"), n, name="point A"),
+        "b": None if b is None else check_row(b, n, name="point B"),
+        "next": one_of(state.get("next", "a"), ("a", "b"), name="next point"),
+    }
 
 
 def next_ab(state: dict | None, row: int) -> dict:
@@ -350,14 +381,20 @@ def metric_deltas(metrics: dict[str, dict], facts: dict | None = None) -> list[d
     """
     facts = facts or {}
     runs = list(metrics)
-    scalar = [{k: v for k, v in metrics[r].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-              for r in runs]
+    scalar = [
+        {k: v for k, v in metrics[r].items() if isinstance(v, (int, float)) and not isinstance(v, bool)} for r in runs
+    ]
     rank = {name: k for k, name in enumerate(facts)}
-    names = sorted(set().union(*[s.keys() for s in scalar]) if scalar else [], key=lambda n: (rank.get(n, len(rank)), n))
+    names = sorted(
+        set().union(*[s.keys() for s in scalar]) if scalar else [], key=lambda n: (rank.get(n, len(rank)), n)
+    )
     rows = []
     for name in names:
-        row = {"metric": name, "group": getattr(facts.get(name), "group", ""),
-               **{r: s.get(name) for r, s in zip(runs, scalar, strict=True)}}
+        row = {
+            "metric": name,
+            "group": getattr(facts.get(name), "group", ""),
+            **{r: s.get(name) for r, s in zip(runs, scalar, strict=True)},
+        }
         first, last = row[runs[0]], row[runs[-1]]
         row["delta"] = None if first is None or last is None or len(runs) < 2 else last - first
         higher = getattr(facts.get(name), "higher_is_better", None)

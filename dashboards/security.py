@@ -55,7 +55,11 @@ def allowed_host(header: str | None, extra=()) -> bool:
 def request_limit(store) -> int:
     """Largest request body the server reads: one selection event from every run's drawn points
     plus one stored selection of every row of the largest run, and a megabyte for the rest."""
-    return 2**20 + sum(POINT_BYTES * min(data.budget, data.n) for data in store) + ROW_BYTES * max(data.n for data in store)
+    return (
+        2**20
+        + sum(POINT_BYTES * min(data.budget, data.n) for data in store)
+        + ROW_BYTES * max(data.n for data in store)
+    )
 
 
 def protect(app, *, hosts=(), max_bytes: int) -> None:
@@ -70,10 +74,13 @@ def protect(app, *, hosts=(), max_bytes: int) -> None:
     def only_known_hosts(environ, start_response):
         if allowed_host(environ.get("HTTP_HOST"), allowed):
             return inner(environ, start_response)
-        body = (f"latentviz: refused a request for host {environ.get('HTTP_HOST', '')[:80]!r}; open the dashboard "
-                "as localhost or 127.0.0.1 (or start it with --host NAME)\n").encode()
-        start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
-                                         ("Content-Length", str(len(body)))])
+        body = (
+            f"latentviz: refused a request for host {environ.get('HTTP_HOST', '')[:80]!r}; open the dashboard "
+            "as localhost or 127.0.0.1 (or start it with --host NAME)\n"
+        ).encode()
+        start_response(
+            "403 Forbidden", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
     server.wsgi_app = only_known_hosts

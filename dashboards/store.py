@@ -29,8 +29,16 @@ NEIGHBOURS_SHOWN = 8
 class RunData:
     """One run folder as the dashboard sees it; each property is read or derived once."""
 
-    def __init__(self, run_id: str, path, *, load_model: bool = True, device: str = "auto",
-                 budget: int = logic.DISPLAY_BUDGET, trust_checkpoint: bool = False):
+    def __init__(
+        self,
+        run_id: str,
+        path,
+        *,
+        load_model: bool = True,
+        device: str = "auto",
+        budget: int = logic.DISPLAY_BUDGET,
+        trust_checkpoint: bool = False,
+    ):
         self.id = run_id
         self.run = Run(path)
         self.run.require_complete()
@@ -214,11 +222,15 @@ class RunData:
 
     # -- colour -----------------------------------------------------------------------------------------------
     def color_options(self) -> list[dict]:
-        options = logic.color_options(has_labels=self.labels is not None, factor_names=self.run.factor_names,
-                                      latent_dim=self.z.shape[1], has_kl=self.kl is not None,
-                                      has_recon=self.column("recon_error") is not None,
-                                      has_neighbours=self.neighbours is not None and bool(self.methods),
-                                      has_clusters=self.clusters is not None)
+        options = logic.color_options(
+            has_labels=self.labels is not None,
+            factor_names=self.run.factor_names,
+            latent_dim=self.z.shape[1],
+            has_kl=self.kl is not None,
+            has_recon=self.column("recon_error") is not None,
+            has_neighbours=self.neighbours is not None and bool(self.methods),
+            has_clusters=self.clusters is not None,
+        )
         return logic.forced_color_options(options, self._auto_color_modes.get)
 
     @functools.cached_property
@@ -233,8 +245,9 @@ class RunData:
         for value in ("label", *(f"factor:{name}" for name in self.run.factor_names)):
             values = self.color_values(value, "")[0]
             series = pd.Series(values) if values is not None else None
-            numeric = series is not None and pd.api.types.is_numeric_dtype(series) \
-                and not pd.api.types.is_bool_dtype(series)
+            numeric = (
+                series is not None and pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+            )
             modes[value] = ("categorical" if is_categorical(series) else "continuous") if numeric else None
         return modes
 
@@ -273,8 +286,9 @@ class RunData:
     # -- directions -----------------------------------------------------------------------------------------
     def direction_options(self) -> list[dict]:
         classes = [] if self.labels is None else sorted(set(map(str, self.labels)))[:30]
-        return logic.direction_options(classes=classes, factor_names=self.run.factor_names,
-                                       n_principal=min(3, self.z.shape[1]))
+        return logic.direction_options(
+            classes=classes, factor_names=self.run.factor_names, n_principal=min(3, self.z.shape[1])
+        )
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 - a RunData lives as long as the app
     def direction(self, value: str) -> np.ndarray:
@@ -345,8 +359,16 @@ class RunData:
 class RunStore:
     """The runs of one dashboard, keyed by a short id derived from the folder name."""
 
-    def __init__(self, run_paths, *, load_model: bool = True, device: str = "auto",
-                 budget: int = logic.DISPLAY_BUDGET, policy=None, trust_checkpoint: bool = False):
+    def __init__(
+        self,
+        run_paths,
+        *,
+        load_model: bool = True,
+        device: str = "auto",
+        budget: int = logic.DISPLAY_BUDGET,
+        policy=None,
+        trust_checkpoint: bool = False,
+    ):
         self.policy = policy  # an audit policy file whose results the Metrics page shows, or None
         paths = [Path(p) for p in run_paths]
         if not paths:
@@ -355,8 +377,9 @@ class RunStore:
         self._comparisons: dict[tuple[str, ...], object] = {}  # run ids -> their Comparison
         for path in paths:
             run_id = _unique(re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "run", self._runs)
-            self._runs[run_id] = RunData(run_id, path, load_model=load_model, device=device, budget=budget,
-                                         trust_checkpoint=trust_checkpoint)
+            self._runs[run_id] = RunData(
+                run_id, path, load_model=load_model, device=device, budget=budget, trust_checkpoint=trust_checkpoint
+            )
         runs = list(self._runs.values())
         for data in runs:
             data.store = self

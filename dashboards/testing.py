@@ -34,7 +34,8 @@ def plot(driver, component_id: dict, expression: str):
     """Evaluate ``expression`` on the plotly graph div ``gd`` inside a dcc.Graph."""
     return driver.execute_script(
         f"const gd = document.querySelector(arguments[0] + ' .js-plotly-plot'); return gd ? ({expression}) : null;",
-        css(component_id))
+        css(component_id),
+    )
 
 
 def open_page(driver, url: str, tab: str | None = None):
@@ -43,8 +44,11 @@ def open_page(driver, url: str, tab: str | None = None):
     driver.get(url)
     driver.get_log("browser")  # start each test with an empty console
     if tab:
-        wait(driver, lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, ".lv-tab") if t.text.strip() == tab],
-             f"no tab {tab}")[0].click()
+        wait(
+            driver,
+            lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, ".lv-tab") if t.text.strip() == tab],
+            f"no tab {tab}",
+        )[0].click()
 
 
 def console_errors(driver) -> list:
@@ -57,17 +61,26 @@ def choose(driver, dropdown_id: dict, label: str):
     from selenium.webdriver.common.by import By
 
     find(driver, dropdown_id).click()
-    option = wait(driver, lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, "[role='option']")
-                                     if o.text.strip() == label], f"no option {label}")[0]
+    option = wait(
+        driver,
+        lambda d: [o for o in d.find_elements(By.CSS_SELECTOR, "[role='option']") if o.text.strip() == label],
+        f"no option {label}",
+    )[0]
     option.click()
 
 
 def point_position(driver, graph_id: dict, x: float, y: float) -> tuple[float, float]:
     """Viewport pixel of data point (x, y) in a 2-D plotly graph."""
-    return tuple(plot(driver, graph_id, f"""(() => {{
+    return tuple(
+        plot(
+            driver,
+            graph_id,
+            f"""(() => {{
         const L = gd._fullLayout, r = gd.getBoundingClientRect();
         return [r.left + L.xaxis._offset + L.xaxis.l2p({x}), r.top + L.yaxis._offset + L.yaxis.l2p({y})];
-    }})()"""))
+    }})()""",
+        )
+    )
 
 
 def ready(driver, graph_id: dict) -> bool:
@@ -83,8 +96,9 @@ def drag(driver, start, end):
     builder.pointer_action.move_to_location(int(start[0]), int(start[1]))
     builder.pointer_action.pointer_down()
     for t in np.linspace(0, 1, 6)[1:]:
-        builder.pointer_action.move_to_location(int(start[0] + t * (end[0] - start[0])),
-                                                int(start[1] + t * (end[1] - start[1])))
+        builder.pointer_action.move_to_location(
+            int(start[0] + t * (end[0] - start[0])), int(start[1] + t * (end[1] - start[1]))
+        )
     builder.pointer_action.pointer_up()
     builder.perform()
 
@@ -104,10 +118,17 @@ def box_select(driver, graph_id, coords, quantiles=(0.3, 0.7)):
     """Drag a box over the points between two quantiles; return the rows of ``coords`` inside the box drawn."""
     lo, hi = np.quantile(coords, list(quantiles), axis=0)
     drag(driver, point_position(driver, graph_id, lo[0], hi[1]), point_position(driver, graph_id, hi[0], lo[1]))
-    box = wait(driver, lambda d: plot(d, graph_id, "gd._fullLayout.selections && gd._fullLayout.selections[0] && "
-                                                  "[gd._fullLayout.selections[0].x0, gd._fullLayout.selections[0].x1,"
-                                                  " gd._fullLayout.selections[0].y0, gd._fullLayout.selections[0].y1]"),
-               "the box selection did not register")
+    box = wait(
+        driver,
+        lambda d: plot(
+            d,
+            graph_id,
+            "gd._fullLayout.selections && gd._fullLayout.selections[0] && "
+            "[gd._fullLayout.selections[0].x0, gd._fullLayout.selections[0].x1,"
+            " gd._fullLayout.selections[0].y0, gd._fullLayout.selections[0].y1]",
+        ),
+        "the box selection did not register",
+    )
     (x0, x1), (y0, y1) = sorted(box[:2]), sorted(box[2:])
     inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
     return np.flatnonzero(inside)

@@ -25,7 +25,9 @@ def import_callable(spec: str, *, option: str = "--model") -> Callable[..., Any]
     """Import the attribute ``NAME`` of ``MODULE_OR_FILE:NAME`` (dotted names allowed after the colon)."""
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name:
-        raise InputError(f"{option}: '{spec}' is not MODULE_OR_FILE:CALLABLE (e.g. mymodels.py:VAE or pkg.models:build)")
+        raise InputError(
+            f"{option}: '{spec}' is not MODULE_OR_FILE:CALLABLE (e.g. mymodels.py:VAE or pkg.models:build)"
+        )
     if target.endswith(".py") or "/" in target or "\\" in target:
         path = Path(target)
         if not path.is_file():
@@ -51,7 +53,9 @@ def import_callable(spec: str, *, option: str = "--model") -> Callable[..., Any]
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
-            raise InputError(f"{option}: cannot import module '{target}' ({exc}); check the name or give a file path") from exc
+            raise InputError(
+                f"{option}: cannot import module '{target}' ({exc}); check the name or give a file path"
+            ) from exc
     obj: Any = module
     for part in name.split("."):
         if not hasattr(obj, part):

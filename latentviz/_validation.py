@@ -59,16 +59,19 @@ def check_per_row(values, n: int, *, name: str, whom: str, columns: bool = False
     given = arr.shape
     if arr.dtype == object and arr.ndim == 1 and any(np.ndim(v) > 0 for v in arr):
         total = sum(int(np.size(v)) for v in arr)
-        raise InputError(f"{whom}: {name} holds {total} values for {n} rows (lists in its cells); "
-                         "give one value per row (one column per factor)")
+        raise InputError(
+            f"{whom}: {name} holds {total} values for {n} rows (lists in its cells); "
+            "give one value per row (one column per factor)"
+        )
     if columns and arr.ndim == 1:
         arr = arr[:, None]
     elif not columns and arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != (2 if columns else 1) or len(arr) != n:
         shape = f"({n},) or ({n}, k)" if columns else f"({n},)"
-        raise InputError(f"{whom}: {name} has {arr.size} values (shape {given}) for {n} rows; "
-                         f"give shape {shape}, one entry per row")
+        raise InputError(
+            f"{whom}: {name} has {arr.size} values (shape {given}) for {n} rows; give shape {shape}, one entry per row"
+        )
     return arr
 
 
@@ -78,8 +81,10 @@ def check_codes(z: np.ndarray, *, whom: str) -> None:
     Some non-finite rows are allowed (metrics and projections skip them).
     """
     if np.iscomplexobj(z):
-        raise InputError(f"{whom}: the latents are complex ({z.dtype}); give real values "
-                         "(e.g. the real and imaginary parts as separate dimensions)")
+        raise InputError(
+            f"{whom}: the latents are complex ({z.dtype}); give real values "
+            "(e.g. the real and imaginary parts as separate dimensions)"
+        )
     if not np.isfinite(z).all(axis=1).any():
         raise InputError(f"{whom}: all {len(z)} latent rows hold NaN or inf; there is nothing to project or measure")
 
@@ -102,8 +107,10 @@ def dedupe_ids(ids, how: str | None, *, whom: str) -> tuple[np.ndarray, np.ndarr
         return ids, None
     if how is None:
         first = ids[repeated][0]
-        raise InputError(f"{whom}: {int(repeated.sum())} duplicate id(s) (e.g. '{first}' appears "
-                         f"{int((ids == first).sum())} times); make the ids unique or pass --dedupe-ids suffix|first")
+        raise InputError(
+            f"{whom}: {int(repeated.sum())} duplicate id(s) (e.g. '{first}' appears "
+            f"{int((ids == first).sum())} times); make the ids unique or pass --dedupe-ids suffix|first"
+        )
     check_choice("--dedupe-ids", how, DEDUPE_IDS)
     if how == "first":
         return ids, ~repeated
@@ -163,6 +170,8 @@ class NpzArrays:
         except ValueError as exc:
             if "allow_pickle" not in str(exc):
                 raise InputError(f"{self.whom} {self.path}: array {key!r} cannot be read ({exc})") from exc
-            raise InputError(f"{self.whom} {self.path}: array {key!r} holds Python objects (a pickle), which latentviz "
-                             f"never loads; save numbers instead, e.g. np.savez(path, {key}=np.asarray(values, "
-                             "dtype=np.float32)), or strings as a fixed-width array (np.asarray(values, dtype=str))") from None
+            raise InputError(
+                f"{self.whom} {self.path}: array {key!r} holds Python objects (a pickle), which latentviz "
+                f"never loads; save numbers instead, e.g. np.savez(path, {key}=np.asarray(values, "
+                "dtype=np.float32)), or strings as a fixed-width array (np.asarray(values, dtype=str))"
+            ) from None

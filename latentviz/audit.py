@@ -49,12 +49,14 @@ from latentviz.errors import InputError
 DEFAULT_POLICY = Path(__file__).parent / "policies" / "default.yaml"
 #: The policy applied without --policy, by the run's kind (manifest ``kind``; a run made by
 #: ``latentviz sample`` counts as ``generator``). A kind not listed gets :data:`DEFAULT_POLICY`.
-DEFAULT_POLICIES = {"vae": DEFAULT_POLICY,
-                    "autoencoder": DEFAULT_POLICY.with_name("default-autoencoder.yaml"),
-                    "feature_extractor": DEFAULT_POLICY.with_name("default-embedding.yaml"),
-                    "embedding": DEFAULT_POLICY.with_name("default-embedding.yaml"),
-                    "imported": DEFAULT_POLICY.with_name("default-embedding.yaml"),
-                    "generator": DEFAULT_POLICY.with_name("default-generator.yaml")}
+DEFAULT_POLICIES = {
+    "vae": DEFAULT_POLICY,
+    "autoencoder": DEFAULT_POLICY.with_name("default-autoencoder.yaml"),
+    "feature_extractor": DEFAULT_POLICY.with_name("default-embedding.yaml"),
+    "embedding": DEFAULT_POLICY.with_name("default-embedding.yaml"),
+    "imported": DEFAULT_POLICY.with_name("default-embedding.yaml"),
+    "generator": DEFAULT_POLICY.with_name("default-generator.yaml"),
+}
 CONDITIONS = ("gt", "gte", "lt", "lte", "between")
 _SYMBOL = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 _NEGATED = {"gt": "≤", "gte": "<", "lt": "≥", "lte": ">"}
@@ -70,8 +72,12 @@ def policy_metrics() -> list[str]:
     from latentviz.metrics import REGISTRY
     from latentviz.projection import METHODS
 
-    return [*REGISTRY, PROJECTION_TRUSTWORTHINESS, *(f"{PROJECTION_TRUSTWORTHINESS}_{m}" for m in METHODS),
-            *metric_infos()]
+    return [
+        *REGISTRY,
+        PROJECTION_TRUSTWORTHINESS,
+        *(f"{PROJECTION_TRUSTWORTHINESS}_{m}" for m in METHODS),
+        *metric_infos(),
+    ]
 
 
 class Check(BaseModel):
@@ -211,8 +217,11 @@ def run_values(run, baseline=None) -> dict:
     else:
         skipped = dict(values.get("skipped") or {}) if isinstance(values.get("skipped"), dict) else {}
         values["skipped"] = {**dict.fromkeys(metric_infos(), _drift_missing(run, baseline)), **skipped}
-    maps = {m: float(e["trustworthiness"]) for m, e in (run.manifest.get("projections") or {}).items()
-            if isinstance(e, dict) and isinstance(e.get("trustworthiness"), (int, float))}
+    maps = {
+        m: float(e["trustworthiness"])
+        for m, e in (run.manifest.get("projections") or {}).items()
+        if isinstance(e, dict) and isinstance(e.get("trustworthiness"), (int, float))
+    }
     for method, value in maps.items():
         values.setdefault(f"{PROJECTION_TRUSTWORTHINESS}_{method}", value)
     if maps:
@@ -229,7 +238,9 @@ def _drift_missing(run, baseline) -> str:
         return "drift is measured against a baseline: give --baseline RUN (or run 'latentviz drift REF RUN')"
     problem = model_mismatch(baseline, run)
     if problem:
-        return f"the baseline may be another model ({problem}); measure it with 'latentviz drift --allow-different-models'"
+        return (
+            f"the baseline may be another model ({problem}); measure it with 'latentviz drift --allow-different-models'"
+        )
     return f"{DRIFT} was not measured against this baseline: run 'latentviz drift BASELINE RUN'"
 
 
@@ -296,8 +307,10 @@ def derive_policy(values: dict, *, policy: Policy | None = None, name: str = "de
         if kept.metric in metric_infos():
             checks.append(kept.model_dump(exclude_defaults=True))
     if not checks:
-        raise InputError("--derive: the baseline run has no metric values to learn thresholds from; "
-                         "run 'latentviz metrics BASELINE' first")
+        raise InputError(
+            "--derive: the baseline run has no metric values to learn thresholds from; "
+            "run 'latentviz metrics BASELINE' first"
+        )
     return {"name": name, "checks": checks}
 
 
@@ -318,19 +331,29 @@ def _evaluate(check: Check, metrics: dict, baseline: dict | None) -> CheckResult
     scale: float | None = None
     if check.relative:
         if baseline is None:
-            return result("skip", value, _threshold_text(check, None),
-                          f"{check.metric}: skipped, a relative check needs --baseline RUN")
+            return result(
+                "skip",
+                value,
+                _threshold_text(check, None),
+                f"{check.metric}: skipped, a relative check needs --baseline RUN",
+            )
         found, reason = metric_value(baseline, check.metric)
         if found is None or isinstance(found, str):
-            return result("skip", value, _threshold_text(check, None),
-                          f"{check.metric}: skipped, the baseline run has no usable value ({reason or found})")
+            return result(
+                "skip",
+                value,
+                _threshold_text(check, None),
+                f"{check.metric}: skipped, the baseline run has no usable value ({reason or found})",
+            )
         scale = found
     lo, hi = _bounds(check, scale)
     threshold = _threshold_text(check, scale)
     holds = _holds(check.condition, value, lo, hi)
     status = "pass" if holds else check.severity
     relation = _relation(check.condition, holds, lo, hi)
-    return result(status, value, threshold, f"{check.metric} {_num(value)} {relation}" + ("" if holds else f" ({status})"))
+    return result(
+        status, value, threshold, f"{check.metric} {_num(value)} {relation}" + ("" if holds else f" ({status})")
+    )
 
 
 def metric_value(metrics: dict, name: str) -> tuple[float | str | None, str | None]:
@@ -338,8 +361,11 @@ def metric_value(metrics: dict, name: str) -> tuple[float | str | None, str | No
     if name not in metrics:
         recorded = metrics.get("skipped")
         why = recorded.get(name) if isinstance(recorded, dict) else None
-        return None, (f"not computed for this run ({why})" if why else
-                      "the run has no such metric (compute it with 'latentviz metrics RUN')")
+        return None, (
+            f"not computed for this run ({why})"
+            if why
+            else "the run has no such metric (compute it with 'latentviz metrics RUN')"
+        )
     value = metrics[name]
     if value is None:
         return None, "the metric is undefined for this run"
@@ -360,8 +386,9 @@ def _bounds(check: Check, scale: float | None) -> tuple[float, float]:
 
 
 def _holds(condition: str, value: float, lo: float, hi: float) -> bool:
-    return {"gt": value > lo, "gte": value >= lo, "lt": value < lo, "lte": value <= lo,
-            "between": lo <= value <= hi}[condition]
+    return {"gt": value > lo, "gte": value >= lo, "lt": value < lo, "lte": value <= lo, "between": lo <= value <= hi}[
+        condition
+    ]
 
 
 def _relation(condition: str, holds: bool, lo: float, hi: float) -> str:
@@ -399,11 +426,19 @@ def exit_code(results: list[CheckResult]) -> int:
     return {"fail": 1, "error": 2}.get(overall(results), 0)
 
 
-def to_json(results: list[CheckResult], *, run: str, policy: str, baseline: str | None = None,
-            policy_name: str | None = None) -> dict:
+def to_json(
+    results: list[CheckResult], *, run: str, policy: str, baseline: str | None = None, policy_name: str | None = None
+) -> dict:
     """The machine-readable audit: the policy (file and name), overall status, counts and every result."""
-    return {"run": run, "policy": policy, "policy_name": policy_name, "baseline": baseline, "status": overall(results),
-            "counts": counts(results), "results": [r.to_dict() for r in results]}
+    return {
+        "run": run,
+        "policy": policy,
+        "policy_name": policy_name,
+        "baseline": baseline,
+        "status": overall(results),
+        "counts": counts(results),
+        "results": [r.to_dict() for r in results],
+    }
 
 
 def to_junit(results: list[CheckResult], *, run: str, policy: str | None = None) -> bytes:
@@ -411,8 +446,14 @@ def to_junit(results: list[CheckResult], *, run: str, policy: str | None = None)
     import xml.etree.ElementTree as ET
 
     tally = counts(results)
-    suite = ET.Element("testsuite", name="latentviz audit", tests=str(len(results)), failures=str(tally["fail"]),
-                       errors=str(tally["error"]), skipped=str(tally["skip"]))
+    suite = ET.Element(
+        "testsuite",
+        name="latentviz audit",
+        tests=str(len(results)),
+        failures=str(tally["fail"]),
+        errors=str(tally["error"]),
+        skipped=str(tally["skip"]),
+    )
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", name="run", value=run)
     if policy:
@@ -434,7 +475,17 @@ def to_junit(results: list[CheckResult], *, run: str, policy: str | None = None)
 def format_table(results: list[CheckResult]) -> str:
     """A plain-text table: status, metric, measured value, threshold, sentence."""
     rows = [("STATUS", "METRIC", "VALUE", "THRESHOLD", "RESULT")]
-    rows += [(r.status.upper(), r.metric, "—" if r.value is None else _num(r.value), r.threshold,
-              r.message + (f" — {r.description}" if r.description else "")) for r in results]
+    rows += [
+        (
+            r.status.upper(),
+            r.metric,
+            "—" if r.value is None else _num(r.value),
+            r.threshold,
+            r.message + (f" — {r.description}" if r.description else ""),
+        )
+        for r in results
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows
+    )

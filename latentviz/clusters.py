@@ -56,9 +56,17 @@ class Clustering:
     info: dict
 
 
-def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | None = None,
-                    min_samples: int | None = None, space: str = "auto", sample: int = FIT_SAMPLE,
-                    random_state: int = 0) -> Clustering:
+def cluster_latents(
+    z,
+    *,
+    neighbors=None,
+    labels=None,
+    min_cluster_size: int | None = None,
+    min_samples: int | None = None,
+    space: str = "auto",
+    sample: int = FIT_SAMPLE,
+    random_state: int = 0,
+) -> Clustering:
     """Cluster the rows of ``z`` with HDBSCAN.
 
     Parameters
@@ -94,15 +102,21 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
     finite = np.flatnonzero(np.isfinite(z).all(axis=1))
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 10:
         raise InputError(f"--sample: must be an integer >= 10; got {sample!r}")
-    fit_pos = stratified_sample(len(finite), min(sample, len(finite)),
-                                labels=None if labels is None else np.asarray(labels)[finite], random_state=random_state)
+    fit_pos = stratified_sample(
+        len(finite),
+        min(sample, len(finite)),
+        labels=None if labels is None else np.asarray(labels)[finite],
+        random_state=random_state,
+    )
     n_fit = len(fit_pos)
     size = default_min_cluster_size(n_fit) if min_cluster_size is None else min_cluster_size
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
         raise InputError(f"--min-cluster-size: must be an integer >= 2; got {size!r}")
     if n_fit < max(size, 2):
-        raise InputError(f"cluster: {n_fit} finite points are fewer than --min-cluster-size {size}; "
-                         "give a smaller --min-cluster-size")
+        raise InputError(
+            f"cluster: {n_fit} finite points are fewer than --min-cluster-size {size}; "
+            "give a smaller --min-cluster-size"
+        )
     chosen = "umap" if space == "umap" or (space == "auto" and d > UMAP_ABOVE) else "latents"
     x_fit = z[finite[fit_pos]]
     started = time.perf_counter()
@@ -114,7 +128,9 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
     from sklearn.cluster import HDBSCAN
 
     tick = time.perf_counter()
-    model = HDBSCAN(min_cluster_size=int(size), min_samples=min_samples, allow_single_cluster=True, copy=True).fit(x_fit)
+    model = HDBSCAN(min_cluster_size=int(size), min_samples=min_samples, allow_single_cluster=True, copy=True).fit(
+        x_fit
+    )
     hdbscan_seconds = time.perf_counter() - tick
     out_labels = np.full(n, -1, dtype=np.int64)
     out_prob = np.zeros(n, dtype=np.float64)
@@ -122,8 +138,9 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
     out_prob[finite[fit_pos]] = model.probabilities_
     rest = np.setdiff1d(np.arange(len(finite)), fit_pos)
     if len(rest):
-        assigned, share = assign_by_neighbours(z[finite[fit_pos]], model.labels_, z[finite[rest]],
-                                               k=ASSIGN_K, random_state=random_state)
+        assigned, share = assign_by_neighbours(
+            z[finite[fit_pos]], model.labels_, z[finite[rest]], k=ASSIGN_K, random_state=random_state
+        )
         out_labels[finite[rest]] = assigned
         out_prob[finite[rest]] = np.where(assigned >= 0, share, 0.0)
     counted = out_labels[finite]
@@ -131,13 +148,21 @@ def cluster_latents(z, *, neighbors=None, labels=None, min_cluster_size: int | N
         "method": "hdbscan (scikit-learn)",
         "space": f"umap-{UMAP_COMPONENTS}" if chosen == "umap" else "latents",
         "space_requested": space,
-        "parameters": {"min_cluster_size": int(size), "min_samples": min_samples, "allow_single_cluster": True,
-                       "sample": int(sample),
-                       "seed": int(random_state), "min_cluster_size_rule": "max(10, n_fit // 100), at most n_fit"
-                       if min_cluster_size is None else "given"},
-        "n": int(n), "n_fit": int(n_fit), "n_assigned": len(rest), "excluded_nonfinite": int(n - len(finite)),
-        "assignment": (f"majority cluster of the {ASSIGN_K} nearest fitted points in the latent space"
-                       if len(rest) else None),
+        "parameters": {
+            "min_cluster_size": int(size),
+            "min_samples": min_samples,
+            "allow_single_cluster": True,
+            "sample": int(sample),
+            "seed": int(random_state),
+            "min_cluster_size_rule": "max(10, n_fit // 100), at most n_fit" if min_cluster_size is None else "given",
+        },
+        "n": int(n),
+        "n_fit": int(n_fit),
+        "n_assigned": len(rest),
+        "excluded_nonfinite": int(n - len(finite)),
+        "assignment": (
+            f"majority cluster of the {ASSIGN_K} nearest fitted points in the latent space" if len(rest) else None
+        ),
         "n_clusters": len(set(counted.tolist()) - {-1}),
         "outlier_share": float(np.mean(counted == -1)) if len(counted) else 0.0,
         "seconds": {"umap": round(umap_seconds, 4), "hdbscan": round(hdbscan_seconds, 4)},
@@ -166,8 +191,15 @@ def _umap(x: np.ndarray, graph, random_state: int) -> np.ndarray:
     return UMAP(components, n_neighbors=15, min_dist=0.0, random_state=random_state).fit(x, neighbors=graph).embedding_
 
 
-def assign_by_neighbours(reference: np.ndarray, reference_labels: np.ndarray, points: np.ndarray, *, k: int = ASSIGN_K,
-                         metric: str = "euclidean", random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def assign_by_neighbours(
+    reference: np.ndarray,
+    reference_labels: np.ndarray,
+    points: np.ndarray,
+    *,
+    k: int = ASSIGN_K,
+    metric: str = "euclidean",
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Each point's majority cluster among its ``k`` nearest reference points, and that cluster's share of the votes.
 
     Ties go to the cluster of the nearer neighbour. Searched in chunks of the points, so the
@@ -181,13 +213,13 @@ def assign_by_neighbours(reference: np.ndarray, reference_labels: np.ndarray, po
     assigned = np.empty(len(points), dtype=np.int64)
     share = np.empty(len(points), dtype=np.float64)
     for start in range(0, len(points), _CHUNK):
-        found = index.query(points[start:start + _CHUNK], k).indices
+        found = index.query(points[start : start + _CHUNK], k).indices
         votes = labels[found]  # (m, k), nearest first
         counts = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)  # votes for each neighbour's cluster
         best = counts.argmax(axis=1)  # first maximum: the nearest neighbour among the tied clusters
         rows = np.arange(len(votes))
-        assigned[start:start + len(votes)] = votes[rows, best]
-        share[start:start + len(votes)] = counts[rows, best] / k
+        assigned[start : start + len(votes)] = votes[rows, best]
+        share[start : start + len(votes)] = counts[rows, best] / k
     return assigned, share
 
 
@@ -210,8 +242,12 @@ def cluster_facts(z: np.ndarray, cluster: np.ndarray, *, ids: np.ndarray, labels
         members = np.flatnonzero(cluster == c)
         picked = members if len(members) <= MEDOID_SAMPLE else rng.choice(members, MEDOID_SAMPLE, replace=False)
         medoid = picked[np.argmin(cdist(z[picked], z[picked]).sum(axis=1))]
-        entry = {"cluster": int(c), "size": len(members), "medoid": str(ids[medoid]),
-                 "centroid": [float(v) for v in z[members].mean(axis=0, dtype=np.float64)]}
+        entry = {
+            "cluster": int(c),
+            "size": len(members),
+            "medoid": str(ids[medoid]),
+            "centroid": [float(v) for v in z[members].mean(axis=0, dtype=np.float64)],
+        }
         if label_text is not None:
             top = Counter(label_text[members].tolist()).most_common(TOP_LABELS)
             entry["top_labels"] = [[name, int(count)] for name, count in top]
@@ -227,8 +263,16 @@ def cluster_facts(z: np.ndarray, cluster: np.ndarray, *, ids: np.ndarray, labels
     return facts
 
 
-def cluster_run(run, *, min_cluster_size: int | None = None, min_samples: int | None = None, space: str = "auto",
-                sample: int = FIT_SAMPLE, seed: int = 0, quiet: bool = False) -> dict:
+def cluster_run(
+    run,
+    *,
+    min_cluster_size: int | None = None,
+    min_samples: int | None = None,
+    space: str = "auto",
+    sample: int = FIT_SAMPLE,
+    seed: int = 0,
+    quiet: bool = False,
+) -> dict:
     """The ``cluster`` stage: cluster ``run``'s latents and write ``clusters.parquet`` and ``clusters.json``.
 
     ``clusters.parquet`` holds ``id``, ``cluster`` (-1 = outlier), ``probability`` and ``outlier``;
@@ -256,14 +300,30 @@ def cluster_run(run, *, min_cluster_size: int | None = None, min_samples: int | 
         graph = None  # stale: the UMAP computes its own
     labels = run.labels
     with run.stage("cluster") as stage:
-        result = cluster_latents(z, neighbors=graph, labels=labels, min_cluster_size=min_cluster_size,
-                                 min_samples=min_samples, space=space, sample=sample, random_state=seed)
+        result = cluster_latents(
+            z,
+            neighbors=graph,
+            labels=labels,
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+            space=space,
+            sample=sample,
+            random_state=seed,
+        )
         facts = {**result.info, **cluster_facts(z, result.labels, ids=run.ids, labels=labels, random_state=seed)}
-        table = pd.DataFrame({"id": run.ids, "cluster": result.labels.astype(np.int32),
-                              "probability": result.probabilities.astype(np.float32),
-                              "outlier": result.labels < 0})
+        table = pd.DataFrame(
+            {
+                "id": run.ids,
+                "cluster": result.labels.astype(np.int32),
+                "probability": result.probabilities.astype(np.float32),
+                "outlier": result.labels < 0,
+            }
+        )
         write_table(stage.path(CLUSTERS), table)
         write_json(stage.path(CLUSTER_FACTS), facts)
         stage.record_stage(time.perf_counter() - started, space=facts["space"], **facts["parameters"])
-    say(f"cluster: {facts['n_clusters']} clusters in {facts['space']}, {facts['outlier_share']:.1%} outliers", quiet=quiet)
+    say(
+        f"cluster: {facts['n_clusters']} clusters in {facts['space']}, {facts['outlier_share']:.1%} outliers",
+        quiet=quiet,
+    )
     return facts

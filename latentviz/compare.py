@@ -54,9 +54,12 @@ class Similarity:
         return float(score), float(chance)
 
 
-SIMILARITIES = (Similarity("linear_cka", "linear CKA", True, 1.0), Similarity("svcca", "SVCCA", True, 1.0),
-                Similarity("procrustes_distance", "Procrustes distance", False, 2**0.5),
-                Similarity("mutual_knn", "mutual kNN", True, 1.0))
+SIMILARITIES = (
+    Similarity("linear_cka", "linear CKA", True, 1.0),
+    Similarity("svcca", "SVCCA", True, 1.0),
+    Similarity("procrustes_distance", "Procrustes distance", False, 2**0.5),
+    Similarity("mutual_knn", "mutual kNN", True, 1.0),
+)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -106,10 +109,17 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """The scores and summaries as plain JSON data (no per-point arrays)."""
-        return {"runs": [str(r.path.resolve()) for r in self.runs], "names": self.names, "n_shared": self.n_shared,
-                "scored_rows": self.scored_rows, "k": self.k, "permutations": self.permutations, "seed": self.seed,
-                "scores": {name: {"values": s.values, "chance": s.chance} for name, s in self.scores.items()},
-                "agreement_mean": [float(a.mean()) for a in self.agreement]}
+        return {
+            "runs": [str(r.path.resolve()) for r in self.runs],
+            "names": self.names,
+            "n_shared": self.n_shared,
+            "scored_rows": self.scored_rows,
+            "k": self.k,
+            "permutations": self.permutations,
+            "seed": self.seed,
+            "scores": {name: {"values": s.values, "chance": s.chance} for name, s in self.scores.items()},
+            "agreement_mean": [float(a.mean()) for a in self.agreement],
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the result atomically: ``.json`` holds :meth:`to_dict`; ``.npz`` the names, the score
@@ -119,8 +129,9 @@ class Comparison:
             write_json(path, self.to_dict())
         elif path.suffix == ".npz":
             arrays: dict[str, Any] = {"ids": self.ids.astype(str), "names": np.array(self.names)}
-            arrays.update({f"{name}_{part}": getattr(s, part) for name, s in self.scores.items()
-                           for part in ("values", "chance")})
+            arrays.update(
+                {f"{name}_{part}": getattr(s, part) for name, s in self.scores.items() for part in ("values", "chance")}
+            )
             arrays.update({f"rows_{i}": r for i, r in enumerate(self.rows)})
             arrays.update({f"agreement_{j + 1}": a for j, a in enumerate(self.agreement)})
             arrays.update({f"map_{m}_{i}": xy for m, maps in self.maps.items() for i, xy in enumerate(maps)})
@@ -137,8 +148,16 @@ def check_results_path(path: str | Path) -> Path:
     return path
 
 
-def compare_runs(runs: list[Run], *, order: str = "given", permutations: int = PERMUTATIONS, seed: int = 0,
-                 max_rows: int = SIMILARITY_ROWS, k: int = AGREEMENT_K, quiet: bool = True) -> Comparison:
+def compare_runs(
+    runs: list[Run],
+    *,
+    order: str = "given",
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+    max_rows: int = SIMILARITY_ROWS,
+    k: int = AGREEMENT_K,
+    quiet: bool = True,
+) -> Comparison:
     """Compare ``runs`` (at least two, encodings of the same data) sample by sample.
 
     Parameters
@@ -179,14 +198,16 @@ def compare_runs(runs: list[Run], *, order: str = "given", permutations: int = P
         sample = np.sort(np.random.default_rng(seed).choice(len(ids), max_rows, replace=False))
     pairs = [(i, j) for i in range(len(runs)) for j in range(i + 1, len(runs))]
     scores = {}
-    with progress(total=len(pairs) * len(SIMILARITIES) + len(runs) - 1, desc="compare", unit="score",
-                  quiet=quiet) as bar:
+    with progress(
+        total=len(pairs) * len(SIMILARITIES) + len(runs) - 1, desc="compare", unit="score", quiet=quiet
+    ) as bar:
         for similarity in SIMILARITIES:
             values = np.full((len(runs), len(runs)), 1.0 if similarity.higher_is_better else 0.0)
             chance = np.full((len(runs), len(runs)), np.nan)
             for i, j in pairs:
-                values[i, j], chance[i, j] = similarity.with_chance(zs[i][sample], zs[j][sample],
-                                                                    permutations=permutations, seed=seed)
+                values[i, j], chance[i, j] = similarity.with_chance(
+                    zs[i][sample], zs[j][sample], permutations=permutations, seed=seed
+                )
                 values[j, i], chance[j, i] = values[i, j], chance[i, j]
                 bar.update(1)
             scores[similarity.name] = Score(similarity, values, chance)
@@ -194,12 +215,24 @@ def compare_runs(runs: list[Run], *, order: str = "given", permutations: int = P
         for j in range(1, len(runs)):
             agreement.append(neighbourhood_agreement(zs[0], zs[j], k=k))
             bar.update(1)
-    return Comparison(runs=runs, names=run_names(runs), order=order, ids=ids, rows=rows, scores=scores,
-                      scored_rows=len(sample), agreement=agreement, maps=aligned_maps(runs, ids, rows), k=k,
-                      permutations=permutations, seed=seed)
+    return Comparison(
+        runs=runs,
+        names=run_names(runs),
+        order=order,
+        ids=ids,
+        rows=rows,
+        scores=scores,
+        scored_rows=len(sample),
+        agreement=agreement,
+        maps=aligned_maps(runs, ids, rows),
+        k=k,
+        permutations=permutations,
+        seed=seed,
+    )
 
 
 # -- matching and ordering ------------------------------------------------------------------------
+
 
 def order_runs(runs: list[Run], order: str) -> list[Run]:
     """The runs as given, by folder name, or by training step (:func:`run_step`)."""
@@ -219,8 +252,10 @@ def run_step(run: Run) -> float:
     numbers = re.findall(r"\d+", run.path.resolve().name)
     if numbers:
         return float(numbers[-1])
-    raise InputError(f"--order step: found no step in {run.path} (manifest 'step'/'epoch', or a number in its name); "
-                     "use --order name or given")
+    raise InputError(
+        f"--order step: found no step in {run.path} (manifest 'step'/'epoch', or a number in its name); "
+        "use --order name or given"
+    )
 
 
 def series_order(runs) -> list[int] | None:
@@ -248,8 +283,10 @@ def matched_rows(runs: list[Run], *, minimum: int = MIN_SHARED) -> tuple[np.ndar
     usable = [set(np.asarray(run.ids)[np.isfinite(run.z).all(axis=1)]) for run in runs]
     shared = set.intersection(*usable)
     if len(shared) < minimum:
-        raise InputError(f"compare: the runs share {len(shared)} sample ids; they must be encodings of the same data "
-                         f"(rows are matched by id, at least {minimum} are needed)")
+        raise InputError(
+            f"compare: the runs share {len(shared)} sample ids; they must be encodings of the same data "
+            f"(rows are matched by id, at least {minimum} are needed)"
+        )
     ids = np.array([i for i in runs[0].ids if i in shared])
     rows = []
     for run in runs:
@@ -272,6 +309,8 @@ def aligned_maps(runs: list[Run], ids: np.ndarray, rows: list[np.ndarray]) -> di
             continue
         coords = [run.projection(method, 2).astype(np.float64) for run in runs]
         reference = coords[0][rows[0]]
-        maps[method] = [coords[0]] + [align_procrustes(xy, reference, moving_ids=run.ids, reference_ids=ids)[0]
-                                      for run, xy in zip(runs[1:], coords[1:], strict=True)]
+        maps[method] = [coords[0]] + [
+            align_procrustes(xy, reference, moving_ids=run.ids, reference_ids=ids)[0]
+            for run, xy in zip(runs[1:], coords[1:], strict=True)
+        ]
     return maps

@@ -32,7 +32,9 @@ AUC_THRESHOLD = 0.55
 P_THRESHOLD = 0.05
 KS_ALPHA = 0.05
 KS_SHARE_THRESHOLD = 0.0
-MEAN_SHIFT_THRESHOLD = 0.2  # Evidently's threshold for its distance between the means; sampling alone gives about sqrt(2 / n)
+MEAN_SHIFT_THRESHOLD = (
+    0.2  # Evidently's threshold for its distance between the means; sampling alone gives about sqrt(2 / n)
+)
 #: Points per side, at most, for each score.
 CLASSIFIER_SAMPLE = 10_000
 MMD_SAMPLE = 2_000
@@ -50,8 +52,9 @@ def _sample(x: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     return x if len(x) <= size else x[np.sort(rng.choice(len(x), size, replace=False))]
 
 
-def domain_classifier_auc(reference, current, *, sample: int = CLASSIFIER_SAMPLE, folds: int = FOLDS,
-                          random_state: int = 0) -> float:
+def domain_classifier_auc(
+    reference, current, *, sample: int = CLASSIFIER_SAMPLE, folds: int = FOLDS, random_state: int = 0
+) -> float:
     """Cross-validated ROC AUC of a logistic regression separating ``current`` from ``reference``.
 
     Each side is sampled to the same size (at most ``sample``), standardised, and every point is
@@ -70,8 +73,9 @@ def domain_classifier_auc(reference, current, *, sample: int = CLASSIFIER_SAMPLE
     y = np.r_[np.zeros(size), np.ones(size)]
     folds = min(folds, size)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    scores = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=random_state),
-                               method="predict_proba")[:, 1]
+    scores = cross_val_predict(
+        model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=random_state), method="predict_proba"
+    )[:, 1]
     return float(roc_auc_score(y, scores))
 
 
@@ -82,7 +86,7 @@ def rbf_kernel_at_median(x: np.ndarray) -> tuple[np.ndarray, float]:
     distances = pdist(x)
     bandwidth = float(np.median(distances)) if len(distances) else 1.0
     bandwidth = bandwidth if bandwidth > 0 else 1.0
-    return np.exp(-squareform(distances) ** 2 / (2 * bandwidth**2)), bandwidth
+    return np.exp(-(squareform(distances) ** 2) / (2 * bandwidth**2)), bandwidth
 
 
 def mmd_squared(kernel: np.ndarray, is_current: np.ndarray) -> np.ndarray:
@@ -99,8 +103,9 @@ def mmd_squared(kernel: np.ndarray, is_current: np.ndarray) -> np.ndarray:
     return xx + yy - 2 * xy
 
 
-def mmd_test(reference, current, *, sample: int = MMD_SAMPLE, permutations: int = PERMUTATIONS,
-             random_state: int = 0) -> dict:
+def mmd_test(
+    reference, current, *, sample: int = MMD_SAMPLE, permutations: int = PERMUTATIONS, random_state: int = 0
+) -> dict:
     """MMD² (unbiased, RBF kernel at the median distance) and its permutation p-value.
 
     The p-value is ``(1 + #{permuted MMD² >= observed}) / (1 + permutations)``: the share of random
@@ -116,12 +121,18 @@ def mmd_test(reference, current, *, sample: int = MMD_SAMPLE, permutations: int 
     shuffled = np.stack([rng.permutation(labels) for _ in range(permutations)], axis=1)
     null = mmd_squared(kernel, shuffled)
     p_value = float((1 + np.sum(null >= observed)) / (1 + permutations))
-    return {"mmd2": observed, "p_value": p_value, "bandwidth": bandwidth, "permutations": int(permutations),
-            "sample": [len(x), len(y)]}
+    return {
+        "mmd2": observed,
+        "p_value": p_value,
+        "bandwidth": bandwidth,
+        "permutations": int(permutations),
+        "sample": [len(x), len(y)],
+    }
 
 
-def ks_dimensions(reference, current, *, alpha: float = KS_ALPHA, sample: int = KS_SAMPLE,
-                  random_state: int = 0) -> dict:
+def ks_dimensions(
+    reference, current, *, alpha: float = KS_ALPHA, sample: int = KS_SAMPLE, random_state: int = 0
+) -> dict:
     """Two-sample KS test of every dimension; a dimension drifts when its p-value is below ``alpha / d``."""
     from scipy.stats import ks_2samp
 
@@ -133,8 +144,14 @@ def ks_dimensions(reference, current, *, alpha: float = KS_ALPHA, sample: int = 
     p_values = [float(t.pvalue) for t in tests]
     level = alpha / d
     flagged = [j for j in range(d) if p_values[j] < level]
-    return {"statistic": statistics, "p_value": p_values, "level": level, "flagged": flagged,
-            "share": len(flagged) / d, "sample": [len(x), len(y)]}
+    return {
+        "statistic": statistics,
+        "p_value": p_values,
+        "level": level,
+        "flagged": flagged,
+        "share": len(flagged) / d,
+        "sample": [len(x), len(y)],
+    }
 
 
 def mean_shift(reference, current) -> dict:
@@ -145,11 +162,17 @@ def mean_shift(reference, current) -> dict:
     distance = float(np.linalg.norm(mu_c - mu_r))
     with np.errstate(divide="ignore", invalid="ignore"):
         per_dim = np.where(sd > 0, (mu_c - mu_r) / sd, 0.0)
-    return {"relative": distance / spread if spread > 0 else (0.0 if distance == 0 else float("inf")),
-            "distance": distance, "reference_spread": spread, "per_dim_sd": [float(v) for v in per_dim]}
+    return {
+        "relative": distance / spread if spread > 0 else (0.0 if distance == 0 else float("inf")),
+        "distance": distance,
+        "reference_spread": spread,
+        "per_dim_sd": [float(v) for v in per_dim],
+    }
 
 
-def cluster_shift(reference, reference_clusters, current, *, sample: int = CLUSTER_SAMPLE, random_state: int = 0) -> dict:
+def cluster_shift(
+    reference, reference_clusters, current, *, sample: int = CLUSTER_SAMPLE, random_state: int = 0
+) -> dict:
     """Each reference cluster's share in both sets, and the share of current points outside the reference.
 
     Current points join the majority cluster of their nearest reference points
@@ -171,8 +194,12 @@ def cluster_shift(reference, reference_clusters, current, *, sample: int = CLUST
     for c in groups:
         before, after = float(np.mean(ref_clusters == c)), float(np.mean(assigned == c))
         rows.append({"cluster": int(c), "reference_share": before, "current_share": after, "change": after - before})
-    return {"clusters": rows, "outside_share": float(np.mean(nearest > limit)), "outside_distance": limit,
-            "sample": [len(ref), len(cur)]}
+    return {
+        "clusters": rows,
+        "outside_share": float(np.mean(nearest > limit)),
+        "outside_distance": limit,
+        "sample": [len(ref), len(cur)],
+    }
 
 
 def aligned_map(reference, current, *, sample: int = MAP_SAMPLE, random_state: int = 0) -> dict:
@@ -183,21 +210,30 @@ def aligned_map(reference, current, *, sample: int = MAP_SAMPLE, random_state: i
     rng = np.random.default_rng(random_state)
     x, y = _sample(reference, sample, rng), _sample(current, sample, rng)
     if reference.shape[1] == 1:
-        return {"method": "the latent itself", "reference": np.c_[x, np.zeros(len(x))].tolist(),
-                "current": np.c_[y, np.zeros(len(y))].tolist()}
+        return {
+            "method": "the latent itself",
+            "reference": np.c_[x, np.zeros(len(x))].tolist(),
+            "current": np.c_[y, np.zeros(len(y))].tolist(),
+        }
     pca = PCA(2, device="cpu").fit(reference)
-    return {"method": "pca of the reference", "reference": pca.transform(x).tolist(),
-            "current": pca.transform(y).tolist()}
+    return {
+        "method": "pca of the reference",
+        "reference": pca.transform(x).tolist(),
+        "current": pca.transform(y).tolist(),
+    }
 
 
-def compute_drift(reference, current, *, reference_clusters=None, random_state: int = 0,
-                  permutations: int = PERMUTATIONS) -> dict:
+def compute_drift(
+    reference, current, *, reference_clusters=None, random_state: int = 0, permutations: int = PERMUTATIONS
+) -> dict:
     """Every drift score of ``current`` against ``reference`` (finite rows), with thresholds and verdicts."""
     reference = _check(reference, "reference")
     current = _check(current, "current")
     if reference.shape[1] != current.shape[1]:
-        raise InputError(f"drift: the runs' latents differ in size ({reference.shape[1]} vs {current.shape[1]} "
-                         "dimensions); drift compares two data sets through one model")
+        raise InputError(
+            f"drift: the runs' latents differ in size ({reference.shape[1]} vs {current.shape[1]} "
+            "dimensions); drift compares two data sets through one model"
+        )
     started = time.perf_counter()
     auc = domain_classifier_auc(reference, current, random_state=random_state)
     mmd = mmd_test(reference, current, permutations=permutations, random_state=random_state)
@@ -205,13 +241,22 @@ def compute_drift(reference, current, *, reference_clusters=None, random_state: 
     shift = mean_shift(reference, current)
     out: dict[str, Any] = {
         "scores": {
-            "drift_domain_auc": auc, "drift_mmd": mmd["mmd2"], "drift_mmd_p_value": mmd["p_value"],
-            "drift_ks_share": ks["share"], "drift_mean_shift": shift["relative"],
+            "drift_domain_auc": auc,
+            "drift_mmd": mmd["mmd2"],
+            "drift_mmd_p_value": mmd["p_value"],
+            "drift_ks_share": ks["share"],
+            "drift_mean_shift": shift["relative"],
         },
-        "domain_classifier": {"model": "standardised logistic regression", "folds": FOLDS,
-                              "sample_per_side": min(len(reference), len(current), CLASSIFIER_SAMPLE)},
-        "mmd": mmd, "ks": ks, "mean_shift": shift,
-        "n": [len(reference), len(current)], "seed": int(random_state),
+        "domain_classifier": {
+            "model": "standardised logistic regression",
+            "folds": FOLDS,
+            "sample_per_side": min(len(reference), len(current), CLASSIFIER_SAMPLE),
+        },
+        "mmd": mmd,
+        "ks": ks,
+        "mean_shift": shift,
+        "n": [len(reference), len(current)],
+        "seed": int(random_state),
         "map": aligned_map(reference, current, random_state=random_state),
     }
     if reference_clusters is not None:
@@ -234,8 +279,12 @@ def _check(x, name: str) -> np.ndarray:
 
 
 #: metric -> (condition, threshold): the value is fine while it meets the condition.
-THRESHOLDS = {"drift_domain_auc": ("lte", AUC_THRESHOLD), "drift_mmd_p_value": ("gte", P_THRESHOLD),
-              "drift_ks_share": ("lte", KS_SHARE_THRESHOLD), "drift_mean_shift": ("lte", MEAN_SHIFT_THRESHOLD)}
+THRESHOLDS = {
+    "drift_domain_auc": ("lte", AUC_THRESHOLD),
+    "drift_mmd_p_value": ("gte", P_THRESHOLD),
+    "drift_ks_share": ("lte", KS_SHARE_THRESHOLD),
+    "drift_mean_shift": ("lte", MEAN_SHIFT_THRESHOLD),
+}
 
 
 def drifted(name: str, value: float) -> bool:
@@ -250,25 +299,64 @@ def metric_infos() -> dict:
 
     group = "drift"
     entries = [
-        MetricInfo("drift_domain_auc", group, False, (0, 1), (0.5, 0.55),
-                   "Cross-validated ROC AUC of a classifier telling this run's codes from the reference's (0.5: the same).",
-                   "Evidently embedding drift (domain classifier, threshold 0.55); sklearn roc_auc_score",
-                   stochastic=True),
-        MetricInfo("drift_mmd", group, False, (-1, 2), (0.0, 0.01),
-                   "Maximum mean discrepancy (squared, unbiased, RBF kernel at the median distance) between the two sets.",
-                   "Gretton et al., JMLR 2012", stochastic=True),
-        MetricInfo("drift_mmd_p_value", group, True, (0, 1), (0.05, 1.0),
-                   "Permutation p-value of the MMD: the share of random splits that differ as much (low: drift).",
-                   "Gretton et al., JMLR 2012; tested against a direct computation", stochastic=True),
-        MetricInfo("drift_ks_share", group, False, (0, 1), (0.0, 0.0),
-                   "Share of latent dimensions whose two-sample KS test rejects at the Bonferroni level 0.05 / d.",
-                   "scipy.stats.ks_2samp"),
-        MetricInfo("drift_mean_shift", group, False, (0, math.inf), (0.0, 0.2),
-                   "Distance between the two means over the reference's spread sqrt(trace of its covariance).",
-                   "closed form"),
-        MetricInfo("drift_outside_share", group, False, (0, 1), (0.0, 0.02),
-                   "Share of this run's codes farther from every reference code than 99% of reference codes are from theirs.",
-                   "closed form", stochastic=True),
+        MetricInfo(
+            "drift_domain_auc",
+            group,
+            False,
+            (0, 1),
+            (0.5, 0.55),
+            "Cross-validated ROC AUC of a classifier telling this run's codes from the reference's (0.5: the same).",
+            "Evidently embedding drift (domain classifier, threshold 0.55); sklearn roc_auc_score",
+            stochastic=True,
+        ),
+        MetricInfo(
+            "drift_mmd",
+            group,
+            False,
+            (-1, 2),
+            (0.0, 0.01),
+            "Maximum mean discrepancy (squared, unbiased, RBF kernel at the median distance) between the two sets.",
+            "Gretton et al., JMLR 2012",
+            stochastic=True,
+        ),
+        MetricInfo(
+            "drift_mmd_p_value",
+            group,
+            True,
+            (0, 1),
+            (0.05, 1.0),
+            "Permutation p-value of the MMD: the share of random splits that differ as much (low: drift).",
+            "Gretton et al., JMLR 2012; tested against a direct computation",
+            stochastic=True,
+        ),
+        MetricInfo(
+            "drift_ks_share",
+            group,
+            False,
+            (0, 1),
+            (0.0, 0.0),
+            "Share of latent dimensions whose two-sample KS test rejects at the Bonferroni level 0.05 / d.",
+            "scipy.stats.ks_2samp",
+        ),
+        MetricInfo(
+            "drift_mean_shift",
+            group,
+            False,
+            (0, math.inf),
+            (0.0, 0.2),
+            "Distance between the two means over the reference's spread sqrt(trace of its covariance).",
+            "closed form",
+        ),
+        MetricInfo(
+            "drift_outside_share",
+            group,
+            False,
+            (0, 1),
+            (0.0, 0.02),
+            "Share of this run's codes farther from every reference code than 99% of reference codes are from theirs.",
+            "closed form",
+            stochastic=True,
+        ),
     ]
     return {entry.name: entry for entry in entries}
 
@@ -277,8 +365,17 @@ def metric_infos() -> dict:
 
 #: What decides a model's codes in a manifest's ``model``: content hashes and options, not paths (a copied
 #: checkpoint is the same model), plus the name of the callable that builds it.
-MODEL_IDENTITY = ("sha256", "factory_sha256", "kwargs", "layer", "pool", "pool_axis", "max_length", "weights",
-                  "scale_latents")
+MODEL_IDENTITY = (
+    "sha256",
+    "factory_sha256",
+    "kwargs",
+    "layer",
+    "pool",
+    "pool_axis",
+    "max_length",
+    "weights",
+    "scale_latents",
+)
 
 
 def model_identity(spec: dict) -> dict:
@@ -286,7 +383,10 @@ def model_identity(spec: dict) -> dict:
     from latentviz.trust import model_code
 
     code = model_code(spec)
-    return {**{field: spec.get(field) for field in MODEL_IDENTITY}, "callable": code.rpartition(":")[2] if code else None}
+    return {
+        **{field: spec.get(field) for field in MODEL_IDENTITY},
+        "callable": code.rpartition(":")[2] if code else None,
+    }
 
 
 def model_mismatch(reference, current) -> str | None:
@@ -295,8 +395,10 @@ def model_mismatch(reference, current) -> str | None:
         return f"their latents differ in size ({reference.latent_dim} vs {current.latent_dim} dimensions)"
     specs = [run.manifest.get("model") or {} for run in (reference, current)]
     if not all(spec.get("sha256") or spec.get("factory_sha256") for spec in specs):
-        return ("a run records no checkpoint or model-code sha256 (imported latents, or a model from an installed "
-                "module), so one model cannot be confirmed")
+        return (
+            "a run records no checkpoint or model-code sha256 (imported latents, or a model from an installed "
+            "module), so one model cannot be confirmed"
+        )
     ours, theirs = (model_identity(spec) for spec in specs)
     differ = [field for field in ours if ours[field] != theirs[field]]
     if "sha256" in differ and ours["sha256"] and theirs["sha256"]:
@@ -324,8 +426,15 @@ def is_current(drift: dict, reference) -> bool:
     return bool(drift) and drift.get("reference") == reference_fingerprint(reference)
 
 
-def drift_runs(reference, current, *, allow_different_models: bool = False, seed: int = 0,
-               permutations: int = PERMUTATIONS, quiet: bool = True) -> dict:
+def drift_runs(
+    reference,
+    current,
+    *,
+    allow_different_models: bool = False,
+    seed: int = 0,
+    permutations: int = PERMUTATIONS,
+    quiet: bool = True,
+) -> dict:
     """Compute the drift of run ``current`` from run ``reference`` and write it to ``current``'s ``drift.json``."""
     from latentviz.progress import say
     from latentviz.run import DRIFT, Run, write_json
@@ -336,23 +445,27 @@ def drift_runs(reference, current, *, allow_different_models: bool = False, seed
     current.require_complete()
     problem = model_mismatch(reference, current)
     if problem and not allow_different_models:
-        raise InputError(f"drift: {reference.path} and {current.path} may not be encoded by one model: {problem}; "
-                         "pass --allow-different-models to compare them anyway")
+        raise InputError(
+            f"drift: {reference.path} and {current.path} may not be encoded by one model: {problem}; "
+            "pass --allow-different-models to compare them anyway"
+        )
     clusters = reference.clusters
     ref_clusters = None
     if clusters is not None and len(clusters) == reference.n:
         ref_clusters = clusters["cluster"].to_numpy()[np.isfinite(reference.z).all(axis=1)]
     started = time.perf_counter()
-    out = compute_drift(reference.z, current.z, reference_clusters=ref_clusters, random_state=seed,
-                        permutations=permutations)
+    out = compute_drift(
+        reference.z, current.z, reference_clusters=ref_clusters, random_state=seed, permutations=permutations
+    )
     out["reference"] = reference_fingerprint(reference)
     out["same_model"] = problem is None
     if problem:
         out["model_note"] = problem
     with current.stage("drift") as stage:
         write_json(stage.path(DRIFT), out)
-        stage.record_stage(time.perf_counter() - started, reference=str(reference.path), seed=int(seed),
-                           permutations=int(permutations))
+        stage.record_stage(
+            time.perf_counter() - started, reference=str(reference.path), seed=int(seed), permutations=int(permutations)
+        )
     flagged = [name for name, bad in out["drifted"].items() if bad]
     say(f"drift: {', '.join(flagged) if flagged else 'no score'} past its threshold", quiet=quiet)
     return out

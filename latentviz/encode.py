@@ -68,8 +68,12 @@ class EncodeOptions:
 def versions() -> dict:
     import latentviz
 
-    return {"latentviz": latentviz.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "latentviz": latentviz.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 # -- distributed --------------------------------------------------------------------------------
@@ -157,7 +161,9 @@ class _Encoder:
                 mu, logvar, error = self._encode(part)
             except torch.cuda.OutOfMemoryError:
                 if self.chunk == 1:
-                    raise InputError("CUDA ran out of memory with a batch of 1; use --device cpu or a smaller model") from None
+                    raise InputError(
+                        "CUDA ran out of memory with a batch of 1; use --device cpu or a smaller model"
+                    ) from None
                 self.chunk = max(1, self.chunk // 2)
                 torch.cuda.empty_cache()
                 say(f"CUDA out of memory: batch halved to {self.chunk}", quiet=self.options.quiet)
@@ -176,7 +182,9 @@ class _Encoder:
         if self.normalize is not None and isinstance(x, torch.Tensor):
             mean, std = self.normalize
             if x.ndim != 4 or x.shape[1] != mean.shape[1]:
-                raise InputError(f"--normalize gives {mean.shape[1]} channel(s) but the inputs have shape {tuple(x.shape[1:])}")
+                raise InputError(
+                    f"--normalize gives {mean.shape[1]} channel(s) but the inputs have shape {tuple(x.shape[1:])}"
+                )
             x = (x - mean) / std
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             try:
@@ -186,8 +194,10 @@ class _Encoder:
                     raise
                 raise shape_error(self.model, x, exc) from exc
             if mu.is_complex():  # .float() would drop the imaginary part without a word
-                raise InputError(f"the model's latents are complex ({mu.dtype}); latentviz needs real codes: return "
-                                 "torch.view_as_real(z).flatten(1) from the model, or choose a --layer with real outputs")
+                raise InputError(
+                    f"the model's latents are complex ({mu.dtype}); latentviz needs real codes: return "
+                    "torch.view_as_real(z).flatten(1) from the model, or choose a --layer with real outputs"
+                )
             error = self._reconstruction_error(x, mu) if self.options.recon_error else None
         mu = mu.float().cpu().numpy()
         return mu, (None if logvar is None else logvar.float().cpu().numpy()), error
@@ -195,12 +205,16 @@ class _Encoder:
     def _reconstruction_error(self, x, mu) -> np.ndarray:
         """Mean squared error per sample between the inputs and the decoded posterior means."""
         if not self.model.has_decoder or not isinstance(x, torch.Tensor):
-            raise InputError("--recon-error needs a model with a decoder and tensor inputs; "
-                             f"this one has {'no decoder' if not self.model.has_decoder else 'token inputs'}")
+            raise InputError(
+                "--recon-error needs a model with a decoder and tensor inputs; "
+                f"this one has {'no decoder' if not self.model.has_decoder else 'token inputs'}"
+            )
         x_hat = self.model.decode(mu)
         if tuple(x_hat.shape) != tuple(x.shape):
-            raise InputError(f"--recon-error: the decoder's outputs {tuple(x_hat.shape[1:])} do not match "
-                             f"the inputs {tuple(x.shape[1:])}; drop --recon-error")
+            raise InputError(
+                f"--recon-error: the decoder's outputs {tuple(x_hat.shape[1:])} do not match "
+                f"the inputs {tuple(x.shape[1:])}; drop --recon-error"
+            )
         return (x_hat.float() - x.float()).pow(2).flatten(1).mean(1).cpu().numpy()
 
 
@@ -208,8 +222,14 @@ def _shard_ranges(n: int, shard_size: int) -> list[tuple[int, int, int]]:
     return [(i, start, min(n, start + shard_size)) for i, start in enumerate(range(0, n, shard_size))]
 
 
-def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, options: EncodeOptions | None = None,
-           *, manifest: dict | None = None) -> runfolder.Run:
+def encode(
+    model: LatentModel,
+    source: DataSource,
+    out: str | os.PathLike,
+    options: EncodeOptions | None = None,
+    *,
+    manifest: dict | None = None,
+) -> runfolder.Run:
     """Encode ``source`` with ``model`` into the run folder ``out`` and return the :class:`Run`."""
     options = options or EncodeOptions()
     options.check()
@@ -229,9 +249,15 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
                 own_ids = getattr(source, "ids", None)
                 if own_ids is not None:  # a table's own ids: refuse duplicates before encoding
                     dedupe_ids(own_ids[:n], options.dedupe_ids, whom=f"--data {source.spec}")
-                run = writing.enter_context(runfolder.new_run(
-                    out, command="latentviz encode", overwrite=options.overwrite, resume=options.resume,
-                    keep_partial=True))
+                run = writing.enter_context(
+                    runfolder.new_run(
+                        out,
+                        command="latentviz encode",
+                        overwrite=options.overwrite,
+                        resume=options.resume,
+                        keep_partial=True,
+                    )
+                )
                 _start_manifest(run, model, source, n, device, options, manifest or {})
                 where = str(run.path)
             except InputError as exc:
@@ -250,8 +276,13 @@ def encode(model: LatentModel, source: DataSource, out: str | os.PathLike, optio
         _encode_shards(model, source, run, pending, device, options, rank=rank)
         _barrier(world)
         if rank == 0:
-            merge_shards(run, n_shards=len(_shard_ranges(n, options.shard_size)), model=model,
-                         seconds=time.perf_counter() - started, dedupe=options.dedupe_ids)
+            merge_shards(
+                run,
+                n_shards=len(_shard_ranges(n, options.shard_size)),
+                model=model,
+                seconds=time.perf_counter() - started,
+                dedupe=options.dedupe_ids,
+            )
     _barrier(world)  # rank 0 has put the new run in place
     return runfolder.Run(out)
 
@@ -261,8 +292,11 @@ def _start_manifest(run, model, source, n, device, options, extra: dict) -> None
     fingerprint = resume_fingerprint(model, source, n, options)
     if options.resume and run.has(runfolder.MANIFEST):
         recorded = run.manifest.get("fingerprint")
-        problem = ("the run records no fingerprint of its inputs (another version or command made it)"
-                   if not isinstance(recorded, dict) else _difference(recorded, fingerprint))
+        problem = (
+            "the run records no fingerprint of its inputs (another version or command made it)"
+            if not isinstance(recorded, dict)
+            else _difference(recorded, fingerprint)
+        )
         if problem:
             raise InputError(f"--resume: {problem}; start afresh with --overwrite")
         return
@@ -270,9 +304,18 @@ def _start_manifest(run, model, source, n, device, options, extra: dict) -> None
     params = {k: v for k, v in asdict(options).items() if k not in ("quiet", "extra", "resume", "overwrite")}
     params.update(options.extra)
     run.update_manifest(
-        complete=False, versions=versions(), model=model.spec, data=source.describe(), n=n,
-        device=str(device), seed=options.seed, parameters={"encode": params}, timings={}, fingerprint=fingerprint,
-        **extra)
+        complete=False,
+        versions=versions(),
+        model=model.spec,
+        data=source.describe(),
+        n=n,
+        device=str(device),
+        seed=options.seed,
+        parameters={"encode": params},
+        timings={},
+        fingerprint=fingerprint,
+        **extra,
+    )
 
 
 # -- what --resume compares ---------------------------------------------------------------------
@@ -285,17 +328,31 @@ def resume_fingerprint(model: LatentModel, source: DataSource, n: int, options: 
 
     spec = model.spec
     data = source.describe()
-    return json.loads(json.dumps({
-        "data": {**data, "spec": _resolved(source.spec), "file": _files_fingerprint(source.spec)},
-        "checkpoint": spec.get("sha256") or spec.get("checkpoint"),
-        "--model": spec.get("factory"), "--model file": _files_fingerprint(spec.get("factory")),
-        "--model-kwargs": spec.get("kwargs"), "--layer": spec.get("layer"), "--pool": spec.get("pool"),
-        "--pool-axis": spec.get("pool_axis"), "--weights": spec.get("weights"),
-        "--scale-latents": spec.get("scale_latents"), "--max-length": spec.get("max_length"),
-        "--strict": spec.get("strict"), "--limit": n,
-        "--normalize": options.normalize, "--shard-size": options.shard_size, "--seed": options.seed,
-        "--amp": options.amp, "--recon-error": options.recon_error,
-    }, default=str))
+    return json.loads(
+        json.dumps(
+            {
+                "data": {**data, "spec": _resolved(source.spec), "file": _files_fingerprint(source.spec)},
+                "checkpoint": spec.get("sha256") or spec.get("checkpoint"),
+                "--model": spec.get("factory"),
+                "--model file": _files_fingerprint(spec.get("factory")),
+                "--model-kwargs": spec.get("kwargs"),
+                "--layer": spec.get("layer"),
+                "--pool": spec.get("pool"),
+                "--pool-axis": spec.get("pool_axis"),
+                "--weights": spec.get("weights"),
+                "--scale-latents": spec.get("scale_latents"),
+                "--max-length": spec.get("max_length"),
+                "--strict": spec.get("strict"),
+                "--limit": n,
+                "--normalize": options.normalize,
+                "--shard-size": options.shard_size,
+                "--seed": options.seed,
+                "--amp": options.amp,
+                "--recon-error": options.recon_error,
+            },
+            default=str,
+        )
+    )
 
 
 def _spec_path(spec: str | None) -> Path | None:
@@ -311,7 +368,7 @@ def _spec_path(spec: str | None) -> Path | None:
 
 def _resolved(spec: str) -> str:
     path = _spec_path(spec)
-    return spec if path is None else str(path.resolve()) + spec[len(str(path)):]
+    return spec if path is None else str(path.resolve()) + spec[len(str(path)) :]
 
 
 def _files_fingerprint(spec: str | None) -> dict | None:
@@ -344,7 +401,9 @@ def _difference(old: dict, new: dict) -> str | None:
         return f"the data source differs (the run was started on {old_data.get('spec')}, now {new_data.get('spec')})"
     if old_data.get("file") != new_data.get("file"):
         keys = sorted(set(old_data.get("file") or {}) | set(new_data.get("file") or {}))
-        changed = "/".join(k for k in keys if (old_data.get("file") or {}).get(k) != (new_data.get("file") or {}).get(k))
+        changed = "/".join(
+            k for k in keys if (old_data.get("file") or {}).get(k) != (new_data.get("file") or {}).get(k)
+        )
         return f"the data changed since the run started ({changed} of {Path(str(new_data.get('spec'))).name})"
     for key in sorted(set(old_data) | set(new_data)):
         if old_data.get(key) != new_data.get(key):
@@ -369,22 +428,34 @@ def _encode_shards(model, source, run, shards, device, options, *, rank: int) ->
             batch_ranges.append((b, min(stop, b + options.batch_size)))
             owner.append(index)
     loader = torch.utils.data.DataLoader(
-        _Ranges(source, batch_ranges), batch_size=None, shuffle=False, collate_fn=_as_is,
-        num_workers=options.num_workers, pin_memory=device.type == "cuda",
-        persistent_workers=False, prefetch_factor=4 if options.num_workers else None)
+        _Ranges(source, batch_ranges),
+        batch_size=None,
+        shuffle=False,
+        collate_fn=_as_is,
+        num_workers=options.num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=4 if options.num_workers else None,
+    )
     encoder = _Encoder(model, device, options)
     total = sum(stop - start for _, start, stop in shards)
     collected: dict[int, list] = {}
     remaining = {index: stop - start for index, start, stop in shards}
-    with progress(total=total, desc=f"encode{'' if rank == 0 else f' [rank {rank}]'}", unit="sample",
-                  quiet=options.quiet or rank != 0) as bar:
+    with progress(
+        total=total,
+        desc=f"encode{'' if rank == 0 else f' [rank {rank}]'}",
+        unit="sample",
+        quiet=options.quiet or rank != 0,
+    ) as bar:
         for (start, stop, x, meta, thumbs), index in zip(loader, owner, strict=True):
             mu, logvar, error = encoder(x)
             if error is not None:
                 meta = {**meta, RECON_ERROR: error}
             if len(mu) != stop - start:
-                raise InputError(f"the model returned {len(mu)} latents for a batch of {stop - start} inputs; "
-                                 "its output's first axis must be the batch")
+                raise InputError(
+                    f"the model returned {len(mu)} latents for a batch of {stop - start} inputs; "
+                    "its output's first axis must be the batch"
+                )
             collected.setdefault(index, []).append((meta, mu, logvar, thumbs))
             remaining[index] -= stop - start
             if remaining[index] == 0:
@@ -411,8 +482,9 @@ def write_shard(run, index: int, parts: list) -> None:
     order = ["id"] + [k for k in columns if k != "id"]
     if parts[0][3] is not None:  # thumbnails first: the latents file is what marks the shard as done
         pngs = [png for p in parts for png in p[3]]
-        runfolder.write_table(run.shard_path(index, "thumbs"),
-                              pa.table({"id": columns["id"], "png": pa.array(pngs, type=pa.binary())}))
+        runfolder.write_table(
+            run.shard_path(index, "thumbs"), pa.table({"id": columns["id"], "png": pa.array(pngs, type=pa.binary())})
+        )
     runfolder.write_table(run.shard_path(index, "latents"), pa.table({k: columns[k] for k in order}))
 
 
@@ -448,8 +520,11 @@ def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float, dedu
         raise InputError(f"encode: shard(s) {', '.join(missing[:3])} missing after encoding; re-run with --resume")
     schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
     shard_ids = [pq.read_table(p, columns=["id"])["id"].to_pylist() for p in paths]
-    ids, keep = dedupe_ids([i for part in shard_ids for i in part], dedupe,
-                           whom=f"--data {(run.manifest.get('data') or {}).get('spec', '')}".rstrip())
+    ids, keep = dedupe_ids(
+        [i for part in shard_ids for i in part],
+        dedupe,
+        whom=f"--data {(run.manifest.get('data') or {}).get('spec', '')}".rstrip(),
+    )
     bounds = np.cumsum([0] + [len(part) for part in shard_ids])
 
     def resolved(table, i: int):
@@ -471,8 +546,10 @@ def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float, dedu
                 stats.update(z, logvar)
                 finite += int(np.isfinite(z).all(axis=1).sum())
         if not finite or stats is None:  # stats is None only when no shard had a row
-            raise InputError(f"encode: the model's latents hold NaN or inf for all {len(ids)} samples; nothing to "
-                             "project or measure: check the checkpoint's weights and the inputs (--normalize)")
+            raise InputError(
+                f"encode: the model's latents hold NaN or inf for all {len(ids)} samples; nothing to "
+                "project or measure: check the checkpoint's weights and the inputs (--normalize)"
+            )
     thumb_paths = [run.shard_path(i, "thumbs") for i in range(n_shards)]
     if all(p.exists() for p in thumb_paths):
         with runfolder.atomic_path(run.file(runfolder.THUMBNAILS)) as tmp:
@@ -481,10 +558,18 @@ def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float, dedu
                     writer.write_table(resolved(pq.read_table(path), i))
     run.invalidate()
     spec = dict(run.manifest.get("model") or {})
-    spec.update(latent_shape=list(model.latent_shape) if model.latent_shape else None, gives_variance=model.gives_variance)
-    run.update_manifest(model=spec, kind=model.kind, latent_dim=stats.dim, latent_shape=spec["latent_shape"],
-                        latent_stats=stats.compute(), timings={"encode": round(seconds, 4)},
-                        n=len(ids) if keep is None else int(keep.sum()))
+    spec.update(
+        latent_shape=list(model.latent_shape) if model.latent_shape else None, gives_variance=model.gives_variance
+    )
+    run.update_manifest(
+        model=spec,
+        kind=model.kind,
+        latent_dim=stats.dim,
+        latent_shape=spec["latent_shape"],
+        latent_stats=stats.compute(),
+        timings={"encode": round(seconds, 4)},
+        n=len(ids) if keep is None else int(keep.sum()),
+    )
     if dedupe is not None:
         encode_params = (run.manifest.get("parameters") or {}).get("encode") or {}
         run.update_manifest(parameters={"encode": {**encode_params, "dedupe_ids": dedupe}})
@@ -493,14 +578,29 @@ def merge_shards(run, *, n_shards: int, model: LatentModel, seconds: float, dedu
 
 
 def _is_z(column: str, prefix: str) -> bool:
-    return column.startswith(prefix) and column[len(prefix):].isdigit()
+    return column.startswith(prefix) and column[len(prefix) :].isdigit()
 
-def encode_checkpoint(checkpoint: str, data: str, out, *, factory: str | None = None, factory_kwargs: dict | None = None,
-                      layer: str | None = None, trust_checkpoint: bool = False, strict: bool = True,
-                      pool: str | None = None, pool_axis: str | None = None, max_length: int | None = None,
-                      weights: str | None = None, scale_latents: bool = False, image_size=None, features=None,
-                      data_options: dict | None = None,
-                      options: EncodeOptions | None = None) -> runfolder.Run:
+
+def encode_checkpoint(
+    checkpoint: str,
+    data: str,
+    out,
+    *,
+    factory: str | None = None,
+    factory_kwargs: dict | None = None,
+    layer: str | None = None,
+    trust_checkpoint: bool = False,
+    strict: bool = True,
+    pool: str | None = None,
+    pool_axis: str | None = None,
+    max_length: int | None = None,
+    weights: str | None = None,
+    scale_latents: bool = False,
+    image_size=None,
+    features=None,
+    data_options: dict | None = None,
+    options: EncodeOptions | None = None,
+) -> runfolder.Run:
     """Load the checkpoint and the data source, then :func:`encode` — what ``latentviz encode`` does.
 
     A dataset callable is recorded by its absolute path and sha256, and this machine's trust
@@ -516,9 +616,20 @@ def encode_checkpoint(checkpoint: str, data: str, out, *, factory: str | None = 
     digest = code_sha256(data)
     if digest:  # checked before a later command imports that file again
         source.options = {**source.options, "sha256": digest}
-    model = load_model(checkpoint, factory=factory, factory_kwargs=factory_kwargs, layer=layer,
-                       trust_checkpoint=trust_checkpoint, strict=strict, pool=pool, pool_axis=pool_axis,
-                       max_length=max_length, weights=weights, scale_latents=scale_latents, device="cpu")
+    model = load_model(
+        checkpoint,
+        factory=factory,
+        factory_kwargs=factory_kwargs,
+        layer=layer,
+        trust_checkpoint=trust_checkpoint,
+        strict=strict,
+        pool=pool,
+        pool_axis=pool_axis,
+        max_length=max_length,
+        weights=weights,
+        scale_latents=scale_latents,
+        device="cpu",
+    )
     run = encode(model, source, out, options)
     remember(model=model.spec, data=source.describe(), trust_checkpoint=trust_checkpoint)
     return run

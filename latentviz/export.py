@@ -78,8 +78,11 @@ def cluster_columns(run: Run):
     if clusters is None:
         return None
     found = clusters.set_index(clusters["id"].astype(str)).reindex(run.ids)
-    return found[["cluster", "probability", "outlier"]].rename(
-        columns={"probability": "cluster_probability", "outlier": "cluster_outlier"}).reset_index(drop=True)
+    return (
+        found[["cluster", "probability", "outlier"]]
+        .rename(columns={"probability": "cluster_probability", "outlier": "cluster_outlier"})
+        .reset_index(drop=True)
+    )
 
 
 def export_tensorboard(run: Run, folder: Path) -> list[Path]:
@@ -91,8 +94,10 @@ def export_tensorboard(run: Run, folder: Path) -> list[Path]:
     require("tensorboard", purpose="the TensorBoard export")
     folder.mkdir(parents=True, exist_ok=True)
     rows = _placeable_rows(run)
-    tensors = {"latents": (TENSORS, run.z[rows]), **{f"{method} map": (f"{method}.tsv", coords[rows])
-                                                     for method, coords in _projections(run).items()}}
+    tensors = {
+        "latents": (TENSORS, run.z[rows]),
+        **{f"{method} map": (f"{method}.tsv", coords[rows]) for method, coords in _projections(run).items()},
+    }
     written = []
     for path, values in tensors.values():
         write_bytes(folder / path, _tsv_rows(values))
@@ -106,10 +111,20 @@ def export_tensorboard(run: Run, folder: Path) -> list[Path]:
         written.append(folder / SPRITE)
     config = []
     for name, (path, _) in tensors.items():
-        config += ["embeddings {", f'  tensor_name: "{name}"', f'  tensor_path: "{path}"', f'  metadata_path: "{METADATA}"']
+        config += [
+            "embeddings {",
+            f'  tensor_name: "{name}"',
+            f'  tensor_path: "{path}"',
+            f'  metadata_path: "{METADATA}"',
+        ]
         if sprite is not None:
-            config += ["  sprite {", f'    image_path: "{SPRITE}"', f"    single_image_dim: {cell}",
-                       f"    single_image_dim: {cell}", "  }"]
+            config += [
+                "  sprite {",
+                f'    image_path: "{SPRITE}"',
+                f"    single_image_dim: {cell}",
+                f"    single_image_dim: {cell}",
+                "  }",
+            ]
         config.append("}")
     write_bytes(folder / CONFIG, ("\n".join(config) + "\n").encode())
     written.append(folder / CONFIG)
@@ -123,8 +138,10 @@ def _placeable_rows(run: Run) -> np.ndarray:
     if not rows.all():
         from latentviz.progress import say
 
-        say(f"export: left out {int((~rows).sum())} of {run.n} rows whose latents hold NaN or inf "
-            "(TensorBoard's projector cannot place them)")
+        say(
+            f"export: left out {int((~rows).sum())} of {run.n} rows whose latents hold NaN or inf "
+            "(TensorBoard's projector cannot place them)"
+        )
     return rows
 
 
@@ -185,7 +202,9 @@ def _sprite(run: Run, rows: np.ndarray):
     per_side = math.ceil(math.sqrt(len(ids)))
     fit = SPRITE_MAX_SIDE // per_side
     if fit < SPRITE_MIN_CELL:  # small images stay as they are; only shrinking below the minimum is refused
-        raise InputError(f"export: {len(ids):,} thumbnails do not fit TensorBoard's {SPRITE_MAX_SIDE} px sprite "
-                         f"at {SPRITE_MIN_CELL} px or more each; export a smaller run (latentviz encode --limit)")
+        raise InputError(
+            f"export: {len(ids):,} thumbnails do not fit TensorBoard's {SPRITE_MAX_SIDE} px sprite "
+            f"at {SPRITE_MIN_CELL} px or more each; export a smaller run (latentviz encode --limit)"
+        )
     cell = min(max(first.size), fit)
     return sprite_sheet([thumbs.get(i) for i in ids], cell=cell, columns=per_side), cell

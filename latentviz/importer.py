@@ -60,8 +60,10 @@ def read_latents(path: Path, *, columns: list[str] | None = None, dedupe: str | 
         z, words, form = word_vectors.read_word_vectors(path, trust=trust)
         meta = pd.DataFrame({"id": words, "label": words})
     else:
-        raise InputError(f"LATENTS {path}: unsupported type '{suffix}'; use .npy, .npz, .parquet, .csv or word "
-                         f"vectors ({', '.join(word_vectors.SUFFIXES)})")
+        raise InputError(
+            f"LATENTS {path}: unsupported type '{suffix}'; use .npy, .npz, .parquet, .csv or word "
+            f"vectors ({', '.join(word_vectors.SUFFIXES)})"
+        )
     z = np.asarray(z)
     if z.ndim != 2 or len(z) == 0:
         raise InputError(f"LATENTS {path}: latents must be a non-empty 2-D array (n, d); got shape {z.shape}")
@@ -92,11 +94,18 @@ def latent_columns(frame, spec: list[str] | None, path) -> list[str]:
 
     names = [str(c) for c in frame.columns]
     if not spec:
-        chosen = [c for c, n in zip(frame.columns, names, strict=True) if pd.api.types.is_float_dtype(frame[c])
-                  and n not in ("id", "label") and not n.startswith(runfolder.FACTOR_PREFIX)]
+        chosen = [
+            c
+            for c, n in zip(frame.columns, names, strict=True)
+            if pd.api.types.is_float_dtype(frame[c])
+            and n not in ("id", "label")
+            and not n.startswith(runfolder.FACTOR_PREFIX)
+        ]
         if not chosen:
-            raise InputError(f"LATENTS {path}: no float columns to use as latents; name them with --columns "
-                             "(a,b,c, globs like 'e*' or ranges like e0:e31)")
+            raise InputError(
+                f"LATENTS {path}: no float columns to use as latents; name them with --columns "
+                "(a,b,c, globs like 'e*' or ranges like e0:e31)"
+            )
         return chosen
     chosen = []
     for item in spec:
@@ -147,7 +156,11 @@ def _npz_metadata(archive, n: int, whom: str):
         meta["label"] = check_per_row(label, n, name="labels", whom=whom)
     if "factors" in archive:
         factors = check_per_row(archive["factors"], n, name="factors", whom=whom, columns=True)
-        names = [str(v) for v in archive["factor_names"]] if "factor_names" in archive else [str(i) for i in range(factors.shape[1])]
+        names = (
+            [str(v) for v in archive["factor_names"]]
+            if "factor_names" in archive
+            else [str(i) for i in range(factors.shape[1])]
+        )
         if len(names) != factors.shape[1]:
             raise InputError(f"{whom}: {len(names)} factor_names for {factors.shape[1]} factor columns")
         for j, name in enumerate(names):
@@ -164,8 +177,16 @@ def _load_np(path: Path):
         raise InputError(f"LATENTS {path}: not a readable numpy file ({exc})") from exc
 
 
-def import_latents(path, out, *, columns: list[str] | None = None, overwrite: bool = False,
-                   dedupe: str | None = None, metadata=None, trust: bool = False) -> runfolder.Run:
+def import_latents(
+    path,
+    out,
+    *,
+    columns: list[str] | None = None,
+    overwrite: bool = False,
+    dedupe: str | None = None,
+    metadata=None,
+    trust: bool = False,
+) -> runfolder.Run:
     """Write a complete run folder from precomputed latents (``dedupe``: ``--dedupe-ids``).
 
     ``metadata``: a csv/parquet table keyed by ``id`` whose columns are joined to the rows.
@@ -187,14 +208,30 @@ def import_latents(path, out, *, columns: list[str] | None = None, overwrite: bo
         stats.update(z)
         run.update_manifest(complete=False)
         runfolder.write_table(run.file(runfolder.LATENTS), table)
-        run.update_manifest(versions=versions(), model=None, kind="imported", latent_dim=int(z.shape[1]), latent_shape=None,
-                            data={"spec": str(path), "kind": "word_vectors" if path.suffix.lower() in word_vectors.SUFFIXES
-                                  else "latents", "format": info["format"], "n": len(z)}, n=len(z), device=None, seed=None,
-                            parameters={"import": {"columns": None if info["columns"] is None else
-                                                   [str(c) for c in info["columns"]],
-                                                   "metadata": None if metadata is None else str(metadata),
-                                                   "dedupe_ids": dedupe}},
-                            latent_stats=stats.compute(),
-                            timings={"import": round(time.perf_counter() - started, 4)})
+        run.update_manifest(
+            versions=versions(),
+            model=None,
+            kind="imported",
+            latent_dim=int(z.shape[1]),
+            latent_shape=None,
+            data={
+                "spec": str(path),
+                "kind": "word_vectors" if path.suffix.lower() in word_vectors.SUFFIXES else "latents",
+                "format": info["format"],
+                "n": len(z),
+            },
+            n=len(z),
+            device=None,
+            seed=None,
+            parameters={
+                "import": {
+                    "columns": None if info["columns"] is None else [str(c) for c in info["columns"]],
+                    "metadata": None if metadata is None else str(metadata),
+                    "dedupe_ids": dedupe,
+                }
+            },
+            latent_stats=stats.compute(),
+            timings={"import": round(time.perf_counter() - started, 4)},
+        )
         run.update_manifest(complete=True)
     return runfolder.Run(out)

@@ -15,13 +15,26 @@ from torch import nn
 from latentviz.errors import InputError
 from latentviz.models import FOLDER_NEEDS, FORM_NAMES, interpret_output, load_model, shape_error
 
-KIND_NAMES = {"vae": "VAE", "autoencoder": "autoencoder", "generator": "generator",
-              "feature_extractor": "feature extractor", "embedding": "embedding"}
+KIND_NAMES = {
+    "vae": "VAE",
+    "autoencoder": "autoencoder",
+    "generator": "generator",
+    "feature_extractor": "feature extractor",
+    "embedding": "embedding",
+}
 _CONTAINERS = (nn.ModuleList, nn.ModuleDict)  # hold layers, never called themselves
 
 
-def inspect_model(checkpoint: str, *, data: str | None = None, probe: int = 4, image_size=None, features=None,
-                  data_options: dict | None = None, **load_options) -> dict:
+def inspect_model(
+    checkpoint: str,
+    *,
+    data: str | None = None,
+    probe: int = 4,
+    image_size=None,
+    features=None,
+    data_options: dict | None = None,
+    **load_options,
+) -> dict:
     """Describe ``checkpoint``: format, kind, parameters, encoder/decoder, latent size, ``--layer`` candidates.
 
     Parameters
@@ -42,22 +55,33 @@ def inspect_model(checkpoint: str, *, data: str | None = None, probe: int = 4, i
         output_shape) and ``notes``.
     """
     model = load_model(checkpoint, device="cpu", **load_options)
-    info = {"checkpoint": model.spec["checkpoint"], "form": model.spec["form"], "format": _format(model),
-            "probe": None, "notes": _notes(model)}
+    info = {
+        "checkpoint": model.spec["checkpoint"],
+        "form": model.spec["form"],
+        "format": _format(model),
+        "probe": None,
+        "notes": _notes(model),
+    }
     layers = _layers(model.module)
     if data is not None and not model.has_encoder:
         info["notes"].append("a generator encodes no data: --data was not used")
     elif data is not None:
-        info["probe"] = _probe(model, data, probe, layers, image_size=image_size, features=features,
-                               data_options=data_options or {})
+        info["probe"] = _probe(
+            model, data, probe, layers, image_size=image_size, features=features, data_options=data_options or {}
+        )
     elif model.has_encoder:
         info["notes"].append("give --data DATA to measure the latent and the layers' output shapes on a probe batch")
     kind_known = not (model.has_encoder and model.has_decoder and not model.layer and model.gives_variance is None)
     described = model.describe()
     if any(layer["output_shape"] for layer in layers):  # measured: keep the layers the forward pass used
         layers = [layer for layer in layers if layer["output_shape"] is not None]
-    info.update(described, kind_name=KIND_NAMES[described["kind"]], kind_known=kind_known,
-                gives_variance=model.gives_variance, layers=layers)
+    info.update(
+        described,
+        kind_name=KIND_NAMES[described["kind"]],
+        kind_known=kind_known,
+        gives_variance=model.gives_variance,
+        layers=layers,
+    )
     return info
 
 
@@ -77,8 +101,12 @@ def _format(model) -> str:
         details.append(_type_name(model.module))
     if spec["form"] == "sentence_transformers":
         st = spec["sentence_transformers"]
-        details += [", ".join(st["modules"]), f"pooling {st['pooling']}", *(["normalized"] if st["normalize"] else []),
-                    f"max_seq_length {st['max_seq_length']}"]
+        details += [
+            ", ".join(st["modules"]),
+            f"pooling {st['pooling']}",
+            *(["normalized"] if st["normalize"] else []),
+            f"max_seq_length {st['max_seq_length']}",
+        ]
     if spec["form"] == "timm":
         details.append(f"timm.create_model({', '.join(f'{k}={v!r}' for k, v in spec['timm'].items())})")
     if spec.get("latent_scaling"):
@@ -98,13 +126,17 @@ def _notes(model) -> list[str]:
     if isinstance(model.module, torch.jit.ScriptModule):
         notes.append("TorchScript modules take no forward hooks, so --layer needs the model's Python code")
     if spec.get("static_batch"):
-        notes.append(f"exported for batches of exactly {spec['static_batch']} rows: encoded in chunks of that size, "
-                     "the last one padded (export with dynamic_shapes={'x': {0: torch.export.Dim('batch')}} to avoid it)")
+        notes.append(
+            f"exported for batches of exactly {spec['static_batch']} rows: encoded in chunks of that size, "
+            "the last one padded (export with dynamic_shapes={'x': {0: torch.export.Dim('batch')}} to avoid it)"
+        )
     for what in ("missing_keys", "unexpected_keys"):
         keys = spec.get(what) or []
         if keys:
-            notes.append(f"--no-strict: {len(keys)} {what.replace('_', ' ')} ({', '.join(keys[:4])}"
-                         f"{', ...' if len(keys) > 4 else ''})")
+            notes.append(
+                f"--no-strict: {len(keys)} {what.replace('_', ' ')} ({', '.join(keys[:4])}"
+                f"{', ...' if len(keys) > 4 else ''})"
+            )
     return notes
 
 
@@ -122,9 +154,11 @@ def _layers(module) -> list[dict]:
     """Every submodule a forward pass can call, in definition order: the ``--layer`` candidates."""
     if not hasattr(module, "named_modules") or isinstance(module, torch.jit.ScriptModule):
         return []
-    return [{"name": name, "type": _type_name(sub), "output_shape": None}
-            for name, sub in module.named_modules()
-            if name and not name.startswith("_") and not isinstance(sub, _CONTAINERS)]
+    return [
+        {"name": name, "type": _type_name(sub), "output_shape": None}
+        for name, sub in module.named_modules()
+        if name and not name.startswith("_") and not isinstance(sub, _CONTAINERS)
+    ]
 
 
 def _type_name(sub) -> str:
@@ -144,8 +178,12 @@ def _probe(model, data: str, n: int, layers: list[dict], *, image_size, features
             raise shape_error(model, batch.x, exc) from exc
         decoded = model.decode(mu) if model.has_decoder else None
         _measure_layers(model, batch.x, layers)
-    return {"data": source.spec, "n": len(mu), "input_shape": list(source.item_shape) if source.item_shape else None,
-            "decoded_shape": list(decoded.shape[1:]) if isinstance(decoded, torch.Tensor) else None}
+    return {
+        "data": source.spec,
+        "n": len(mu),
+        "input_shape": list(source.item_shape) if source.item_shape else None,
+        "decoded_shape": list(decoded.shape[1:]) if isinstance(decoded, torch.Tensor) else None,
+    }
 
 
 def _measure_layers(model, x, layers: list[dict]) -> None:
@@ -169,11 +207,13 @@ def _hook_layers(module, layers: list[dict]) -> list:
     subs = dict(module.named_modules())
     handles = []
     for layer in layers:
+
         def hook(_mod, _inp, out, layer=layer):
             try:
                 layer["output_shape"] = list(interpret_output(out)[0].shape[1:])
             except InputError:
                 pass  # an output no latent can be read from: not a candidate
+
         try:
             handles.append(subs[layer["name"]].register_forward_hook(hook))
         except (RuntimeError, AttributeError):

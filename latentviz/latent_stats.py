@@ -48,8 +48,13 @@ class LatentStats:
 
     def compute(self) -> dict:
         var = self.m2 / self.count if self.count else np.full(self.dim, np.nan)
-        out = {"n": self.count, "nonfinite_rows": self.nonfinite, "mean": self.mean.tolist(), "var": var.tolist(),
-               "active": (var > ACTIVE_UNIT_THRESHOLD).tolist()}
+        out = {
+            "n": self.count,
+            "nonfinite_rows": self.nonfinite,
+            "mean": self.mean.tolist(),
+            "var": var.tolist(),
+            "active": (var > ACTIVE_UNIT_THRESHOLD).tolist(),
+        }
         if self.kl_sum is not None and self.count:
             kl = self.kl_sum / self.count
             out["kl_per_dim"] = kl.tolist()

@@ -130,8 +130,14 @@ class Neighbors:
 
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, indices=self.indices, distances=self.distances, k=np.int64(self.k),
-                         metric=np.str_(self.metric), method=np.str_(self.method))
+                np.savez(
+                    fh,
+                    indices=self.indices,
+                    distances=self.distances,
+                    k=np.int64(self.k),
+                    metric=np.str_(self.metric),
+                    method=np.str_(self.method),
+                )
 
     @classmethod
     def load(cls, path, *, k: int | None = None, n: int | None = None) -> Neighbors:
@@ -142,10 +148,16 @@ class Neighbors:
         """
         try:
             with np.load(path) as data:
-                graph = cls(indices=data["indices"], distances=data["distances"],
-                            metric=str(data["metric"]), method=str(data["method"]))
+                graph = cls(
+                    indices=data["indices"],
+                    distances=data["distances"],
+                    metric=str(data["metric"]),
+                    method=str(data["method"]),
+                )
         except (OSError, KeyError, ValueError) as exc:
-            raise InputError(f"{path}: not a readable neighbours file ({exc}); recompute it with 'latentviz project'") from exc
+            raise InputError(
+                f"{path}: not a readable neighbours file ({exc}); recompute it with 'latentviz project'"
+            ) from exc
         if n is not None and graph.n != n:
             raise InputError(
                 f"{path}: the graph has {graph.n} points but the run has {n}; it is stale, "
@@ -154,8 +166,16 @@ class Neighbors:
         return graph if k is None else graph.head(k)
 
 
-def knn(z, k: int = 30, *, metric: str = "euclidean", method: Any = "auto", random_state=0,
-        device: str = "auto", quiet: bool = True) -> Neighbors:
+def knn(
+    z,
+    k: int = 30,
+    *,
+    metric: str = "euclidean",
+    method: Any = "auto",
+    random_state=0,
+    device: str = "auto",
+    quiet: bool = True,
+) -> Neighbors:
     """The ``k`` nearest neighbours of every row of ``z`` among the other rows.
 
     Parameters
@@ -192,8 +212,9 @@ def knn(z, k: int = 30, *, metric: str = "euclidean", method: Any = "auto", rand
     """
     if hasattr(method, "build"):
         indices, distances = method.build()
-        return Neighbors(np.asarray(indices), np.asarray(distances, np.float32), metric=metric,
-                         method=type(method).__name__)
+        return Neighbors(
+            np.asarray(indices), np.asarray(distances, np.float32), metric=metric, method=type(method).__name__
+        )
     x = _check_points(z, "knn")
     _check_metric(metric)
     _check_k(k, x.shape[0])
@@ -220,8 +241,15 @@ def resolve_method(method: str, n: int, *, device: str = "auto", n_queries: int 
     return "exact" if n * (n if n_queries is None else n_queries) <= limit * limit else "pynndescent"
 
 
-def search_index(reference, *, metric: str = "euclidean", method: str = "auto", random_state=0,
-                 device: str = "auto", n_queries: int | None = None):
+def search_index(
+    reference,
+    *,
+    metric: str = "euclidean",
+    method: str = "auto",
+    random_state=0,
+    device: str = "auto",
+    n_queries: int | None = None,
+):
     """An index over ``reference`` answering ``query(points, k) -> Neighbors`` (for transforms);
     ``n_queries``, when known, lets ``"auto"`` weigh the whole search (see :func:`resolve_method`)."""
     x = _check_points(reference, "search_index")
@@ -299,7 +327,7 @@ class ExactIndex:
         candidates = np.empty((len(queries), wanted), dtype=np.int64)
         with progress(total=len(queries), desc="neighbours", unit="pt", quiet=quiet) as bar:
             for start in range(0, len(queries), chunk):
-                q = engine.asarray(queries[start:start + chunk] - center)
+                q = engine.asarray(queries[start : start + chunk] - center)
                 d2 = q @ ref.T
                 d2 *= -2.0
                 d2 += ref_sq
@@ -307,7 +335,7 @@ class ExactIndex:
                 if exclude_self:
                     rows = np.arange(q.shape[0])
                     d2[rows, rows + start] = float("inf")
-                candidates[start:start + chunk] = engine.smallest(d2, wanted)
+                candidates[start : start + chunk] = engine.smallest(d2, wanted)
                 bar.update(q.shape[0])
         return self._rerank(queries, candidates, k)
 
@@ -320,9 +348,12 @@ class ExactIndex:
         if self.metric == "cosine":  # rows are unit vectors: 1 - cos = |a - b|^2 / 2
             distances = distances**2 / 2.0
         order = np.lexsort((candidates, distances), axis=1)[:, :k]
-        return Neighbors(np.take_along_axis(candidates, order, axis=1),
-                         np.take_along_axis(distances, order, axis=1).astype(np.float32),
-                         metric=self.metric, method="exact")
+        return Neighbors(
+            np.take_along_axis(candidates, order, axis=1),
+            np.take_along_axis(distances, order, axis=1).astype(np.float32),
+            metric=self.metric,
+            method="exact",
+        )
 
 
 class PyNNDescentIndex:
@@ -333,14 +364,20 @@ class PyNNDescentIndex:
 
         pynndescent = import_cached("pynndescent", purpose="approximate nearest-neighbour search")
         self.metric = metric
-        self.index = pynndescent.NNDescent(np.asarray(reference, np.float32), metric=metric,
-                                           n_neighbors=n_neighbors, random_state=random_state, low_memory=True)
+        self.index = pynndescent.NNDescent(
+            np.asarray(reference, np.float32),
+            metric=metric,
+            n_neighbors=n_neighbors,
+            random_state=random_state,
+            low_memory=True,
+        )
 
     def query(self, points, k: int) -> Neighbors:
         """The ``k`` approximate nearest reference rows of each of ``points``."""
         indices, distances = self.index.query(np.asarray(points, np.float32), k=k)
-        return Neighbors(indices.astype(np.int64), distances.astype(np.float32), metric=self.metric,
-                         method="pynndescent")
+        return Neighbors(
+            indices.astype(np.int64), distances.astype(np.float32), metric=self.metric, method="pynndescent"
+        )
 
 
 def _pynndescent_graph(x: np.ndarray, k: int, *, metric: str, random_state) -> Neighbors:
@@ -359,8 +396,12 @@ def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int, *, metric: st
     indices = indices[keep].reshape(n, m - 1)[:, :k].astype(np.int64)
     distances = distances[keep].reshape(n, m - 1)[:, :k].astype(np.float32)
     order = np.lexsort((indices, distances), axis=1)
-    return Neighbors(np.take_along_axis(indices, order, axis=1), np.take_along_axis(distances, order, axis=1),
-                     metric=metric, method="pynndescent")
+    return Neighbors(
+        np.take_along_axis(indices, order, axis=1),
+        np.take_along_axis(distances, order, axis=1),
+        metric=metric,
+        method="pynndescent",
+    )
 
 
 def for_metric(x: np.ndarray, metric: str) -> np.ndarray:

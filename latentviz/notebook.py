@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 
-def show(*runs, mode: str = "inline", port: int = 8050, height: int = 820, load_model: bool = True,
-         device: str = "auto", trust_checkpoint: bool = False):
+def show(
+    *runs,
+    mode: str = "inline",
+    port: int = 8050,
+    height: int = 820,
+    load_model: bool = True,
+    device: str = "auto",
+    trust_checkpoint: bool = False,
+):
     """Show the dashboard of one or more run folders in the notebook (or a tab, with ``mode="tab"``).
 
     Parameters

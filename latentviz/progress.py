@@ -9,8 +9,16 @@ def progress(*, total: int | None, desc: str, unit: str = "it", quiet: bool = Fa
     """A tqdm bar on stderr (a no-op bar when quiet)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, dynamic_ncols=True,
-                unit_scale=True, leave=False)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=quiet,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        unit_scale=True,
+        leave=False,
+    )
 
 
 def say(message: str, *, quiet: bool = False) -> None:

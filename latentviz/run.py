@@ -64,8 +64,20 @@ TRAVERSAL_PATHS = "paths.npz"  # inside traversals/: decoded interpolation paths
 SHARDS = "shards"
 REPORT = "report.html"
 #: Every entry of a run, the manifest last: what a replacement installs or removes and :meth:`Run.clear` removes.
-ENTRIES = (LATENTS, THUMBNAILS, PROJECTIONS, NEIGHBORS, METRICS, CLUSTERS, CLUSTER_FACTS, DRIFT, REPORT, TRAVERSALS,
-           SHARDS, MANIFEST)
+ENTRIES = (
+    LATENTS,
+    THUMBNAILS,
+    PROJECTIONS,
+    NEIGHBORS,
+    METRICS,
+    CLUSTERS,
+    CLUSTER_FACTS,
+    DRIFT,
+    REPORT,
+    TRAVERSALS,
+    SHARDS,
+    MANIFEST,
+)
 LOCK = ".lock"
 COMMIT = ".commit.json"  # the journal of a commit in progress: where from, what to install and remove
 STAGE_PREFIX = ".stage-"  # a stage's outputs before they are committed
@@ -262,10 +274,13 @@ def _acquire(folder: Path, command: str) -> int:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # a link would be written through
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise InputError(f"{path} is a symbolic link, which a run's lock file never is; remove it and "
-                                 "try again") from None
-            raise InputError(f"cannot write to the run folder {folder} ({exc.strerror}); "
-                             "copy it somewhere you may write, or ask its owner to run this") from None
+                raise InputError(
+                    f"{path} is a symbolic link, which a run's lock file never is; remove it and try again"
+                ) from None
+            raise InputError(
+                f"cannot write to the run folder {folder} ({exc.strerror}); "
+                "copy it somewhere you may write, or ask its owner to run this"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -373,13 +388,17 @@ def _finish(folder: Path) -> None:
         else:
             staging = None
         if staging is None or not set(install) | set(remove) <= set(ENTRIES) or staging.is_symlink():
-            raise InputError(f"{journal} names files outside the run folder's schema; remove it and re-run the last stage")
+            raise InputError(
+                f"{journal} names files outside the run folder's schema; remove it and re-run the last stage"
+            )
         trash = staging / TRASH
         replaced = list(trash.iterdir()) if trash.is_dir() and not trash.is_symlink() else []
         links = [p for p in [*(staging / name for name in install), trash, *replaced] if p.is_symlink()]
         if links:
-            raise InputError(f"{journal} would follow or move in the symbolic link {links[0].relative_to(folder)}; "
-                             "remove the journal and re-run the last stage")
+            raise InputError(
+                f"{journal} would follow or move in the symbolic link {links[0].relative_to(folder)}; "
+                "remove the journal and re-run the last stage"
+            )
         _roll_forward(folder, staging, install, remove)
 
 
@@ -395,8 +414,9 @@ def _settle(folder: Path) -> None:
                 pass  # taking the lock rolls the commit forward
         except RunBusyError:
             if time.monotonic() > deadline:
-                raise InputError(f"run {folder} is being committed by another process and it does not finish; "
-                                 "try again in a moment") from None
+                raise InputError(
+                    f"run {folder} is being committed by another process and it does not finish; try again in a moment"
+                ) from None
             time.sleep(0.05)
 
 
@@ -456,7 +476,9 @@ class Run:
         self.path = Path(path)
         if must_exist:
             if not self.path.is_dir():
-                raise InputError(f"run folder {self.path} does not exist; create it with 'latentviz encode' or 'latentviz import'")
+                raise InputError(
+                    f"run folder {self.path} does not exist; create it with 'latentviz encode' or 'latentviz import'"
+                )
             _settle(self.path)
             if not (self.path / MANIFEST).is_file():
                 raise InputError(f"{self.path} is not a run folder (no {MANIFEST}); create it with 'latentviz encode'")
@@ -492,7 +514,9 @@ class Run:
         try:
             return json.loads((self.path / MANIFEST).read_text())
         except json.JSONDecodeError as exc:
-            raise InputError(f"{self.path / MANIFEST} is not valid JSON ({exc}); re-run the stage that wrote it") from exc
+            raise InputError(
+                f"{self.path / MANIFEST} is not valid JSON ({exc}); re-run the stage that wrote it"
+            ) from exc
 
     def update_manifest(self, **fields: Any) -> dict:
         """Merge ``fields`` into the manifest (dicts one level deep) and write it atomically, under the lock."""
@@ -602,7 +626,7 @@ class Run:
 
     @functools.cached_property
     def factor_names(self) -> list[str]:
-        return [c[len(FACTOR_PREFIX):] for c in self.latents.columns if c.startswith(FACTOR_PREFIX)]
+        return [c[len(FACTOR_PREFIX) :] for c in self.latents.columns if c.startswith(FACTOR_PREFIX)]
 
     @property
     def factors(self) -> np.ndarray | None:
@@ -648,8 +672,10 @@ class Run:
         dims = stored if dims is None else dims
         if not stored or dims > stored:
             what = f"{method} projection" + (f" in {dims}-D" if stored else "")
-            raise InputError(f"run {self.path} has no {what}; run 'latentviz project {self.path} --methods {method}"
-                             + (f" --dims {dims}'" if stored else "'"))
+            raise InputError(
+                f"run {self.path} has no {what}; run 'latentviz project {self.path} --methods {method}"
+                + (f" --dims {dims}'" if stored else "'")
+            )
         return self.projections[projection_columns(method, dims)].to_numpy(dtype=np.float32)
 
     def neighbors(self, k: int | None = None):
@@ -730,13 +756,14 @@ class Run:
 
 
 def _numbered(columns, prefix: str) -> list[str]:
-    found = [c for c in columns if c.startswith(prefix) and c[len(prefix):].isdigit()]
-    return sorted(found, key=lambda c: int(c[len(prefix):]))
+    found = [c for c in columns if c.startswith(prefix) and c[len(prefix) :].isdigit()]
+    return sorted(found, key=lambda c: int(c[len(prefix) :]))
 
 
 @contextlib.contextmanager
-def new_run(path: str | os.PathLike, *, command: str, overwrite: bool = False, resume: bool = False,
-            keep_partial: bool = False) -> Iterator[Run]:
+def new_run(
+    path: str | os.PathLike, *, command: str, overwrite: bool = False, resume: bool = False, keep_partial: bool = False
+) -> Iterator[Run]:
     """Hold ``path``'s lock and give the :class:`Run` to build a new run in.
 
     A complete run already there is refused unless ``overwrite`` or ``resume``. With ``overwrite``
@@ -755,7 +782,9 @@ def new_run(path: str | os.PathLike, *, command: str, overwrite: bool = False, r
         run = Run(path, must_exist=False)
         complete = run.has(MANIFEST) and run.complete
         if complete and not (overwrite or resume):
-            raise InputError(f"--out {path} already holds a complete run; pass --overwrite to replace it or choose another folder")
+            raise InputError(
+                f"--out {path} already holds a complete run; pass --overwrite to replace it or choose another folder"
+            )
         if not (complete and overwrite):
             yield run
             return
@@ -767,12 +796,16 @@ def new_run(path: str | os.PathLike, *, command: str, overwrite: bool = False, r
         try:
             partial.mkdir(exist_ok=True)
         except OSError as exc:
-            raise InputError(f"--overwrite builds the new run beside {path}, in {partial}, which cannot be created "
-                             f"({exc.strerror}); choose another --out") from None
+            raise InputError(
+                f"--overwrite builds the new run beside {path}, in {partial}, which cannot be created "
+                f"({exc.strerror}); choose another --out"
+            ) from None
         if partial.stat().st_dev != path.stat().st_dev:
             shutil.rmtree(partial, ignore_errors=True)
-            raise InputError(f"--overwrite: {path} is a mount point, so the new run cannot be built beside it and "
-                             "moved in; choose a folder inside it as --out")
+            raise InputError(
+                f"--overwrite: {path} is a mount point, so the new run cannot be built beside it and "
+                "moved in; choose a folder inside it as --out"
+            )
         try:
             yield Run(partial, must_exist=False)
         except BaseException:

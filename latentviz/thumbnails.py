@@ -40,7 +40,9 @@ def _png(pixels: np.ndarray, max_side: int | None) -> bytes:
     img = Image.fromarray(pixels)
     if max(img.size) > max_side:
         scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR
+        )
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -96,8 +96,10 @@ def check_model(spec: dict, *, trust_checkpoint: bool = False) -> bool:
     checkpoint = str(spec.get("checkpoint") or "")
     path = Path(checkpoint)
     if spec.get("sha256") and path.exists() and sha256_of(path) != spec["sha256"]:
-        raise InputError(f"checkpoint {checkpoint} changed since the run was made (its sha256 is not the "
-                         "manifest's); restore that file or encode the run again")
+        raise InputError(
+            f"checkpoint {checkpoint} changed since the run was made (its sha256 is not the "
+            "manifest's); restore that file or encode the run again"
+        )
     code = model_code(spec)
     _check_unchanged(code, spec.get("factory_sha256"), "--model")
     if trust_checkpoint:
@@ -106,12 +108,16 @@ def check_model(spec: dict, *, trust_checkpoint: bool = False) -> bool:
     if record is not None:
         return bool(record.get("trust_checkpoint"))
     if code:
-        raise NotTrustedError(f"the run's model was not reloaded: {_short(code)} is not trusted on this machine "
-                              "(this user did not create the run with it); pass --trust-checkpoint if you trust it")
+        raise NotTrustedError(
+            f"the run's model was not reloaded: {_short(code)} is not trusted on this machine "
+            "(this user did not create the run with it); pass --trust-checkpoint if you trust it"
+        )
     if spec.get("form") == "pickled_module":
-        raise NotTrustedError(f"the run's model was not reloaded: {path.name} is a pickled module, which runs code "
-                              "when loaded, and this user did not create the run with it; pass --trust-checkpoint "
-                              "if you trust it")
+        raise NotTrustedError(
+            f"the run's model was not reloaded: {path.name} is a pickled module, which runs code "
+            "when loaded, and this user did not create the run with it; pass --trust-checkpoint "
+            "if you trust it"
+        )
     return False
 
 
@@ -123,8 +129,10 @@ def check_data(data: dict | None, *, trust_checkpoint: bool = False) -> None:
     _check_unchanged(code, data.get("sha256"), "--data")
     if trust_checkpoint or _key("data", {"spec": code, "sha256": data.get("sha256")}) in _records():
         return
-    raise NotTrustedError(f"the run's data set was not reopened: {_short(code)} is not trusted on this machine "
-                          "(this user did not create the run with it); pass --trust-checkpoint if you trust it")
+    raise NotTrustedError(
+        f"the run's data set was not reopened: {_short(code)} is not trusted on this machine "
+        "(this user did not create the run with it); pass --trust-checkpoint if you trust it"
+    )
 
 
 def _check_unchanged(spec: str | None, recorded: str | None, option: str) -> None:
@@ -132,11 +140,15 @@ def _check_unchanged(spec: str | None, recorded: str | None, option: str) -> Non
     if file is None:
         return
     if not file.is_absolute():
-        raise InputError(f"{option}: the run names {file} by a relative path, which would import whatever file of "
-                         "that name the working directory holds; encode the run again to record its absolute path")
+        raise InputError(
+            f"{option}: the run names {file} by a relative path, which would import whatever file of "
+            "that name the working directory holds; encode the run again to record its absolute path"
+        )
     if recorded and file.is_file() and sha256_of(file) != recorded:
-        raise InputError(f"{option}: {file} changed since the run was made (its sha256 is not the manifest's); "
-                         "restore that file or encode the run again")
+        raise InputError(
+            f"{option}: {file} changed since the run was made (its sha256 is not the manifest's); "
+            "restore that file or encode the run again"
+        )
 
 
 def _short(spec: str) -> str:
@@ -154,7 +166,10 @@ def remember(*, model: dict | None = None, data: dict | None = None, trust_check
     entries = {}
     if model is not None and (model_code(model) or trust_checkpoint):
         entries[_key("model", {f: model.get(f) for f in MODEL_KEY_FIELDS})] = {
-            "what": "model", "spec": model_code(model) or model.get("checkpoint"), "trust_checkpoint": trust_checkpoint}
+            "what": "model",
+            "spec": model_code(model) or model.get("checkpoint"),
+            "trust_checkpoint": trust_checkpoint,
+        }
     code = data_code(data)
     if code is not None and data is not None:
         entries[_key("data", {"spec": code, "sha256": data.get("sha256")})] = {"what": "data", "spec": code}
@@ -170,8 +185,10 @@ def remember(*, model: dict | None = None, data: dict | None = None, trust_check
     except OSError as exc:
         from latentviz.progress import say
 
-        say(f"latentviz: could not record this run as trusted in {data_dir() / STORE} ({exc}); later commands "
-            "that reload its code will need --trust-checkpoint")
+        say(
+            f"latentviz: could not record this run as trusted in {data_dir() / STORE} ({exc}); later commands "
+            "that reload its code will need --trust-checkpoint"
+        )
 
 
 def _key(what: str, fields: dict) -> str:

@@ -17,8 +17,15 @@ from reports._verdicts import NOT_COMPUTED, verdicts
 MAX_POINTS = 20_000
 
 
-def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_points: int = MAX_POINTS,
-                 seed: int | None = None, color_modes: dict | None = None) -> ReportModel:
+def build_report(
+    run: Run,
+    *,
+    policy=None,
+    baseline: Run | None = None,
+    max_points: int = MAX_POINTS,
+    seed: int | None = None,
+    color_modes: dict | None = None,
+) -> ReportModel:
     """Everything the report of ``run`` shows, as data.
 
     Parameters
@@ -59,8 +66,12 @@ def build_report(run: Run, *, policy=None, baseline: Run | None = None, max_poin
         title=run.path.resolve().name,
         subtitle=_subtitle(run),
         facts=summary_facts(run, stats),
-        verdicts=verdicts(stats=stats, metrics=metrics, projections=manifest.get("projections") or {},
-                          has_factors=bool(run.factor_names)),
+        verdicts=verdicts(
+            stats=stats,
+            metrics=metrics,
+            projections=manifest.get("projections") or {},
+            has_factors=bool(run.factor_names),
+        ),
         provenance=provenance(run),
         sections=sections,
         generator=f"latentviz {manifest.get('versions', {}).get('latentviz', '')}".strip(),
@@ -91,6 +102,7 @@ def _write_html(path: Path, run: Run, options: dict) -> Path:
 
 # -- summary and provenance ---------------------------------------------------------------------
 
+
 def _subtitle(run: Run) -> str:
     manifest = run.manifest
     kind = KIND_NAMES.get(manifest.get("kind") or "", manifest.get("kind") or "model")
@@ -107,11 +119,16 @@ KIND_NAMES = {"vae": "VAE", "imported": "imported"}
 def summary_facts(run: Run, stats: dict) -> list[Fact]:
     manifest = run.manifest
     active = sum(bool(a) for a in stats.get("active", []))
-    facts = [Fact("Model", KIND_NAMES.get(manifest.get("kind") or "", str(manifest.get("kind") or "—"))),
-             Fact("Latent dimensions", num(run.latent_dim)),
-             Fact("Samples", num(run.n)),
-             Fact("Active dimensions", f"{active} of {run.latent_dim}" if stats else "—",
-                  "variance > 0.01" if stats else "not recorded")]
+    facts = [
+        Fact("Model", KIND_NAMES.get(manifest.get("kind") or "", str(manifest.get("kind") or "—"))),
+        Fact("Latent dimensions", num(run.latent_dim)),
+        Fact("Samples", num(run.n)),
+        Fact(
+            "Active dimensions",
+            f"{active} of {run.latent_dim}" if stats else "—",
+            "variance > 0.01" if stats else "not recorded",
+        ),
+    ]
     if run.factor_names:
         facts.append(Fact("Known factors", str(len(run.factor_names)), ", ".join(run.factor_names)))
     return facts
@@ -123,15 +140,19 @@ def provenance(run: Run) -> list[Fact]:
     data = manifest.get("data") or {}
     rows = [Fact("Run folder", str(run.path.resolve()))]
     if model:
-        rows += [Fact("Checkpoint", str(model.get("checkpoint", "—"))),
-                 Fact("Checkpoint sha256", str(model.get("sha256", "—"))),
-                 Fact("Loaded as", _loaded_as(model))]
+        rows += [
+            Fact("Checkpoint", str(model.get("checkpoint", "—"))),
+            Fact("Checkpoint sha256", str(model.get("sha256", "—"))),
+            Fact("Loaded as", _loaded_as(model)),
+        ]
     else:
         rows.append(Fact("Model", "none: latents were imported"))
-    rows += [Fact("Data", str(data.get("spec", "—")), _data_note(data)),
-             Fact("Samples", num(manifest.get("n", run.n))),
-             Fact("Seed", _or_dash(manifest.get("seed"))),
-             Fact("Device", _or_dash(manifest.get("device")))]
+    rows += [
+        Fact("Data", str(data.get("spec", "—")), _data_note(data)),
+        Fact("Samples", num(manifest.get("n", run.n))),
+        Fact("Seed", _or_dash(manifest.get("seed"))),
+        Fact("Device", _or_dash(manifest.get("device"))),
+    ]
     versions = manifest.get("versions") or {}
     if versions:
         rows.append(Fact("Versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))))
@@ -157,7 +178,9 @@ def _loaded_as(model: dict) -> str:
 
 
 def _data_note(data: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(data.items()) if k not in ("spec", "n") and not isinstance(v, (dict, list)))
+    return ", ".join(
+        f"{k}={v}" for k, v in sorted(data.items()) if k not in ("spec", "n") and not isinstance(v, (dict, list))
+    )
 
 
 def _compact(value) -> str:
@@ -165,6 +188,7 @@ def _compact(value) -> str:
 
 
 # -- metrics and audit ---------------------------------------------------------------------------
+
 
 def metric_facts() -> dict:
     """The metric registry (name -> facts) when the metrics package provides one."""
@@ -175,17 +199,24 @@ def metric_facts() -> dict:
     return dict(REGISTRY)
 
 
-GROUP_TITLES = {"disentanglement": "Disentanglement (against the known factors)",
-                "independence": "Independence of the latents", "regularity": "Regularity and neighbourhoods",
-                "decoder": "Decoder", "labels": "Labels", "": "Other"}
+GROUP_TITLES = {
+    "disentanglement": "Disentanglement (against the known factors)",
+    "independence": "Independence of the latents",
+    "regularity": "Regularity and neighbourhoods",
+    "decoder": "Decoder",
+    "labels": "Labels",
+    "": "Other",
+}
 
 
 def metric_section(run: Run) -> MetricSection:
     section = MetricSection(
-        id="metrics", title="Metrics",
+        id="metrics",
+        title="Metrics",
         intro="Scores of the latent space. Disentanglement scores compare the code with the data's known "
-              "factors; regularity scores describe the code alone; projection scores say how faithful the "
-              "2-D maps are. Arrows say which direction is better.")
+        "factors; regularity scores describe the code alone; projection scores say how faithful the "
+        "2-D maps are. Arrows say which direction is better.",
+    )
     metrics = run.metrics
     if not figures.metric_values(metrics):
         section.missing = NOT_COMPUTED
@@ -199,10 +230,14 @@ def metric_section(run: Run) -> MetricSection:
     section.skipped = [Fact(str(name), str(reason)) for name, reason in sorted(skipped.items())]
     mi = mutual_information(metrics, run)
     if mi is not None:
-        section.figures.append(spec("metrics-mi", figures.mi_heatmap(
-            mi, latent_names=[f"z{j}" for j in range(len(mi))], factor_names=run.factor_names),
-            "Mutual information of each latent with each factor, divided by the factor's entropy. "
-            "A disentangled code has one bright cell per column, in different rows."))
+        section.figures.append(
+            spec(
+                "metrics-mi",
+                figures.mi_heatmap(mi, latent_names=[f"z{j}" for j in range(len(mi))], factor_names=run.factor_names),
+                "Mutual information of each latent with each factor, divided by the factor's entropy. "
+                "A disentangled code has one bright cell per column, in different rows.",
+            )
+        )
     return section
 
 
@@ -223,15 +258,19 @@ def mutual_information(metrics: dict, run: Run):
 
 
 def audit_section(run: Run, policy, baseline: Run | None) -> AuditSection:
-    section = AuditSection(id="audit", title="Audit",
-                           intro="Checks of the metrics against a policy of thresholds; the same results "
-                                 "`latentviz audit` gives.")
+    section = AuditSection(
+        id="audit",
+        title="Audit",
+        intro="Checks of the metrics against a policy of thresholds; the same results `latentviz audit` gives.",
+    )
     if policy is None:
         section.missing = "no policy given: `latentviz report RUN --policy POLICY.yaml` adds the checks here"
         return section
     from latentviz.audit import evaluate, overall, run_values
 
-    results = evaluate(policy, run_values(run, baseline), baseline=run_values(baseline) if baseline is not None else None)
+    results = evaluate(
+        policy, run_values(run, baseline), baseline=run_values(baseline) if baseline is not None else None
+    )
     section.status = overall(results)
     section.policy = policy.name or "policy"
     section.rows = [AuditRow(r.status, r.metric, r.value, r.threshold, r.message, r.description) for r in results]

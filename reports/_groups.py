@@ -20,24 +20,44 @@ MAX_CLUSTERS = 50
 
 def cluster_section(run, *, seed: int = 0) -> TableSection:
     section = TableSection(
-        id="clusters", title="Clusters",
+        id="clusters",
+        title="Clusters",
         intro="Groups of samples that sit densely together in the latent space, found by HDBSCAN; points in no "
-              "dense group are outliers. Purity is the share of a cluster's most common label.")
+        "dense group are outliers. Purity is the share of a cluster's most common label.",
+    )
     facts = run.cluster_facts
     if not facts:
         section.missing = "not computed: run `latentviz cluster RUN`"
         return section
     params = facts.get("parameters") or {}
     section.facts = [
-        Fact("Clusters", num(facts.get("n_clusters")), f"{num(100 * facts.get('outlier_share', 0.0))}% of the points are outliers"),
-        Fact("Clustered in", str(facts.get("space")), f"{facts.get('method')}; min cluster size "
-             f"{num(params.get('min_cluster_size'))} ({params.get('min_cluster_size_rule')})"),
-        Fact("Fitted on", f"{num(facts.get('n_fit'))} points",
-             f"{num(facts.get('n_assigned'))} more assigned: {facts['assignment']}" if facts.get("n_assigned") else "every point"),
+        Fact(
+            "Clusters",
+            num(facts.get("n_clusters")),
+            f"{num(100 * facts.get('outlier_share', 0.0))}% of the points are outliers",
+        ),
+        Fact(
+            "Clustered in",
+            str(facts.get("space")),
+            f"{facts.get('method')}; min cluster size "
+            f"{num(params.get('min_cluster_size'))} ({params.get('min_cluster_size_rule')})",
+        ),
+        Fact(
+            "Fitted on",
+            f"{num(facts.get('n_fit'))} points",
+            f"{num(facts.get('n_assigned'))} more assigned: {facts['assignment']}"
+            if facts.get("n_assigned")
+            else "every point",
+        ),
     ]
     if "ari" in facts:
-        section.facts.append(Fact("Agreement with the labels", f"ARI {num(facts['ari'])}, NMI {num(facts['nmi'])}",
-                                  "adjusted Rand index and normalised mutual information (1: the clusters are the labels)"))
+        section.facts.append(
+            Fact(
+                "Agreement with the labels",
+                f"ARI {num(facts['ari'])}, NMI {num(facts['nmi'])}",
+                "adjusted Rand index and normalised mutual information (1: the clusters are the labels)",
+            )
+        )
     clusters = sorted(facts.get("clusters", []), key=lambda c: -c["size"])
     labelled = any("purity" in c for c in clusters)
     section.header = ["Cluster", "Size", "Medoid id"] + (["Top labels", "Purity"] if labelled else [])
@@ -49,8 +69,12 @@ def cluster_section(run, *, seed: int = 0) -> TableSection:
         section.rows.append(row)
     if len(clusters) > MAX_CLUSTERS:
         section.note = f"The {MAX_CLUSTERS} largest of {len(clusters)} clusters are listed."
-    section.figures.append(spec("clusters-sizes", figures.cluster_sizes([c["size"] for c in facts.get("clusters", [])],
-                                                                       facts.get("n_outliers", 0))))
+    section.figures.append(
+        spec(
+            "clusters-sizes",
+            figures.cluster_sizes([c["size"] for c in facts.get("clusters", [])], facts.get("n_outliers", 0)),
+        )
+    )
     section.pictures = cluster_strips(run, clusters[:MAX_CLUSTERS], seed=seed)
     return section
 
@@ -74,8 +98,14 @@ def cluster_strips(run, clusters: list[dict], *, seed: int) -> list[Picture]:
         if not shown:
             continue
         png = png_of(sprite_sheet([thumbs[i] for i in shown], cell=STRIP_CELL, columns=len(shown)))
-        strips.append(Picture(title=f"Cluster {entry['cluster']}", caption=f"{num(entry['size'])} points; the medoid first",
-                              mime="image/png", data=base64.b64encode(png).decode("ascii")))
+        strips.append(
+            Picture(
+                title=f"Cluster {entry['cluster']}",
+                caption=f"{num(entry['size'])} points; the medoid first",
+                mime="image/png",
+                data=base64.b64encode(png).decode("ascii"),
+            )
+        )
     return strips
 
 
@@ -83,12 +113,16 @@ def drift_section(run) -> TableSection:
     from latentviz.drift import THRESHOLDS, metric_infos
 
     section = TableSection(
-        id="drift", title="Drift from a reference run",
+        id="drift",
+        title="Drift from a reference run",
         intro="Whether this run's codes still look like those of a reference run encoded by the same model. "
-              "Each score has a threshold; past it, the data has moved.")
+        "Each score has a threshold; past it, the data has moved.",
+    )
     drift = run.drift
     if not drift:
-        section.missing = "not measured: run `latentviz drift REFERENCE RUN` (or `latentviz audit RUN --baseline REFERENCE`)"
+        section.missing = (
+            "not measured: run `latentviz drift REFERENCE RUN` (or `latentviz audit RUN --baseline REFERENCE`)"
+        )
         return section
     infos = metric_infos()
     reference = (drift.get("reference") or {}).get("path", "—")
@@ -102,7 +136,10 @@ def drift_section(run) -> TableSection:
         if name in THRESHOLDS:
             condition, threshold = THRESHOLDS[name]
             bad = bool((drift.get("drifted") or {}).get(name))
-            limit, verdict = f"{symbols[condition]} {num(threshold)}", Cell("drift" if bad else "no drift", "poor" if bad else "good")
+            limit, verdict = (
+                f"{symbols[condition]} {num(threshold)}",
+                Cell("drift" if bad else "no drift", "poor" if bad else "good"),
+            )
         else:
             limit, verdict = "—", Cell("")
         meaning = infos[name].explanation if name in infos else ""
@@ -110,18 +147,31 @@ def drift_section(run) -> TableSection:
     ks = drift.get("ks") or {}
     if ks.get("statistic"):
         flagged = ks.get("flagged", [])
-        section.figures.append(spec("drift-ks", figures.ks_bars(ks["statistic"], ks["p_value"], flagged=flagged,
-                                                                level=ks["level"]),
-                                    "Drifted dimensions: " + (", ".join(f"z{j}" for j in flagged) or "none") + "."))
+        section.figures.append(
+            spec(
+                "drift-ks",
+                figures.ks_bars(ks["statistic"], ks["p_value"], flagged=flagged, level=ks["level"]),
+                "Drifted dimensions: " + (", ".join(f"z{j}" for j in flagged) or "none") + ".",
+            )
+        )
     view = drift.get("map") or {}
     if view.get("reference") is not None:
-        section.figures.append(spec("drift-map", figures.drift_map(view["reference"], view["current"],
-                                                                   method=view.get("method", "")),
-                                    "Grey: the reference run; blue: this run."))
+        section.figures.append(
+            spec(
+                "drift-map",
+                figures.drift_map(view["reference"], view["current"], method=view.get("method", "")),
+                "Grey: the reference run; blue: this run.",
+            )
+        )
     shifts = drift.get("clusters") or {}
     if shifts.get("clusters"):
-        section.figures.append(spec("drift-clusters", figures.cluster_share_bars(shifts["clusters"]),
-                                    f"This run's points join the cluster of their nearest reference points; "
-                                    f"{num(100 * shifts['outside_share'])}% lie farther from every reference point "
-                                    "than 99% of reference points are from theirs."))
+        section.figures.append(
+            spec(
+                "drift-clusters",
+                figures.cluster_share_bars(shifts["clusters"]),
+                f"This run's points join the cluster of their nearest reference points; "
+                f"{num(100 * shifts['outside_share'])}% lie farther from every reference point "
+                "than 99% of reference points are from theirs.",
+            )
+        )
     return section

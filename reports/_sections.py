@@ -45,6 +45,7 @@ def latent_stats(run) -> dict:
 
 # -- projections -----------------------------------------------------------------------------
 
+
 def color_options(metadata, color_modes: dict | None = None) -> list[str]:
     """Metadata columns worth colouring by: numbers on a scale, and categories with few distinct values."""
     keep = []
@@ -65,18 +66,22 @@ def scatter_inputs(run):
         return None, None
     metadata = run.latents[run.metadata_columns].reset_index(drop=True)
     if not np.array_equal(projections["id"].astype(str).to_numpy(), metadata["id"].astype(str).to_numpy()):
-        metadata = metadata.set_index(metadata["id"].astype(str)).loc[projections["id"].astype(str)].reset_index(drop=True)
+        metadata = (
+            metadata.set_index(metadata["id"].astype(str)).loc[projections["id"].astype(str)].reset_index(drop=True)
+        )
     return projections.reset_index(drop=True), metadata
 
 
 def projection_section(run, *, max_points: int, seed: int, color_modes: dict | None = None) -> ProjectionSection:
     """The projection scatters; ``color_modes`` (column -> ``categorical``/``continuous``) forces a colouring."""
     section = ProjectionSection(
-        id="projections", title="Projections",
+        id="projections",
+        title="Projections",
         intro="Each point is one sample, placed so that samples with similar latent codes sit close together. "
-              "PCA keeps global distances (a linear view); t-SNE and UMAP keep local neighbourhoods, so "
-              "their cluster sizes and the gaps between clusters carry little meaning. Hover over a point to "
-              "see the input it came from.")
+        "PCA keeps global distances (a linear view); t-SNE and UMAP keep local neighbourhoods, so "
+        "their cluster sizes and the gaps between clusters carry little meaning. Hover over a point to "
+        "see the input it came from.",
+    )
     projections, metadata = scatter_inputs(run)
     if projections is None:
         section.missing = "not computed: run `latentviz project RUN`"
@@ -84,31 +89,43 @@ def projection_section(run, *, max_points: int, seed: int, color_modes: dict | N
     modes = dict(color_modes or {})
     unknown = sorted(set(modes) - set(metadata.columns))
     if unknown:
-        raise InputError(f"--color-mode: the run has no column {unknown[0]!r}; choose from "
-                         f"{', '.join(c for c in metadata.columns if c != 'id')}")
+        raise InputError(
+            f"--color-mode: the run has no column {unknown[0]!r}; choose from "
+            f"{', '.join(c for c in metadata.columns if c != 'id')}"
+        )
     options = color_options(metadata, modes)
     section.color_options = [(c, figures.display_name(c)) for c in options]
     section.color_by = options[0] if options else None
     strata = metadata["label"] if "label" in metadata.columns else None
     rows = figures.sample_rows(len(projections), max_points=max_points, seed=seed, strata=strata)
     for method in projection_methods(projections):
-        fig = figures.projection_scatter(projections, metadata, method=method, color_by=section.color_by,
-                                         max_points=max_points, seed=seed,
-                                         color_mode=modes.get(section.color_by, "auto"))
+        fig = figures.projection_scatter(
+            projections,
+            metadata,
+            method=method,
+            color_by=section.color_by,
+            max_points=max_points,
+            seed=seed,
+            color_mode=modes.get(section.color_by, "auto"),
+        )
         if len(rows) < len(projections):
             density_under(fig, projections, method)
         entry = (run.manifest.get("projections") or {}).get(method) or {}
         section.figures.append(spec(f"projection-{method}", fig, projection_caption(entry)))
         section.methods.append((method, method_label(method)))
     shown = metadata.iloc[rows]
-    section.colors = {c: figures.scatter_colors(shown[c], name=figures.display_name(c), mode=modes.get(c, "auto"))
-                      for c in options}
+    section.colors = {
+        c: figures.scatter_colors(shown[c], name=figures.display_name(c), mode=modes.get(c, "auto")) for c in options
+    }
     section.thumbs = hover_sprites(shown["id"].astype(str), run.thumbnails, seed=seed)
     notes = []
     if len(rows) < len(projections):
-        notes.append(f"Showing {len(rows):,} of {len(projections):,} points, a seeded sample"
-                     + (" stratified by label" if strata is not None else "") + f" (--max-points {max_points:,}); "
-                     f"the shading under them draws all {len(projections):,} points as density.")
+        notes.append(
+            f"Showing {len(rows):,} of {len(projections):,} points, a seeded sample"
+            + (" stratified by label" if strata is not None else "")
+            + f" (--max-points {max_points:,}); "
+            f"the shading under them draws all {len(projections):,} points as density."
+        )
     if section.thumbs and section.thumbs["count"] < len(rows):
         notes.append(f"Thumbnails are embedded for {section.thumbs['count']:,} of the {len(rows):,} shown points.")
     section.note = " ".join(notes)
@@ -132,8 +149,9 @@ def projection_caption(entry: dict) -> str:
     if isinstance(entry.get("trustworthiness"), (int, float)):
         parts.append(f"trustworthiness {entry['trustworthiness']:.3f}")
     if isinstance(entry.get("knn_preservation"), (int, float)):
-        parts.append(f"{entry['knn_preservation']:.0%} of each point's {entry.get('quality_k', 10)} nearest "
-                     "neighbours kept")
+        parts.append(
+            f"{entry['knn_preservation']:.0%} of each point's {entry.get('quality_k', 10)} nearest neighbours kept"
+        )
     ratio = entry.get("explained_variance_ratio")
     if isinstance(ratio, list) and len(ratio) >= 2:
         parts.append(f"the two axes hold {sum(ratio[:2]):.0%} of the variance")
@@ -143,36 +161,69 @@ def projection_caption(entry: dict) -> str:
 
 # -- latent dimensions -------------------------------------------------------------------------
 
+
 def latent_section(run, stats: dict) -> FigureSection:
     section = FigureSection(
-        id="latents", title="Latent dimensions",
+        id="latents",
+        title="Latent dimensions",
         intro="How each dimension of the code is used. A VAE's prior asks every dimension to look like "
-              "N(0, 1); a dimension that carries information departs from it, and one whose KL to the prior "
-              "is near zero has collapsed — it encodes nothing and the decoder ignores it.")
+        "N(0, 1); a dimension that carries information departs from it, and one whose KL to the prior "
+        "is near zero has collapsed — it encodes nothing and the decoder ignores it.",
+    )
     z = run.z
     names = [f"z{j}" for j in range(run.latent_dim)]
     if not stats:
         section.note = f"{NO_STATS}: active and collapsed dimensions are not shown."
     else:
         active = np.asarray(stats.get("active", []), dtype=bool)
-        section.facts.append(Fact("Active dimensions", f"{int(active.sum())} of {len(active)}",
-                                  "variance of the codes above 0.01 (Burda et al., 2016)"))
+        section.facts.append(
+            Fact(
+                "Active dimensions",
+                f"{int(active.sum())} of {len(active)}",
+                "variance of the codes above 0.01 (Burda et al., 2016)",
+            )
+        )
     if "collapsed" in stats:
         collapsed = [names[j] for j in np.flatnonzero(stats["collapsed"])]
-        section.facts.append(Fact("Collapsed dimensions", ", ".join(collapsed) if collapsed else "none",
-                                  "mean KL to the prior below 0.01 nats"))
-    section.figures.append(spec("latent-histograms", figures.latent_histograms(z),
-                                "Blue: the codes' distribution per dimension; red dots: the N(0, 1) prior."))
+        section.facts.append(
+            Fact(
+                "Collapsed dimensions",
+                ", ".join(collapsed) if collapsed else "none",
+                "mean KL to the prior below 0.01 nats",
+            )
+        )
+    section.figures.append(
+        spec(
+            "latent-histograms",
+            figures.latent_histograms(z),
+            "Blue: the codes' distribution per dimension; red dots: the N(0, 1) prior.",
+        )
+    )
     if "kl_per_dim" in stats:
-        section.figures.append(spec("latent-kl", figures.kl_bars(stats["kl_per_dim"]),
-                                    "Mean KL(q(z|x) ‖ N(0, 1)) per dimension: the information each dimension carries."))
+        section.figures.append(
+            spec(
+                "latent-kl",
+                figures.kl_bars(stats["kl_per_dim"]),
+                "Mean KL(q(z|x) ‖ N(0, 1)) per dimension: the information each dimension carries.",
+            )
+        )
     if "var" in stats:
-        section.figures.append(spec("latent-activity", figures.activity_bars(stats["var"]),
-                                    "Variance of the codes across samples; a dimension that does not vary is unused."))
+        section.figures.append(
+            spec(
+                "latent-activity",
+                figures.activity_bars(stats["var"]),
+                "Variance of the codes across samples; a dimension that does not vary is unused.",
+            )
+        )
     if run.latent_dim > 1:
-        section.figures.append(spec("latent-correlation", figures.correlation_heatmap(z),
-                                    "Off-diagonal colour means two dimensions move together — they encode "
-                                    "overlapping information (entanglement)."))
+        section.figures.append(
+            spec(
+                "latent-correlation",
+                figures.correlation_heatmap(z),
+                "Off-diagonal colour means two dimensions move together — they encode "
+                "overlapping information (entanglement).",
+            )
+        )
     return section
 
 
@@ -183,9 +234,11 @@ _MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg"
 
 def traversal_section(run) -> PictureSection:
     section = PictureSection(
-        id="traversals", title="Traversals and interpolations",
+        id="traversals",
+        title="Traversals and interpolations",
         intro="Decoded outputs while the code moves and everything else stays fixed. A dimension that changes "
-              "one thing (size, position, rotation) is disentangled; one that changes nothing is unused.")
+        "one thing (size, position, rotation) is disentangled; one that changes nothing is unused.",
+    )
     entries = traversal_entries(run.traversals, run.traversal_dir)
     if not entries:
         section.missing = "not computed: run `latentviz traverse RUN`"
@@ -197,34 +250,62 @@ def traversal_section(run) -> PictureSection:
     if grids:
         first = grids[0][0].get("seed_ids", [None])[0]
         lead = [g for g in grids if g[0].get("seed_ids", [None])[0] == first]
-        section.groups.append(PictureGroup(
-            "Dimension traversals", "Each row sweeps one latent dimension from low to high (columns), most "
-            "informative first, starting from one sample's code; the animation plays the columns in turn.",
-            [_picture(e, p) for e, p in lead]))
+        section.groups.append(
+            PictureGroup(
+                "Dimension traversals",
+                "Each row sweeps one latent dimension from low to high (columns), most "
+                "informative first, starting from one sample's code; the animation plays the columns in turn.",
+                [_picture(e, p) for e, p in lead],
+            )
+        )
         rest = [(e, p) for e, p in grids if (e, p) not in lead and e.get("format") != "gif"]
         if rest:
-            section.groups.append(PictureGroup("More samples", "The same sweep from other samples' codes.",
-                                               [_picture(e, p) for e, p in rest], folded=True))
+            section.groups.append(
+                PictureGroup(
+                    "More samples",
+                    "The same sweep from other samples' codes.",
+                    [_picture(e, p) for e, p in rest],
+                    folded=True,
+                )
+            )
     interpolations = by_kind.pop("interpolation", [])
     if interpolations:
         straight = [(e, p) for e, p in interpolations if "slerp" not in p.stem]
-        section.groups.append(PictureGroup(
-            "Interpolations", "Decoded points on the straight line between two codes; a smooth, even change "
-            "means the space between the samples is meaningful.", [_picture(e, p) for e, p in straight]))
+        section.groups.append(
+            PictureGroup(
+                "Interpolations",
+                "Decoded points on the straight line between two codes; a smooth, even change "
+                "means the space between the samples is meaningful.",
+                [_picture(e, p) for e, p in straight],
+            )
+        )
         curved = [(e, p) for e, p in interpolations if "slerp" in p.stem]
         if curved:
-            section.groups.append(PictureGroup("Spherical interpolations", "The same pairs along the great circle "
-                                               "(slerp), which keeps the codes' norm.",
-                                               [_picture(e, p) for e, p in curved], folded=True))
+            section.groups.append(
+                PictureGroup(
+                    "Spherical interpolations",
+                    "The same pairs along the great circle (slerp), which keeps the codes' norm.",
+                    [_picture(e, p) for e, p in curved],
+                    folded=True,
+                )
+            )
     directions = [(e, p) for e, p in by_kind.pop("direction", []) if e.get("format") != "gif"]
     if directions:
-        section.groups.append(PictureGroup(
-            "Direction sweeps", "Sweeps along directions found in the codes (class and factor directions, "
-            "principal components) rather than along single dimensions.",
-            [_picture(e, p) for e, p in directions], folded=True))
+        section.groups.append(
+            PictureGroup(
+                "Direction sweeps",
+                "Sweeps along directions found in the codes (class and factor directions, "
+                "principal components) rather than along single dimensions.",
+                [_picture(e, p) for e, p in directions],
+                folded=True,
+            )
+        )
     for kind, items in by_kind.items():
-        section.groups.append(PictureGroup(kind.replace("_", " ").capitalize() or "Other",
-                                           "", [_picture(e, p) for e, p in items], folded=True))
+        section.groups.append(
+            PictureGroup(
+                kind.replace("_", " ").capitalize() or "Other", "", [_picture(e, p) for e, p in items], folded=True
+            )
+        )
     return section
 
 
@@ -243,8 +324,11 @@ def _picture_title(entry: dict, path: Path) -> str:
         return f"Direction {entry['direction'].get('name', path.stem)}"
     if kind == "interpolation":
         group = entry.get("group", "")
-        return {"random": "Random pairs of samples", "classes": "Between class means",
-                "ids": "Between the chosen samples"}.get(group, path.stem.replace("_", " "))
+        return {
+            "random": "Random pairs of samples",
+            "classes": "Between class means",
+            "ids": "Between the chosen samples",
+        }.get(group, path.stem.replace("_", " "))
     return path.stem.replace("_", " ")
 
 

@@ -39,12 +39,18 @@ def hover_sprites(ids, thumbnails: dict[str, bytes], *, seed: int = 0, budget: i
     sheets: list[str] = []
     spent = 0
     for start in range(0, len(order), PER_SHEET):
-        chunk = order[start:start + PER_SHEET]
+        chunk = order[start : start + PER_SHEET]
         png = png_of(sprite_sheet([thumbnails[ids[k]] for k in chunk], cell=cell, columns=COLUMNS))
         if sheets and spent + len(png) > budget:
             break
         spent += len(png)
         index[chunk] = start + np.arange(len(chunk))
         sheets.append(base64.b64encode(png).decode("ascii"))
-    return {"cell": cell, "columns": COLUMNS, "per_sheet": PER_SHEET, "sheets": sheets,
-            "index": index.tolist(), "count": int((index >= 0).sum())}
+    return {
+        "cell": cell,
+        "columns": COLUMNS,
+        "per_sheet": PER_SHEET,
+        "sheets": sheets,
+        "index": index.tolist(),
+        "count": int((index >= 0).sum()),
+    }

@@ -151,6 +151,7 @@ def _seeded(cls):
     def make(**kwargs):
         torch.manual_seed(0)
         return cls(**kwargs).eval()
+
     make.__name__ = f"make_{cls.__name__}"
     return make
 

@@ -73,8 +73,16 @@ def vae_run(tmp_path_factory, vae_checkpoint) -> Path:
     return out
 
 
-def write_run(path: Path, z: np.ndarray, *, labels=None, factors: dict | None = None, logvar=None,
-              ids=None, manifest: dict | None = None) -> Path:
+def write_run(
+    path: Path,
+    z: np.ndarray,
+    *,
+    labels=None,
+    factors: dict | None = None,
+    logvar=None,
+    ids=None,
+    manifest: dict | None = None,
+) -> Path:
     """Write a minimal complete run folder directly (no model), for stage tests."""
     import pandas as pd
 
@@ -93,8 +101,19 @@ def write_run(path: Path, z: np.ndarray, *, labels=None, factors: dict | None = 
         for j in range(logvar.shape[1]):
             table[f"logvar_{j}"] = logvar[:, j].astype(np.float32)
     write_table(path / "latents.parquet", table)
-    write_json(path / "manifest.json", {"complete": True, "n": len(z), "latent_dim": z.shape[1], "kind": "imported",
-                                        "model": None, "seed": 0, "timings": {}, **(manifest or {})})
+    write_json(
+        path / "manifest.json",
+        {
+            "complete": True,
+            "n": len(z),
+            "latent_dim": z.shape[1],
+            "kind": "imported",
+            "model": None,
+            "seed": 0,
+            "timings": {},
+            **(manifest or {}),
+        },
+    )
     return path
 
 
@@ -157,8 +176,9 @@ def write_report_run(path: Path, *, n: int = 120, d: int = 4, seed: int = 0, ext
     z = rng.normal(size=(n, d)).astype(np.float32) * np.linspace(2.0, 0.05, d).astype(np.float32)
     labels = np.array(["circle", "square", XSS_LABEL])[np.arange(n) % 3]
     logvar = np.full_like(z, -1.0)
-    write_run(path, z, labels=labels, factors={"size": np.arange(n) % 4}, logvar=logvar,
-              ids=[f"s{i}" for i in range(n)])
+    write_run(
+        path, z, labels=labels, factors={"size": np.arange(n) % 4}, logvar=logvar, ids=[f"s{i}" for i in range(n)]
+    )
     stats = LatentStats(d)  # what the encode stage records
     stats.update(z, logvar)
     Run(path).update_manifest(latent_stats=stats.compute())
@@ -166,10 +186,19 @@ def write_report_run(path: Path, *, n: int = 120, d: int = 4, seed: int = 0, ext
         return Path(path)
     write_maps(path)
     Run(path).update_manifest(projections={"pca": {"trustworthiness": 0.99}, "umap": {"trustworthiness": 0.96}})
-    write_table(Path(path) / "thumbnails.parquet", pd.DataFrame(
-        {"id": [f"s{i}" for i in range(n)], "png": [png_bytes(np.full((1, 8, 8), (i % 97) / 96.0)) for i in range(n)]}))
-    write_json(Path(path) / "metrics.json", {"mig": 0.31, "trustworthiness": 0.97, "active_units": 3,
-                                              "detail": {}, "timings": {}})
+    write_table(
+        Path(path) / "thumbnails.parquet",
+        pd.DataFrame(
+            {
+                "id": [f"s{i}" for i in range(n)],
+                "png": [png_bytes(np.full((1, 8, 8), (i % 97) / 96.0)) for i in range(n)],
+            }
+        ),
+    )
+    write_json(
+        Path(path) / "metrics.json",
+        {"mig": 0.31, "trustworthiness": 0.97, "active_units": 3, "detail": {}, "timings": {}},
+    )
     folder = Path(path) / "traversals"
     folder.mkdir(exist_ok=True)
     Image.new("L", (40, 20), 128).save(folder / "grid_00.png")
@@ -177,10 +206,26 @@ def write_report_run(path: Path, *, n: int = 120, d: int = 4, seed: int = 0, ext
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
     (folder / "grid_00.gif").write_bytes(buffer.getvalue())
-    write_json(folder / "traversals.json", {"files": [
-        {"file": "grid_00.png", "kind": "grid", "format": "png", "shows": "sample s0: each row sweeps one dimension"},
-        {"file": "grid_00.gif", "kind": "grid", "format": "gif", "shows": "the same, animated"},
-        {"file": "../manifest.json", "kind": "grid", "format": "png", "shows": "outside the folder: never embedded"}]})
+    write_json(
+        folder / "traversals.json",
+        {
+            "files": [
+                {
+                    "file": "grid_00.png",
+                    "kind": "grid",
+                    "format": "png",
+                    "shows": "sample s0: each row sweeps one dimension",
+                },
+                {"file": "grid_00.gif", "kind": "grid", "format": "gif", "shows": "the same, animated"},
+                {
+                    "file": "../manifest.json",
+                    "kind": "grid",
+                    "format": "png",
+                    "shows": "outside the folder: never embedded",
+                },
+            ]
+        },
+    )
     return Path(path)
 
 

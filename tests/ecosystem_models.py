@@ -81,6 +81,7 @@ def _seeded(cls):
     def make(**kwargs):
         torch.manual_seed(0)
         return cls(**kwargs)
+
     make.__name__ = f"make_{cls.__name__}"
     return make
 

@@ -64,8 +64,8 @@ def ref_sap(z, f, zt, ft):
         for j in range(f.shape[1]):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                clf = LinearSVC(C=0.01, class_weight="balanced").fit(z[:, i:i + 1], f[:, j])
-            s[i, j] = np.mean(clf.predict(zt[:, i:i + 1]) == ft[:, j])
+                clf = LinearSVC(C=0.01, class_weight="balanced").fit(z[:, i : i + 1], f[:, j])
+            s[i, j] = np.mean(clf.predict(zt[:, i : i + 1]) == ft[:, j])
     top = np.sort(s, axis=0)
     return float(np.mean(top[-1] - top[-2]))
 
@@ -92,8 +92,11 @@ def ref_dci(z, f, zt, ft, n_estimators: int = 100):
         test_acc.append(np.mean(model.predict(zt) == ft[:, j]))
     d_i = 1 - entropy(r.T + 1e-11, base=r.shape[1])
     c_j = 1 - entropy(r + 1e-11, base=r.shape[0])
-    return {"disentanglement": float(np.sum(d_i * r.sum(axis=1) / r.sum())),
-            "completeness": float(np.sum(c_j * r.sum(axis=0) / r.sum())), "informativeness_test": float(np.mean(test_acc))}
+    return {
+        "disentanglement": float(np.sum(d_i * r.sum(axis=1) / r.sum())),
+        "completeness": float(np.sum(c_j * r.sum(axis=0) / r.sum())),
+        "informativeness_test": float(np.mean(test_acc)),
+    }
 
 
 def ref_tc(z):

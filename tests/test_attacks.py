@@ -49,8 +49,9 @@ def test_a_journal_whose_staging_trash_links_outside_deletes_nothing_there(tmp_p
     staging = folder / f"{runfolder.STAGE_PREFIX}traverse-0000"
     (staging / runfolder.TRAVERSALS).mkdir(parents=True)
     (staging / ".replaced").symlink_to(victim)
-    (folder / runfolder.COMMIT).write_text(json.dumps({"staging": staging.name, "install": [runfolder.TRAVERSALS],
-                                                       "remove": []}))
+    (folder / runfolder.COMMIT).write_text(
+        json.dumps({"staging": staging.name, "install": [runfolder.TRAVERSALS], "remove": []})
+    )
     result = cli("metrics", folder, "--quiet")
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1 and "link" in result.err
     assert _listing(victim) == before
@@ -62,8 +63,9 @@ def test_a_journal_installing_a_link_to_a_file_outside_is_refused(tmp_path, cli)
     staging = folder / f"{runfolder.STAGE_PREFIX}metrics-0000"
     staging.mkdir()
     (staging / runfolder.METRICS).symlink_to(victim / "notes.txt")
-    (folder / runfolder.COMMIT).write_text(json.dumps({"staging": staging.name, "install": [runfolder.METRICS],
-                                                       "remove": []}))
+    (folder / runfolder.COMMIT).write_text(
+        json.dumps({"staging": staging.name, "install": [runfolder.METRICS], "remove": []})
+    )
     result = cli("metrics", folder, "--quiet")
     assert result.code == 2 and "link" in result.err
     assert not (folder / runfolder.METRICS).is_symlink() and (victim / "notes.txt").read_text() == "mine"
@@ -90,8 +92,16 @@ def test_a_lock_file_linking_to_a_file_outside_is_not_written_through(tmp_path, 
     assert (victim / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("content", [b"x" * (1 << 20), b'{"pid": "not a pid", "host": null}', b"[1, 2]",
-                                     b'{"pid": 99999999999999999999}', b"\xff\xfe\x00"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"x" * (1 << 20),
+        b'{"pid": "not a pid", "host": null}',
+        b"[1, 2]",
+        b'{"pid": 99999999999999999999}',
+        b"\xff\xfe\x00",
+    ],
+)
 def test_crafted_lock_contents_of_a_dead_holder_are_taken_over(tmp_path, cli, content):
     """Nobody holds the flock, so whatever the file says, the lock is free (a foreign host is refused elsewhere)."""
     folder = _run(tmp_path)
@@ -150,10 +160,29 @@ def test_an_overwrite_whose_build_place_links_outside_writes_nothing_there(tmp_p
 
 
 # -- a web page in the user's browser ----------------------------------------------------------------------
-@pytest.mark.parametrize("host", ["127.0.0.1.attacker.example.com", "localhost.", "localhost..", "127.0.0.1.",
-                                  "0.0.0.0", "0.0.0.0:8050", "[::]", "[::ffff:7f00:1]x", "127.1", "2130706433",
-                                  "localhost:8050:80", "localhost@attacker.example.com", "attacker.example.com#@localhost",
-                                  "localhost\r\nX: y", "[::1]evil", "localhost,attacker.example.com", " ", None])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1.attacker.example.com",
+        "localhost.",
+        "localhost..",
+        "127.0.0.1.",
+        "0.0.0.0",
+        "0.0.0.0:8050",
+        "[::]",
+        "[::ffff:7f00:1]x",
+        "127.1",
+        "2130706433",
+        "localhost:8050:80",
+        "localhost@attacker.example.com",
+        "attacker.example.com#@localhost",
+        "localhost\r\nX: y",
+        "[::1]evil",
+        "localhost,attacker.example.com",
+        " ",
+        None,
+    ],
+)
 def test_host_header_variants_that_are_not_loopback_are_refused(host):
     from dashboards.security import allowed_host
 
@@ -182,7 +211,7 @@ def _raw(port: int, request: bytes) -> bytes:
             for start in range(0, len(request), 16384):
                 if reply:
                     break
-                connection.sendall(request[start:start + 16384])
+                connection.sendall(request[start : start + 16384])
             connection.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server answered and closed before the whole body was sent
@@ -198,12 +227,17 @@ def served(tmp_path_factory):
     import sys
     import time
 
-    folder = write_run(tmp_path_factory.mktemp("srv") / "r", np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32))
+    folder = write_run(
+        tmp_path_factory.mktemp("srv") / "r", np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "latentviz", "dashboard", str(folder), "--port", str(port),
-                                "--no-model"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "latentviz", "dashboard", str(folder), "--port", str(port), "--no-model"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):
             try:
@@ -222,17 +256,23 @@ def test_a_chunked_body_without_content_length_is_bounded(served):
     """No Content-Length: the size cap must hold on the bytes that arrive (waitress's own body limit)."""
     chunk = b"x" * 65536
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(64)) + b"0\r\n\r\n"  # 4 MiB
-    reply = _raw(served, b"POST /_dash-update-component HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
-                         b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body)
+    reply = _raw(
+        served,
+        b"POST /_dash-update-component HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
+        b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body,
+    )
     assert reply.split(b"\r\n")[0].split()[1] == b"413", reply[:200]
 
 
-@pytest.mark.parametrize("request_line", [
-    b"GET /_dash-layout HTTP/1.0\r\n\r\n",                                                   # no Host at all
-    b"GET http://localhost/_dash-layout HTTP/1.1\r\nHost: attacker.example.com\r\nConnection: close\r\n\r\n",
-    b"GET /_dash-layout HTTP/1.1\r\nHost: localhost.\r\nConnection: close\r\n\r\n",
-    b"GET /_dash-layout HTTP/1.1\r\nHost: attacker.example.com\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        b"GET /_dash-layout HTTP/1.0\r\n\r\n",  # no Host at all
+        b"GET http://localhost/_dash-layout HTTP/1.1\r\nHost: attacker.example.com\r\nConnection: close\r\n\r\n",
+        b"GET /_dash-layout HTTP/1.1\r\nHost: localhost.\r\nConnection: close\r\n\r\n",
+        b"GET /_dash-layout HTTP/1.1\r\nHost: attacker.example.com\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    ],
+)
 def test_requests_without_a_loopback_host_get_403_from_waitress(served, request_line):
     reply = _raw(served, request_line)
     assert reply.split(b"\r\n")[0].split()[1] == b"403", reply[:200]
@@ -297,9 +337,19 @@ def test_torchscript_pt_holding_archive_format_is_checked_as_an_export(cli, tmp_
     assert target.read_text() == "hello world\n"
 
 
-@pytest.mark.parametrize("member", ["{root}/../evil.pt", "{root}\\data\\sample_inputs\\evil.pt", "{root}/DATA/weights/x.pt",
-                                    "{root}/data/constants/custom_obj_0", "{root}/data/aotinductor/model/x.so",
-                                    "{root}/data/sample_inputs/model.PT", "{ROOT}/models/model.json", "evil/x.pt"])
+@pytest.mark.parametrize(
+    "member",
+    [
+        "{root}/../evil.pt",
+        "{root}\\data\\sample_inputs\\evil.pt",
+        "{root}/DATA/weights/x.pt",
+        "{root}/data/constants/custom_obj_0",
+        "{root}/data/aotinductor/model/x.so",
+        "{root}/data/sample_inputs/model.PT",
+        "{ROOT}/models/model.json",
+        "evil/x.pt",
+    ],
+)
 def test_export_members_hidden_by_zip_name_tricks_are_refused(cli, tmp_path, member):
     from test_program_safety import _Armed, _edited, _export, _saved
 
@@ -307,8 +357,11 @@ def test_export_members_hidden_by_zip_name_tricks_are_refused(cli, tmp_path, mem
 
     def add(files, root):
         files[member.format(root=root, ROOT=root.upper())] = _saved(_Armed(torch.zeros(2), marker))
+
     archive = _edited(_export(tmp_path / "plain.pt2"), tmp_path / "evil.pt2", add)
-    assert_one_line_error(cli("inspect", archive), "is not part of a plain torch.export.save archive", "--trust-checkpoint")
+    assert_one_line_error(
+        cli("inspect", archive), "is not part of a plain torch.export.save archive", "--trust-checkpoint"
+    )
     assert not marker.exists()
 
 
@@ -333,11 +386,21 @@ def _remote_code_folder(folder: Path, marker: Path, *, model_type: str) -> Path:
     """A transformers folder whose config's ``auto_map`` names its own Python files, which create ``marker``."""
     from transformers import BertConfig, BertModel
 
-    BertModel(BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=16, max_position_embeddings=16)).save_pretrained(folder)
+    BertModel(
+        BertConfig(
+            vocab_size=30,
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            max_position_embeddings=16,
+        )
+    ).save_pretrained(folder)
     config = json.loads((folder / "config.json").read_text())
-    config.update(model_type=model_type, auto_map={"AutoConfig": "configuration_evil.EvilConfig",
-                                                   "AutoModel": "modeling_evil.EvilModel"})
+    config.update(
+        model_type=model_type,
+        auto_map={"AutoConfig": "configuration_evil.EvilConfig", "AutoModel": "modeling_evil.EvilModel"},
+    )
     (folder / "config.json").write_text(json.dumps(config))
     for name in ("configuration_evil.py", "modeling_evil.py"):
         (folder / name).write_text(f"open({str(marker)!r}, 'w').close()\n")
@@ -363,6 +426,7 @@ def test_a_pickled_gensim_file_under_another_suffix_is_not_unpickled(cli, tmp_pa
     class _Opener:
         def __reduce__(self):
             return open, (str(tmp_path / "marker"), "w")
+
     (tmp_path / name).write_bytes(pickle.dumps(_Opener()))
     result = cli("import", tmp_path / name, "--out", tmp_path / "run")
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1 and "unexpected" not in result.err
@@ -374,8 +438,14 @@ def _factory_spec(file: Path) -> dict:
     from latentviz.trust import code_sha256
 
     spec = f"{file}:make"
-    return {"form": "factory", "checkpoint": spec, "sha256": None, "factory": None, "factory_sha256": code_sha256(spec),
-            "kwargs": None}
+    return {
+        "form": "factory",
+        "checkpoint": spec,
+        "sha256": None,
+        "factory": None,
+        "factory_sha256": code_sha256(spec),
+        "kwargs": None,
+    }
 
 
 def test_a_record_is_bound_to_its_path_and_content_not_to_look_alike_specs(tmp_path):

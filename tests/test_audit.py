@@ -27,9 +27,18 @@ checks:
 def scored_run(make_run, tmp_path):
     """A run whose metrics.json holds a few known values."""
     path = make_run(tmp_path / "run", np.zeros((5, 2), np.float32))
-    write_json(path / "metrics.json", {"active_units": 4, "trustworthiness": 0.85, "mig": 0.3,
-                                       "reconstruction_error": 0.012, "modularity": "n/a", "irs": float("nan"),
-                                       "skipped": {"dci_disentanglement": "the data has no factors"}})
+    write_json(
+        path / "metrics.json",
+        {
+            "active_units": 4,
+            "trustworthiness": 0.85,
+            "mig": 0.3,
+            "reconstruction_error": 0.012,
+            "modularity": "n/a",
+            "irs": float("nan"),
+            "skipped": {"dci_disentanglement": "the data has no factors"},
+        },
+    )
     return path
 
 
@@ -52,21 +61,37 @@ def test_the_issues_policy_is_accepted_as_written(tmp_path):
 
 
 def test_every_status():
-    policy = audit.load_policy({"checks": [
-        {"metric": "active_units", "gte": 3},
-        {"metric": "trustworthiness", "gte": 0.9, "severity": "warn"},
-        {"metric": "mig", "between": [0.4, 1.0]},
-        {"metric": "sap", "lt": 1},
-        {"metric": "dci_disentanglement", "gt": 0.1},
-        {"metric": "irs", "gt": 0},
-        {"metric": "modularity", "gt": 0},
-    ]})
-    metrics = {"active_units": 4, "trustworthiness": 0.85, "mig": 0.3, "irs": float("nan"), "modularity": "n/a",
-               "skipped": {"dci_disentanglement": "the data has no factors"}}
+    policy = audit.load_policy(
+        {
+            "checks": [
+                {"metric": "active_units", "gte": 3},
+                {"metric": "trustworthiness", "gte": 0.9, "severity": "warn"},
+                {"metric": "mig", "between": [0.4, 1.0]},
+                {"metric": "sap", "lt": 1},
+                {"metric": "dci_disentanglement", "gt": 0.1},
+                {"metric": "irs", "gt": 0},
+                {"metric": "modularity", "gt": 0},
+            ]
+        }
+    )
+    metrics = {
+        "active_units": 4,
+        "trustworthiness": 0.85,
+        "mig": 0.3,
+        "irs": float("nan"),
+        "modularity": "n/a",
+        "skipped": {"dci_disentanglement": "the data has no factors"},
+    }
     results = audit.evaluate(policy, metrics)
-    assert statuses(results) == [("active_units", "pass"), ("trustworthiness", "warn"), ("mig", "fail"),
-                                 ("sap", "skip"), ("dci_disentanglement", "skip"), ("irs", "skip"),
-                                 ("modularity", "error")]
+    assert statuses(results) == [
+        ("active_units", "pass"),
+        ("trustworthiness", "warn"),
+        ("mig", "fail"),
+        ("sap", "skip"),
+        ("dci_disentanglement", "skip"),
+        ("irs", "skip"),
+        ("modularity", "error"),
+    ]
     assert results[2].message == "mig 0.3 outside [0.4, 1] (fail)"
     assert results[1].message == "trustworthiness 0.85 < 0.9 (warn)"
     assert results[0].message == "active_units 4 ≥ 3"
@@ -85,15 +110,18 @@ def test_relative_thresholds_scale_with_the_baseline():
     assert "needs --baseline" in alone[0].message
 
 
-@pytest.mark.parametrize("text,problem", [
-    ("checks:\n  - metric: mig\n", "exactly one condition"),
-    ("checks:\n  - metric: mig\n    gt: 0.1\n    lt: 0.9\n", "exactly one condition"),
-    ("checks:\n  - metric: mig\n    gte: 0.1\n    severty: warn\n", "unknown key"),
-    ("checks:\n  - metric: mig\n    between: [0.9, 0.1]\n", "lower bound"),
-    ("checks:\n  - metric: mig\n    gte: 0.1\n    severity: fatal\n", "severity"),
-    ("checks: []\n", "checks"),
-    ("checks: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("checks:\n  - metric: mig\n", "exactly one condition"),
+        ("checks:\n  - metric: mig\n    gt: 0.1\n    lt: 0.9\n", "exactly one condition"),
+        ("checks:\n  - metric: mig\n    gte: 0.1\n    severty: warn\n", "unknown key"),
+        ("checks:\n  - metric: mig\n    between: [0.9, 0.1]\n", "lower bound"),
+        ("checks:\n  - metric: mig\n    gte: 0.1\n    severity: fatal\n", "severity"),
+        ("checks: []\n", "checks"),
+        ("checks: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_bad_policies_are_one_line_input_errors(tmp_path, text, problem):
     with pytest.raises(InputError, match=problem):
         audit.load_policy(policy_file(tmp_path, text))
@@ -130,7 +158,12 @@ def test_cli_exit_codes_json_and_junit(cli, scored_run, tmp_path):
 
     suite = ET.parse(tmp_path / "a.xml").getroot()
     assert suite.tag == "testsuite"
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("4", "1", "1", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == (
+        "4",
+        "1",
+        "1",
+        "0",
+    )
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert cases["mig"].find("failure").get("message") == "mig 0.3 < 0.4 (fail)"
     assert cases["sap"].find("skipped") is not None

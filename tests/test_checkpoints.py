@@ -134,8 +134,19 @@ def test_layer_hook_takes_the_latent_from_a_submodule(cli, tmp_path, features):
 
 
 def test_generator_forward_is_the_decoder(cli, tmp_path):
-    result = cli("sample", spec("make_Generator"), "--latent-dim", "3", "--n", "12", "--out", tmp_path / "run",
-                 "--quiet", "--device", "cpu")
+    result = cli(
+        "sample",
+        spec("make_Generator"),
+        "--latent-dim",
+        "3",
+        "--n",
+        "12",
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     assert result.code == 0, result.err
     run = Run(tmp_path / "run")
     assert run.manifest["kind"] == "generator"
@@ -224,13 +235,24 @@ def _ddp(state):
 
 STATE_DICT_FORMS = [
     ("plain.pt", lambda sd: sd, None, None),
-    ("trainer.pth", lambda sd: {"model_state_dict": sd, "epoch": 3, "optimizer_state_dict": {"lr": 0.1}},
-     "model_state_dict", None),
+    (
+        "trainer.pth",
+        lambda sd: {"model_state_dict": sd, "epoch": 3, "optimizer_state_dict": {"lr": 0.1}},
+        "model_state_dict",
+        None,
+    ),
     ("ddp.bin", _ddp, None, "module."),
     ("ema.pt", lambda sd: {"model": {}, "ema": _ddp(sd), "step": 7}, "ema", "module."),
-    ("lightning.ckpt", lambda sd: {"state_dict": {f"model.{k}": v for k, v in sd.items()},
-                                   "hyper_parameters": {"latent_dim": 3, "lr": 1e-3}, "epoch": 1},
-     "state_dict", "model."),
+    (
+        "lightning.ckpt",
+        lambda sd: {
+            "state_dict": {f"model.{k}": v for k, v in sd.items()},
+            "hyper_parameters": {"latent_dim": 3, "lr": 1e-3},
+            "epoch": 1,
+        },
+        "state_dict",
+        "model.",
+    ),
     ("weights.safetensors", lambda sd: sd, None, None),
 ]
 
@@ -272,8 +294,9 @@ def test_lightning_attribute_dict_hyper_parameters_load_without_trust(cli, tmp_p
         for name in names:
             patch.setitem(sys.modules, name, types.ModuleType(name))
         sys.modules["lightning.fabric.utilities.data"].AttributeDict = attribute_dict
-        torch.save({"state_dict": model.state_dict(), "hyper_parameters": attribute_dict(latent_dim=3)},
-                   tmp_path / "l.ckpt")
+        torch.save(
+            {"state_dict": model.state_dict(), "hyper_parameters": attribute_dict(latent_dim=3)}, tmp_path / "l.ckpt"
+        )
     assert "lightning.fabric.utilities.data" not in sys.modules
     run = encode(cli, tmp_path / "l.ckpt", data, tmp_path / "run", "--model", spec("TupleVAE"))
     with torch.no_grad():
@@ -287,7 +310,9 @@ def test_key_mismatch_lists_keys_and_no_strict_records_them(cli, tmp_path, featu
     del state["out.bias"]
     state["extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / "partial.pt")
-    strict = cli("encode", tmp_path / "partial.pt", "--model", spec("TupleVAE"), "--data", data, "--out", tmp_path / "a")
+    strict = cli(
+        "encode", tmp_path / "partial.pt", "--model", spec("TupleVAE"), "--data", data, "--out", tmp_path / "a"
+    )
     assert strict.code == 2
     assert "missing 1 key(s) e.g. out.bias" in strict.err and "unexpected 1 key(s) e.g. extra.weight" in strict.err
     assert "--no-strict" in strict.err

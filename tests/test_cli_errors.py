@@ -30,7 +30,13 @@ def bad_inputs(tmp_path, vae_checkpoint):
     np.save(wrong_shape, np.zeros((4, 3, 32, 32), dtype=np.float32))
     text_table = tmp_path / "names.csv"
     pd.DataFrame({"name": ["a", "b"], "city": ["x", "y"]}).to_csv(text_table, index=False)
-    return {"truncated": truncated, "garbage": garbage, "empty": empty_npy, "wrong_shape": wrong_shape, "text": text_table}
+    return {
+        "truncated": truncated,
+        "garbage": garbage,
+        "empty": empty_npy,
+        "wrong_shape": wrong_shape,
+        "text": text_table,
+    }
 
 
 def _encode(cli, checkpoint, data, out, *extra):
@@ -58,7 +64,7 @@ def test_shape_mismatch_names_both_shapes(cli, tmp_path, bad_inputs):
     result = _encode(cli, _checkpoint(tmp_path), bad_inputs["wrong_shape"], out)
     assert_one_line_error(result, "(3, 32, 32)", "1 input channels")
     assert not (out / "latents.parquet").exists()
-    manifest = (out / "manifest.json")
+    manifest = out / "manifest.json"
     assert not manifest.exists() or '"complete": false' in manifest.read_text()
 
 
@@ -77,15 +83,21 @@ def test_empty_data_set(cli, tmp_path, vae_checkpoint, bad_inputs):
 
 
 def test_table_without_numeric_columns(cli, tmp_path, vae_checkpoint, bad_inputs):
-    assert_one_line_error(_encode(cli, vae_checkpoint, bad_inputs["text"], tmp_path / "r"), "no numeric columns", "--features")
+    assert_one_line_error(
+        _encode(cli, vae_checkpoint, bad_inputs["text"], tmp_path / "r"), "no numeric columns", "--features"
+    )
 
 
 def test_unknown_option_value(cli, tmp_path, vae_checkpoint):
-    assert_one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--device", "tpu"), "--device", "tpu")
+    assert_one_line_error(
+        _encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--device", "tpu"), "--device", "tpu"
+    )
 
 
 def test_bad_model_kwargs(cli, tmp_path, vae_checkpoint):
-    assert_one_line_error(_encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", "{latent: 8"), "--model-kwargs")
+    assert_one_line_error(
+        _encode(cli, vae_checkpoint, SMALL_SHAPES, tmp_path / "r", "--model-kwargs", "{latent: 8"), "--model-kwargs"
+    )
 
 
 def test_model_file_that_is_not_python(cli, tmp_path, vae_checkpoint):
@@ -117,6 +129,18 @@ def test_debug_shows_the_traceback(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "latentviz", "--debug", "import", str(tmp_path / "none.npy"), "--out",
-                           str(tmp_path / "r")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "latentviz",
+            "--debug",
+            "import",
+            str(tmp_path / "none.npy"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "Traceback" in proc.stderr

@@ -124,8 +124,9 @@ def test_report_section_shows_the_facts_of_clusters_json_and_a_strip_per_cluster
         assert row[1].text == f"{entry['size']:,}" and row[2].text == entry["medoid"]
         assert row[4].text == f"{entry['purity']:.3g}"
     assert f"ARI {facts['ari']:.3g}" in [f.value for f in section.facts][-1]
-    assert [p.title for p in section.pictures] == [f"Cluster {c['cluster']}" for c in
-                                                    sorted(facts["clusters"], key=lambda c: -c["size"])]
+    assert [p.title for p in section.pictures] == [
+        f"Cluster {c['cluster']}" for c in sorted(facts["clusters"], key=lambda c: -c["size"])
+    ]
     sizes = figures.cluster_sizes([c["size"] for c in facts["clusters"]], facts["n_outliers"])
     assert section.figures[0].figure == figure_json(sizes)  # the same builder, the same figure
     part = render_report(model).split('id="clusters"')[1].split("<section")[0]

@@ -48,10 +48,12 @@ def surfaces(tmp_path_factory):
     table.to_parquet(root / "table.parquet")
     run, policy = root / "run", root / "policy.yaml"
     policy.write_text(POLICY)
-    for args in (["import", root / "table.parquet", "--out", run, "--quiet"],
-                 ["project", run, "--methods", "pca", "--k", "10", "--quiet", "--device", "cpu"],
-                 ["metrics", run, "--repeats", "3", "--quiet", "--device", "cpu"],
-                 ["report", run, "--out", root / "report.html", "--policy", policy, "--quiet"]):
+    for args in (
+        ["import", root / "table.parquet", "--out", run, "--quiet"],
+        ["project", run, "--methods", "pca", "--k", "10", "--quiet", "--device", "cpu"],
+        ["metrics", run, "--repeats", "3", "--quiet", "--device", "cpu"],
+        ["report", run, "--out", root / "report.html", "--policy", policy, "--quiet"],
+    ):
         result = invoke(*args)
         assert result.code == 0, result.err
     audit = invoke("audit", run, "--policy", policy, "--json", root / "audit.json")
@@ -68,13 +70,18 @@ def surfaces(tmp_path_factory):
         "report": _rows(soup.select("table.metrics tbody tr")),
         "report_audit": _rows(soup.select("table.audit tbody tr")),
         "dashboard": _dash_rows(page.layout(store, store.ids[0])),
-        "dashboard_audit": [_text(item) for item in _walk(page.layout(store, store.ids[0]))
-                            if "lv-audit-" in str(getattr(item, "className", ""))],
+        "dashboard_audit": [
+            _text(item)
+            for item in _walk(page.layout(store, store.ids[0]))
+            if "lv-audit-" in str(getattr(item, "className", ""))
+        ],
     }
 
 
 def _rows(trs) -> list[list[str]]:
-    return [[" ".join(td.get_text(" ").split()) for td in tr.find_all("td")] for tr in trs if len(tr.find_all("td")) > 1]
+    return [
+        [" ".join(td.get_text(" ").split()) for td in tr.find_all("td")] for tr in trs if len(tr.find_all("td")) > 1
+    ]
 
 
 def _walk(component):
@@ -97,8 +104,11 @@ def _dash_rows(layout) -> list[list[str]]:
     tables = [c for c in _walk(layout) if type(c).__name__ == "Table" and "lv-table" in str(c.className)]
     assert len(tables) == 1
     rows = [c for c in _walk(tables[0]) if type(c).__name__ == "Tr"]
-    return [[_text(td) for td in row.children] for row in rows
-            if isinstance(row.children, list) and all(type(td).__name__ == "Td" for td in row.children)]
+    return [
+        [_text(td) for td in row.children]
+        for row in rows
+        if isinstance(row.children, list) and all(type(td).__name__ == "Td" for td in row.children)
+    ]
 
 
 NUMBER = re.compile(r"[−-]?[\d,]*\.?\d+(?:e[+-]?\d+)?|[−-]?∞|inf")
@@ -153,11 +163,17 @@ def test_the_report_and_the_dashboard_show_the_same_rows(surfaces):
 def test_the_audit_checks_the_numbers_metrics_json_holds(surfaces):
     metrics, audit = surfaces["metrics"], surfaces["audit"]
     results = {r["metric"]: r for r in audit["results"]}
-    assert set(results) == {"linear_probe_accuracy", "effective_rank", "mutual_info_score",
-                            "projection_trustworthiness"}
+    assert set(results) == {
+        "linear_probe_accuracy",
+        "effective_rank",
+        "mutual_info_score",
+        "projection_trustworthiness",
+    }
     for name in ("linear_probe_accuracy", "effective_rank", "mutual_info_score"):
         assert results[name]["value"] == metrics[name]  # the mean over the seeds, not the first seed's value
-    assert results["projection_trustworthiness"]["value"] == surfaces["manifest"]["projections"]["pca"]["trustworthiness"]
+    assert (
+        results["projection_trustworthiness"]["value"] == surfaces["manifest"]["projections"]["pca"]["trustworthiness"]
+    )
     assert [r["status"] for r in audit["results"]] == ["pass", "fail", "pass", "pass"]
 
 

@@ -70,8 +70,12 @@ def test_shared_rows_links_runs_by_id_not_by_position():
 
 # -- colour and neighbours -------------------------------------------------------------------------
 def test_color_options_follow_what_the_run_has():
-    values = [o["value"] for o in logic.color_options(has_labels=True, factor_names=["scale"], latent_dim=2,
-                                                      has_kl=False, has_recon=False, has_neighbours=True)]
+    values = [
+        o["value"]
+        for o in logic.color_options(
+            has_labels=True, factor_names=["scale"], latent_dim=2, has_kl=False, has_recon=False, has_neighbours=True
+        )
+    ]
     assert values == ["none", "label", "factor:scale", "agreement", "z:0", "z:1"]
     assert logic.color_key("z:1") == ("z", 1)
     assert logic.color_key("factor:scale") == ("factor", "scale")
@@ -158,8 +162,10 @@ def test_metric_deltas_use_the_registry_direction():
         def __init__(self, higher):
             self.higher_is_better = higher
 
-    rows = logic.metric_deltas({"a": {"mig": 0.2, "loss": 1.0, "detail": {}}, "b": {"mig": 0.5, "loss": 2.0}},
-                               {"mig": Fact(True), "loss": Fact(False)})
+    rows = logic.metric_deltas(
+        {"a": {"mig": 0.2, "loss": 1.0, "detail": {}}, "b": {"mig": 0.5, "loss": 2.0}},
+        {"mig": Fact(True), "loss": Fact(False)},
+    )
     by_name = {r["metric"]: r for r in rows}
     assert set(by_name) == {"mig", "loss"}
     assert by_name["mig"]["delta"] == pytest.approx(0.3) and by_name["mig"]["better"] is True
@@ -225,8 +231,9 @@ def test_explore_recolours_with_a_patch_that_swaps_legend_traces(make_run, add_m
     data = create_app([path], load_model=False).store["r"]
     figure = explore.scatter(data, "umap", 2, "label")
     assert explore.legend_count(figure) == 2 and figure["data"][-1]["meta"] == "highlight"
-    reference = projection_scatter(data.projections, data.metadata("label", "umap")[0], method="umap",
-                                   color_by="label", highlight=[])  # what the report draws
+    reference = projection_scatter(
+        data.projections, data.metadata("label", "umap")[0], method="umap", color_by="label", highlight=[]
+    )  # what the report draws
     assert list(figure["data"][0]["marker"]["color"]) == list(reference.data[0].marker.color)
     assert [t["name"] for t in figure["data"][1:3]] == [t.name for t in reference.data[1:3]]
     colors, title = explore.colors_of(data, "z:0", "umap")
@@ -252,7 +259,9 @@ def test_every_map_draws_its_points_in_the_colour_format_its_trace_takes(make_ru
         points = figure["data"][0]
         assert points["type"] == ("scattergl" if webgl else "scatter")
         color = points["marker"]["color"]
-        assert (isinstance(color, dict) and color["shape"] == f"{n},3") if webgl else (color[0] in ("#4e79a7", "#f28e2b"))
+        assert (
+            (isinstance(color, dict) and color["shape"] == f"{n},3") if webgl else (color[0] in ("#4e79a7", "#f28e2b"))
+        )
 
 
 def test_run_store_rejects_unknown_runs_and_names_duplicates_apart(make_run, tmp_path):

@@ -34,22 +34,32 @@ def small_app(tmp_path_factory):
 
 def callback(client, output: str, outputs, inputs, state=(), host="127.0.0.1:8050"):
     """POST one callback request the way Dash's renderer does; ``inputs``/``state`` are (id, prop, value)."""
+
     def spec(items):
         return [{"id": i, "property": p, "value": v} for i, p, v in items]
-    body = {"output": output, "outputs": outputs, "inputs": spec(inputs), "state": spec(state),
-            "changedPropIds": [json.dumps(inputs[0][0], sort_keys=True, separators=(",", ":")) + "." + inputs[0][1]]}
+
+    body = {
+        "output": output,
+        "outputs": outputs,
+        "inputs": spec(inputs),
+        "state": spec(state),
+        "changedPropIds": [json.dumps(inputs[0][0], sort_keys=True, separators=(",", ":")) + "." + inputs[0][1]],
+    }
     return client.post("/_dash-update-component", json=body, headers={"Host": host})
 
 
 def search_request(app, query, host="127.0.0.1:8050"):
     r = "r"
-    return callback(app.server.test_client(), '..{"run":["MATCH"],"type":"explore-graph"}.figure@'
-                    + _hash(app, "explore-search-note")
-                    + '...{"run":["MATCH"],"type":"explore-search-note"}.children..',
-                    [{"id": ids.graph(r), "property": "figure"}, {"id": ids.search_note(r), "property": "children"}],
-                    [(ids.search(r), "value", query)],
-                    [(ids.projection(r), "value", "umap"), (ids.dims(r), "value", 2), (ids.graph(r), "id", ids.graph(r))],
-                    host=host)
+    return callback(
+        app.server.test_client(),
+        '..{"run":["MATCH"],"type":"explore-graph"}.figure@'
+        + _hash(app, "explore-search-note")
+        + '...{"run":["MATCH"],"type":"explore-search-note"}.children..',
+        [{"id": ids.graph(r), "property": "figure"}, {"id": ids.search_note(r), "property": "children"}],
+        [(ids.search(r), "value", query)],
+        [(ids.projection(r), "value", "umap"), (ids.dims(r), "value", 2), (ids.graph(r), "id", ids.graph(r))],
+        host=host,
+    )
 
 
 def _hash(app, second_output: str) -> str:
@@ -59,8 +69,10 @@ def _hash(app, second_output: str) -> str:
 
 
 # -- Host header (DNS rebinding) ----------------------------------------------------------------------
-@pytest.mark.parametrize("host", ["127.0.0.1:8050", "localhost", "localhost:8050", "[::1]:8050", "127.3.2.1",
-                                  "lab-box.lan", "LAB-BOX.lan:8050"])
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:8050", "localhost", "localhost:8050", "[::1]:8050", "127.3.2.1", "lab-box.lan", "LAB-BOX.lan:8050"],
+)
 def test_loopback_names_and_the_users_host_are_answered(small_app, host):
     client = small_app.server.test_client()
     for url in ("/", "/_dash-layout", "/_dash-dependencies", "/assets/style.css", _script(small_app)):
@@ -68,12 +80,30 @@ def test_loopback_names_and_the_users_host_are_answered(small_app, host):
     assert search_request(small_app, "a", host=host).status_code == 200
 
 
-@pytest.mark.parametrize("host", [FOREIGN, f"{FOREIGN}:8050", "127.0.0.1.attacker.example.com", "localhost.evil",
-                                  "lab-box.lan.evil", "", "[::2]:8050", "0x7f000001"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        FOREIGN,
+        f"{FOREIGN}:8050",
+        "127.0.0.1.attacker.example.com",
+        "localhost.evil",
+        "lab-box.lan.evil",
+        "",
+        "[::2]:8050",
+        "0x7f000001",
+    ],
+)
 def test_foreign_host_headers_get_403_on_every_route(small_app, host):
     client = small_app.server.test_client()
-    for url in ("/", "/_dash-layout", "/_dash-dependencies", "/assets/style.css", "/_favicon.ico", _script(small_app),
-                "/x.png"):
+    for url in (
+        "/",
+        "/_dash-layout",
+        "/_dash-dependencies",
+        "/assets/style.css",
+        "/_favicon.ico",
+        _script(small_app),
+        "/x.png",
+    ):
         response = client.get(url, headers={"Host": host})
         assert response.status_code == 403, url
         assert b"latentviz: refused" in response.data and b'"props"' not in response.data
@@ -109,11 +139,17 @@ def test_interpolation_steps_are_clamped_to_the_sliders_range(vae_run):
     client = app.server.test_client()
 
     def strip(steps):
-        response = callback(client, '{"run":["MATCH"],"type":"decode-strip"}.children',
-                            {"id": ids.strip(r), "property": "children"},
-                            [(ids.decode_sample(r), "data", {"a": 0, "b": 5, "next": "a"}),
-                             (ids.interp_mode(r), "value", "lerp"), (ids.interp_steps(r), "value", steps)],
-                            [(ids.decode_sample(r), "id", ids.decode_sample(r))])
+        response = callback(
+            client,
+            '{"run":["MATCH"],"type":"decode-strip"}.children',
+            {"id": ids.strip(r), "property": "children"},
+            [
+                (ids.decode_sample(r), "data", {"a": 0, "b": 5, "next": "a"}),
+                (ids.interp_mode(r), "value", "lerp"),
+                (ids.interp_steps(r), "value", steps),
+            ],
+            [(ids.decode_sample(r), "id", ids.decode_sample(r))],
+        )
         assert response.status_code == 200
         return response.data
 
@@ -129,9 +165,13 @@ def test_a_lasso_of_too_many_vertices_or_crossings_is_refused_in_one_line(small_
     r = "r"
 
     def select(lasso):
-        return callback(client, '{"run":["MATCH"],"type":"explore-selection"}.data',
-                        {"id": ids.selection(r), "property": "data"}, [(ids.graph(r), "selectedData", lasso)],
-                        [(ids.projection(r), "value", "umap"), (ids.dims(r), "value", 2), (ids.graph(r), "id", ids.graph(r))])
+        return callback(
+            client,
+            '{"run":["MATCH"],"type":"explore-selection"}.data',
+            {"id": ids.selection(r), "property": "data"},
+            [(ids.graph(r), "selectedData", lasso)],
+            [(ids.projection(r), "value", "umap"), (ids.dims(r), "value", 2), (ids.graph(r), "id", ids.graph(r))],
+        )
 
     t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
     ring = {"lassoPoints": {"x": (2 * np.cos(t)).tolist(), "y": (2 * np.sin(t)).tolist()}}
@@ -140,7 +180,9 @@ def test_a_lasso_of_too_many_vertices_or_crossings_is_refused_in_one_line(small_
     response = select({"lassoPoints": {"x": np.cos(many).tolist(), "y": np.sin(many).tolist()}})
     assert response.status_code == 400 and response.data.decode().count("\n") == 1
     assert f"at most {logic.MAX_LASSO_VERTICES:,} vertices" in response.data.decode()
-    zigzag = {"lassoPoints": {"x": np.linspace(-2, 2, 200).tolist(), "y": [-9.0, 9.0] * 100}}  # spans every row 200 times
+    zigzag = {
+        "lassoPoints": {"x": np.linspace(-2, 2, 200).tolist(), "y": [-9.0, 9.0] * 100}
+    }  # spans every row 200 times
     response = select(zigzag)
     assert response.status_code == 400 and b"draw a simpler lasso" in response.data
 
@@ -168,9 +210,13 @@ def test_gallery_refuses_rows_the_run_does_not_have(small_app):
     r = "r"
 
     def gallery(rows):
-        return callback(client, '{"run":["MATCH"],"type":"explore-gallery"}.children',
-                        {"id": ids.gallery(r), "property": "children"}, [(ids.selection(r), "data", rows)],
-                        [(ids.graph(r), "id", ids.graph(r))])
+        return callback(
+            client,
+            '{"run":["MATCH"],"type":"explore-gallery"}.children',
+            {"id": ids.gallery(r), "property": "children"},
+            [(ids.selection(r), "data", rows)],
+            [(ids.graph(r), "id", ids.graph(r))],
+        )
 
     assert gallery([0, 5, 199]).status_code == 200
     for rows in ([0, 200], [-1], list(range(201)), ["0"], 7):
@@ -180,13 +226,26 @@ def test_gallery_refuses_rows_the_run_does_not_have(small_app):
 def test_unknown_control_values_are_refused_not_500(small_app):
     client = small_app.server.test_client()
     r = "r"
-    redraw = next(k for k in small_app.callback_map  # figure, legend and the view store (a duplicate output)
-                  if k.startswith('..{"run":["MATCH"],"type":"explore-graph"}.figure...{"run":["MATCH"],"type":"explore-legend"}.data'))
-    outputs = [{"id": ids.graph(r), "property": "figure"}, {"id": ids.legend(r), "property": "data"},
-               {"id": ids.view(r), "property": "data"}]
+    redraw = next(
+        k
+        for k in small_app.callback_map  # figure, legend and the view store (a duplicate output)
+        if k.startswith(
+            '..{"run":["MATCH"],"type":"explore-graph"}.figure...{"run":["MATCH"],"type":"explore-legend"}.data'
+        )
+    )
+    outputs = [
+        {"id": ids.graph(r), "property": "figure"},
+        {"id": ids.legend(r), "property": "data"},
+        {"id": ids.view(r), "property": "data"},
+    ]
     for method, dims, color in (("umap", 2, "label"), ("nope", 2, "label"), ("umap", 7, "label"), ("umap", 2, "z:99")):
-        response = callback(client, redraw, outputs, [(ids.projection(r), "value", method), (ids.dims(r), "value", dims)],
-                            [(ids.color(r), "value", color), (ids.graph(r), "id", ids.graph(r))])
+        response = callback(
+            client,
+            redraw,
+            outputs,
+            [(ids.projection(r), "value", method), (ids.dims(r), "value", dims)],
+            [(ids.color(r), "value", color), (ids.graph(r), "id", ids.graph(r))],
+        )
         assert response.status_code == (200 if method == "umap" and dims == 2 and color == "label" else 400)
     with pytest.raises(InputError, match="not a number"):
         logic.clamp("3", 0, 1, name="steps")
@@ -196,8 +255,11 @@ def test_request_bodies_above_the_limit_get_413(small_app):
     client = small_app.server.test_client()
     limit = small_app.server.config["MAX_CONTENT_LENGTH"]
     assert limit >= 2**20
-    response = client.post("/_dash-update-component", data=b"[" + b"0," * (limit // 2) + b"0]",
-                           headers={"Host": "127.0.0.1", "Content-Type": "application/json"})
+    response = client.post(
+        "/_dash-update-component",
+        data=b"[" + b"0," * (limit // 2) + b"0]",
+        headers={"Host": "127.0.0.1", "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
 
 
@@ -208,12 +270,22 @@ def test_compare_of_runs_with_disjoint_ids_says_why_instead_of_500(tmp_path):
     from dashboards.app import create_app
 
     rng = np.random.default_rng(0)
-    paths = [write_maps(write_run(tmp_path / name, rng.normal(size=(40, 3)).astype(np.float32),
-                                  ids=[f"{name}{i}" for i in range(40)])) for name in ("a", "b")]
+    paths = [
+        write_maps(
+            write_run(
+                tmp_path / name, rng.normal(size=(40, 3)).astype(np.float32), ids=[f"{name}{i}" for i in range(40)]
+            )
+        )
+        for name in ("a", "b")
+    ]
     client = create_app(paths, load_model=False).server.test_client()
-    response = callback(client, '{"run":"app","type":"page"}.children', {"id": ids.page(ids.APP), "property": "children"},
-                        [(ids.tabs(ids.APP), "value", "compare"), (ids.run_picker(ids.APP), "value", "a")],
-                        [(ids.focus(ids.APP), "data", None)])
+    response = callback(
+        client,
+        '{"run":"app","type":"page"}.children',
+        {"id": ids.page(ids.APP), "property": "children"},
+        [(ids.tabs(ids.APP), "value", "compare"), (ids.run_picker(ids.APP), "value", "a")],
+        [(ids.focus(ids.APP), "data", None)],
+    )
     assert response.status_code == 200
     assert "b shares 0 sample ids with a, and at least 12 are needed" in response.data.decode()
     assert "compare-graph" not in response.data.decode()
@@ -238,8 +310,12 @@ def _get(url, host=None):
 def test_dashboard_command_serves_with_waitress_not_the_development_server(small_app):
     port = _free_port()
     run = small_app.store["r"].path
-    process = subprocess.Popen([sys.executable, "-m", "latentviz", "dashboard", str(run), "--port", str(port),
-                                "--no-model"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "latentviz", "dashboard", str(run), "--port", str(port), "--no-model"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(300):
             try:

@@ -25,8 +25,7 @@ def test_dask_local_2_places_on_the_workers_and_equals_single_process(tmp_path, 
     # The driver's projectors cannot place: every transform of the Dask run must happen on a worker.
     for cls in (PCA, TSNE, UMAP):
         monkeypatch.setattr(cls, "transform", _refuse_here)
-    spread = project(write_run(tmp_path / "dask", z, labels=labels), sample=150, seed=4, quiet=True,
-                     dask="local:2")
+    spread = project(write_run(tmp_path / "dask", z, labels=labels), sample=150, seed=4, quiet=True, dask="local:2")
 
     for method in ("pca", "tsne", "umap"):
         assert spread.methods[method]["placed_by_transform"] == alone.methods[method]["placed_by_transform"]

@@ -35,7 +35,18 @@ def linear_model(tmp_path):
 
 
 def _encode(cli, folder, data, out, *extra):
-    result = cli("encode", folder / "lin.pt", "--model", f"{folder / LINEAR}:Linear", "--data", data, "--out", out, "--quiet", *extra)
+    result = cli(
+        "encode",
+        folder / "lin.pt",
+        "--model",
+        f"{folder / LINEAR}:Linear",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--quiet",
+        *extra,
+    )
     assert result.code == 0, result.err
     return Run(out)
 
@@ -110,7 +121,8 @@ def test_callable_dataset_items_as_dicts(cli, linear_model, tmp_path):
         "    def __getitem__(self, i):\n"
         "        g = torch.Generator().manual_seed(i)\n"
         "        return {'x': torch.randn(6, generator=g), 'label': i % 3, 'weight': float(i) / 2}\n"
-        "def make(): return DS()\n")
+        "def make(): return DS()\n"
+    )
     run = _encode(cli, linear_model, f"{tmp_path / 'ds.py'}:make", tmp_path / "run")
     x = np.stack([torch.randn(6, generator=torch.Generator().manual_seed(i)).numpy() for i in range(12)])
     np.testing.assert_allclose(run.z, _direct(linear_model, x), atol=1e-5)
@@ -147,8 +159,19 @@ def test_image_folder_labels_ids_channels(tmp_path, mode, channels):
 def test_image_folder_resize_and_thumbnails(cli, vae_checkpoint, tmp_path):
     _write_images(tmp_path / "imgs", "L")
     out = tmp_path / "run"
-    result = cli("encode", vae_checkpoint, "--model", "latentviz.models.demo_vae:DemoVAE", "--data", tmp_path / "imgs",
-                 "--image-size", "32x32", "--out", out, "--quiet")
+    result = cli(
+        "encode",
+        vae_checkpoint,
+        "--model",
+        "latentviz.models.demo_vae:DemoVAE",
+        "--data",
+        tmp_path / "imgs",
+        "--image-size",
+        "32x32",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.code == 0, result.err
     run = Run(out)
     assert sorted(run.thumbnails) == sorted(run.ids) and len(run.ids) == 6
@@ -160,8 +183,21 @@ def test_image_folder_normalize_matches_direct_call(cli, vae_checkpoint, tmp_pat
 
     _write_images(tmp_path / "imgs", "L")
     out = tmp_path / "run"
-    result = cli("encode", vae_checkpoint, "--model", "latentviz.models.demo_vae:DemoVAE", "--data", tmp_path / "imgs",
-                 "--image-size", "32x32", "--normalize", "0.5,0.25", "--out", out, "--quiet")
+    result = cli(
+        "encode",
+        vae_checkpoint,
+        "--model",
+        "latentviz.models.demo_vae:DemoVAE",
+        "--data",
+        tmp_path / "imgs",
+        "--image-size",
+        "32x32",
+        "--normalize",
+        "0.5,0.25",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.code == 0, result.err
     model = DemoVAE()
     model.load_state_dict(torch.load(vae_checkpoint))
@@ -172,7 +208,10 @@ def test_image_folder_normalize_matches_direct_call(cli, vae_checkpoint, tmp_pat
 
 
 def test_shapes_are_deterministic_and_factor_addressable():
-    a, b = from_spec("builtin:shapes?size=16&scales=2&rotations=3&positions=4"), Shapes(size=16, scales=2, rotations=3, positions=4)
+    a, b = (
+        from_spec("builtin:shapes?size=16&scales=2&rotations=3&positions=4"),
+        Shapes(size=16, scales=2, rotations=3, positions=4),
+    )
     assert len(a) == 3 * 2 * 3 * 4 * 4
     first, second = a.read(0, len(a)), b.read(0, len(b))
     np.testing.assert_array_equal(first.x.numpy(), second.x.numpy())
@@ -249,7 +288,8 @@ def test_callable_dataset_items_as_tensors_or_pairs(cli, linear_model, tmp_path,
         "    def __getitem__(self, i):\n"
         "        x = torch.randn(6, generator=torch.Generator().manual_seed(i))\n"
         f"        {body}\n"
-        "def make(): return DS()\n")
+        "def make(): return DS()\n"
+    )
     run = _encode(cli, linear_model, f"{tmp_path / 'ds.py'}:make", tmp_path / "run")
     x = np.stack([torch.randn(6, generator=torch.Generator().manual_seed(i)).numpy() for i in range(9)])
     np.testing.assert_allclose(run.z, _direct(linear_model, x), atol=1e-5)

@@ -18,6 +18,7 @@ def _grid(levels: int, factors: int) -> np.ndarray:
 
 # -- item 1: an imported run (seed: null) has a report ---------------------------------------------
 
+
 def test_report_of_an_imported_run(tmp_path):
     np.save(tmp_path / "z.npy", np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32))
     assert invoke("import", tmp_path / "z.npy", "--out", tmp_path / "run").code == 0
@@ -34,11 +35,13 @@ def test_report_of_an_imported_run(tmp_path):
 
 # -- item 2: a series of runs with many metrics ----------------------------------------------------
 
+
 def test_compare_series_with_30_metrics(tmp_path):
     runs = []
     for step in (10, 20, 30):
-        path = write_run(tmp_path / f"epoch{step}", np.random.default_rng(step).normal(size=(40, 3)),
-                         manifest={"step": step})
+        path = write_run(
+            tmp_path / f"epoch{step}", np.random.default_rng(step).normal(size=(40, 3)), manifest={"step": step}
+        )
         (path / "metrics.json").write_text(json.dumps({f"metric_{k:02d}": step * 0.01 + k for k in range(30)}))
         runs.append(path)
     result = invoke("compare", *runs, "--order", "step", "--out", tmp_path / "compare.html", "--quiet")
@@ -124,6 +127,7 @@ def test_irs_ignores_constant_dims_exactly():
 
 # -- item 4: --repeats gives every stochastic metric its spread ------------------------------------
 
+
 def _repeat(run_path, name, repeats=3):
     """metrics.json's part from the registry entry that writes ``name``, run ``repeats`` times on the run."""
     from latentviz.metrics._registry import ENTRIES
@@ -160,6 +164,7 @@ def test_repeats_cover_every_stochastic_metric_of_every_task():
 
     for metric in ENTRIES:
         out = {"detail": {}}
+
         def by_seed(ctx, seed, names=metric.names):
             return {n: float(seed) for n in names}, {}
 
@@ -175,18 +180,25 @@ def test_repeats_cover_every_stochastic_metric_of_every_task():
 
 # -- item 7: the default audit policy follows the run's kind ---------------------------------------
 
-@pytest.mark.parametrize(("kind", "data_kind", "policy_name"), [
-    ("vae", "shapes", "latentviz default for VAEs"),
-    ("autoencoder", "shapes", "latentviz default for autoencoders"),
-    ("feature_extractor", "images", "latentviz default for embeddings and features"),
-    ("embedding", "text", "latentviz default for embeddings and features"),
-    ("imported", "latents", "latentviz default for embeddings and features"),
-    ("generator", "prior", "latentviz default for generators"),
-    ("vae", "prior", "latentviz default for generators"),  # `latentviz sample` of a VAE: prior draws
-])
+
+@pytest.mark.parametrize(
+    ("kind", "data_kind", "policy_name"),
+    [
+        ("vae", "shapes", "latentviz default for VAEs"),
+        ("autoencoder", "shapes", "latentviz default for autoencoders"),
+        ("feature_extractor", "images", "latentviz default for embeddings and features"),
+        ("embedding", "text", "latentviz default for embeddings and features"),
+        ("imported", "latents", "latentviz default for embeddings and features"),
+        ("generator", "prior", "latentviz default for generators"),
+        ("vae", "prior", "latentviz default for generators"),  # `latentviz sample` of a VAE: prior draws
+    ],
+)
 def test_default_policy_per_kind(tmp_path, kind, data_kind, policy_name):
-    run = write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(20, 3)),
-                    manifest={"kind": kind, "data": {"spec": "x", "kind": data_kind}})
+    run = write_run(
+        tmp_path / "run",
+        np.random.default_rng(0).normal(size=(20, 3)),
+        manifest={"kind": kind, "data": {"spec": "x", "kind": data_kind}},
+    )
     (run / "metrics.json").write_text(json.dumps({"active_units_fraction": 0.1, "effective_rank": 2.9}))
     result = invoke("audit", run, "--json", tmp_path / "audit.json", "--junit", tmp_path / "audit.xml")
     assert result.out.strip().splitlines()[-1].endswith(f"under {policy_name}")
@@ -206,6 +218,7 @@ def test_every_model_kind_has_a_default_policy():
 
 
 # -- item 8: integer class labels are categories ---------------------------------------------------
+
 
 def _legend_names(colors: dict) -> list[str]:
     return [t.get("name") for t in colors["legend"] if t.get("name")]
@@ -229,8 +242,9 @@ def test_report_colours_integer_labels_by_category_and_can_force_a_scale(tmp_pat
     from reports._build import build_report
     from tests.conftest import write_maps
 
-    run = write_maps(write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(50, 3)),
-                               labels=np.arange(50) % 4))
+    run = write_maps(
+        write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(50, 3)), labels=np.arange(50) % 4)
+    )
     colors = build_report(Run(run)).sections[0].colors["label"]
     assert _legend_names(colors) == ["0", "1", "2", "3"]
     forced = build_report(Run(run), color_modes={"label": "continuous"}).sections[0].colors["label"]
@@ -254,6 +268,7 @@ def test_dashboard_colour_by_offers_the_other_colouring(tmp_path):
 
 # -- item 5: ordinary bad input is one line and exit 2, never "unexpected" -------------------------
 
+
 def _one_line_error(result, *words):
     lines = result.err.strip().splitlines()
     assert result.code == 2 and len(lines) >= 1, result
@@ -276,9 +291,15 @@ def _image_folder(path, n=3):
 def test_npz_with_object_arrays(tmp_path):
     np.savez(tmp_path / "z.npz", z=np.array([np.zeros(3), np.zeros(2)], dtype=object))
     _one_line_error(invoke("import", tmp_path / "z.npz", "--out", tmp_path / "run"), "'z'", "Python objects")
-    np.savez(tmp_path / "x.npz", x=np.zeros((4, 1, 32, 32), np.float32), labels=np.array(["a", 1, None, 2], dtype=object))
-    _one_line_error(invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", tmp_path / "x.npz",
-                           "--out", tmp_path / "run2"), "'labels'")
+    np.savez(
+        tmp_path / "x.npz", x=np.zeros((4, 1, 32, 32), np.float32), labels=np.array(["a", 1, None, 2], dtype=object)
+    )
+    _one_line_error(
+        invoke(
+            "encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", tmp_path / "x.npz", "--out", tmp_path / "run2"
+        ),
+        "'labels'",
+    )
 
 
 def _vae(tmp_path):
@@ -303,12 +324,15 @@ def test_corrupt_first_image_and_decompression_bomb(tmp_path, monkeypatch):
 
     folder = _image_folder(tmp_path / "images")
     (folder / "000.png").write_bytes(b"not a png")
-    _one_line_error(invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", folder, "--out", tmp_path / "a"),
-                    "000.png")
+    _one_line_error(
+        invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", folder, "--out", tmp_path / "a"), "000.png"
+    )
     (folder / "000.png").unlink()
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 32x32 > 2 x 100: Pillow's DecompressionBombError
-    _one_line_error(invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", folder, "--out", tmp_path / "b"),
-                    "too large to decode safely")
+    _one_line_error(
+        invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", folder, "--out", tmp_path / "b"),
+        "too large to decode safely",
+    )
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
@@ -316,13 +340,26 @@ def test_corrupt_first_image_and_decompression_bomb(tmp_path, monkeypatch):
 def test_features_that_are_not_numbers(tmp_path, suffix, column):
     import pandas as pd
 
-    frame = pd.DataFrame({"a": np.arange(6.0), "b": np.arange(6.0), "name": list("abcdef"),
-                          "vec": [[1.0, 2.0]] * 6})
+    frame = pd.DataFrame({"a": np.arange(6.0), "b": np.arange(6.0), "name": list("abcdef"), "vec": [[1.0, 2.0]] * 6})
     path = tmp_path / f"table{suffix}"
     frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
     features = f"a,{column}" if suffix == ".parquet" else column  # a list column alone is a Parquet input
-    _one_line_error(invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", path, "--features", features,
-                           "--out", tmp_path / "run"), f"column {column}", "numbers")
+    _one_line_error(
+        invoke(
+            "encode",
+            _vae(tmp_path),
+            "--model",
+            VAE_FACTORY,
+            "--data",
+            path,
+            "--features",
+            features,
+            "--out",
+            tmp_path / "run",
+        ),
+        f"column {column}",
+        "numbers",
+    )
 
 
 def test_transformers_bin_with_pickled_objects(tmp_path):
@@ -331,16 +368,26 @@ def test_transformers_bin_with_pickled_objects(tmp_path):
 
     folder = tmp_path / "bert"
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cat", "dog"]
-    BertModel(BertConfig(vocab_size=len(words), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=16, max_position_embeddings=16)).save_pretrained(folder)
+    BertModel(
+        BertConfig(
+            vocab_size=len(words),
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            max_position_embeddings=16,
+        )
+    ).save_pretrained(folder)
     BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}).save_pretrained(folder)
     for weights in folder.glob("*.safetensors"):
         weights.unlink()
-    torch.save({"embeddings.word_embeddings.weight": torch.zeros(7, 8), "extra": _Pickled()},
-               folder / "pytorch_model.bin")
+    torch.save(
+        {"embeddings.word_embeddings.weight": torch.zeros(7, 8), "extra": _Pickled()}, folder / "pytorch_model.bin"
+    )
     (tmp_path / "texts.txt").write_text("cat dog\ndog\n")
-    _one_line_error(invoke("encode", folder, "--data", tmp_path / "texts.txt", "--out", tmp_path / "run"),
-                    "pickled Python objects")
+    _one_line_error(
+        invoke("encode", folder, "--data", tmp_path / "texts.txt", "--out", tmp_path / "run"), "pickled Python objects"
+    )
 
 
 class _Pickled:
@@ -400,9 +447,23 @@ def _noisy_import(tmp_path, *options):
     import sys
 
     np.save(tmp_path / "z.npy", np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32))
-    return subprocess.run([sys.executable, "-c", NOISY_IMPORT, *options, "import", str(tmp_path / "z.npy"),
-                           "--out", str(tmp_path / "run"), "--quiet"], capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NOISY_IMPORT,
+            *options,
+            "import",
+            str(tmp_path / "z.npy"),
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_library_noise_is_silenced_and_ours_is_one_line(tmp_path):
@@ -448,9 +509,15 @@ def test_repeated_metrics_show_their_spread(tmp_path):
     from reports import write_report
 
     run = write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(30, 3)))
-    metrics = {"consistency_prior": 0.5, "prior_kl": 0.1, "repeats": 3,
-               "detail": {"consistency_prior": {"std": 0.0123, "values": [0.49, 0.5, 0.51]},
-                          "prior_kl": {"std": [1.0, 1.0, 1.0]}}}  # prior_fit's per-dimension stds, not a spread
+    metrics = {
+        "consistency_prior": 0.5,
+        "prior_kl": 0.1,
+        "repeats": 3,
+        "detail": {
+            "consistency_prior": {"std": 0.0123, "values": [0.49, 0.5, 0.51]},
+            "prior_kl": {"std": [1.0, 1.0, 1.0]},
+        },
+    }  # prior_fit's per-dimension stds, not a spread
     (run / "metrics.json").write_text(json.dumps(metrics))
     rows = {r.name: r for r in metric_rows(metrics, REGISTRY)}
     assert rows["consistency_prior"].spread == 0.0123 and rows["prior_kl"].spread is None

@@ -20,7 +20,7 @@ def _pixels(image: dict) -> np.ndarray:
 
 
 def _hex(color: str) -> tuple[int, int, int]:
-    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
 
 
 @pytest.fixture(scope="module")
@@ -53,26 +53,39 @@ def test_categories_blend_and_a_pure_pixel_has_its_category_colour(points):
     labels = np.where(cells[:, 0] < 20, "left", "right")
     labels[(cells[:, 0] == 20) & (np.arange(len(cells)) % 2 == 0)] = "left"  # column 20 holds both
     text, categories, colors = category_colors(labels)
-    image = density_image(xy[:, 0], xy[:, 1], x_range=(0, 4), y_range=(0, 3), size=(40, 30),
-                          categories=pd.Categorical(text, categories=categories), category_colors=colors)
+    image = density_image(
+        xy[:, 0],
+        xy[:, 1],
+        x_range=(0, 4),
+        y_range=(0, 3),
+        size=(40, 30),
+        categories=pd.Categorical(text, categories=categories),
+        category_colors=colors,
+    )
     pixels = _pixels(image)[::-1].transpose(1, 0, 2)  # [x cell, y cell]
     left = [tuple(pixels[i, j, :3]) for i, j in cells[cells[:, 0] < 20]]
     right = [tuple(pixels[i, j, :3]) for i, j in cells[cells[:, 0] > 20]]
     assert set(left) == {_hex(colors["left"])} and set(right) == {_hex(colors["right"])}
-    both = {tuple(pixels[20, j, :3]) for i, j in cells[cells[:, 0] == 20]
-            if ((labels == "left") & (cells[:, 1] == j) & (cells[:, 0] == 20)).any()
-            and ((labels == "right") & (cells[:, 1] == j) & (cells[:, 0] == 20)).any()}
+    both = {
+        tuple(pixels[20, j, :3])
+        for i, j in cells[cells[:, 0] == 20]
+        if ((labels == "left") & (cells[:, 1] == j) & (cells[:, 0] == 20)).any()
+        and ((labels == "right") & (cells[:, 1] == j) & (cells[:, 0] == 20)).any()
+    }
     assert both and not both & {_hex(colors["left"]), _hex(colors["right"])}  # mixed pixels are blends
 
 
 def test_mean_of_a_column_follows_the_whole_columns_span(points):
     xy, cells = points
     values = cells[:, 0].astype(float)  # mean per pixel = its x cell
-    image = density_image(xy[:, 0], xy[:, 1], x_range=(0, 4), y_range=(0, 3), size=(40, 30), values=values,
-                          span=(0.0, 39.0))
+    image = density_image(
+        xy[:, 0], xy[:, 1], x_range=(0, 4), y_range=(0, 3), size=(40, 30), values=values, span=(0.0, 39.0)
+    )
     pixels = _pixels(image)[::-1].transpose(1, 0, 2)
-    low, high = pixels[cells[cells[:, 0] == 0][0][0], cells[cells[:, 0] == 0][0][1], :3], \
-        pixels[cells[cells[:, 0] == 39][0][0], cells[cells[:, 0] == 39][0][1], :3]
+    low, high = (
+        pixels[cells[cells[:, 0] == 0][0][0], cells[cells[:, 0] == 0][0][1], :3],
+        pixels[cells[cells[:, 0] == 39][0][0], cells[cells[:, 0] == 39][0][1], :3],
+    )
     from plotly.colors import get_colorscale
 
     from latentviz.figures._style import SEQUENTIAL
@@ -91,7 +104,8 @@ def test_dashboard_above_the_budget_sends_no_points_until_the_view_holds_the_bud
     xy = rng.uniform(0, 10, size=(n, 2)).astype(np.float32)
     path = write_run(tmp_path / "run", xy, labels=np.where(xy[:, 0] < 5, "a", "b"))
     pd.DataFrame({"id": [str(i) for i in range(n)], "umap_0": xy[:, 0], "umap_1": xy[:, 1]}).to_parquet(
-        path / "projections.parquet")
+        path / "projections.parquet"
+    )
     data = RunStore([path], load_model=False, budget=100)[path.name]
     assert data.dense(2) and not data.dense(3)
 
@@ -118,7 +132,8 @@ def test_report_above_max_points_draws_every_point_under_the_sample(tmp_path):
     z = rng.normal(size=(n, 3)).astype(np.float32)
     path = write_run(tmp_path / "run", z, labels=np.arange(n) % 3)
     pd.DataFrame({"id": [str(i) for i in range(n)], "pca_0": z[:, 0], "pca_1": z[:, 1]}).to_parquet(
-        path / "projections.parquet")
+        path / "projections.parquet"
+    )
     section = projection_section(Run(path), max_points=300, seed=0)
     figure = section.figures[0].figure
     assert len(base64.b64decode(figure["data"][0]["x"]["bdata"])) == 300 * 4  # the sampled points, float32
@@ -132,7 +147,9 @@ def test_report_above_max_points_draws_every_point_under_the_sample(tmp_path):
     col = np.floor((z[:, 0] - image["x"]) / image["sizex"] * width).astype(int)
     row = np.floor((image["y"] - z[:, 1]) / image["sizey"] * height).astype(int)
     assert (pixels[row, col, 3] > 0).mean() > 0.995
-    assert (pixels[..., 3] > 0).sum() <= len({(r, c) for r, c in zip(row, col, strict=True)}) + 20  # and nothing else is drawn
+    assert (pixels[..., 3] > 0).sum() <= len(
+        {(r, c) for r, c in zip(row, col, strict=True)}
+    ) + 20  # and nothing else is drawn
 
 
 def test_a_view_from_the_browser_is_checked():
@@ -141,7 +158,11 @@ def test_a_view_from_the_browser_is_checked():
 
     assert check_view(None) is None
     assert check_view({"x": [0, 1], "y": [2, 3], "w": 10**6, "h": 0}) == ((0.0, 1.0), (2.0, 3.0), (4096, 1))
-    for bad in ({"x": [0, float("nan")], "y": [0, 1]}, {"x": [0, 1, 2], "y": [0, 1]}, {"x": "a", "y": [0, 1]},
-                {"x": [0, 1], "y": [0, 1], "w": "wide"}):
+    for bad in (
+        {"x": [0, float("nan")], "y": [0, 1]},
+        {"x": [0, 1, 2], "y": [0, 1]},
+        {"x": "a", "y": [0, 1]},
+        {"x": [0, 1], "y": [0, 1], "w": "wide"},
+    ):
         with pytest.raises(InputError):
             check_view(bad)

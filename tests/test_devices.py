@@ -33,8 +33,9 @@ def test_gpu_nodes_or_a_loaded_torch_mean_asking_torch(monkeypatch):
     assert devices.gpu_possible() is True
 
 
-@pytest.mark.parametrize("name, message", [("tpu", "unknown value 'tpu'"), ("cuda:x", "unknown value"),
-                                           ("CPU", "unknown value")])
+@pytest.mark.parametrize(
+    "name, message", [("tpu", "unknown value 'tpu'"), ("cuda:x", "unknown value"), ("CPU", "unknown value")]
+)
 def test_unknown_devices_are_refused(name, message):
     with pytest.raises(InputError, match=message):
         devices.resolve_device(name)
@@ -42,8 +43,12 @@ def test_unknown_devices_are_refused(name, message):
 
 def test_cpu_projection_and_metrics_never_import_torch(tmp_path, make_run):
     """``latentviz project`` on the CPU spends no time importing torch (about 2 s on a small machine)."""
-    probe = subprocess.run([sys.executable, "-c", "from latentviz.devices import gpu_possible; print(gpu_possible())"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    probe = subprocess.run(
+        [sys.executable, "-c", "from latentviz.devices import gpu_possible; print(gpu_possible())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if probe != "False":
         pytest.skip("this machine may have a GPU: auto asks torch")
     rng = np.random.default_rng(0)

@@ -59,8 +59,10 @@ def test_half_a_standard_deviation_in_two_dimensions_is_found_and_named():
 
 def naive_mmd2(x, y, bandwidth):
     """Unbiased MMD² written from Gretton et al. (2012), eq. 3, with explicit sums."""
+
     def k(a, b):
         return np.exp(-np.sum((a - b) ** 2) / (2 * bandwidth**2))
+
     m, n = len(x), len(y)
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
@@ -92,8 +94,10 @@ def test_mmd_p_value_approaches_the_exact_permutation_distribution():
     pooled = np.vstack([x, y])
     bandwidth = mmd_test(x, y, permutations=1)["bandwidth"]
     observed = naive_mmd2(x, y, bandwidth)
-    splits = [naive_mmd2(pooled[list(c)], pooled[[i for i in range(8) if i not in c]], bandwidth)
-              for c in itertools.combinations(range(8), 4)]
+    splits = [
+        naive_mmd2(pooled[list(c)], pooled[[i for i in range(8) if i not in c]], bandwidth)
+        for c in itertools.combinations(range(8), 4)
+    ]
     exact = np.mean([v >= observed - 1e-12 for v in splits])
     assert mmd_test(x, y, permutations=4000, random_state=0)["p_value"] == pytest.approx(exact, abs=0.02)
 
@@ -102,7 +106,9 @@ def test_cluster_shares_and_points_outside_the_reference():
     rng = np.random.default_rng(2)
     reference = np.vstack([rng.normal(0, 0.3, (200, 2)), rng.normal(5, 0.3, (200, 2))])
     clusters = np.r_[np.zeros(200, int), np.ones(200, int)]
-    current = np.vstack([rng.normal(0, 0.3, (270, 2)), rng.normal(5, 0.3, (30, 2)), rng.normal([20, 20], 0.3, (100, 2))])
+    current = np.vstack(
+        [rng.normal(0, 0.3, (270, 2)), rng.normal(5, 0.3, (30, 2)), rng.normal([20, 20], 0.3, (100, 2))]
+    )
     out = cluster_shift(reference, clusters, current)
     shares = {row["cluster"]: row for row in out["clusters"]}
     assert shares[0]["reference_share"] == 0.5 and shares[1]["reference_share"] == 0.5
@@ -117,8 +123,11 @@ def runs(tmp_path, make_run):
     def build(shift, *, model=SAME_MODEL, d=4):
         # seed 12: a typical undrifted draw (seed 11's means differ by 2.6 standard errors, which the scores rightly see)
         reference, current = pair(12, n=400, d=d, shift=shift, dims=(0, 2))
-        return (make_run(tmp_path / f"ref{shift}", reference, manifest=model),
-                make_run(tmp_path / f"cur{shift}", current, manifest=model))
+        return (
+            make_run(tmp_path / f"ref{shift}", reference, manifest=model),
+            make_run(tmp_path / f"cur{shift}", current, manifest=model),
+        )
+
     return build
 
 
@@ -196,8 +205,15 @@ def test_derive_writes_thresholds_learned_from_the_baseline(runs, cli, tmp_path)
     from latentviz.run import write_json
 
     reference, current = runs(0.0)
-    write_json(reference / "metrics.json", {"mig": 0.4, "total_correlation": 2.0, "intrinsic_dimension": 3.0,
-                                            "detail": {"mig": {"std": 0.02, "values": [0.38, 0.42]}}})
+    write_json(
+        reference / "metrics.json",
+        {
+            "mig": 0.4,
+            "total_correlation": 2.0,
+            "intrinsic_dimension": 3.0,
+            "detail": {"mig": {"std": 0.02, "values": [0.38, 0.42]}},
+        },
+    )
     write_json(current / "metrics.json", {"mig": 0.30, "total_correlation": 2.05, "intrinsic_dimension": 3.1})
     out = tmp_path / "derived.yaml"
     result = cli("audit", current, "--baseline", reference, "--derive", out)
@@ -274,8 +290,9 @@ def test_one_model_is_its_content_and_options_not_its_path():
     code = {"checkpoint": "/m/models.py:make_A", "sha256": None, "factory_sha256": "ef" * 32}
     assert model_mismatch(Fake(code), Fake(dict(code))) is None  # a callable checkpoint: its file's sha256
     assert "differ in callable" in model_mismatch(Fake(code), Fake({**code, "checkpoint": "/m/models.py:make_B"}))
-    assert "no checkpoint or model-code sha256" in model_mismatch(Fake({"checkpoint": "torchvision.models:resnet18"}),
-                                                                  Fake({"checkpoint": "torchvision.models:resnet18"}))
+    assert "no checkpoint or model-code sha256" in model_mismatch(
+        Fake({"checkpoint": "torchvision.models:resnet18"}), Fake({"checkpoint": "torchvision.models:resnet18"})
+    )
     assert "differ in size" in model_mismatch(Fake(weights), Fake(weights, d=3))
 
 
@@ -290,8 +307,10 @@ def test_report_audit_measures_drift_against_the_baseline_and_skips_another_mode
     result = cli("report", current, "--policy", policy, "--baseline", reference, "--out", tmp_path / "r.html", "-q")
     assert result.code == 0, result.err
     auc = Run(current).drift["scores"]["drift_domain_auc"]
-    cells = [td.get_text(" ", strip=True) for td in
-             BeautifulSoup((tmp_path / "r.html").read_text(), "html.parser").select("#audit td")]
+    cells = [
+        td.get_text(" ", strip=True)
+        for td in BeautifulSoup((tmp_path / "r.html").read_text(), "html.parser").select("#audit td")
+    ]
     assert "fail" in cells and f"drift_domain_auc {auc:.4g} > 0.55 (fail)" in " ".join(cells)
 
     reference, current = runs(0.0)  # no drift.json yet, and (below) another checkpoint
@@ -301,4 +320,6 @@ def test_report_audit_measures_drift_against_the_baseline_and_skips_another_mode
     assert not (current / "drift.json").exists()
     values = audit.run_values(other, Run(reference))
     assert "drift_domain_auc" not in values
-    assert values["skipped"]["drift_domain_auc"].startswith("the baseline may be another model (their checkpoints differ")
+    assert values["skipped"]["drift_domain_auc"].startswith(
+        "the baseline may be another model (their checkpoints differ"
+    )

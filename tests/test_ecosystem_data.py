@@ -62,7 +62,8 @@ def test_metadata_joins_by_word(cli, word2vec, tmp_path):
     wv, folder = word2vec
     words = wv.index_to_key
     pd.DataFrame({"id": words[::-1][:40], "freq": np.arange(40), "label": [f"L{i % 3}" for i in range(40)]}).to_csv(
-        tmp_path / "meta.csv", index=False)
+        tmp_path / "meta.csv", index=False
+    )
     result = cli("import", folder / "w.bin", "--out", tmp_path / "run", "--metadata", tmp_path / "meta.csv")
     assert result.code == 0, result.err
     table = Run(tmp_path / "run").latents.set_index("id")
@@ -100,9 +101,12 @@ def test_table_columns_take_globs_and_ranges_and_keep_integers_as_metadata(cli, 
     frame = pd.DataFrame(rng.normal(size=(20, 6)).astype(np.float32), columns=[f"e{i}" for i in range(6)])
     frame = frame.assign(count=np.arange(20), score=rng.normal(size=20), name=[f"n{i}" for i in range(20)])
     frame.to_parquet(tmp_path / "t.parquet")
-    cases = {("--columns", "e*"): [f"e{i}" for i in range(6)], ("--columns", "e1:e3"): ["e1", "e2", "e3"],
-             ("--columns", "e4,e0:e1,count"): ["e4", "e0", "e1", "count"],
-             (): [f"e{i}" for i in range(6)] + ["score"]}
+    cases = {
+        ("--columns", "e*"): [f"e{i}" for i in range(6)],
+        ("--columns", "e1:e3"): ["e1", "e2", "e3"],
+        ("--columns", "e4,e0:e1,count"): ["e4", "e0", "e1", "count"],
+        (): [f"e{i}" for i in range(6)] + ["score"],
+    }
     for i, (option, expected) in enumerate(cases.items()):
         result = cli("import", tmp_path / "t.parquet", "--out", tmp_path / f"r{i}", *option)
         assert result.code == 0, result.err
@@ -134,10 +138,27 @@ def tensorboard_server():
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", str(port),
-             "--host", "127.0.0.1", "--load_fast", "false", "--reload_interval", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tensorboard.main",
+                    "--logdir",
+                    str(logdir),
+                    "--port",
+                    str(port),
+                    "--host",
+                    "127.0.0.1",
+                    "--load_fast",
+                    "false",
+                    "--reload_interval",
+                    "1",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
 
         def get(route: str) -> bytes:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/projector/{route}", timeout=10) as reply:
@@ -199,7 +220,7 @@ def test_tensorboard_shows_exports_side_by_side_with_our_maps(cli, tmp_path, ten
         sprite = Image.open(io.BytesIO(get(f"sprite_image?run={name}&name=latents")))
         cell = int(tensors["latents"]["sprite"]["singleImageDim"][0])
         first = np.asarray(Image.open(io.BytesIO(run.thumbnails[run.ids[1]])).convert("L").resize((cell, cell)))
-        np.testing.assert_array_equal(np.asarray(sprite.convert("L"))[:cell, cell:2 * cell], first)
+        np.testing.assert_array_equal(np.asarray(sprite.convert("L"))[:cell, cell : 2 * cell], first)
 
 
 FACTORY = (
@@ -224,8 +245,20 @@ def linear(tmp_path):
         torch.manual_seed(0)
         net = torch.nn.Linear(d_in, 3)
         torch.save({f"net.{k}": v for k, v in net.state_dict().items()}, tmp_path / f"lin{d_in}.pt")
-        result = cli("encode", tmp_path / f"lin{d_in}.pt", "--model", f"{tmp_path / 'factory.py'}:Linear",
-                     "--model-kwargs", f'{{"d_in": {d_in}}}', "--data", data, "--out", out, "--quiet", *options)
+        result = cli(
+            "encode",
+            tmp_path / f"lin{d_in}.pt",
+            "--model",
+            f"{tmp_path / 'factory.py'}:Linear",
+            "--model-kwargs",
+            f'{{"d_in": {d_in}}}',
+            "--data",
+            data,
+            "--out",
+            out,
+            "--quiet",
+            *options,
+        )
         assert result.code == 0, result.err
         return Run(out), lambda x: net(torch.as_tensor(np.asarray(x, np.float32)).flatten(1)).detach().numpy()
 
@@ -241,14 +274,24 @@ def hf_dataset(tmp_path):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
     vectors = rng.normal(size=(10, 6)).astype(np.float32)
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["cat", "dog"]),
-                                  "vec": datasets.Sequence(datasets.Value("float32"))})
-    dataset = datasets.Dataset.from_dict({"image": [Image.fromarray(p) for p in pixels], "label": [i % 2 for i in range(10)],
-                                          "vec": vectors.tolist()}, features=features)
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "label": datasets.ClassLabel(names=["cat", "dog"]),
+            "vec": datasets.Sequence(datasets.Value("float32")),
+        }
+    )
+    dataset = datasets.Dataset.from_dict(
+        {"image": [Image.fromarray(p) for p in pixels], "label": [i % 2 for i in range(10)], "vec": vectors.tolist()},
+        features=features,
+    )
     dataset.save_to_disk(str(tmp_path / "saved"))
     dataset.to_parquet(str(tmp_path / "data.parquet"), batch_size=4)  # row groups of 4
-    forms = {"folder": tmp_path / "saved", "arrow": next((tmp_path / "saved").glob("*.arrow")),
-             "parquet": tmp_path / "data.parquet"}
+    forms = {
+        "folder": tmp_path / "saved",
+        "arrow": next((tmp_path / "saved").glob("*.arrow")),
+        "parquet": tmp_path / "data.parquet",
+    }
     return forms, pixels, vectors
 
 
@@ -260,8 +303,17 @@ def test_hf_image_too_large_to_decode_is_one_line(cli, tmp_path, hf_dataset, mon
     (tmp_path / "factory.py").write_text(FACTORY)
     torch.save({f"net.{k}": v for k, v in torch.nn.Linear(192, 3).state_dict().items()}, tmp_path / "lin.pt")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 8x8 > 2 x 10: Pillow's DecompressionBombError
-    result = cli("encode", tmp_path / "lin.pt", "--model", f"{tmp_path / 'factory.py'}:Linear", "--data",
-                 forms["parquet"], "--out", tmp_path / "run", "--quiet")
+    result = cli(
+        "encode",
+        tmp_path / "lin.pt",
+        "--model",
+        f"{tmp_path / 'factory.py'}:Linear",
+        "--data",
+        forms["parquet"],
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+    )
     assert result.code == 2 and "too large to decode safely" in result.err and "unexpected" not in result.err
 
 
@@ -285,7 +337,8 @@ def test_pil_and_uint8_items_of_torch_and_hf_datasets(cli, tmp_path, linear, hf_
         f"PIXELS = np.load({str(tmp_path / 'pixels.npy')!r})\n"
         "def pil():\n    return [(Image.fromarray(p), i % 2) for i, p in enumerate(PIXELS)]\n"
         "def uint8_hwc():\n    return [torch.from_numpy(p) for p in PIXELS]\n"
-        f"def hf():\n    return datasets.load_from_disk({str(tmp_path / 'saved')!r})\n")
+        f"def hf():\n    return datasets.load_from_disk({str(tmp_path / 'saved')!r})\n"
+    )
     expected = pixels.transpose(0, 3, 1, 2) / 255.0
     for name in ("pil", "uint8_hwc", "hf"):
         run, model = linear(cli, f"{tmp_path / 'sets.py'}:{name}", tmp_path / name, 192)
@@ -296,8 +349,17 @@ def _pil_resize(images: np.ndarray, size) -> np.ndarray:
     """The reference: PIL's bilinear resize of each float channel ("F" mode)."""
     from PIL import Image
 
-    return np.stack([np.stack([np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize(size[::-1], Image.BILINEAR))
-                               for c in image]) for image in images])
+    return np.stack(
+        [
+            np.stack(
+                [
+                    np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize(size[::-1], Image.BILINEAR))
+                    for c in image
+                ]
+            )
+            for image in images
+        ]
+    )
 
 
 def test_image_size_and_channels_apply_to_arrays_and_folders(cli, tmp_path, linear):
@@ -321,8 +383,17 @@ def test_image_size_and_channels_apply_to_arrays_and_folders(cli, tmp_path, line
 
     pd.DataFrame({"a": [0.1, 0.2], "b": [0.3, 0.4]}).to_csv(tmp_path / "t.csv", index=False)
     for option in (("--image-size", "8x8"), ("--channels", "3")):
-        result = cli("encode", tmp_path / "lin64.pt", "--model", f"{tmp_path / 'factory.py'}:Linear", "--data",
-                     tmp_path / "t.csv", "--out", tmp_path / "bad", *option)
+        result = cli(
+            "encode",
+            tmp_path / "lin64.pt",
+            "--model",
+            f"{tmp_path / 'factory.py'}:Linear",
+            "--data",
+            tmp_path / "t.csv",
+            "--out",
+            tmp_path / "bad",
+            *option,
+        )
         assert result.code == 2 and f"{option[0]}: --data" in result.err and "not images" in result.err
 
 
@@ -338,20 +409,36 @@ def test_data_set_mistakes_are_one_line_errors(cli, tmp_path, linear, hf_dataset
     (tmp_path / "junk.arrow").write_bytes(b"not arrow")
     sizes = [Image.new("RGB", (8, 8)), Image.new("RGB", (6, 6))]
     datasets.Dataset.from_dict({"image": sizes}, features=datasets.Features({"image": datasets.Image()})).save_to_disk(
-        str(tmp_path / "sizes"))
-    cases = {tmp_path / "dict": "give one split's folder", tmp_path / "ragged.parquet": "differ in length",
-             tmp_path / "junk.arrow": "not an Arrow file", tmp_path / "sizes": "pass --image-size"}
+        str(tmp_path / "sizes")
+    )
+    cases = {
+        tmp_path / "dict": "give one split's folder",
+        tmp_path / "ragged.parquet": "differ in length",
+        tmp_path / "junk.arrow": "not an Arrow file",
+        tmp_path / "sizes": "pass --image-size",
+    }
     linear(cli, forms["folder"], tmp_path / "ok", 192)  # writes the checkpoint
     for data, message in cases.items():
-        result = cli("encode", tmp_path / "lin192.pt", "--model", f"{tmp_path / 'factory.py'}:Linear", "--data", data,
-                     "--out", tmp_path / "bad", "--quiet")
+        result = cli(
+            "encode",
+            tmp_path / "lin192.pt",
+            "--model",
+            f"{tmp_path / 'factory.py'}:Linear",
+            "--data",
+            data,
+            "--out",
+            tmp_path / "bad",
+            "--quiet",
+        )
         assert result.code == 2 and message in result.err, (data, result.err)
         assert "error: unexpected" not in result.err and len(result.err.strip().splitlines()) == 1
     run, _ = linear(cli, tmp_path / "sizes", tmp_path / "resized", 192, "--image-size", "8x8")
     assert run.n == 2
     (tmp_path / "bad.vec").write_text("3 2\nw 0.1\n")
     result = cli("import", tmp_path / "bad.vec", "--out", tmp_path / "wv")
-    assert result.code == 2 and "not a readable word2vec text file" in result.err and "error: unexpected" not in result.err
+    assert (
+        result.code == 2 and "not a readable word2vec text file" in result.err and "error: unexpected" not in result.err
+    )
 
 
 def test_builtin_shapes_take_the_same_image_options():
@@ -362,4 +449,6 @@ def test_builtin_shapes_take_the_same_image_options():
     source = open_source(spec, image_size="8x8", channels="3")
     rendered = from_spec(spec).render(from_spec(spec).factors_of(np.arange(4)))
     assert source.item_shape == (3, 8, 8)
-    np.testing.assert_allclose(source.read(0, 4).x.numpy(), np.repeat(_pil_resize(rendered, (8, 8)), 3, axis=1), atol=1e-5)
+    np.testing.assert_allclose(
+        source.read(0, 4).x.numpy(), np.repeat(_pil_resize(rendered, (8, 8)), 3, axis=1), atol=1e-5
+    )

@@ -37,8 +37,9 @@ def encode(cli, checkpoint, data, out, *options) -> Run:
 
 
 def refused(cli, tmp_path, checkpoint, data, *options) -> str:
-    result = cli("encode", checkpoint, "--data", data, "--out", tmp_path / "refused", "--quiet", "--device", "cpu",
-                 *options)
+    result = cli(
+        "encode", checkpoint, "--data", data, "--out", tmp_path / "refused", "--quiet", "--device", "cpu", *options
+    )
     assert result.code == 2 and result.err.startswith("latentviz: error: ") and "Traceback" not in result.err
     assert len(result.err.strip().splitlines()) == 1, result.err
     return result.err
@@ -52,7 +53,9 @@ def assert_close(actual, expected):
 def hooked(model, layer: str, x) -> torch.Tensor:
     """What ``layer`` returned, cloned in a direct forward hook before anything after it runs."""
     captured = {}
-    handle = dict(model.named_modules())[layer].register_forward_hook(lambda _m, _i, out: captured.update(out=out.clone()))
+    handle = dict(model.named_modules())[layer].register_forward_hook(
+        lambda _m, _i, out: captured.update(out=out.clone())
+    )
     with torch.no_grad():
         model(x)
     handle.remove()
@@ -67,8 +70,9 @@ def saved(tmp_path, name: str, array: np.ndarray) -> Path:
 # -- 1. a hooked layer followed by an in-place activation ------------------------------------------------------
 def test_hooked_layer_keeps_its_output_before_an_inplace_relu(cli, tmp_path):
     x = np.random.default_rng(0).normal(size=(12, 6)).astype(np.float32)
-    run = encode(cli, spec("make_InplaceClassifier"), saved(tmp_path, "x.npy", x), tmp_path / "run",
-                 "--layer", "head.1")
+    run = encode(
+        cli, spec("make_InplaceClassifier"), saved(tmp_path, "x.npy", x), tmp_path / "run", "--layer", "head.1"
+    )
     expected = hooked(build("make_InplaceClassifier"), "head.1", torch.from_numpy(x))
     assert (expected < 0).any(), "the test needs values the ReLU would have zeroed"
     assert_close(run.z, expected)
@@ -98,8 +102,9 @@ def test_a_token_layout_no_layer_type_tells_is_refused_with_the_way_to_choose(cl
     data, x = vit_images
     err = refused(cli, tmp_path, spec("make_TinyViT"), data, "--layer", "pre", "--pool", "mean")
     assert "(5, 16)" in err and "--pool-axis tokens" in err and "--pool-axis spatial" in err
-    run = encode(cli, spec("make_TinyViT"), data, tmp_path / "run", "--layer", "pre", "--pool", "cls",
-                 "--pool-axis", "tokens")
+    run = encode(
+        cli, spec("make_TinyViT"), data, tmp_path / "run", "--layer", "pre", "--pool", "cls", "--pool-axis", "tokens"
+    )
     assert_close(run.z, hooked(build("make_TinyViT"), "pre", x)[:, 0])
     assert run.manifest["model"]["pool_axis"] == "tokens"
 
@@ -114,8 +119,16 @@ def test_conv1d_outputs_pool_over_positions(cli, tmp_path):
 
 
 # -- 3. sentence-transformers ----------------------------------------------------------------------------------
-CORPUS = ["the cat sat on the mat", "a dog ran home", "the big red dog sat on a small blue mat",
-          "a small blue cat and a big red dog ran home", "red", "the mat", "dogs and cats", "a cat sat"]
+CORPUS = [
+    "the cat sat on the mat",
+    "a dog ran home",
+    "the big red dog sat on a small blue mat",
+    "a small blue cat and a big red dog ran home",
+    "red",
+    "the mat",
+    "dogs and cats",
+    "a cat sat",
+]
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +143,27 @@ def bert_folder(tmp_path_factory) -> Path:
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer.train_from_iterator(CORPUS * 4, trainers.WordPieceTrainer(vocab_size=80, special_tokens=special))
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")])
-    fast = BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]")
+        single="[CLS] $A [SEP]", special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")]
+    )
+    fast = BertTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     torch.manual_seed(0)
-    bert = BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=16, num_hidden_layers=1,
-                                num_attention_heads=2, intermediate_size=32, max_position_embeddings=64))
+    bert = BertModel(
+        BertConfig(
+            vocab_size=tokenizer.get_vocab_size(),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+        )
+    )
     folder = tmp_path_factory.mktemp("st") / "bert"
     bert.save_pretrained(folder)
     fast.save_pretrained(folder)
@@ -154,12 +182,14 @@ def _sentence_folder(bert_folder: Path, name: str, *, pooling: str, normalize: b
 
 
 @pytest.mark.parametrize(("pooling", "normalize", "max_seq_length"), [("cls", False, 32), ("mean", True, 6)])
-def test_sentence_transformers_folder_encodes_as_the_library_does(cli, tmp_path, bert_folder, pooling, normalize,
-                                                                   max_seq_length):
+def test_sentence_transformers_folder_encodes_as_the_library_does(
+    cli, tmp_path, bert_folder, pooling, normalize, max_seq_length
+):
     from sentence_transformers import SentenceTransformer
 
-    folder = _sentence_folder(bert_folder, f"st-{pooling}", pooling=pooling, normalize=normalize,
-                              max_seq_length=max_seq_length)
+    folder = _sentence_folder(
+        bert_folder, f"st-{pooling}", pooling=pooling, normalize=normalize, max_seq_length=max_seq_length
+    )
     (tmp_path / "texts.txt").write_text("\n".join(CORPUS) + "\n")
     run = encode(cli, folder, tmp_path / "texts.txt", tmp_path / "run", "--batch-size", "3")
     expected = SentenceTransformer(str(folder), device="cpu").encode(CORPUS)
@@ -167,9 +197,12 @@ def test_sentence_transformers_folder_encodes_as_the_library_does(cli, tmp_path,
     assert_close(run.z, expected)
     model = run.manifest["model"]
     assert model["form"] == "sentence_transformers" and run.manifest["kind"] == "embedding"
-    assert model["sentence_transformers"] == {"modules": ["Transformer", "Pooling"] + ["Normalize"] * normalize,
-                                              "pooling": pooling, "normalize": normalize,
-                                              "max_seq_length": max_seq_length}
+    assert model["sentence_transformers"] == {
+        "modules": ["Transformer", "Pooling"] + ["Normalize"] * normalize,
+        "pooling": pooling,
+        "normalize": normalize,
+        "max_seq_length": max_seq_length,
+    }
     result = cli("inspect", folder)
     assert result.code == 0, result.err
     assert f"pooling {pooling}" in result.out and f"max_seq_length {max_seq_length}" in result.out
@@ -204,8 +237,10 @@ def test_an_encoder_returning_numpy_is_a_latent(cli, tmp_path, bert_folder):
     from sentence_transformers import SentenceTransformer
 
     folder = _sentence_folder(bert_folder, "st-factory", pooling="mean", normalize=False, max_seq_length=32)
-    (tmp_path / "build.py").write_text("from sentence_transformers import SentenceTransformer\n\n\n"
-                                       f"def build():\n    return SentenceTransformer({str(folder)!r}, device='cpu')\n")
+    (tmp_path / "build.py").write_text(
+        "from sentence_transformers import SentenceTransformer\n\n\n"
+        f"def build():\n    return SentenceTransformer({str(folder)!r}, device='cpu')\n"
+    )
     (tmp_path / "texts.txt").write_text("\n".join(CORPUS) + "\n")
     run = encode(cli, f"{tmp_path / 'build.py'}:build", tmp_path / "texts.txt", tmp_path / "run")
     assert_close(run.z, SentenceTransformer(str(folder), device="cpu").encode(CORPUS))
@@ -250,8 +285,16 @@ def test_timm_style_checkpoint_takes_the_ema_weights_on_request(cli, tmp_path, f
 
 def test_weights_on_a_checkpoint_with_one_set_is_refused(cli, tmp_path, features):
     torch.save(build("make_TupleVAE", CHECKPOINT_MODELS).state_dict(), tmp_path / "plain.pt")
-    err = refused(cli, tmp_path, tmp_path / "plain.pt", features[0], "--model", spec("make_TupleVAE", CHECKPOINT_MODELS),
-                  "--weights", "ema")
+    err = refused(
+        cli,
+        tmp_path,
+        tmp_path / "plain.pt",
+        features[0],
+        "--model",
+        spec("make_TupleVAE", CHECKPOINT_MODELS),
+        "--weights",
+        "ema",
+    )
     assert "one set of weights" in err
 
 
@@ -262,9 +305,16 @@ def _train_lightning(tmp_path: Path, x: torch.Tensor, callbacks: list) -> Path:
     LitEncoder = import_callable(f"{Path(__file__).with_name('lightning_models.py')}:LitEncoder")
     L.seed_everything(0, verbose=False)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=5)
-    trainer = L.Trainer(max_steps=2, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, default_root_dir=tmp_path,
-                        callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpts", save_last=True), *callbacks])
+    trainer = L.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpts", save_last=True), *callbacks],
+    )
     trainer.fit(LitEncoder(latent_dim=3), loader)
     return tmp_path / "ckpts" / "last.ckpt"
 
@@ -309,8 +359,16 @@ def timm_folder(tmp_path) -> Path:
 
     folder = tmp_path / "timm-net"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"architecture": "tiny_net", "num_classes": 3, "num_features": 6,
-                                                    "pretrained_cfg": {"mean": [0.5], "std": [0.25]}}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "architecture": "tiny_net",
+                "num_classes": 3,
+                "num_features": 6,
+                "pretrained_cfg": {"mean": [0.5], "std": [0.25]},
+            }
+        )
+    )
     torch.manual_seed(0)
     save_file(import_callable(spec("TinyTimmNet"))().state_dict(), folder / "model.safetensors")
     return folder
@@ -320,8 +378,10 @@ def test_timm_folder_without_timm_names_the_command_that_works(cli, tmp_path, ti
     monkeypatch.setitem(sys.modules, "timm", None)  # import timm raises ImportError, as on this machine
     err = refused(cli, tmp_path, timm_folder, features[0])
     assert "pip install timm" in err
-    assert (f"latentviz encode {timm_folder / 'model.safetensors'} --model timm:create_model --model-kwargs "
-            """'{"model_name": "tiny_net", "num_classes": 3}'""") in err
+    assert (
+        f"latentviz encode {timm_folder / 'model.safetensors'} --model timm:create_model --model-kwargs "
+        """'{"model_name": "tiny_net", "num_classes": 3}'"""
+    ) in err
 
 
 def test_timm_folder_loads_through_timm_create_model(cli, tmp_path, timm_folder, features, monkeypatch):
@@ -362,10 +422,19 @@ def test_scale_latents_is_the_pipelines_scaling_and_decoding_undoes_it(cli, tmp_
     from diffusers import AutoencoderKL
 
     torch.manual_seed(0)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), block_out_channels=(8, 8),
-                        latent_channels=4, layers_per_block=1, norm_num_groups=4, sample_size=8,
-                        scaling_factor=0.5, shift_factor=shift).eval()
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=8,
+        scaling_factor=0.5,
+        shift_factor=shift,
+    ).eval()
     vae.save_pretrained(tmp_path / "vae")
     x = torch.from_numpy(np.random.default_rng(4).random(size=(4, 3, 8, 8)).astype(np.float32))
     data = saved(tmp_path, "images.npy", x.numpy())

@@ -98,9 +98,27 @@ def test_resume_after_a_kill_redoes_nothing_and_duplicates_nothing(tmp_path, vae
 def test_resume_refuses_a_different_data_size(tmp_path, vae_checkpoint, cli):
     model, _ = _flaky_model(vae_checkpoint, fail_after=32)
     with pytest.raises(KeyboardInterrupt):
-        encode(model, open_source(SMALL_SHAPES), tmp_path / "r", EncodeOptions(batch_size=16, shard_size=16, quiet=True))
-    result = cli("encode", vae_checkpoint, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--out", tmp_path / "r",
-                 "--resume", "--limit", "100", "--shard-size", "16", "--batch-size", "16", "--quiet")
+        encode(
+            model, open_source(SMALL_SHAPES), tmp_path / "r", EncodeOptions(batch_size=16, shard_size=16, quiet=True)
+        )
+    result = cli(
+        "encode",
+        vae_checkpoint,
+        "--model",
+        VAE_FACTORY,
+        "--data",
+        SMALL_SHAPES,
+        "--out",
+        tmp_path / "r",
+        "--resume",
+        "--limit",
+        "100",
+        "--shard-size",
+        "16",
+        "--batch-size",
+        "16",
+        "--quiet",
+    )
     assert result.code == 2 and "--resume" in result.err
 
 
@@ -112,8 +130,23 @@ def test_complete_run_is_not_overwritten_without_the_flag(vae_run, vae_checkpoin
 
 
 def test_limit_and_workers(tmp_path, vae_checkpoint, vae_run, cli):
-    result = cli("encode", vae_checkpoint, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--out", tmp_path / "r",
-                 "--limit", "50", "--num-workers", "2", "--batch-size", "8", "--quiet")
+    result = cli(
+        "encode",
+        vae_checkpoint,
+        "--model",
+        VAE_FACTORY,
+        "--data",
+        SMALL_SHAPES,
+        "--out",
+        tmp_path / "r",
+        "--limit",
+        "50",
+        "--num-workers",
+        "2",
+        "--batch-size",
+        "8",
+        "--quiet",
+    )
     assert result.code == 0, result.err
     run = Run(tmp_path / "r")
     assert run.n == 50
@@ -124,22 +157,47 @@ def test_limit_and_workers(tmp_path, vae_checkpoint, vae_run, cli):
 def test_torchrun_two_processes_equal_single_process(tmp_path, vae_checkpoint, vae_run):
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "latentviz", "encode", str(vae_checkpoint),
-           "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--out", str(tmp_path / "dist"), "--shard-size", "40", "--quiet"]
+    cmd = [
+        str(torchrun),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "latentviz",
+        "encode",
+        str(vae_checkpoint),
+        "--model",
+        VAE_FACTORY,
+        "--data",
+        SMALL_SHAPES,
+        "--out",
+        str(tmp_path / "dist"),
+        "--shard-size",
+        "40",
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run, reference = Run(tmp_path / "dist"), Run(vae_run)
     assert run.complete
     assert list(run.ids) == list(reference.ids)
     np.testing.assert_allclose(run.z, reference.z, atol=1e-6)
-    pd.testing.assert_frame_equal(run.latents.drop(columns=run.z_columns + run.logvar_columns),
-                                  reference.latents.drop(columns=reference.z_columns + reference.logvar_columns))
+    pd.testing.assert_frame_equal(
+        run.latents.drop(columns=run.z_columns + run.logvar_columns),
+        reference.latents.drop(columns=reference.z_columns + reference.logvar_columns),
+    )
 
 
 def test_import_npz_and_table(tmp_path, cli):
     z = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
-    np.savez(tmp_path / "z.npz", z=z, labels=np.arange(30) % 3, factors=np.arange(60).reshape(30, 2) % 5,
-             factor_names=np.array(["a", "b"]))
+    np.savez(
+        tmp_path / "z.npz",
+        z=z,
+        labels=np.arange(30) % 3,
+        factors=np.arange(60).reshape(30, 2) % 5,
+        factor_names=np.array(["a", "b"]),
+    )
     assert cli("import", tmp_path / "z.npz", "--out", tmp_path / "r1").code == 0
     run = Run(tmp_path / "r1")
     np.testing.assert_array_equal(run.z, z)
@@ -153,8 +211,21 @@ def test_import_npz_and_table(tmp_path, cli):
 
 
 def test_sample_decodes_prior_draws(tmp_path, vae_checkpoint, cli):
-    result = cli("sample", vae_checkpoint, "--model", VAE_FACTORY, "--out", tmp_path / "g", "--latent-dim", "8",
-                 "--n", "20", "--seed", "3", "--quiet")
+    result = cli(
+        "sample",
+        vae_checkpoint,
+        "--model",
+        VAE_FACTORY,
+        "--out",
+        tmp_path / "g",
+        "--latent-dim",
+        "8",
+        "--n",
+        "20",
+        "--seed",
+        "3",
+        "--quiet",
+    )
     assert result.code == 0, result.err
     run = Run(tmp_path / "g")
     expected = torch.randn(20, 8, generator=torch.Generator().manual_seed(3)).numpy()
@@ -175,8 +246,19 @@ def test_checkpoint_series_step_from_the_checkpoint_or_its_name(tmp_path, vae_ch
     torch.save(state, tmp_path / "vae-epoch=7.pt")
     for name, expected in (("last.ckpt", 1200.0), ("vae-epoch=7.pt", 7.0)):
         out = tmp_path / name.replace(".", "_")
-        result = cli("encode", tmp_path / name, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--limit", "8",
-                     "--out", out, "--quiet")
+        result = cli(
+            "encode",
+            tmp_path / name,
+            "--model",
+            VAE_FACTORY,
+            "--data",
+            SMALL_SHAPES,
+            "--limit",
+            "8",
+            "--out",
+            out,
+            "--quiet",
+        )
         assert result.code == 0, result.err
         assert Run(out).step == expected
     assert Run(tmp_path / "last_ckpt").manifest["model"]["epoch"] == 3
@@ -186,8 +268,20 @@ def test_recon_error_column_equals_a_direct_decode(tmp_path, vae_checkpoint, cli
     from latentviz.models.demo_vae import DemoVAE
 
     out = tmp_path / "r"
-    result = cli("encode", vae_checkpoint, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--limit", "40",
-                 "--recon-error", "--out", out, "--quiet")
+    result = cli(
+        "encode",
+        vae_checkpoint,
+        "--model",
+        VAE_FACTORY,
+        "--data",
+        SMALL_SHAPES,
+        "--limit",
+        "40",
+        "--recon-error",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.code == 0, result.err
     model = DemoVAE()
     model.load_state_dict(torch.load(vae_checkpoint))
@@ -200,8 +294,16 @@ def test_recon_error_column_equals_a_direct_decode(tmp_path, vae_checkpoint, cli
 def test_recon_error_needs_a_decoder(tmp_path, cli):
     np.save(tmp_path / "x.npy", np.zeros((4, 3), dtype=np.float32))
     (tmp_path / "enc.py").write_text("import torch\ndef make():\n    return torch.nn.Linear(3, 2)\n")
-    result = cli("encode", f"{tmp_path / 'enc.py'}:make", "--data", tmp_path / "x.npy", "--recon-error",
-                 "--out", tmp_path / "r", "--quiet")
+    result = cli(
+        "encode",
+        f"{tmp_path / 'enc.py'}:make",
+        "--data",
+        tmp_path / "x.npy",
+        "--recon-error",
+        "--out",
+        tmp_path / "r",
+        "--quiet",
+    )
     assert result.code == 2 and "--recon-error" in result.err and "no decoder" in result.err
 
 
@@ -226,8 +328,12 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tmp_path):
     x = np.random.default_rng(0).normal(size=(100, 6)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     module = _OutOfMemoryAbove(limit=10)
-    run = encode(LatentModel(module, spec={"form": "test"}), open_source(str(tmp_path / "x.npy")), tmp_path / "r",
-                 EncodeOptions(batch_size=32, quiet=True))
+    run = encode(
+        LatentModel(module, spec={"form": "test"}),
+        open_source(str(tmp_path / "x.npy")),
+        tmp_path / "r",
+        EncodeOptions(batch_size=32, quiet=True),
+    )
     assert max(module.sizes) <= 10 and sum(module.sizes) == 100
     with torch.no_grad():
         np.testing.assert_allclose(run.z, module.net(torch.from_numpy(x)).numpy(), atol=1e-6)
@@ -264,8 +370,24 @@ def test_import_overwrite_clears_every_later_stage(tmp_path, cli):
 def test_torchrun_ranks_all_stop_on_a_bad_output_folder(tmp_path, vae_checkpoint, vae_run):
     """Rank 0 refuses to overwrite a complete run; the other rank must stop too, not wait forever."""
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29518", "-m", "latentviz", "encode", str(vae_checkpoint),
-           "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--out", str(vae_run), "--quiet"]
+    cmd = [
+        str(torchrun),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29518",
+        "-m",
+        "latentviz",
+        "encode",
+        str(vae_checkpoint),
+        "--model",
+        VAE_FACTORY,
+        "--data",
+        SMALL_SHAPES,
+        "--out",
+        str(vae_run),
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=180)
     assert proc.returncode != 0
     assert "already holds a complete run" in proc.stderr

@@ -34,11 +34,15 @@ def test_tensorboard_export_keeps_row_order_and_sprite_geometry(cli, report_run,
     for i in (0, 13, run.n - 1):
         x, y = (i % per_side) * cell, (i // per_side) * cell
         expected = np.asarray(Image.open(io.BytesIO(run.thumbnails[run.ids[i]])).convert("L"))
-        np.testing.assert_array_equal(pixels[y:y + cell, x:x + cell], expected)
+        np.testing.assert_array_equal(pixels[y : y + cell, x : x + cell], expected)
 
     config = (out / "projector_config.pbtxt").read_text()
-    for line in ('tensor_path: "tensors.tsv"', 'metadata_path: "metadata.tsv"', 'image_path: "sprite.png"',
-                 "single_image_dim: 8"):
+    for line in (
+        'tensor_path: "tensors.tsv"',
+        'metadata_path: "metadata.tsv"',
+        'image_path: "sprite.png"',
+        "single_image_dim: 8",
+    ):
         assert line in config
 
 

@@ -88,8 +88,10 @@ def test_encode_refuses_npz_factors_of_another_length(cli, tmp_path, vae_checkpo
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("key,values,needle", [("factors", torch.arange(2 * N), "factors has 12 values"),
-                                               ("y", torch.zeros(N, 2), "labels has 12 values")])
+@pytest.mark.parametrize(
+    "key,values,needle",
+    [("factors", torch.arange(2 * N), "factors has 12 values"), ("y", torch.zeros(N, 2), "labels has 12 values")],
+)
 def test_encode_refuses_pt_factors_or_labels_of_another_length(cli, tmp_path, vae_checkpoint, key, values, needle):
     data = tmp_path / "x.pt"
     torch.save({"x": torch.zeros(N, 1, 32, 32), key: values}, data)
@@ -99,8 +101,17 @@ def test_encode_refuses_pt_factors_or_labels_of_another_length(cli, tmp_path, va
 
 def test_encode_refuses_a_dataset_whose_labels_are_vectors(cli, tmp_path, odd):
     checkpoint, factory, module = odd
-    result = cli("encode", checkpoint, "--model", factory, "--data", f"{module}:vector_labels", "--out", tmp_path / "r",
-                 "--quiet")
+    result = cli(
+        "encode",
+        checkpoint,
+        "--model",
+        factory,
+        "--data",
+        f"{module}:vector_labels",
+        "--out",
+        tmp_path / "r",
+        "--quiet",
+    )
     assert_one_line_error(result, "label holds 2 values")
 
 
@@ -108,7 +119,9 @@ def test_import_refuses_factors_of_another_length_and_keeps_factor_columns(cli, 
     z = np.random.default_rng(0).normal(size=(N, 3)).astype(np.float32)
     flat = tmp_path / "flat.npz"
     np.savez(flat, z=z, factors=np.arange(2 * N))
-    assert_one_line_error(cli("import", flat, "--out", tmp_path / "a"), "factors has 12 values (shape (12,)) for 6 rows")
+    assert_one_line_error(
+        cli("import", flat, "--out", tmp_path / "a"), "factors has 12 values (shape (12,)) for 6 rows"
+    )
     table = tmp_path / "z.parquet"
     pd.DataFrame({"z0": z[:, 0], "z1": z[:, 1], "factor_pos": [[i, 2 * i] for i in range(N)]}).to_parquet(table)
     assert_one_line_error(cli("import", table, "--out", tmp_path / "b"), "factor_pos holds 12 values for 6 rows")
@@ -156,18 +169,36 @@ def interrupted(tmp_path, vae_checkpoint):
 
 
 def _resume(cli, checkpoint, data, out, *extra):
-    return cli("encode", checkpoint, "--model", VAE_FACTORY, "--data", data, "--out", out, "--resume",
-               "--batch-size", "16", "--shard-size", "16", "--quiet", *extra)
+    return cli(
+        "encode",
+        checkpoint,
+        "--model",
+        VAE_FACTORY,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--resume",
+        "--batch-size",
+        "16",
+        "--shard-size",
+        "16",
+        "--quiet",
+        *extra,
+    )
 
 
-@pytest.mark.parametrize("extra,needle", [
-    (("--layer", "encoder_net.8"), "--layer differs"),
-    (("--pool", "mean"), "--pool differs"),
-    (("--normalize", "0.5,0.5"), "--normalize differs"),
-    (("--model-kwargs", '{"latent_dim": 8}'), "--model-kwargs differs"),
-    (("--limit", "40"), "--limit differs"),
-    (("--image-size", "16x16"), "image_size differs"),
-])
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (("--layer", "encoder_net.8"), "--layer differs"),
+        (("--pool", "mean"), "--pool differs"),
+        (("--normalize", "0.5,0.5"), "--normalize differs"),
+        (("--model-kwargs", '{"latent_dim": 8}'), "--model-kwargs differs"),
+        (("--limit", "40"), "--limit differs"),
+        (("--image-size", "16x16"), "image_size differs"),
+    ],
+)
 def test_resume_refuses_other_encode_options(cli, interrupted, vae_checkpoint, extra, needle):
     out, data = interrupted
     assert_one_line_error(_resume(cli, vae_checkpoint, data, out, *extra), "--resume: ", needle, "--overwrite")
@@ -177,8 +208,12 @@ def test_resume_refuses_a_replaced_data_file_and_continues_the_same_one(cli, int
     out, data = interrupted
     original = data.read_bytes()
     _images(data, seed=2)  # another data set of the same length, under the same name
-    assert_one_line_error(_resume(cli, vae_checkpoint, data, out), "--resume: the data changed since the run started",
-                          "x.npy", "--overwrite")
+    assert_one_line_error(
+        _resume(cli, vae_checkpoint, data, out),
+        "--resume: the data changed since the run started",
+        "x.npy",
+        "--overwrite",
+    )
     assert not Run(out).complete
 
     data.write_bytes(original)
@@ -211,12 +246,15 @@ def measured(make_run, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("check,needle", [
-    ("metric: mgi\n    gte: 0.1", "unknown metric 'mgi'; did you mean mig"),
-    ("metric: trustworthines\n    gte: 0.9", "did you mean trustworthiness"),
-    ("metric: active_units\n    gte: .nan", "finite number"),
-    ("metric: mig\n    between: [0.1, .nan]", "finite number"),
-])
+@pytest.mark.parametrize(
+    "check,needle",
+    [
+        ("metric: mgi\n    gte: 0.1", "unknown metric 'mgi'; did you mean mig"),
+        ("metric: trustworthines\n    gte: 0.9", "did you mean trustworthiness"),
+        ("metric: active_units\n    gte: .nan", "finite number"),
+        ("metric: mig\n    between: [0.1, .nan]", "finite number"),
+    ],
+)
 def test_a_policy_with_a_misspelt_metric_or_nan_threshold_is_refused(cli, measured, tmp_path, check, needle):
     policy = tmp_path / "policy.yaml"
     policy.write_text(f"checks:\n  - {check}\n")
@@ -225,8 +263,10 @@ def test_a_policy_with_a_misspelt_metric_or_nan_threshold_is_refused(cli, measur
 
 def test_a_metric_the_run_lacks_stays_a_skip(cli, measured, tmp_path):
     policy = tmp_path / "policy.yaml"
-    policy.write_text("checks:\n  - metric: mig\n    gte: 0.1\n  - metric: projection_trustworthiness_umap\n"
-                      "    gte: 0.9\n  - metric: active_units\n    gte: 1\n")
+    policy.write_text(
+        "checks:\n  - metric: mig\n    gte: 0.1\n  - metric: projection_trustworthiness_umap\n"
+        "    gte: 0.9\n  - metric: active_units\n    gte: 1\n"
+    )
     result = cli("audit", measured, "--policy", policy)
     assert result.code == 0, result.err
     assert "the data has no factors" in result.out and "audit: pass (1 pass, 2 skip)" in result.out
@@ -250,8 +290,19 @@ def test_import_refuses_all_nan_and_complex_latents_but_keeps_some_nan_rows(cli,
 def test_encode_refuses_complex_or_all_nan_latents(cli, tmp_path, odd, out, needle):
     checkpoint, factory, _ = odd
     data, _ = _table(tmp_path / "t.csv")
-    result = cli("encode", checkpoint, "--model", factory, "--model-kwargs", f'{{"out": "{out}"}}', "--data", data,
-                 "--out", tmp_path / "r", "--quiet")
+    result = cli(
+        "encode",
+        checkpoint,
+        "--model",
+        factory,
+        "--model-kwargs",
+        f'{{"out": "{out}"}}',
+        "--data",
+        data,
+        "--out",
+        tmp_path / "r",
+        "--quiet",
+    )
     assert_one_line_error(result, needle)
     assert not Run(tmp_path / "r", must_exist=False).complete
 
@@ -263,8 +314,9 @@ def test_import_refuses_duplicate_ids_unless_dedupe_says_how(cli, tmp_path):
     table = tmp_path / "z.csv"
     z = np.arange(2 * N, dtype=np.float32).reshape(N, 2)
     pd.DataFrame({"id": DUPLICATES, "z0": z[:, 0], "z1": z[:, 1]}).to_csv(table, index=False)
-    assert_one_line_error(cli("import", table, "--out", tmp_path / "r"), "duplicate id", "'a' appears 3 times",
-                          "--dedupe-ids")
+    assert_one_line_error(
+        cli("import", table, "--out", tmp_path / "r"), "duplicate id", "'a' appears 3 times", "--dedupe-ids"
+    )
     assert cli("import", table, "--out", tmp_path / "s", "--dedupe-ids", "suffix").code == 0
     assert list(Run(tmp_path / "s").ids) == ["a", "b", "a#3", "c", "a#4", "a#2"]
     np.testing.assert_array_equal(Run(tmp_path / "s").z, z)
@@ -297,7 +349,19 @@ def test_encode_refuses_duplicate_ids_a_dataset_gives(cli, tmp_path, odd):
     spec = f"{module}:items"
     result = cli("encode", checkpoint, "--model", factory, "--data", spec, "--out", tmp_path / "r", "--quiet")
     assert_one_line_error(result, "duplicate id", "'a' appears 2 times")
-    result = cli("encode", checkpoint, "--model", factory, "--data", spec, "--out", tmp_path / "r", "--quiet",
-                 "--resume", "--dedupe-ids", "suffix")
+    result = cli(
+        "encode",
+        checkpoint,
+        "--model",
+        factory,
+        "--data",
+        spec,
+        "--out",
+        tmp_path / "r",
+        "--quiet",
+        "--resume",
+        "--dedupe-ids",
+        "suffix",
+    )
     assert result.code == 0, result.err
     assert list(Run(tmp_path / "r").ids) == ["a", "a#2", "s2", "s3"]

@@ -42,8 +42,9 @@ def test_vae_state_dict(cli, tmp_path, features):
     model = import_callable(spec("make_TupleVAE"))()
     torch.save({"model": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "vae.pt")
     rows = inspect(cli, tmp_path / "vae.pt", "--model", spec("TupleVAE"), "--data", features)
-    assert rows["format"] == (f"state dict built by {spec('TupleVAE')} "
-                              "(unwrapped from 'model'; prefix 'module.' stripped)")
+    assert rows["format"] == (
+        f"state dict built by {spec('TupleVAE')} (unwrapped from 'model'; prefix 'module.' stripped)"
+    )
     assert rows["kind"] == "VAE (the encoder gives a mean and a log variance)"
     assert rows["parameters"] == f"{sum(p.numel() for p in model.parameters()):,}"
     assert rows["encoder"] == "encode method"
@@ -51,9 +52,13 @@ def test_vae_state_dict(cli, tmp_path, features):
     assert rows["latent"] == "2 dimensions, shape (2,)"
     assert rows["probe"].startswith("4 sample(s) of ") and rows["probe"].endswith("input shape (6,)")
     layers = rows["_text"].split("candidates for --layer (output shape per sample):\n")[1].splitlines()
-    assert [line.split() for line in layers] == [["body", "Sequential", "(8,)"], ["body.0", "Linear", "(8,)"],
-                                                 ["body.1", "Tanh", "(8,)"], ["stats", "Linear", "(4,)"],
-                                                 ["out", "Linear", "(6,)"]]
+    assert [line.split() for line in layers] == [
+        ["body", "Sequential", "(8,)"],
+        ["body.0", "Linear", "(8,)"],
+        ["body.1", "Tanh", "(8,)"],
+        ["stats", "Linear", "(4,)"],
+        ["out", "Linear", "(6,)"],
+    ]
 
 
 def test_autoencoder_without_data_says_what_a_probe_would_tell(cli, features):
@@ -116,8 +121,12 @@ def test_inputs_the_model_cannot_take_get_one_line_from_inspect_and_encode(cli, 
     """inspect's probe and encode share one message for a shape mismatch, naming what the first layer expects."""
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((8, 5), np.float32))  # the model's first Linear takes 6 features
-    expected = "the model cannot encode inputs of shape (5,) from --data: its first layer (Linear) expects 6 input features"
-    for args in (("inspect", spec("make_TupleVAE"), "--data", wrong),
-                 ("encode", spec("make_TupleVAE"), "--data", wrong, "--out", tmp_path / "run")):
+    expected = (
+        "the model cannot encode inputs of shape (5,) from --data: its first layer (Linear) expects 6 input features"
+    )
+    for args in (
+        ("inspect", spec("make_TupleVAE"), "--data", wrong),
+        ("encode", spec("make_TupleVAE"), "--data", wrong, "--out", tmp_path / "run"),
+    ):
         result = cli(*args)
         assert result.code == 2 and expected in result.err and "Traceback" not in result.err, result.err

@@ -16,10 +16,37 @@ import torch
 from latentviz.run import Run
 
 ATOL = 1e-5
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "cat", "dog", "sat", "ran", "on", "mat",
-         "red", "blue", "big", "small", "and", "home"]
-TEXTS = ["the cat sat on the mat", "a dog ran home", "the big red dog sat", "a small blue cat",
-         "the cat and the dog ran on the big mat", "red", "blue mat and red mat", "a cat"]
+WORDS = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "ran",
+    "on",
+    "mat",
+    "red",
+    "blue",
+    "big",
+    "small",
+    "and",
+    "home",
+]
+TEXTS = [
+    "the cat sat on the mat",
+    "a dog ran home",
+    "the big red dog sat",
+    "a small blue cat",
+    "the cat and the dog ran on the big mat",
+    "red",
+    "blue mat and red mat",
+    "a cat",
+]
 
 
 def encode(cli, checkpoint, data, out, *options) -> Run:
@@ -38,9 +65,17 @@ def autoencoder_kl(tmp_path_factory):
     from diffusers import AutoencoderKL
 
     torch.manual_seed(0)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), block_out_channels=(8, 8),
-                        latent_channels=4, layers_per_block=1, norm_num_groups=4, sample_size=8).eval()
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=8,
+    ).eval()
     folder = tmp_path_factory.mktemp("diffusers") / "vae"
     vae.save_pretrained(folder)
     x = np.random.default_rng(0).random(size=(6, 3, 8, 8)).astype(np.float32)
@@ -103,8 +138,16 @@ def bert(tmp_path_factory):
     folder = tmp_path_factory.mktemp("transformers") / "bert"
     tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(WORDS)})
     torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=len(WORDS), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                 intermediate_size=32, max_position_embeddings=32)).eval()
+    model = BertModel(
+        BertConfig(
+            vocab_size=len(WORDS),
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+        )
+    ).eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return model, tokenizer, folder
@@ -133,9 +176,21 @@ def test_text_lines_mean_over_non_padding_tokens(cli, tmp_path, bert):
 
 def test_text_column_with_cls_pool_and_max_length(cli, tmp_path, bert):
     model, tokenizer, folder = bert
-    pd.DataFrame({"sentence": TEXTS, "label": [i % 2 for i in range(len(TEXTS))]}).to_csv(tmp_path / "t.csv", index=False)
-    run = encode(cli, folder, tmp_path / "t.csv", tmp_path / "run", "--text-column", "sentence", "--pool", "cls",
-                 "--max-length", "5")
+    pd.DataFrame({"sentence": TEXTS, "label": [i % 2 for i in range(len(TEXTS))]}).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    run = encode(
+        cli,
+        folder,
+        tmp_path / "t.csv",
+        tmp_path / "run",
+        "--text-column",
+        "sentence",
+        "--pool",
+        "cls",
+        "--max-length",
+        "5",
+    )
     states, _ = _hidden(model, tokenizer(TEXTS, padding=True, truncation=True, max_length=5, return_tensors="pt"))
     assert_close(run.z, states[:, 0])
     assert run.labels.tolist() == [i % 2 for i in range(len(TEXTS))]

@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 import latentviz.metrics as M
 from latentviz.errors import InputError
 
-FEW = settings(max_examples=8, deadline=None, database=None, derandomize=True,
-               suppress_health_check=[HealthCheck.too_slow])
+FEW = settings(
+    max_examples=8, deadline=None, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 SLOW = settings(FEW, max_examples=3)  # metrics that fit a classifier per factor
 
 
@@ -51,6 +52,7 @@ def cases(draw, min_factors=1):
 
     def codes(factors):
         return factors @ mixing + noise * rng.normal(size=(len(factors), d))
+
     f, f_test = _factors(rng, n, levels), _factors(rng, n // 2, levels)
     return Case(codes(f), f, codes(f_test), f_test, rng)
 
@@ -99,11 +101,22 @@ def _inputs(z):
 def _mean_abs_correlation(z):
     corr = M.latent_correlation(z)
     return float(np.abs(corr[~np.eye(len(corr), dtype=bool)]).mean())
+
+
 SLOW_METRICS = {"sap", "dci", "explicitness", "beta_vae", "linear_probe_accuracy"}
 #: relative tolerance per metric: solver-based ones (lbfgs) agree to about 1e-6 when only the column order changes
-RTOL = {"explicitness": 1e-6, "beta_vae": 1e-6, "linear_probe_accuracy": 1e-6, "total_correlation": 1e-9,
-        "gaussian_wasserstein_correlation": 1e-9, "effective_rank": 1e-9, "intrinsic_dimension": 1e-9,
-        "mean_abs_correlation": 1e-9, "prior_kl": 1e-9, "silhouette": 1e-9}
+RTOL = {
+    "explicitness": 1e-6,
+    "beta_vae": 1e-6,
+    "linear_probe_accuracy": 1e-6,
+    "total_correlation": 1e-9,
+    "gaussian_wasserstein_correlation": 1e-9,
+    "effective_rank": 1e-9,
+    "intrinsic_dimension": 1e-9,
+    "mean_abs_correlation": 1e-9,
+    "prior_kl": 1e-9,
+    "silhouette": 1e-9,
+}
 
 
 def value(name, z, f, zt, ft):
@@ -163,11 +176,13 @@ def test_scaling_a_latent_changes_nothing(name):
 def test_scaling_every_latent_at_once(name):
     """IRS and TwoNN are ratios of distances; the normalised W2 correlation divides by tr(Sigma)."""
     if name == "gaussian_wasserstein_correlation":
+
         def holds(case):
             scale = 2.0 ** case.rng.integers(-3, 4)
             norm = M.gaussian_wasserstein_correlation
             _check(name, norm(case.z * scale, normalize=True), norm(case.z, normalize=True))
-            _check(name, norm(case.z * scale), norm(case.z) * scale ** 2)
+            _check(name, norm(case.z * scale), norm(case.z) * scale**2)
+
         FEW(given(case=cases())(holds))()
     else:
         FEW(given(case=cases())(lambda case: _scaling_holds(name, case, everything=True)))()
@@ -212,6 +227,7 @@ def _constant_dims_hold(name, case):
 
     def extend(z):
         return np.hstack([z, np.tile(levels, (len(z), 1))])
+
     base = value(name, case.z, case.factors, case.z_test, case.factors_test)
     actual = value(name, extend(case.z), case.factors, extend(case.z_test), case.factors_test)
     _check(name, actual, CONSTANT_DIMS[name](base, d, c), rtol=1e-9)
@@ -224,10 +240,12 @@ def test_constant_dimensions_change_each_metric_as_its_definition_says(name):
 
 def test_sap_with_constant_dimensions_matches_the_reference():
     """A constant latent's one-feature classifier predicts one class: its accuracy is that class's share."""
+
     def holds(case):
         z, zt = (np.hstack([a, np.zeros((len(a), 1))]) for a in (case.z, case.z_test))
         actual = M.sap(z, case.factors, z_test=zt, factors_test=case.factors_test, n_jobs=1)
         assert actual == pytest.approx(reference_sap(z, case.factors, zt, case.factors_test), abs=1e-9)
+
     SLOW(given(case=cases())(holds))()
 
 
@@ -240,8 +258,12 @@ def reference_mi(z, factors):
     from sklearn.metrics import mutual_info_score
 
     codes = reference_discretize(z)
-    return np.array([[mutual_info_score(factors[:, j], codes[:, i]) for j in range(factors.shape[1])]
-                     for i in range(codes.shape[1])])
+    return np.array(
+        [
+            [mutual_info_score(factors[:, j], codes[:, i]) for j in range(factors.shape[1])]
+            for i in range(codes.shape[1])
+        ]
+    )
 
 
 def reference_mig(z, factors):
@@ -302,8 +324,14 @@ def test_sap_matches_the_reference(case):
 
 # -- duplicate rows, duplicate latents, NaN rows -----------------------------------------------------------------
 #: plug-in MI and entropies see only proportions; TC and the effective rank are scale-free in the covariance
-DUPLICATE_ROWS_UNCHANGED = ["mig", "modularity", "mutual_info_score", "total_correlation", "effective_rank",
-                            "active_units"]
+DUPLICATE_ROWS_UNCHANGED = [
+    "mig",
+    "modularity",
+    "mutual_info_score",
+    "total_correlation",
+    "effective_rank",
+    "active_units",
+]
 
 
 @FEW
@@ -311,8 +339,11 @@ DUPLICATE_ROWS_UNCHANGED = ["mig", "modularity", "mutual_info_score", "total_cor
 def test_every_row_twice_leaves_proportion_based_metrics_unchanged(case):
     z2, f2 = np.vstack([case.z, case.z]), np.vstack([case.factors, case.factors])
     for name in DUPLICATE_ROWS_UNCHANGED:
-        _check(name, value(name, z2, f2, case.z_test, case.factors_test),
-               value(name, case.z, case.factors, case.z_test, case.factors_test))
+        _check(
+            name,
+            value(name, z2, f2, case.z_test, case.factors_test),
+            value(name, case.z, case.factors, case.z_test, case.factors_test),
+        )
     with pytest.raises(InputError, match="fewer than 2 points have a nearest neighbour at a positive distance"):
         M.intrinsic_dimension(z2)  # TwoNN leaves out points whose nearest neighbour is a duplicate: all of them
 
@@ -330,6 +361,7 @@ def test_duplicate_latents_give_the_documented_values(case):
 @pytest.mark.parametrize("name", list(METRICS))
 def test_nan_rows_are_left_out(name):
     """Rows holding NaN or inf are excluded, with a MetricWarning: the value is that of the finite rows."""
+
     def holds(case):
         rows = case.rng.choice(len(case.z), size=3, replace=False)
         z = case.z.copy()
@@ -338,13 +370,16 @@ def test_nan_rows_are_left_out(name):
         with pytest.warns(M.MetricWarning, match="rows holding NaN or inf"):
             actual = METRICS[name](z, case.factors, case.z_test, case.factors_test)
         _check(name, actual, value(name, case.z[keep], case.factors[keep], case.z_test, case.factors_test))
+
     FEW_OR_SLOW(name)(given(case=cases())(holds))()
 
 
 # -- single-level factors ----------------------------------------------------------------------------------------
 def _with_constant_factor(case):
-    return (np.hstack([case.factors, np.zeros((len(case.z), 1), int)]),
-            np.hstack([case.factors_test, np.zeros((len(case.z_test), 1), int)]))
+    return (
+        np.hstack([case.factors, np.zeros((len(case.z), 1), int)]),
+        np.hstack([case.factors_test, np.zeros((len(case.z_test), 1), int)]),
+    )
 
 
 @FEW
@@ -375,8 +410,9 @@ def test_dci_with_a_single_level_factor_added(case):
     k = case.factors.shape[1]
     base = M.dci(case.z, case.factors, z_test=case.z_test, factors_test=case.factors_test, n_estimators=25, n_jobs=1)
     more = M.dci(case.z, f1, z_test=case.z_test, factors_test=ft1, n_estimators=25, n_jobs=1)
-    assert 1 - more["disentanglement"] == pytest.approx((1 - base["disentanglement"]) * math.log(k) / math.log(k + 1),
-                                                        rel=1e-8, abs=1e-9)
+    assert 1 - more["disentanglement"] == pytest.approx(
+        (1 - base["disentanglement"]) * math.log(k) / math.log(k + 1), rel=1e-8, abs=1e-9
+    )
     assert more["completeness"] == pytest.approx(base["completeness"], rel=1e-9)
     assert more["informativeness_test"] == pytest.approx((k * base["informativeness_test"] + 1) / (k + 1), rel=1e-12)
 

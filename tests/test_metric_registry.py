@@ -42,16 +42,20 @@ def kinds(vae_run, tmp_path_factory):
     rs = np.random.RandomState(0)
     codes = rs.randn(200, 8)
     labels = np.array(list("abcd"))[rs.randint(4, size=200)]
-    out = {"labels": compute_run_metrics(Run(write_run(root / "labels", codes, labels=labels)), quiet=True),
-           "no labels": compute_run_metrics(Run(write_run(root / "plain", codes)), quiet=True)}
+    out = {
+        "labels": compute_run_metrics(Run(write_run(root / "labels", codes, labels=labels)), quiet=True),
+        "no labels": compute_run_metrics(Run(write_run(root / "plain", codes)), quiet=True),
+    }
     # the VAE run: factors, logvar, a decoder, inputs and labels. Which keys an entry writes does not
     # depend on the sample sizes, so the three slowest entries run on small ones here.
     with pytest.MonkeyPatch.context() as patch:
         from latentviz.metrics import _dci, _sampling
 
-        for module, name, sizes in ((_sampling, "beta_vae_from_sampler", {"n_train": 300, "n_eval": 100}),
-                                    (_sampling, "factor_vae_from_sampler", {"n_train": 300, "n_eval": 100}),
-                                    (_dci, "dci_detail", {"n_estimators": 5})):
+        for module, name, sizes in (
+            (_sampling, "beta_vae_from_sampler", {"n_train": 300, "n_eval": 100}),
+            (_sampling, "factor_vae_from_sampler", {"n_train": 300, "n_eval": 100}),
+            (_dci, "dci_detail", {"n_estimators": 5}),
+        ):
             patch.setattr(module, name, functools.partial(getattr(module, name), **sizes))
         out["vae"] = compute_run_metrics(Run(vae_run), quiet=True, device="cpu")
     return out
@@ -87,9 +91,13 @@ def test_a_forgotten_key_is_a_gap(tmp_path, make_run, monkeypatch):
 
 
 # the stage's wording of each requirement, in the order it checks them
-REASONS = {"factors": "the run has no ground-truth factors", "logvar": "the model gives no log variances",
-           "labels": "the run has no labels", "decoder": "the run has no model (imported latents)",
-           "inputs": "the inputs cannot be read (the run records no data source)"}
+REASONS = {
+    "factors": "the run has no ground-truth factors",
+    "logvar": "the model gives no log variances",
+    "labels": "the run has no labels",
+    "decoder": "the run has no model (imported latents)",
+    "inputs": "the inputs cannot be read (the run records no data source)",
+}
 
 
 def test_a_skipped_entry_names_its_first_unmet_requirement(kinds):
@@ -107,8 +115,9 @@ def test_a_skipped_entry_names_its_first_unmet_requirement(kinds):
 def test_too_few_samples_or_dimensions_are_reasons(tmp_path, make_run):
     rs = np.random.RandomState(0)
     f = rs.randint(2, size=(6, 2))
-    out = compute_run_metrics(Run(make_run(tmp_path / "run", rs.randn(6, 1), factors={"a": f[:, 0], "b": f[:, 1]})),
-                              quiet=True)
+    out = compute_run_metrics(
+        Run(make_run(tmp_path / "run", rs.randn(6, 1), factors={"a": f[:, 0], "b": f[:, 1]})), quiet=True
+    )
     for name in ("mig", "dci_disentanglement", "beta_vae"):
         assert out["skipped"][name] == "needs at least 10 samples; the run has 6", name
     for name in ("mutual_info_score", "mean_abs_correlation"):
@@ -125,15 +134,32 @@ def large(tmp_path_factory):
     n = stage.NEIGHBOUR_SAMPLE + 500
     f = rs.randint(4, size=(n, 2))
     z = np.c_[f + 0.3 * rs.randn(n, 2), rs.randn(n, 2)]
-    path = write_run(tmp_path_factory.mktemp("large") / "run", z, labels=np.array(list("abcd"))[f[:, 0]],
-                     factors={"a": f[:, 0], "b": f[:, 1]}, logvar=np.full((n, 4), -1.0))
+    path = write_run(
+        tmp_path_factory.mktemp("large") / "run",
+        z,
+        labels=np.array(list("abcd"))[f[:, 0]],
+        factors={"a": f[:, 0], "b": f[:, 1]},
+        logvar=np.full((n, 4), -1.0),
+    )
     return stage._RunData(Run(path), 0)
 
 
-@pytest.mark.parametrize("name", [
-    "mig", "total_correlation", "mutual_info_score", "intrinsic_dimension", "knn_accuracy", "silhouette",  # drawn
-    "active_units", "kl_total", "prior_kl", "effective_rank", "mean_abs_correlation",  # every code, no draw
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mig",
+        "total_correlation",
+        "mutual_info_score",
+        "intrinsic_dimension",
+        "knn_accuracy",
+        "silhouette",  # drawn
+        "active_units",
+        "kl_total",
+        "prior_kl",
+        "effective_rank",
+        "mean_abs_correlation",  # every code, no draw
+    ],
+)
 def test_stochastic_entries_are_those_that_change_with_the_seed(large, name):
     metric = entry_of(name)
     first, second = (metric.compute(large, seed)[0] for seed in (0, 1))

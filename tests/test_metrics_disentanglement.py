@@ -74,6 +74,7 @@ def random_inputs(n_cases=3, n=600):
 
 # -- side by side -----------------------------------------------------------------------------------
 
+
 def test_discretize_matches_numpy_histogram_digitize():
     z = np.random.RandomState(0).randn(200, 3)
     z[:, 2] = 1.5
@@ -94,9 +95,11 @@ def test_split_scores_match_reference_with_explicit_test_set():
     z, f = random_inputs(1, n=900)[0]
     train, test = slice(0, 600), slice(600, None)
     assert sap(z[train], f[train], z_test=z[test], factors_test=f[test]) == pytest.approx(
-        ref_sap(z[train], f[train], z[test], f[test]), abs=1e-3)
+        ref_sap(z[train], f[train], z[test], f[test]), abs=1e-3
+    )
     assert explicitness(z[train], f[train], z_test=z[test], factors_test=f[test]) == pytest.approx(
-        ref_explicitness(z[train], f[train], z[test], f[test]), abs=1e-3)
+        ref_explicitness(z[train], f[train], z[test], f[test]), abs=1e-3
+    )
 
 
 def test_dci_matches_sklearn_gradient_boosting():
@@ -124,8 +127,17 @@ def test_boosted_tree_grows_sklearn_trees_on_a_continuous_target():
         feature, threshold = np.full(15, -1), np.zeros(15)
         node, importance = np.zeros(n, np.int64), np.zeros(d)
         order = sort_features(x)
-        kernels.grow_tree(x, order, np.ascontiguousarray(np.take_along_axis(x, order.T, 0).T), target, 3, feature,
-                          threshold, node, importance)
+        kernels.grow_tree(
+            x,
+            order,
+            np.ascontiguousarray(np.take_along_axis(x, order.T, 0).T),
+            target,
+            3,
+            feature,
+            threshold,
+            node,
+            importance,
+        )
         leaves = ref.apply(x)
         assert len(set(zip(leaves, node, strict=True))) == len(set(leaves)) == len(set(node))  # the same partition
         assert ref.tree_.compute_feature_importances(normalize=False).sum() == pytest.approx(importance.sum())
@@ -151,6 +163,7 @@ def test_unsupervised_scores_match_reference():
 
 
 # -- analytic cases -------------------------------------------------------------------------------
+
 
 def test_perfect_code_permuted_and_rescaled_scores_at_the_top():
     f = grid_factors(4)
@@ -213,6 +226,7 @@ def test_constant_dimensions():
 
 
 # -- properties and edge cases ----------------------------------------------------------------------
+
 
 def test_scores_are_invariant_to_permuting_latents():
     z, f = random_inputs(1)[0]

@@ -11,8 +11,11 @@ import pytest
 import latentviz.metrics as metrics
 
 MODULES = [importlib.import_module(f"latentviz.metrics.{m.name}") for m in pkgutil.iter_modules(metrics.__path__)]
-FUNCTIONS = [name for name in metrics.__all__ if callable(getattr(metrics, name)) and name not in
-             ("MetricInfo", "MetricWarning", "compute_run_metrics")]
+FUNCTIONS = [
+    name
+    for name in metrics.__all__
+    if callable(getattr(metrics, name)) and name not in ("MetricInfo", "MetricWarning", "compute_run_metrics")
+]
 # Checks we do not follow: see-also sections, the extended summary and yields/examples on every helper.
 IGNORED = {"SA01", "ES01", "EX01", "GL08", "RT02", "SS06", "PR09"}
 

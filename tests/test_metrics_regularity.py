@@ -40,8 +40,9 @@ def test_active_units_and_kl_match_the_formulas():
     got = active_units(z)
     assert got["count"] == int((z.var(axis=0) > 0.01).sum()) == 2
     np.testing.assert_allclose(got["variance"], z.var(axis=0), rtol=1e-10)
-    np.testing.assert_allclose(kl_per_dim(z, logvar), np.mean(0.5 * (z**2 + np.exp(logvar) - logvar - 1), axis=0),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        kl_per_dim(z, logvar), np.mean(0.5 * (z**2 + np.exp(logvar) - logvar - 1), axis=0), rtol=1e-10
+    )
 
 
 def test_prior_fit_matches_scipy_and_the_gaussian_kl():

@@ -28,7 +28,11 @@ def naive_unbiased_hsic(ka, kb):
     n = len(ka)
     kat, kbt = ka - np.diag(np.diag(ka)), kb - np.diag(np.diag(kb))
     one = np.ones(n)
-    term = np.trace(kat @ kbt) + (one @ kat @ one) * (one @ kbt @ one) / ((n - 1) * (n - 2)) - 2 / (n - 2) * one @ kat @ kbt @ one
+    term = (
+        np.trace(kat @ kbt)
+        + (one @ kat @ one) * (one @ kbt @ one) / ((n - 1) * (n - 2))
+        - 2 / (n - 2) * one @ kat @ kbt @ one
+    )
     return term / (n * (n - 3))
 
 

@@ -16,8 +16,13 @@ def factor_run(make_run, path, n=300):
     f = rs.randint(3, size=(n, 3))
     z = f + 0.1 * rs.randn(n, 3)
     z[0, 0] = np.nan
-    return make_run(path, np.c_[z, rs.randn(n)], labels=np.where(f[:, 0] > 0, "a", "b"),
-                    factors={"shape": f[:, 0], "size": f[:, 1], "pos": f[:, 2]}, logvar=np.zeros((n, 4)) - 1)
+    return make_run(
+        path,
+        np.c_[z, rs.randn(n)],
+        labels=np.where(f[:, 0] > 0, "a", "b"),
+        factors={"shape": f[:, 0], "size": f[:, 1], "pos": f[:, 2]},
+        logvar=np.zeros((n, 4)) - 1,
+    )
 
 
 def test_registry_facts_are_consistent():  # which keys the stage writes: tests/test_metric_registry.py
@@ -98,9 +103,11 @@ def test_interpolation_smoothness_reuses_the_traversal_paths(tmp_path, vae_run):
     folder = tmp_path / "run"
     shutil.copytree(vae_run, folder)
     (folder / runfolder.TRAVERSALS).mkdir(exist_ok=True)
-    np.savez(folder / runfolder.TRAVERSALS / runfolder.TRAVERSAL_PATHS,
-             lerp_step_sizes=np.array([[1.0, 1.0, 2.0], [1.0, 1.0, 1.0]]),
-             lerp_outputs=np.zeros((2, 4, 1, 32, 32), dtype=np.float16))
+    np.savez(
+        folder / runfolder.TRAVERSALS / runfolder.TRAVERSAL_PATHS,
+        lerp_step_sizes=np.array([[1.0, 1.0, 2.0], [1.0, 1.0, 1.0]]),
+        lerp_outputs=np.zeros((2, 4, 1, 32, 32), dtype=np.float16),
+    )
     out = compute_run_metrics(runfolder.Run(folder), quiet=True)
     assert out["detail"]["interpolation_smoothness"]["paths"].startswith("traversals/paths.npz")
     assert out["interpolation_smoothness"] == pytest.approx((1.5 + 1.0) / 2)

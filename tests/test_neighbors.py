@@ -119,14 +119,17 @@ def test_save_and_load_round_trip_and_refuse_stale_graphs(tmp_path):
         Neighbors.load(path, n=150)
 
 
-@pytest.mark.parametrize("args, kwargs, message", [
-    ((np.zeros((5, 2)), 5), {}, "must be smaller than n_samples"),
-    ((np.zeros((5, 2)), 0), {}, "positive integer"),
-    ((np.array([[0.0], [np.nan], [1.0]]), 1), {}, "1 rows with NaN or inf"),
-    ((np.zeros((5, 2)), 2), {"metric": "manhattan"}, "unknown metric 'manhattan'"),
-    ((np.zeros((5, 2)), 2), {"method": "annoy"}, "unknown method 'annoy'"),
-    ((np.zeros(5), 2), {}, "is 1-D"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        ((np.zeros((5, 2)), 5), {}, "must be smaller than n_samples"),
+        ((np.zeros((5, 2)), 0), {}, "positive integer"),
+        ((np.array([[0.0], [np.nan], [1.0]]), 1), {}, "1 rows with NaN or inf"),
+        ((np.zeros((5, 2)), 2), {"metric": "manhattan"}, "unknown metric 'manhattan'"),
+        ((np.zeros((5, 2)), 2), {"method": "annoy"}, "unknown method 'annoy'"),
+        ((np.zeros(5), 2), {}, "is 1-D"),
+    ],
+)
 def test_bad_input_raises_with_a_message(args, kwargs, message):
     with pytest.raises(InputError, match=message):
         knn(*args, **kwargs)

@@ -84,16 +84,22 @@ def _pickled_weight(marker):
         entry = config["config"]["body.0.weight"]
         entry["use_pickle"] = True
         raw = torch.frombuffer(bytearray(files[f"{root}/data/weights/{entry['path_name']}"]), dtype=torch.float32)
-        files[f"{root}/data/weights/{entry['path_name']}"] = _saved(_Armed(nn.Parameter(raw.reshape(8, 6).clone()), marker))
+        files[f"{root}/data/weights/{entry['path_name']}"] = _saved(
+            _Armed(nn.Parameter(raw.reshape(8, 6).clone()), marker)
+        )
         files[config_name] = json.dumps(config).encode()
+
     return edit
 
 
 def _pickled_constant(marker):
     def edit(files, root):
         files[f"{root}/data/constants/tensor_0"] = _saved(_Armed(torch.zeros(3), marker))
-        config = {"config": {"c": {"path_name": "tensor_0", "is_param": False, "use_pickle": True, "tensor_meta": None}}}
+        config = {
+            "config": {"c": {"path_name": "tensor_0", "is_param": False, "use_pickle": True, "tensor_meta": None}}
+        }
         files[f"{root}/data/constants/model_constants_config.json"] = json.dumps(config).encode()
+
     return edit
 
 
@@ -101,21 +107,25 @@ def _pickled_sample_inputs(marker):
     def edit(files, root):
         name = f"{root}/data/sample_inputs/model.pt"
         files[name] = _saved(_Armed(torch.load(io.BytesIO(files[name]), weights_only=True), marker))
+
     return edit
 
 
 def _opaque_constant(marker):
     def edit(files, root):  # torch reads opaque objects with pickle.loads
         files[f"{root}/data/constants/opaque_obj_0"] = pickle.dumps(_Opener(marker))
-        config = {"config": {"c": {"path_name": "opaque_obj_0", "is_param": False, "use_pickle": True,
-                                   "tensor_meta": None}}}
+        config = {
+            "config": {"c": {"path_name": "opaque_obj_0", "is_param": False, "use_pickle": True, "tensor_meta": None}}
+        }
         files[f"{root}/data/constants/model_constants_config.json"] = json.dumps(config).encode()
+
     return edit
 
 
 def _legacy_weights(marker):
     def edit(files, root):  # an older torch's layout: the weights as one torch.save file, read before the config
         files[f"{root}/data/weights/model.pt"] = _saved(_Armed({}, marker))
+
     return edit
 
 
@@ -125,6 +135,7 @@ def _guard_code(marker):
         program = json.loads(files[name])
         program["guards_code"] = [f"open({str(marker)!r}, 'w') is not None"]
         files[name] = json.dumps(program).encode()
+
     return edit
 
 
@@ -132,6 +143,7 @@ def _renamed(old: str, new: str):
     def edit(files, root):  # torch writes names into the forward it generates (getattr(self.body, "0").weight)
         for name in (f"{root}/models/model.json", f"{root}/data/weights/model_weights_config.json"):
             files[name] = files[name].replace(json.dumps(old).encode(), json.dumps(new).encode())
+
     return edit
 
 
@@ -147,11 +159,17 @@ def _custom_target(marker):
     return _renamed("torch.ops.aten.tanh.default", "torch.ops.mylib.tanh.default")
 
 
-ATTACKS = {"pickled weight": _pickled_weight, "pickled constant": _pickled_constant,
-           "pickled sample inputs": _pickled_sample_inputs, "opaque object": _opaque_constant,
-           "legacy weights file": _legacy_weights, "attribute path": _attribute_path, "input name": _input_name,
-           "custom operator": _custom_target,
-           "guard code": _guard_code}
+ATTACKS = {
+    "pickled weight": _pickled_weight,
+    "pickled constant": _pickled_constant,
+    "pickled sample inputs": _pickled_sample_inputs,
+    "opaque object": _opaque_constant,
+    "legacy weights file": _legacy_weights,
+    "attribute path": _attribute_path,
+    "input name": _input_name,
+    "custom operator": _custom_target,
+    "guard code": _guard_code,
+}
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +190,9 @@ def test_export_archive_that_would_run_code_is_refused(cli, tmp_path, plain_expo
     marker = tmp_path / "marker"
     archive = _edited(plain_export, tmp_path / "evil.pt2", ATTACKS[attack](marker))
     assert_one_line_error(cli("inspect", archive), "--trust-checkpoint", "nothing was run")
-    assert_one_line_error(cli("encode", archive, "--data", features[0], "--out", tmp_path / "run", "--quiet"),
-                          "--trust-checkpoint")
+    assert_one_line_error(
+        cli("encode", archive, "--data", features[0], "--out", tmp_path / "run", "--quiet"), "--trust-checkpoint"
+    )
     assert not marker.exists()
 
 
@@ -186,7 +205,9 @@ def test_export_string_input_is_refused(tmp_path):
     """torch writes a string input into the guard code it executes: ``mode == 'double' or open(...) or ''``."""
     marker = tmp_path / "marker"
     torch.export.save(torch.export.export(_WithMode(), (torch.randn(2, 3), "double")), str(tmp_path / "mode.pt2"))
-    archive = _edited(tmp_path / "mode.pt2", tmp_path / "evil.pt2", _renamed("double", f"double' or open({str(marker)!r}, 'w') or '"))
+    archive = _edited(
+        tmp_path / "mode.pt2", tmp_path / "evil.pt2", _renamed("double", f"double' or open({str(marker)!r}, 'w') or '")
+    )
     with pytest.raises(UnsafeCheckpointError, match="input mode is a string constant.*--trust-checkpoint"):
         load_model(str(archive))
     assert not marker.exists()
@@ -281,8 +302,11 @@ def test_torchscript_writing_a_file_is_refused_naming_the_operator(cli, tmp_path
     scripted = tmp_path / "writer.pt"
     torch.jit.script(nn.Sequential(_FileWriter(str(target)))).save(str(scripted))
     assert_one_line_error(cli("inspect", scripted, "--data", features[0]), "aten::from_file", "--trust-checkpoint")
-    assert_one_line_error(cli("encode", scripted, "--data", features[0], "--out", tmp_path / "run", "--quiet"),
-                          "aten::from_file", "--trust-checkpoint")
+    assert_one_line_error(
+        cli("encode", scripted, "--data", features[0], "--out", tmp_path / "run", "--quiet"),
+        "aten::from_file",
+        "--trust-checkpoint",
+    )
     assert target.read_text() == "hello world\n"
     model = load_model(str(scripted), trust_checkpoint=True)  # with the flag it loads and runs as today
     model.encode(features[1])
@@ -305,9 +329,18 @@ def test_torchscript_setstate_is_refused_before_loading(cli, tmp_path, target):
     assert target.read_text() == "BBBBo world\n"  # torch.jit.load ran it: refusing before loading is what held
 
 
-_LIBRARY = torch.library.Library("latentviz_test", "DEF")
-_LIBRARY.define("double(Tensor x) -> Tensor")
-_LIBRARY.impl("double", lambda x: x * 2, "CompositeExplicitAutograd")
+def _define_custom_library():
+    """A custom operator namespace, registered once per process (test_attacks imports this module a second time)."""
+    try:
+        library = torch.library.Library("latentviz_test", "DEF")
+    except RuntimeError:  # already registered by the first import of this module, which keeps it alive
+        return None
+    library.define("double(Tensor x) -> Tensor")
+    library.impl("double", lambda x: x * 2, "CompositeExplicitAutograd")
+    return library
+
+
+_LIBRARY = _define_custom_library()
 
 
 class _CustomOp(nn.Module):
@@ -346,8 +379,11 @@ def test_ordinary_programs_load_untrusted_and_match_a_direct_call(tmp_path):
     torch.jit.script(vae).save(str(tmp_path / "vae.pt"))
     x = torch.randn(5, 6)
     with torch.no_grad():
-        for file, inputs, expected in (("layers.pt", images, layers(images)), ("layers.pt2", images, layers(images)),
-                                       ("vae.pt", x, vae.encode(x)[0])):
+        for file, inputs, expected in (
+            ("layers.pt", images, layers(images)),
+            ("layers.pt2", images, layers(images)),
+            ("vae.pt", x, vae.encode(x)[0]),
+        ):
             mu, _ = load_model(str(tmp_path / file)).encode(inputs)
             torch.testing.assert_close(mu, expected, atol=1e-5, rtol=0)
         encoder = _export(tmp_path / "encoder.pt2")
@@ -364,4 +400,3 @@ def test_static_batch_export_encodes_any_number_of_rows(cli, tmp_path, features)
         np.testing.assert_allclose(run.z, _seeded_encoder()(x).numpy(), atol=1e-5, rtol=0)
     assert run.manifest["model"]["static_batch"] == 4
     assert "exported for batches of exactly 4 rows" in cli("inspect", program).out
-

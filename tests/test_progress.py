@@ -57,4 +57,7 @@ def test_tsne_stops_when_the_kl_divergence_stops_falling_without_losing_trustwor
     assert full.n_iter_ == 750
     assert 250 < stopped.n_iter_ < 750 and stopped.n_iter_ % 25 == 0  # checked every 25, never during exaggeration
     assert stopped.kl_divergence_ >= full.kl_divergence_
-    assert trustworthiness(z, stopped.embedding_, n_neighbors=10) > trustworthiness(z, full.embedding_, n_neighbors=10) - 0.01
+    assert (
+        trustworthiness(z, stopped.embedding_, n_neighbors=10)
+        > trustworthiness(z, full.embedding_, n_neighbors=10) - 0.01
+    )

@@ -46,7 +46,7 @@ def test_pca_equals_svd_up_to_sign_and_signs_are_fixed():
         assert abs(abs(pca.components_[i] @ vt[i]) - 1) < 1e-9
         assert pca.components_[i][np.argmax(np.abs(pca.components_[i]))] > 0
     np.testing.assert_allclose(pca.explained_variance_, s[:3] ** 2 / 499, rtol=1e-9)
-    np.testing.assert_allclose(pca.explained_variance_ratio_, s[:3] ** 2 / (s ** 2).sum(), rtol=1e-9)
+    np.testing.assert_allclose(pca.explained_variance_ratio_, s[:3] ** 2 / (s**2).sum(), rtol=1e-9)
     np.testing.assert_allclose(np.abs(pca.embedding_), np.abs(centred @ vt[:3].T), atol=1e-8)
     flipped = PCA(3, device="cpu").fit(x[::-1])  # same data, other order: same axes
     np.testing.assert_allclose(flipped.components_, pca.components_, atol=1e-12)
@@ -115,8 +115,8 @@ def test_tiny_runs_never_crash(tmp_path, n):
 
 def test_duplicates_constant_dims_and_nonfinite_rows(tmp_path):
     z, labels = clusters(120, d=5)
-    z[:40] = z[0]                # 40 identical rows
-    z[:, 3] = 7.0                # a constant dimension
+    z[:40] = z[0]  # 40 identical rows
+    z[:, 3] = 7.0  # a constant dimension
     z[5, 1], z[50, 0], z[60, 2] = np.nan, np.inf, -np.inf
     path = write_run(tmp_path / "odd", z, labels=labels)
     result = project(path, quiet=True)
@@ -235,11 +235,14 @@ def test_cli_projects_and_keeps_other_methods(projected, tmp_path):
     assert list(table.columns) == ["id", "pca_0", "pca_1", "pca_2", "umap_0", "umap_1", "umap_2"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--methods", "pca,tnse"], "--methods: unknown projection 'tnse'; choose from pca, tsne, umap"),
-    (["--reference", "nowhere"], "does not exist"),
-    (["--sample", "3"], "--sample"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--methods", "pca,tnse"], "--methods: unknown projection 'tnse'; choose from pca, tsne, umap"),
+        (["--reference", "nowhere"], "does not exist"),
+        (["--sample", "3"], "--sample"),
+    ],
+)
 def test_cli_errors_are_one_line(projected, args, message):
     path = projected[0]
     result = invoke("project", path, *args, "--quiet")

@@ -98,11 +98,13 @@ def test_embedded_figures_equal_the_builders_output(report_run):
     run = Run(report_run)
     page = scan(report_html(report_run))
     projections, metadata = scatter_inputs(run)
-    expected = figures.projection_scatter(projections, metadata, method="pca", color_by="label", max_points=20_000,
-                                          seed=0)
+    expected = figures.projection_scatter(
+        projections, metadata, method="pca", color_by="label", max_points=20_000, seed=0
+    )
     assert page.json["projection-pca-json"] == json.loads(pio.to_json(expected, validate=False))
-    assert page.json["latent-histograms-json"] == json.loads(pio.to_json(figures.latent_histograms(run.z),
-                                                                         validate=False))
+    assert page.json["latent-histograms-json"] == json.loads(
+        pio.to_json(figures.latent_histograms(run.z), validate=False)
+    )
 
 
 def test_colour_options_recolour_the_same_points(report_run):
@@ -128,7 +130,7 @@ def test_hover_thumbnail_cells_hold_each_points_thumbnail(report_run):
         sheet, c = divmod(cell, thumbs["per_sheet"])
         size = thumbs["cell"]
         x, y = (c % thumbs["columns"]) * size, (c // thumbs["columns"]) * size
-        tile = sheets[sheet][y:y + size, x:x + size]
+        tile = sheets[sheet][y : y + size, x : x + size]
         expected = np.asarray(Image.open(io.BytesIO(run.thumbnails[ids[point]])).convert("L"))
         np.testing.assert_array_equal(tile, expected)
 
@@ -143,8 +145,12 @@ def test_absent_stages_say_which_command_computes_them(make_run, tmp_path):
     rng = np.random.default_rng(0)
     path = make_run(tmp_path / "bare", rng.normal(size=(30, 3)).astype(np.float32))
     html = report_html(path)
-    for command in ("latentviz project RUN", "latentviz metrics RUN", "latentviz traverse RUN",
-                    "latentviz report RUN --policy POLICY.yaml"):
+    for command in (
+        "latentviz project RUN",
+        "latentviz metrics RUN",
+        "latentviz traverse RUN",
+        "latentviz report RUN --policy POLICY.yaml",
+    ):
         assert f"<code>{command}</code>" in html
     model = build_report(Run(path))
     assert model.verdicts[1].tone == "unknown" and "no ground-truth factors" in model.verdicts[1].headline
@@ -163,8 +169,16 @@ def test_verdicts_and_figures_read_what_the_metrics_stage_recorded(report_run):
     corr = np.eye(4)
     corr[0, 1] = corr[1, 0] = -0.8
     mi = np.array([[0.6], [0.3], [0.0], [0.0]])
-    write_json(report_run / "metrics.json", {"mig": 0.25, "detail": {
-        "mean_abs_correlation": {"matrix": corr}, "mig": {"mutual_info_matrix": mi, "factor_entropy": [1.2]}}})
+    write_json(
+        report_run / "metrics.json",
+        {
+            "mig": 0.25,
+            "detail": {
+                "mean_abs_correlation": {"matrix": corr},
+                "mig": {"mutual_info_matrix": mi, "factor_entropy": [1.2]},
+            },
+        },
+    )
     run = Run(report_run)
     regularity = build_report(run).verdicts[2]
     assert regularity.tone == "poor" and "z0–z1, |r| = 0.80" in regularity.evidence
@@ -187,12 +201,16 @@ def test_large_run_stays_under_the_size_budget(make_run, tmp_path):
     labels = np.where(np.arange(n) < 100, "rare", np.array(list("abcdefghi"))[np.arange(n) % 9])
     path = make_run(tmp_path / "big", z, labels=labels)
     ids = [str(i) for i in range(n)]
-    write_table(path / "projections.parquet", pd.DataFrame({"id": ids, "pca_0": z[:, 0], "pca_1": z[:, 1],
-                                                            "umap_0": z[:, 2], "umap_1": z[:, 3]}))
+    write_table(
+        path / "projections.parquet",
+        pd.DataFrame({"id": ids, "pca_0": z[:, 0], "pca_1": z[:, 1], "umap_0": z[:, 2], "umap_1": z[:, 3]}),
+    )
     noise = [io.BytesIO() for _ in range(256)]  # incompressible thumbnails, 256 kinds in turn
     for buffer in noise:
         Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(buffer, format="PNG")
-    write_table(path / "thumbnails.parquet", pd.DataFrame({"id": ids, "png": [noise[i % 256].getvalue() for i in range(n)]}))
+    write_table(
+        path / "thumbnails.parquet", pd.DataFrame({"id": ids, "png": [noise[i % 256].getvalue() for i in range(n)]})
+    )
     write_json(path / "metrics.json", {"mig": 0.2})
     out = write_report(Run(path), tmp_path / "big.html")
     assert out.stat().st_size < 20 * 2**20, out.stat().st_size
@@ -217,14 +235,17 @@ def test_core_does_not_import_reports():
     import subprocess
     import sys
 
-    code = "import latentviz, latentviz.figures, latentviz.audit, latentviz.export, sys; " \
-           "print(sorted(m for m in ('reports', 'dashboards', 'dash') if m in sys.modules))"
+    code = (
+        "import latentviz, latentviz.figures, latentviz.audit, latentviz.export, sys; "
+        "print(sorted(m for m in ('reports', 'dashboards', 'dash') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("value,text", [(None, "—"), (0.3124, "0.312"), (1234567, "1,234,567"), (2.5e-05, "2.5e-05"),
-                                        (float("nan"), "—")])
+@pytest.mark.parametrize(
+    "value,text", [(None, "—"), (0.3124, "0.312"), (1234567, "1,234,567"), (2.5e-05, "2.5e-05"), (float("nan"), "—")]
+)
 def test_number_filter(value, text):
     from reports._render import num
 

@@ -23,7 +23,9 @@ def rotated_pair(make_run, add_maps, tmp_path):
     ids = np.array([f"x{i}" for i in range(n)])
     order = rng.permutation(n)
     a = make_run(tmp_path / "ckpt-step200", z, labels=labels, ids=ids)
-    b = make_run(tmp_path / "ckpt-step50", (z @ rotation)[order].astype(np.float32), labels=labels[order], ids=ids[order])
+    b = make_run(
+        tmp_path / "ckpt-step50", (z @ rotation)[order].astype(np.float32), labels=labels[order], ids=ids[order]
+    )
     for path, mig in ((a, 0.40), (b, 0.25)):
         add_maps(path)
         write_json(path / "metrics.json", {"mig": mig, "trustworthiness": 0.95})
@@ -92,7 +94,7 @@ def test_compare_command(cli, rotated_pair, tmp_path):
     assert kept.code == 0, kept.err
     saved = json.loads((tmp_path / "c.json").read_text())
     assert saved["names"] == ["ckpt-step200", "ckpt-step50"] and saved["permutations"] == 2
-    assert f'{saved["scores"]["linear_cka"]["values"][0][1]:.3f} (chance' in out.read_text()
+    assert f"{saved['scores']['linear_cka']['values'][0][1]:.3f} (chance" in out.read_text()
     wrong = cli("compare", a.path, b.path, "-o", tmp_path / "never.html", "--results", tmp_path / "c.csv")
     assert wrong.code == 2 and "written to a .json or .npz file" in wrong.err and not (tmp_path / "never.html").exists()
     unknown = cli("compare", a.path, b.path, "--order", "size")
@@ -130,8 +132,14 @@ def test_the_report_and_the_dashboard_show_the_same_comparison(make_run, add_map
     ids = np.array([f"s{i}" for i in range(n)])
     order = rng.permutation(n)
     a = add_maps(make_run(tmp_path / "a", z, ids=ids, labels=np.arange(n) % 3))
-    b = add_maps(make_run(tmp_path / "b", (z + rng.normal(scale=0.7, size=z.shape))[order].astype(np.float32),
-                          ids=ids[order], labels=(np.arange(n) % 3)[order]))
+    b = add_maps(
+        make_run(
+            tmp_path / "b",
+            (z + rng.normal(scale=0.7, size=z.shape))[order].astype(np.float32),
+            ids=ids[order],
+            labels=(np.arange(n) % 3)[order],
+        )
+    )
     model = build_comparison([Run(a), Run(b)], quiet=True)
     html = render("report.html", report=model)
     store = RunStore([a, b], load_model=False)
@@ -150,7 +158,9 @@ def test_the_report_and_the_dashboard_show_the_same_comparison(make_run, add_map
 
     report_map = next(s for s in model.sections if s.id == "aligned-pca").figures[1].figure["data"][0]
     panel = panel_figure(store, store["b"], "pca", "none")["data"][0]
-    in_report = dict(zip(report_map["customdata"], zip(_floats(report_map["x"]), _floats(report_map["y"]), strict=True), strict=True))
+    in_report = dict(
+        zip(report_map["customdata"], zip(_floats(report_map["x"]), _floats(report_map["y"]), strict=True), strict=True)
+    )
     in_panel = dict(zip(panel["customdata"], zip(_floats(panel["x"]), _floats(panel["y"]), strict=True), strict=True))
     assert set(in_report) == set(in_panel) == set(ids)
     assert all(in_report[i] == in_panel[i] for i in ids)

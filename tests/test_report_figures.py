@@ -14,10 +14,16 @@ from latentviz.errors import InputError
 def maps():
     rng = np.random.default_rng(0)
     n = 400
-    projections = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "pca_0": rng.normal(size=n),
-                                "pca_1": rng.normal(size=n)})
-    metadata = pd.DataFrame({"id": projections["id"], "label": np.where(np.arange(n) < 4, "rare", "common"),
-                             "factor_scale": np.arange(n) % 5})
+    projections = pd.DataFrame(
+        {"id": [f"p{i}" for i in range(n)], "pca_0": rng.normal(size=n), "pca_1": rng.normal(size=n)}
+    )
+    metadata = pd.DataFrame(
+        {
+            "id": projections["id"],
+            "label": np.where(np.arange(n) < 4, "rare", "common"),
+            "factor_scale": np.arange(n) % 5,
+        }
+    )
     return projections, metadata
 
 
@@ -34,14 +40,16 @@ def test_sample_rows_keeps_everything_under_budget_and_is_seeded():
 
 def test_scatter_layout_colours_and_highlight(maps):
     projections, metadata = maps
-    fig = figures.projection_scatter(projections, metadata, color_by="label", highlight=["p0", "p399"],
-                                     max_points=100, seed=0)
+    fig = figures.projection_scatter(
+        projections, metadata, color_by="label", highlight=["p0", "p399"], max_points=100, seed=0
+    )
     points, *legend, ring = fig.data
     assert len(points.x) == 100 and fig.layout.title.subtitle.text == "showing 100 of 400 points (stratified by label)"
     assert [t.name for t in legend] == ["common", "rare"] and all(t.meta == "legend" for t in legend)
     assert ring.meta == "highlight" and list(ring.customdata) == ["p0", "p399"]  # shown even if not sampled
-    colors = figures.scatter_colors(metadata["label"].iloc[figures.sample_rows(400, max_points=100, seed=0,
-                                                                               strata=metadata["label"])], name="label")
+    colors = figures.scatter_colors(
+        metadata["label"].iloc[figures.sample_rows(400, max_points=100, seed=0, strata=metadata["label"])], name="label"
+    )
     assert list(points.marker.color) == colors["marker"]["color"]
     assert set(points.marker.color) == {legend[0].marker.color, legend[1].marker.color}
 
@@ -83,10 +91,10 @@ def test_rgb_colours_follow_the_colour_scale_with_a_colour_bar_trace():
     rgb = figures.scatter_colors(values, name="z0", rgb=True)
     rows = _decoded(rgb["marker"]["color"]).astype(int)
     scale = get_colorscale("Viridis")
-    first, last = (np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)]) for h in (scale[0][1], scale[-1][1]))
+    first, last = (np.array([int(h[i : i + 2], 16) for i in (1, 3, 5)]) for h in (scale[0][1], scale[-1][1]))
     assert (rows[0] == first).all() and (rows[1] == last).all()  # the minimum and the maximum
-    assert (rows[2] == [0xcb, 0xd2, 0xd9]).all()  # NaN: the missing colour
-    middle = np.array([int(h[i:i + 2], 16) for h in (scale[4][1], scale[5][1]) for i in (1, 3, 5)]).reshape(2, 3)
+    assert (rows[2] == [0xCB, 0xD2, 0xD9]).all()  # NaN: the missing colour
+    middle = np.array([int(h[i : i + 2], 16) for h in (scale[4][1], scale[5][1]) for i in (1, 3, 5)]).reshape(2, 3)
     assert (np.abs(rows[3] - middle.mean(axis=0)) <= 1).all()  # halfway between the two middle stops
     assert not rgb["marker"]["showscale"]
     (bar,) = rgb["legend"]
@@ -144,7 +152,12 @@ def test_metric_rows_follow_the_registry():
     from latentviz.metrics import REGISTRY
 
     mig, recon = REGISTRY["mig"], REGISTRY["reconstruction_error"]
-    assert (mig.higher_is_better, mig.bounds, recon.higher_is_better, recon.bounds) == (True, (0, 1), False, (0, np.inf))
+    assert (mig.higher_is_better, mig.bounds, recon.higher_is_better, recon.bounds) == (
+        True,
+        (0, 1),
+        False,
+        (0, np.inf),
+    )
     metrics = {"zeta": 2, "reconstruction_error": recon.typical[1] + 0.5, "mig": float("nan"), "detail": {"x": 1}}
     rows = figures.metric_rows(metrics, REGISTRY)
     assert [r.name for r in rows] == ["mig", "reconstruction_error", "zeta"]  # mig comes first in the registry

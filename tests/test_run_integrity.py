@@ -46,7 +46,9 @@ def _consistent(folder: Path) -> int:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    found = [p.name for p in folder.iterdir() if p.name.startswith(runfolder.STAGE_PREFIX) or p.name == runfolder.COMMIT]
+    found = [
+        p.name for p in folder.iterdir() if p.name.startswith(runfolder.STAGE_PREFIX) or p.name == runfolder.COMMIT
+    ]
     return found + [p.name for p in folder.parent.glob(f".{folder.name}.new")]
 
 
@@ -74,8 +76,24 @@ def test_a_project_that_fails_mid_stage_leaves_the_old_outputs(tmp_path, monkeyp
 def test_two_concurrent_projects_refuse_the_second_and_a_kill_leaves_the_old_run(tmp_path, cli):
     folder = _projected(tmp_path / "r", n=3000, k=30)  # its t-SNE outlasts the checks below
     before = _snapshot(folder)
-    proc = subprocess.Popen([sys.executable, "-m", "latentviz", "project", str(folder), "--methods", "pca,tsne",
-                             "--k", "10", "--device", "cpu", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "latentviz",
+            "project",
+            str(folder),
+            "--methods",
+            "pca,tsne",
+            "--k",
+            "10",
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(folder.glob(f"{runfolder.STAGE_PREFIX}project-*/{runfolder.NEIGHBORS}")):
@@ -116,7 +134,9 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, cli):
 
 def test_a_lock_taken_on_another_host_is_refused(tmp_path, cli):
     folder = write_run(tmp_path / "r", np.random.default_rng(1).normal(size=(40, 3)).astype(np.float32))
-    (folder / runfolder.LOCK).write_text(json.dumps({"pid": 1, "host": "elsewhere.example", "command": "latentviz metrics"}))
+    (folder / runfolder.LOCK).write_text(
+        json.dumps({"pid": 1, "host": "elsewhere.example", "command": "latentviz metrics"})
+    )
     result = cli("project", folder, "--methods", "pca", "--quiet")
     assert result.code == 2
     assert "is being written by pid 1 (latentviz metrics) on host elsewhere.example" in result.err
@@ -149,7 +169,9 @@ def test_a_journal_naming_paths_outside_the_run_is_refused(tmp_path, cli):
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "manifest.json").write_text("{}")
-    (folder / runfolder.COMMIT).write_text(json.dumps({"staging": "../victim", "install": ["manifest.json"], "remove": []}))
+    (folder / runfolder.COMMIT).write_text(
+        json.dumps({"staging": "../victim", "install": ["manifest.json"], "remove": []})
+    )
     result = cli("metrics", folder, "--quiet")
     assert result.code == 2 and "outside the run folder's schema" in result.err
     assert (victim / "manifest.json").read_text() == "{}"
@@ -225,6 +247,7 @@ def _decoder(fail_after: int | None = None, folder: Path | None = None):
             raise KeyboardInterrupt("killed mid-traverse")
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
         return torch.tanh(z[:, :1, None, None] + torch.linspace(-1, 1, 8)[None, None, :, None]).expand(-1, 1, 8, 8)
+
     return decode
 
 

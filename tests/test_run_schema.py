@@ -22,8 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("latentviz", "dashboards", "reports")
 OWNER = ROOT / "latentviz" / "run.py"
 #: The run's files (every constant of run.py that is a file name with a suffix).
-FILE_NAMES = sorted({value for name, value in vars(runfolder).items() if name.isupper() and isinstance(value, str)
-                     and re.fullmatch(r"\.?\w+\.\w+", value)})
+FILE_NAMES = sorted(
+    {
+        value
+        for name, value in vars(runfolder).items()
+        if name.isupper() and isinstance(value, str) and re.fullmatch(r"\.?\w+\.\w+", value)
+    }
+)
 PREFIXES = (runfolder.Z_PREFIX, runfolder.LOGVAR_PREFIX, runfolder.FACTOR_PREFIX)  # latents.parquet's column prefixes
 METHODS = set(runfolder.PROJECTION_METHODS)
 #: (path relative to the root, start of the offending text): places allowed to spell a schema fact, with reasons.
@@ -78,9 +83,14 @@ def _offences(source: str) -> list[tuple[int, str]]:
             items = node.keys if isinstance(node, ast.Dict) else node.elts
             if len({item.value for item in items if isinstance(item, ast.Constant)} & METHODS) >= 2:
                 found.append((node.lineno, ast.unparse(node)))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr in ("rpartition", "rsplit") and node.args
-              and isinstance(node.args[0], ast.Constant) and node.args[0].value == "_"):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("rpartition", "rsplit")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value == "_"
+        ):
             found.append((node.lineno, ast.unparse(node)))
         elif isinstance(node, ast.JoinedStr):
             parts = node.values
@@ -118,10 +128,14 @@ def test_only_run_py_knows_the_schema():
             if path == OWNER:
                 continue
             rel = path.relative_to(ROOT).as_posix()
-            offenders += [f"{rel}:{line}: {text}" for line, text in _offences(path.read_text())
-                          if not any(rel == where and text.startswith(start) for where, start in ALLOWED)]
-    assert not offenders, "run folder schema spelled outside latentviz/run.py (use its constants and helpers):\n" + \
-        "\n".join(offenders)
+            offenders += [
+                f"{rel}:{line}: {text}"
+                for line, text in _offences(path.read_text())
+                if not any(rel == where and text.startswith(start) for where, start in ALLOWED)
+            ]
+    assert not offenders, (
+        "run folder schema spelled outside latentviz/run.py (use its constants and helpers):\n" + "\n".join(offenders)
+    )
 
 
 # -- the accessors ------------------------------------------------------------------------------------
@@ -152,18 +166,29 @@ def test_projection_accessors_round_trip_the_project_stage(tmp_path):
     # a second call replaces its method's map and keeps the others, in the canonical order
     project(run, methods="pca", dims=2, k=5, quiet=True)
     run = Run(tmp_path)
-    assert list(pd.read_parquet(tmp_path / "projections.parquet").columns) == \
-        ["id", "pca_0", "pca_1", "tsne_0", "tsne_1", "tsne_2"]
+    assert list(pd.read_parquet(tmp_path / "projections.parquet").columns) == [
+        "id",
+        "pca_0",
+        "pca_1",
+        "tsne_0",
+        "tsne_1",
+        "tsne_2",
+    ]
     assert run.projection_methods == {"pca": 2, "tsne": 3}
     np.testing.assert_array_equal(run.projection("tsne"), table[["tsne_0", "tsne_1", "tsne_2"]].to_numpy(np.float32))
 
 
 def test_projection_columns_parse_and_order():
     assert runfolder.projection_columns("tsne", 2) == ["tsne_0", "tsne_1"]
-    assert [runfolder.parse_projection_column(c) for c in ("umap_10", "id", "my_map_1", "pca_x")] == \
-        [("umap", 10), None, ("my_map", 1), None]
-    table = runfolder.projection_table(np.array(["a", "b"]), {"zmap": np.ones((2, 2)), "umap": np.zeros((2, 2)),
-                                                              "pca": np.zeros((2, 3))})
+    assert [runfolder.parse_projection_column(c) for c in ("umap_10", "id", "my_map_1", "pca_x")] == [
+        ("umap", 10),
+        None,
+        ("my_map", 1),
+        None,
+    ]
+    table = runfolder.projection_table(
+        np.array(["a", "b"]), {"zmap": np.ones((2, 2)), "umap": np.zeros((2, 2)), "pca": np.zeros((2, 3))}
+    )
     assert list(table.columns) == ["id", "pca_0", "pca_1", "pca_2", "umap_0", "umap_1", "zmap_0", "zmap_1"]
     assert runfolder.projection_methods(table.drop(columns=["pca_1"])) == {"pca": 1, "umap": 2, "zmap": 2}
     assert [runfolder.method_label(m) for m in ("pca", "tsne", "umap", "zmap")] == ["PCA", "t-SNE", "UMAP", "zmap"]

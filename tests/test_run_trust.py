@@ -19,7 +19,7 @@ import pytest
 import torch
 from test_cli_errors import assert_one_line_error
 
-MODELS = '''
+MODELS = """
 import pathlib
 with open({marker!r}, "a") as log:
     log.write("imported\\n")
@@ -40,9 +40,9 @@ class VAE(nn.Module):
 
     def decode(self, z):
         return torch.sigmoid(self.dec(z))
-'''
+"""
 
-DATA = '''
+DATA = """
 with open({marker!r}, "a") as log:
     log.write("imported\\n")
 
@@ -51,7 +51,7 @@ import torch
 
 def make():
     return torch.utils.data.TensorDataset(torch.rand(40, 6, generator=torch.Generator().manual_seed(0)))
-'''
+"""
 
 
 class _Payload:
@@ -66,8 +66,12 @@ class _Payload:
 
 def _state_dict(seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
-    return {"enc.weight": torch.randn(4, 6, generator=g), "enc.bias": torch.zeros(4),
-            "dec.weight": torch.randn(6, 2, generator=g), "dec.bias": torch.zeros(6)}
+    return {
+        "enc.weight": torch.randn(4, 6, generator=g),
+        "enc.bias": torch.zeros(4),
+        "dec.weight": torch.randn(6, 2, generator=g),
+        "dec.bias": torch.zeros(6),
+    }
 
 
 @pytest.fixture
@@ -94,8 +98,19 @@ def made_run(cli, project, tmp_path, monkeypatch):
     """A run encoded from the project folder with relative names (as typed there); markers cleared after."""
     folder, markers = project
     monkeypatch.chdir(folder)
-    result = cli("encode", "vae.pt", "--model", "mymodels.py:VAE", "--data", "mydata.py:make",
-                 "--out", tmp_path / "run", "--quiet", "--device", "cpu")
+    result = cli(
+        "encode",
+        "vae.pt",
+        "--model",
+        "mymodels.py:VAE",
+        "--data",
+        "mydata.py:make",
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     assert result.code == 0, result.err
     assert markers["model"].exists() and markers["data"].exists()
     for marker in markers.values():
@@ -131,14 +146,29 @@ def test_manifest_records_absolute_paths_and_hashes(made_run, project):
     assert model["checkpoint"] == str((folder / "vae.pt").resolve()) and model["sha256"] == _sha256(folder / "vae.pt")
     assert model["factory"] == f"{(folder / 'mymodels.py').resolve()}:VAE"
     assert model["factory_sha256"] == _sha256(folder / "mymodels.py")
-    assert data["spec"] == f"{(folder / 'mydata.py').resolve()}:make" and data["sha256"] == _sha256(folder / "mydata.py")
+    assert data["spec"] == f"{(folder / 'mydata.py').resolve()}:make" and data["sha256"] == _sha256(
+        folder / "mydata.py"
+    )
 
 
 def test_module_specs_stay_module_names(cli, tmp_path, vae_checkpoint):
     from conftest import SMALL_SHAPES, VAE_FACTORY
 
-    result = cli("encode", vae_checkpoint, "--model", VAE_FACTORY, "--data", SMALL_SHAPES, "--limit", "8",
-                 "--out", tmp_path / "run", "--quiet", "--device", "cpu")
+    result = cli(
+        "encode",
+        vae_checkpoint,
+        "--model",
+        VAE_FACTORY,
+        "--data",
+        SMALL_SHAPES,
+        "--limit",
+        "8",
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     assert result.code == 0, result.err
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["model"]["factory"] == VAE_FACTORY and manifest["model"]["factory_sha256"] is None
@@ -152,8 +182,15 @@ def test_copied_run_marked_trusted_with_a_malicious_pickle_runs_nothing(cli, mad
     evil = tmp_path / "evil.pt"
     torch.save(_Payload(marker), evil)
     # the colleague's manifest says trusted, names the pickle as a module and gives its true sha256
-    _edit_manifest(copy, checkpoint=str(evil), sha256=_sha256(evil), form="pickled_module", factory=None,
-                   factory_sha256=None, trusted=True)
+    _edit_manifest(
+        copy,
+        checkpoint=str(evil),
+        sha256=_sha256(evil),
+        form="pickled_module",
+        factory=None,
+        factory_sha256=None,
+        trusted=True,
+    )
     result = cli("traverse", copy, "--quiet", "--device", "cpu")
     assert_one_line_error(result, "evil.pt", "pickled module", "--trust-checkpoint")
     assert not marker.exists()
@@ -163,10 +200,23 @@ def test_copied_run_marked_trusted_with_a_malicious_pickle_runs_nothing(cli, mad
 def test_traverse_does_not_import_the_manifests_factory_without_trust(cli, made_run, other_user):
     run, markers = made_run
     result = cli("traverse", run, "--quiet", "--device", "cpu", "--no-gif", "--samples", "1", "--steps", "3")
-    assert_one_line_error(result, "the run's model was not reloaded", "mymodels.py is not trusted", "--trust-checkpoint")
+    assert_one_line_error(
+        result, "the run's model was not reloaded", "mymodels.py is not trusted", "--trust-checkpoint"
+    )
     assert not markers["model"].exists()
-    trusted = cli("traverse", run, "--quiet", "--device", "cpu", "--no-gif", "--samples", "1", "--steps", "3",
-                  "--trust-checkpoint")
+    trusted = cli(
+        "traverse",
+        run,
+        "--quiet",
+        "--device",
+        "cpu",
+        "--no-gif",
+        "--samples",
+        "1",
+        "--steps",
+        "3",
+        "--trust-checkpoint",
+    )
     assert trusted.code == 0, trusted.err
     assert markers["model"].exists() and (run / "traversals" / "traversals.json").exists()
 
@@ -262,7 +312,9 @@ def test_a_changed_dataset_file_is_refused(cli, made_run, project):
         handle.write("\n# changed\n")
     result = cli("metrics", run, "--device", "cpu", "--trust-checkpoint")
     assert result.code == 0, result.err
-    assert "changed since the run was made" in json.loads((run / "metrics.json").read_text())["skipped"]["trustworthiness"]
+    assert (
+        "changed since the run was made" in json.loads((run / "metrics.json").read_text())["skipped"]["trustworthiness"]
+    )
     assert not markers["data"].exists()
 
 
@@ -303,7 +355,7 @@ def test_python_api_reload_follows_the_same_rules(made_run, other_user):
     assert model.decode(torch.from_numpy(z[:2])).shape == (2, 6)
 
 
-GENERATOR = '''
+GENERATOR = """
 with open({marker!r}, "a") as log:
     log.write("imported\\n")
 
@@ -313,7 +365,7 @@ import torch
 def make():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Sigmoid())
-'''
+"""
 
 
 def test_sample_records_its_callable_checkpoint(cli, tmp_path, monkeypatch, fresh_imports, trust_store):

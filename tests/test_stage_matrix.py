@@ -57,8 +57,14 @@ def _import_parquet(folder: Path) -> list:
     """Labelled embeddings with string ids and metadata columns (text and integer)."""
     rng = _rng()
     labels = np.array(["cat", "dog", "bird"])[np.arange(N) % 3]
-    table = pd.DataFrame({"id": [f"item-{i:03d}" for i in range(N)], "label": labels,
-                          "source": np.where(np.arange(N) % 2, "web", "book"), "count": np.arange(N) % 7})
+    table = pd.DataFrame(
+        {
+            "id": [f"item-{i:03d}" for i in range(N)],
+            "label": labels,
+            "source": np.where(np.arange(N) % 2, "web", "book"),
+            "count": np.arange(N) % 7,
+        }
+    )
     for j in range(6):
         table[f"e{j}"] = (rng.normal(size=N) + (np.arange(N) % 3 == j % 3)).astype(np.float32)
     table.to_parquet(folder / "table.parquet")
@@ -88,8 +94,18 @@ def _encode_classifier_layer(folder: Path) -> list:
     table = pd.DataFrame({f"f{j}": x[:, j] for j in range(6)})
     table["label"] = (x[:, 0] > 0).astype(int)
     table.to_parquet(folder / "table.parquet")
-    return ["encode", _model("make_Classifier"), "--layer", "features", "--data", folder / "table.parquet",
-            "--features", ",".join(f"f{j}" for j in range(6)), "--device", "cpu"]
+    return [
+        "encode",
+        _model("make_Classifier"),
+        "--layer",
+        "features",
+        "--data",
+        folder / "table.parquet",
+        "--features",
+        ",".join(f"f{j}" for j in range(6)),
+        "--device",
+        "cpu",
+    ]
 
 
 def _encode_spatial(folder: Path) -> list:
@@ -117,12 +133,27 @@ def _encode_text(folder: Path) -> list:
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=60, special_tokens=special))
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")])
-    fast = BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]")
+        single="[CLS] $A [SEP]", special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")]
+    )
+    fast = BertTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     torch.manual_seed(0)
-    bert = BertModel(BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=8, num_hidden_layers=1,
-                                num_attention_heads=2, intermediate_size=16, max_position_embeddings=32))
+    bert = BertModel(
+        BertConfig(
+            vocab_size=tokenizer.get_vocab_size(),
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            max_position_embeddings=32,
+        )
+    )
     bert.save_pretrained(folder / "bert")
     fast.save_pretrained(folder / "bert")
     pd.DataFrame({"sentence": texts, "label": ["cat" in t for t in texts]}).to_csv(folder / "texts.csv", index=False)
@@ -156,8 +187,10 @@ REFUSALS: dict[tuple[str, str], str] = {
     ("import-parquet", "traverse"): NO_DECODER,
     ("encode-classifier-layer", "traverse"): NO_DECODER,
     ("encode-text", "traverse"): NO_DECODER,
-    **{(name, "drift"): "records no checkpoint or model-code sha256"  # imported latents name no model
-       for name in ("import-npy", "import-npy-nan-constant", "import-parquet")},
+    **{
+        (name, "drift"): "records no checkpoint or model-code sha256"  # imported latents name no model
+        for name in ("import-npy", "import-npy-nan-constant", "import-parquet")
+    },
 }
 
 
@@ -189,6 +222,7 @@ def built(tmp_path_factory) -> Callable[[str], Built]:
         if name not in cache:
             cache[name] = Built(name, tmp_path_factory.mktemp(name))
         return cache[name]
+
     return get
 
 
@@ -334,6 +368,7 @@ def _export_table(fmt: str, read: Callable[[Path], pd.DataFrame]) -> Callable[[B
             np.testing.assert_allclose(table[[f"z_{j}" for j in range(run.z.shape[1])]], run.z, rtol=1e-6)
             assert {"pca_0", "tsne_1", "umap_1"} <= set(table.columns)
         return result
+
     return stage
 
 
@@ -362,8 +397,9 @@ def stage_compare_pair(b: Built, tmp: Path) -> Result:
 
         soup = BeautifulSoup((tmp / "compare.html").read_text(), "html.parser")
         table = next(t for t in soup.find_all("table") if "linear CKA" in t.get_text())
-        head, row = ([" ".join(c.get_text(" ").split()) for c in tr.find_all(["th", "td"])]
-                     for tr in table.find_all("tr")[:2])
+        head, row = (
+            [" ".join(c.get_text(" ").split()) for c in tr.find_all(["th", "td"])] for tr in table.find_all("tr")[:2]
+        )
         cells = dict(zip(head, row, strict=True))
         assert cells["Runs"] == "run vs other"
         assert cells["linear CKA"].startswith("1.000") and cells["Procrustes distance"].startswith("0.000"), cells
@@ -372,8 +408,7 @@ def stage_compare_pair(b: Built, tmp: Path) -> Result:
 
 def stage_compare_series(b: Built, tmp: Path) -> Result:
     runs = [b.copy(tmp / f"epoch{step}", step=step) for step in (30, 10, 20)]
-    result = invoke("compare", *runs, "--order", "step", "--out", tmp / "series.html", "--permutations", "2",
-                    "--quiet")
+    result = invoke("compare", *runs, "--order", "step", "--out", tmp / "series.html", "--permutations", "2", "--quiet")
     if result.code == 0:
         html = (tmp / "series.html").read_text()
         assert html.index("epoch10") < html.index("epoch20") < html.index("epoch30")

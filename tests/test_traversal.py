@@ -43,10 +43,12 @@ def test_lerp_midpoint_is_the_mean():
 
 def _blob_decoder(dim: int):
     """Images (n, 1, 16, 16) of a vertical bar whose x position follows latent ``dim`` only."""
+
     def decode(z):
         xs = torch.arange(16.0).view(1, 1, 16)
         centre = 8 + 2.5 * z[:, dim].view(-1, 1, 1)
         return torch.exp(-((xs - centre) ** 2) / 3).expand(len(z), 16, 16)[:, None]
+
     return decode
 
 
@@ -86,7 +88,7 @@ def test_gif_has_the_requested_number_of_frames():
     constant = np.full((3, steps, 1, 8, 8), 0.5, dtype=np.float32)  # identical pictures in every frame
     moving = grid(_blob_decoder(0), np.zeros(2), dims=[0, 1], values=np.linspace(-2, 2, steps))
     for array in (constant, moving):
-        gif = Image.open(io.BytesIO(to_gif(array, tile_labels=["a", "b", "c"][:len(array)])))
+        gif = Image.open(io.BytesIO(to_gif(array, tile_labels=["a", "b", "c"][: len(array)])))
         assert gif.format == "GIF" and gif.n_frames == steps
 
 
@@ -103,12 +105,21 @@ def test_png_grid_has_the_expected_pixel_layout(tmp_path):
     for r in range(rows):
         for t in range(steps):
             y, x = r * (side + PAD), label_w + t * (side + PAD)
-            tile = image[y:y + side, x:x + side]
+            tile = image[y : y + side, x : x + side]
             assert np.all(tile == round(levels[r, t] * 255)), (r, t)
-            assert np.all(image[y:y + side, x + side:x + side + PAD] == 255)  # white gap after each tile
+            assert np.all(image[y : y + side, x + side : x + side + PAD] == 255)  # white gap after each tile
 
-    labelled = Image.open(io.BytesIO(to_png(array, row_labels=["z0  KL 1.2", "z1  KL 0.0"], marks=[False, True],
-                                            col_labels=["-1", "0", "+1"], title="sample 3")))
+    labelled = Image.open(
+        io.BytesIO(
+            to_png(
+                array,
+                row_labels=["z0  KL 1.2", "z1  KL 0.0"],
+                marks=[False, True],
+                col_labels=["-1", "0", "+1"],
+                title="sample 3",
+            )
+        )
+    )
     assert labelled.width > image.shape[1] and labelled.height > image.shape[0]
 
 

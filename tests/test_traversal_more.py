@@ -24,8 +24,11 @@ def _index(run_path) -> dict:
 
 
 def _user_directions(index: dict) -> dict:
-    return {e["direction"]["name"]: e for e in index["files"] if e["kind"] == "direction"
-            and e["direction"]["method"] == "file"}
+    return {
+        e["direction"]["name"]: e
+        for e in index["files"]
+        if e["kind"] == "direction" and e["direction"]["method"] == "file"
+    }
 
 
 class _Recorder:
@@ -211,8 +214,21 @@ def test_spatial_latents_are_traversed_channel_by_channel(tmp_path, cli, monkeyp
 # -- generator-only runs ------------------------------------------------------------------------------------------
 def test_generator_runs_get_grids_around_prior_samples(tmp_path, vae_checkpoint, cli):
     run = tmp_path / "g"
-    result = cli("sample", vae_checkpoint, "--model", VAE_FACTORY, "--out", run, "--latent-dim", "8",
-                 "--n", "20", "--seed", "3", "--quiet")
+    result = cli(
+        "sample",
+        vae_checkpoint,
+        "--model",
+        VAE_FACTORY,
+        "--out",
+        run,
+        "--latent-dim",
+        "8",
+        "--n",
+        "20",
+        "--seed",
+        "3",
+        "--quiet",
+    )
     assert result.code == 0, result.err
     result = cli("traverse", run, "--samples", "2", "--steps", str(STEPS), "--dims", "0,1", "--no-gif", "--quiet")
     assert result.code == 0, result.err
@@ -241,8 +257,24 @@ def prior_run(tmp_path_factory, vae_run):
     vectors[0, [0, 1]] = [3.0, 4.0]
     vectors[1, 7] = -2.0
     np.save(run.parent / "two.npy", vectors)
-    result = invoke("traverse", run, "--ids", ",".join(IDS), "--dims", "0,3", "--mode", "prior", "--range", "2",
-                    "--steps", str(STEPS), "--no-gif", "--direction", run.parent / "two.npy", "--quiet")
+    result = invoke(
+        "traverse",
+        run,
+        "--ids",
+        ",".join(IDS),
+        "--dims",
+        "0,3",
+        "--mode",
+        "prior",
+        "--range",
+        "2",
+        "--steps",
+        str(STEPS),
+        "--no-gif",
+        "--direction",
+        run.parent / "two.npy",
+        "--quiet",
+    )
     assert result.code == 0, result.err
     return run, vectors
 
@@ -295,8 +327,9 @@ def test_direction_file_with_one_row_moves_the_codes_along_that_unit_vector(tmp_
     shutil.copytree(skewed_run, run)
     np.save(tmp_path / "u.npy", np.array([1.0, 2.0, 0.0]))
     recorder = _Recorder()
-    index = traverse(run, model=recorder, samples=2, steps=STEPS, gif=False, quiet=True,
-                     direction_file=tmp_path / "u.npy")
+    index = traverse(
+        run, model=recorder, samples=2, steps=STEPS, gif=False, quiet=True, direction_file=tmp_path / "u.npy"
+    )
     entry = _user_directions(index)["u"]
     u = np.array([1.0, 2.0, 0.0]) / np.sqrt(5)
     np.testing.assert_allclose(entry["direction"]["vector"], u, atol=1e-6)
@@ -317,8 +350,9 @@ def test_direction_file_whose_rows_are_not_codes_is_refused(tmp_path, skewed_run
     shutil.copytree(skewed_run, run)
     np.save(tmp_path / "bad.npy", np.ones(shape))
     with pytest.raises(InputError, match=r"does not fit latents of dimension 3; give shape \(3,\) or \(k, 3\)"):
-        traverse(run, model=_Recorder(), samples=1, steps=STEPS, gif=False, quiet=True,
-                 direction_file=tmp_path / "bad.npy")
+        traverse(
+            run, model=_Recorder(), samples=1, steps=STEPS, gif=False, quiet=True, direction_file=tmp_path / "bad.npy"
+        )
 
 
 # -- quantile mode ------------------------------------------------------------------------------------------------

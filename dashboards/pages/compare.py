@@ -36,18 +36,29 @@ def panel_figure(store, data, method: str, color: str) -> dict:
     from latentviz.figures import projection_scatter
 
     metadata, _ = data.metadata(None, method)
-    fig = projection_scatter(store.aligned(data.id, method), metadata, method=method, highlight=[],
-                             max_points=data.budget, seed=data.seed, height=440, title=data.name,
-                             webgl_above=logic.WEBGL_ABOVE)
+    fig = projection_scatter(
+        store.aligned(data.id, method),
+        metadata,
+        method=method,
+        highlight=[],
+        max_points=data.budget,
+        seed=data.seed,
+        height=440,
+        title=data.name,
+        webgl_above=logic.WEBGL_ABOVE,
+    )
     fig.update_layout(dragmode="select", uirevision=f"compare-{data.id}", legend={"orientation": "h", "y": -0.08})
     return painted(fig, data, color, method)
 
 
 def color_options(store) -> list[dict]:
     """The Compare page's colour-by choices."""
-    return [{"label": f"agreement with {next(iter(store)).name} (k-NN Jaccard)", "value": "run_agreement"},
-            {"label": "map faithfulness (latent neighbours kept)", "value": "agreement"},
-            {"label": "label", "value": "label"}, {"label": "nothing", "value": "none"}]
+    return [
+        {"label": f"agreement with {next(iter(store)).name} (k-NN Jaccard)", "value": "run_agreement"},
+        {"label": "map faithfulness (latent neighbours kept)", "value": "agreement"},
+        {"label": "label", "value": "label"},
+        {"label": "nothing", "value": "none"},
+    ]
 
 
 def unmatched(store) -> str | None:
@@ -56,8 +67,10 @@ def unmatched(store) -> str | None:
     for data in runs[1:]:
         shared = store.shared_ids[data.id]
         if shared < MIN_SHARED:
-            return (f"Compare needs encodings of the same samples: {data.name} shares {shared:,} sample ids with "
-                    f"{runs[0].name}, and at least {MIN_SHARED} are needed (rows are matched by id).")
+            return (
+                f"Compare needs encodings of the same samples: {data.name} shares {shared:,} sample ids with "
+                f"{runs[0].name}, and at least {MIN_SHARED} are needed (rows are matched by id)."
+            )
     return None
 
 
@@ -75,23 +88,48 @@ def layout(store, run_id: str, *, focus=None):
     runs = list(store)
     color = "run_agreement"
     aligned = f"maps aligned to {runs[0].name} (Procrustes on shared ids)"
-    return html.Div(className="lv-stack", children=[
-        html.Div(className="lv-controls", children=[
-            _parts.control("colour by", dcc.Dropdown(id=ids.compare_color(SCOPE), value=color, clearable=False,
-                                                     options=color_options(store)), wide=True),
-            html.Div(aligned, className="lv-note"),
-            html.Div(id=ids.compare_note(SCOPE), className="lv-note lv-note--strong"),
-        ]),
-        html.Div(className="lv-compare-panels", style={"--lv-cols": str(min(3, len(runs)))}, children=[
-            html.Div(className="lv-card", children=dcc.Graph(
-                id=ids.compare_graph(d.id), figure=panel_figure(store, d, method, color),
-                config=_parts.SCATTER_CONFIG)) for d in runs]),
-        html.Div(className="lv-grid-2", children=[
-            html.Div(className="lv-card", children=[html.H3("Metrics"), delta_table(store)]),
-            similarity_card(store),
-        ]),
-        series_card(store, method),
-    ])
+    return html.Div(
+        className="lv-stack",
+        children=[
+            html.Div(
+                className="lv-controls",
+                children=[
+                    _parts.control(
+                        "colour by",
+                        dcc.Dropdown(
+                            id=ids.compare_color(SCOPE), value=color, clearable=False, options=color_options(store)
+                        ),
+                        wide=True,
+                    ),
+                    html.Div(aligned, className="lv-note"),
+                    html.Div(id=ids.compare_note(SCOPE), className="lv-note lv-note--strong"),
+                ],
+            ),
+            html.Div(
+                className="lv-compare-panels",
+                style={"--lv-cols": str(min(3, len(runs)))},
+                children=[
+                    html.Div(
+                        className="lv-card",
+                        children=dcc.Graph(
+                            id=ids.compare_graph(d.id),
+                            figure=panel_figure(store, d, method, color),
+                            config=_parts.SCATTER_CONFIG,
+                        ),
+                    )
+                    for d in runs
+                ],
+            ),
+            html.Div(
+                className="lv-grid-2",
+                children=[
+                    html.Div(className="lv-card", children=[html.H3("Metrics"), delta_table(store)]),
+                    similarity_card(store),
+                ],
+            ),
+            series_card(store, method),
+        ],
+    )
 
 
 def delta_table(store):
@@ -104,27 +142,39 @@ def delta_table(store):
     items = logic.metric_deltas({d.id: metric_values(d.run.metrics) for d in runs}, metric_facts())
     if not items:
         return _parts.hint("No run has metrics yet (latentviz metrics RUN).")
-    head = html.Tr([html.Th("metric")] + [html.Th(d.name, className="lv-num") for d in runs] +
-                   [html.Th("change", className="lv-num", title=f"{runs[-1].name} minus {runs[0].name}")])
+    head = html.Tr(
+        [html.Th("metric")]
+        + [html.Th(d.name, className="lv-num") for d in runs]
+        + [html.Th("change", className="lv-num", title=f"{runs[-1].name} minus {runs[0].name}")]
+    )
     body, group = [], None
     for row in items:
         if row["group"] and row["group"] != group:
             group = row["group"]
             body.append(html.Tr(html.Td(group, colSpan=len(runs) + 2, className="lv-group")))
         better = {True: " lv-good", False: " lv-bad"}.get(row["better"], "")
-        body.append(html.Tr([html.Td(row["metric"], className="lv-mono")] +
-                            [html.Td(num(row[d.id]), className="lv-num") for d in runs] +
-                            [html.Td(num(row["delta"]), className="lv-num" + better)]))
-    return html.Div(className="lv-scroll", children=html.Table(
-        className="lv-table", children=[html.Thead(head), html.Tbody(body)]))
+        body.append(
+            html.Tr(
+                [html.Td(row["metric"], className="lv-mono")]
+                + [html.Td(num(row[d.id]), className="lv-num") for d in runs]
+                + [html.Td(num(row["delta"]), className="lv-num" + better)]
+            )
+        )
+    return html.Div(
+        className="lv-scroll", children=html.Table(className="lv-table", children=[html.Thead(head), html.Tbody(body)])
+    )
 
 
 def similarity_card(store):
     from latentviz import figures as lvf
 
     score = store.comparison().scores["linear_cka"]
-    figure = lvf.similarity_heatmap(score.values, names=[d.name for d in store], baseline=score.chance,
-                                    title=f"Similarity of the runs ({score.similarity.label})")
+    figure = lvf.similarity_heatmap(
+        score.values,
+        names=[d.name for d in store],
+        baseline=score.chance,
+        title=f"Similarity of the runs ({score.similarity.label})",
+    )
     return html.Div(className="lv-card", children=dcc.Graph(figure=figure, config={"displaylogo": False}))
 
 
@@ -135,17 +185,37 @@ def series_card(store, method: str):
     if order is None:
         return None
     steps = [runs[i].run.manifest.get("step", runs[i].run.manifest.get("epoch")) for i in order]
-    return html.Div(className="lv-card", children=[
-        html.H3("Checkpoint series"),
-        html.Div(className="lv-step-slider", children=dcc.Slider(
-            id=ids.step_slider(SCOPE), min=0, max=len(order) - 1, step=1, value=0, allow_direct_input=False,
-            marks={k: f"step {steps[k]}" for k in range(len(order))})),
-        html.Div(className="lv-grid-2 lv-top", children=[
-            dcc.Graph(id=ids.step_graph(SCOPE), figure=panel_figure(store, runs[order[0]], method, "label"),
-                      config={"displaylogo": False}),
-            dcc.Graph(figure=metric_series_figure([runs[i] for i in order], steps), config={"displaylogo": False}),
-        ]),
-    ])
+    return html.Div(
+        className="lv-card",
+        children=[
+            html.H3("Checkpoint series"),
+            html.Div(
+                className="lv-step-slider",
+                children=dcc.Slider(
+                    id=ids.step_slider(SCOPE),
+                    min=0,
+                    max=len(order) - 1,
+                    step=1,
+                    value=0,
+                    allow_direct_input=False,
+                    marks={k: f"step {steps[k]}" for k in range(len(order))},
+                ),
+            ),
+            html.Div(
+                className="lv-grid-2 lv-top",
+                children=[
+                    dcc.Graph(
+                        id=ids.step_graph(SCOPE),
+                        figure=panel_figure(store, runs[order[0]], method, "label"),
+                        config={"displaylogo": False},
+                    ),
+                    dcc.Graph(
+                        figure=metric_series_figure([runs[i] for i in order], steps), config={"displaylogo": False}
+                    ),
+                ],
+            ),
+        ],
+    )
 
 
 def metric_series_figure(runs, steps):
@@ -162,9 +232,13 @@ def metric_series_figure(runs, steps):
 def register(app, store) -> None:
     _parts.sharp_on_dense_screens(app, ids.compare_graph(MATCH))
 
-    @app.callback(Output(ids.compare_graph(ALL), "figure"), Output(ids.compare_note(SCOPE), "children"),
-                  Input(ids.compare_graph(ALL), "selectedData"), State(ids.compare_graph(ALL), "id"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(ids.compare_graph(ALL), "figure"),
+        Output(ids.compare_note(SCOPE), "children"),
+        Input(ids.compare_graph(ALL), "selectedData"),
+        State(ids.compare_graph(ALL), "id"),
+        prevent_initial_call=True,
+    )
     def link(selections, graph_ids):
         source = ctx.triggered_id
         if not isinstance(source, dict):
@@ -186,15 +260,20 @@ def register(app, store) -> None:
         note = "" if selected is None else f"{len(rows):,} selected in {data.name}, highlighted in every run"
         return patches, note
 
-    @app.callback(Output(ids.compare_graph(ALL), "figure", allow_duplicate=True), Input(ids.compare_color(SCOPE), "value"),
-                  State(ids.compare_graph(ALL), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.compare_graph(ALL), "figure", allow_duplicate=True),
+        Input(ids.compare_color(SCOPE), "value"),
+        State(ids.compare_graph(ALL), "id"),
+        prevent_initial_call=True,
+    )
     def recolor(color, graph_ids):
         color = logic.one_of(color, [o["value"] for o in color_options(store)], name="colour by")
         method = common_method(store)
         return [panel_figure(store, store[run], method, color) for run in checked_panels(store, graph_ids)]
 
-    @app.callback(Output(ids.step_graph(SCOPE), "figure"), Input(ids.step_slider(SCOPE), "value"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(ids.step_graph(SCOPE), "figure"), Input(ids.step_slider(SCOPE), "value"), prevent_initial_call=True
+    )
     def step(position):
         order = series_order([d.run for d in store])
         position = int(logic.clamp(position, 0, len(order) - 1, name="step"))

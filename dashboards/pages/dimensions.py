@@ -21,8 +21,17 @@ def figures(data) -> list[tuple[str, object]]:
     out.append(("correlation", lvf.correlation_heatmap(z)))
     mi = mutual_information(data.run.metrics, z.shape[1], len(data.run.factor_names))
     if mi is not None:
-        out.append(("mi", lvf.mi_heatmap(mi, latent_names=[f"z{j}" for j in range(z.shape[1])],
-                                         factor_names=data.run.factor_names, normalized=False)))
+        out.append(
+            (
+                "mi",
+                lvf.mi_heatmap(
+                    mi,
+                    latent_names=[f"z{j}" for j in range(z.shape[1])],
+                    factor_names=data.run.factor_names,
+                    normalized=False,
+                ),
+            )
+        )
     return out
 
 
@@ -39,13 +48,24 @@ def layout(store, run_id: str, *, focus=None):
     data = store[run_id]
     panels = figures(data)
     wide = {"histograms"}
-    cards = [html.Div(className="lv-card" + (" lv-span-2" if name in wide else ""), children=dcc.Graph(
-        id=ids.dimension_figure(data.id, name=name), figure=fig, config={"displaylogo": False}))
-        for name, fig in panels]
+    cards = [
+        html.Div(
+            className="lv-card" + (" lv-span-2" if name in wide else ""),
+            children=dcc.Graph(id=ids.dimension_figure(data.id, name=name), figure=fig, config={"displaylogo": False}),
+        )
+        for name, fig in panels
+    ]
     has_mi = mutual_information(data.run.metrics, data.z.shape[1], len(data.run.factor_names)) is not None
-    notes = [] if has_mi or not data.run.factor_names else [
-        _parts.hint("Latent × factor mutual information appears once the metrics stage has run "
-                    f"(latentviz metrics {data.path}).")]
+    notes = (
+        []
+        if has_mi or not data.run.factor_names
+        else [
+            _parts.hint(
+                "Latent × factor mutual information appears once the metrics stage has run "
+                f"(latentviz metrics {data.path})."
+            )
+        ]
+    )
     return html.Div(className="lv-grid-2", children=cards + notes)
 
 

@@ -31,47 +31,107 @@ def layout(store, run_id: str, *, focus=None):
     color = "label" if data.labels is not None else "none"
     r = data.id
     figure = scatter(data, method, 2, color)
-    return html.Div(className="lv-explore", children=[
-        html.Div(className="lv-controls", children=[
-            _parts.control("projection", dcc.Dropdown(
-                id=ids.projection(r), value=method, clearable=False, searchable=False,
-                options=[{"label": method_label(m), "value": m} for m in data.methods])),
-            _parts.control("view", dcc.RadioItems(
-                id=ids.dims(r), value=2, inline=True, className="lv-radio",
-                options=[{"label": "2-D", "value": 2}, {"label": "3-D", "value": 3, "disabled": max(data.methods.values()) < 3}])),
-            _parts.control("colour by", dcc.Dropdown(id=ids.color(r), value=color, clearable=False,
-                                                     options=data.color_options()), wide=True),
-            _parts.control("find id or label", dcc.Input(id=ids.search(r), type="search", debounce=True,
-                                                         maxLength=SEARCH_MAX_CHARS, placeholder="e.g. 17 or circle",
-                                                         className="lv-input")),
-            html.Div(id=ids.search_note(r), className="lv-note"),
-            html.Div(className="lv-spacer"),
-            html.Button("Export selection (CSV)", id=ids.export(r), className="lv-button", n_clicks=0),
-            dcc.Download(id=ids.download(r)),
-        ]),
-        html.Div(className="lv-explore-body", children=[
-            html.Div(className="lv-card lv-graph-card", children=[
-                dcc.Graph(id=ids.graph(r), figure=figure, className="lv-graph",
-                          config={**_parts.SCATTER_CONFIG, "modeBarButtonsToRemove": ["autoScale2d", "toImage"]}),
-                dcc.Tooltip(id=ids.tooltip(r), direction="right", className="lv-tooltip"),
-            ]),
-            html.Aside(className="lv-side", children=[
-                html.Section(className="lv-card", children=[
-                    html.H3("Nearest neighbours"),
-                    html.Div(id=ids.neighbours(r), children=_parts.hint("Click a point to list its nearest neighbours "
-                                                                        "in the latent space.")),
-                ]),
-                html.Section(className="lv-card", children=[
-                    html.H3("Selection"),
-                    html.Div(id=ids.gallery(r), children=_parts.hint("Drag a box or lasso on the map to select points.")),
-                ]),
-                cluster_card(data),
-            ]),
-        ]),
-        dcc.Store(id=ids.selection(r), data=None),
-        dcc.Store(id=ids.legend(r), data=legend_count(figure)),
-        dcc.Store(id=ids.view(r), data=None),
-    ])
+    return html.Div(
+        className="lv-explore",
+        children=[
+            html.Div(
+                className="lv-controls",
+                children=[
+                    _parts.control(
+                        "projection",
+                        dcc.Dropdown(
+                            id=ids.projection(r),
+                            value=method,
+                            clearable=False,
+                            searchable=False,
+                            options=[{"label": method_label(m), "value": m} for m in data.methods],
+                        ),
+                    ),
+                    _parts.control(
+                        "view",
+                        dcc.RadioItems(
+                            id=ids.dims(r),
+                            value=2,
+                            inline=True,
+                            className="lv-radio",
+                            options=[
+                                {"label": "2-D", "value": 2},
+                                {"label": "3-D", "value": 3, "disabled": max(data.methods.values()) < 3},
+                            ],
+                        ),
+                    ),
+                    _parts.control(
+                        "colour by",
+                        dcc.Dropdown(id=ids.color(r), value=color, clearable=False, options=data.color_options()),
+                        wide=True,
+                    ),
+                    _parts.control(
+                        "find id or label",
+                        dcc.Input(
+                            id=ids.search(r),
+                            type="search",
+                            debounce=True,
+                            maxLength=SEARCH_MAX_CHARS,
+                            placeholder="e.g. 17 or circle",
+                            className="lv-input",
+                        ),
+                    ),
+                    html.Div(id=ids.search_note(r), className="lv-note"),
+                    html.Div(className="lv-spacer"),
+                    html.Button("Export selection (CSV)", id=ids.export(r), className="lv-button", n_clicks=0),
+                    dcc.Download(id=ids.download(r)),
+                ],
+            ),
+            html.Div(
+                className="lv-explore-body",
+                children=[
+                    html.Div(
+                        className="lv-card lv-graph-card",
+                        children=[
+                            dcc.Graph(
+                                id=ids.graph(r),
+                                figure=figure,
+                                className="lv-graph",
+                                config={**_parts.SCATTER_CONFIG, "modeBarButtonsToRemove": ["autoScale2d", "toImage"]},
+                            ),
+                            dcc.Tooltip(id=ids.tooltip(r), direction="right", className="lv-tooltip"),
+                        ],
+                    ),
+                    html.Aside(
+                        className="lv-side",
+                        children=[
+                            html.Section(
+                                className="lv-card",
+                                children=[
+                                    html.H3("Nearest neighbours"),
+                                    html.Div(
+                                        id=ids.neighbours(r),
+                                        children=_parts.hint(
+                                            "Click a point to list its nearest neighbours in the latent space."
+                                        ),
+                                    ),
+                                ],
+                            ),
+                            html.Section(
+                                className="lv-card",
+                                children=[
+                                    html.H3("Selection"),
+                                    html.Div(
+                                        id=ids.gallery(r),
+                                        children=_parts.hint("Drag a box or lasso on the map to select points."),
+                                    ),
+                                ],
+                            ),
+                            cluster_card(data),
+                        ],
+                    ),
+                ],
+            ),
+            dcc.Store(id=ids.selection(r), data=None),
+            dcc.Store(id=ids.legend(r), data=legend_count(figure)),
+            dcc.Store(id=ids.view(r), data=None),
+        ],
+    )
 
 
 #: Entries of the cluster list, at most (the largest clusters).
@@ -94,19 +154,42 @@ def cluster_card(data):
         purity = "" if entry["purity"] is None else f" · purity {entry['purity']:.0%}"
         pair = None
         if k < len(pictures):
-            pair = html.Span(className="lv-cluster-pair", children=[
-                html.Img(src=uri, className="lv-img", title=f"decoded {what} of cluster {entry['cluster']}")
-                for uri, what in zip(pictures[k], ("centroid", "medoid"), strict=True)])
-        items.append(html.Li(html.Button(
-            id=ids.cluster_item(data.id, cluster=entry["cluster"]), n_clicks=0, className="lv-cluster",
-            children=[pair, html.Strong(f"cluster {entry['cluster']}"), f" · {entry['size']:,} points{purity}",
-                      html.Span(f" {entry['top_labels']}" if entry["top_labels"] else "", className="lv-muted")])))
-    note = (_parts.hint(f"the {CLUSTERS_LISTED} largest of {len(entries):,} clusters")
-            if len(entries) > CLUSTERS_LISTED else None)
-    return html.Section(className="lv-card", children=[
-        html.H3("Clusters"), html.Ol(className="lv-clusters", children=items), note,
-        _parts.hint("Click a cluster to select its points."),
-    ])
+            pair = html.Span(
+                className="lv-cluster-pair",
+                children=[
+                    html.Img(src=uri, className="lv-img", title=f"decoded {what} of cluster {entry['cluster']}")
+                    for uri, what in zip(pictures[k], ("centroid", "medoid"), strict=True)
+                ],
+            )
+        items.append(
+            html.Li(
+                html.Button(
+                    id=ids.cluster_item(data.id, cluster=entry["cluster"]),
+                    n_clicks=0,
+                    className="lv-cluster",
+                    children=[
+                        pair,
+                        html.Strong(f"cluster {entry['cluster']}"),
+                        f" · {entry['size']:,} points{purity}",
+                        html.Span(f" {entry['top_labels']}" if entry["top_labels"] else "", className="lv-muted"),
+                    ],
+                )
+            )
+        )
+    note = (
+        _parts.hint(f"the {CLUSTERS_LISTED} largest of {len(entries):,} clusters")
+        if len(entries) > CLUSTERS_LISTED
+        else None
+    )
+    return html.Section(
+        className="lv-card",
+        children=[
+            html.H3("Clusters"),
+            html.Ol(className="lv-clusters", children=items),
+            note,
+            _parts.hint("Click a cluster to select its points."),
+        ],
+    )
 
 
 def decoded_pairs(data, entries) -> list[tuple[str, str]]:
@@ -138,8 +221,16 @@ def scatter(data, method: str, dims: int, color: str | None) -> dict:
     if three_d:
         fig = projection_scatter_3d(frame, metadata, method=method, max_points=data.budget, seed=data.seed)
     else:
-        fig = figures.projection_scatter(frame, metadata, method=method, highlight=[], max_points=data.budget,
-                                          seed=data.seed, height=600, webgl_above=logic.WEBGL_ABOVE)
+        fig = figures.projection_scatter(
+            frame,
+            metadata,
+            method=method,
+            highlight=[],
+            max_points=data.budget,
+            seed=data.seed,
+            height=600,
+            webgl_above=logic.WEBGL_ABOVE,
+        )
         fig.update_layout(dragmode="select")
     fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
     fig.update_layout(uirevision=f"{data.id}-{method}-{dims}", margin={"t": 56, "r": 8}, height=None, autosize=True)
@@ -156,8 +247,9 @@ def painted(fig, data, color: str | None, method: str, *, three_d: bool = False)
     return figure
 
 
-def colors_of(data, color: str | None, method: str, *, three_d: bool = False,
-              rows=None) -> tuple[dict | None, str | None]:
+def colors_of(
+    data, color: str | None, method: str, *, three_d: bool = False, rows=None
+) -> tuple[dict | None, str | None]:
     """``scatter_colors`` of a colour-by choice for the drawn rows, and its legend title; (None, None) for none.
 
     ``rows`` are the points drawn over a density image (default: the display sample); they take
@@ -169,12 +261,16 @@ def colors_of(data, color: str | None, method: str, *, three_d: bool = False,
     whole: dict = {}
     if rows is not None:
         coloring = data.density_coloring(color, method)
-        whole = {"categories": list(coloring["categories"].categories)} if "categories" in coloring \
+        whole = (
+            {"categories": list(coloring["categories"].categories)}
+            if "categories" in coloring
             else {"span": coloring["span"]}
+        )
     rows = data.shown if rows is None else rows
     rgb = figures.uses_webgl(len(data.shown), logic.WEBGL_ABOVE) and not three_d
-    colors = figures.scatter_colors(np.asarray(values)[rows], name=figures.display_name(column), rgb=rgb,
-                                     mode=logic.color_mode(color)[1], **whole)
+    colors = figures.scatter_colors(
+        np.asarray(values)[rows], name=figures.display_name(column), rgb=rgb, mode=logic.color_mode(color)[1], **whole
+    )
     if three_d:
         colors["legend"] = [legend_3d(trace) for trace in colors["legend"]]
     return colors, figures.display_name(column)
@@ -200,8 +296,15 @@ def dense_scatter(data, method: str, color: str | None) -> dict:
     once they fit the budget (see :func:`dense_update`); the builder's layout, as :func:`scatter` has it."""
     empty = data.projections.iloc[:0]
     fig = figures.projection_scatter(empty, None, method=method, highlight=[], height=600, webgl_above=-1)
-    fig.update_layout(dragmode="select", uirevision=f"{data.id}-{method}-2", margin={"t": 56, "r": 8}, height=None,
-                      autosize=True, legend={"title": {"text": ""}}, title={"subtitle": {"text": ""}})
+    fig.update_layout(
+        dragmode="select",
+        uirevision=f"{data.id}-{method}-2",
+        margin={"t": 56, "r": 8},
+        height=None,
+        autosize=True,
+        legend={"title": {"text": ""}},
+        title={"subtitle": {"text": ""}},
+    )
     fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
     figure = fig.to_plotly_json()
     dense_update(figure, data, method, color, None, 0)
@@ -233,9 +336,12 @@ def dense_update(target, data, method: str, color: str | None, view, n_legend: i
     target["layout"]["images"] = [image]
     if view is None:  # the whole map, by explicit ranges: plotly's autorange would fit the (few or no) points drawn
         target["layout"]["xaxis"]["range"], target["layout"]["yaxis"]["range"] = list(x_range), list(y_range)
-    shown = f"{len(drawn):,} points drawn" if len(drawn) else f"zoom in to {data.budget:,} points to see them one by one"
-    target["layout"]["title"]["subtitle"]["text"] = (f"all {data.n:,} points as density, {len(visible):,} in view; "
-                                                     + shown)
+    shown = (
+        f"{len(drawn):,} points drawn" if len(drawn) else f"zoom in to {data.budget:,} points to see them one by one"
+    )
+    target["layout"]["title"]["subtitle"]["text"] = (
+        f"all {data.n:,} points as density, {len(visible):,} in view; " + shown
+    )
     return len(colors["legend"]) if colors else 0
 
 
@@ -264,10 +370,16 @@ def row_of_point(data, point: dict) -> int | None:
 def register(app, store) -> None:
     _parts.sharp_on_dense_screens(app, ids.graph(MATCH))
 
-    @app.callback(Output(ids.graph(MATCH), "figure"), Output(ids.legend(MATCH), "data"),
-                  Output(ids.view(MATCH), "data", allow_duplicate=True),
-                  Input(ids.projection(MATCH), "value"), Input(ids.dims(MATCH), "value"),
-                  State(ids.color(MATCH), "value"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.graph(MATCH), "figure"),
+        Output(ids.legend(MATCH), "data"),
+        Output(ids.view(MATCH), "data", allow_duplicate=True),
+        Input(ids.projection(MATCH), "value"),
+        Input(ids.dims(MATCH), "value"),
+        State(ids.color(MATCH), "value"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
     def redraw(method, dims, color, gid):
         data = store[gid["run"]]
         checked_view(data, method, dims, color)
@@ -283,13 +395,23 @@ def register(app, store) -> None:
             if (!L || !L.xaxis || !L.xaxis.range) { return window.dash_clientside.no_update; }
             return {x: L.xaxis.range.slice(), y: L.yaxis.range.slice(), w: Math.round(L._size.w), h: Math.round(L._size.h)};
         }""",
-        Output(ids.view(MATCH), "data"), Input(ids.graph(MATCH), "relayoutData"), State(ids.graph(MATCH), "id"),
-        prevent_initial_call=True)
+        Output(ids.view(MATCH), "data"),
+        Input(ids.graph(MATCH), "relayoutData"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
 
-    @app.callback(Output(ids.graph(MATCH), "figure", allow_duplicate=True),
-                  Output(ids.legend(MATCH), "data", allow_duplicate=True), Input(ids.view(MATCH), "data"),
-                  State(ids.color(MATCH), "value"), State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"),
-                  State(ids.legend(MATCH), "data"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.graph(MATCH), "figure", allow_duplicate=True),
+        Output(ids.legend(MATCH), "data", allow_duplicate=True),
+        Input(ids.view(MATCH), "data"),
+        State(ids.color(MATCH), "value"),
+        State(ids.projection(MATCH), "value"),
+        State(ids.dims(MATCH), "value"),
+        State(ids.legend(MATCH), "data"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
     def refocus(view, color, method, dims, n_legend, gid):
         data = store[gid["run"]]
         checked_view(data, method, dims, color)
@@ -298,10 +420,17 @@ def register(app, store) -> None:
         patch = Patch()
         return patch, dense_update(patch, data, method, color, logic.check_view(view), n_legend or 0)
 
-    @app.callback(Output(ids.graph(MATCH), "figure", allow_duplicate=True),
-                  Output(ids.legend(MATCH), "data", allow_duplicate=True), Input(ids.color(MATCH), "value"),
-                  State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"), State(ids.legend(MATCH), "data"),
-                  State(ids.view(MATCH), "data"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.graph(MATCH), "figure", allow_duplicate=True),
+        Output(ids.legend(MATCH), "data", allow_duplicate=True),
+        Input(ids.color(MATCH), "value"),
+        State(ids.projection(MATCH), "value"),
+        State(ids.dims(MATCH), "value"),
+        State(ids.legend(MATCH), "data"),
+        State(ids.view(MATCH), "data"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
     def recolor(color, method, dims, n_legend, view, gid):
         data = store[gid["run"]]
         checked_view(data, method, dims, color)
@@ -311,36 +440,56 @@ def register(app, store) -> None:
         colors, title = colors_of(data, color, method, three_d=dims == 3 and data.methods.get(method, 2) >= 3)
         return paint(Patch(), colors, n_legend or 0, title=title), len(colors["legend"]) if colors else 0
 
-    @app.callback(Output(ids.selection(MATCH), "data"), Input(ids.graph(MATCH), "selectedData"),
-                  State(ids.projection(MATCH), "value"), State(ids.dims(MATCH), "value"), State(ids.graph(MATCH), "id"))
+    @app.callback(
+        Output(ids.selection(MATCH), "data"),
+        Input(ids.graph(MATCH), "selectedData"),
+        State(ids.projection(MATCH), "value"),
+        State(ids.dims(MATCH), "value"),
+        State(ids.graph(MATCH), "id"),
+    )
     def select(selected, method, dims, gid):
         data = store[gid["run"]]
         checked_view(data, method, dims)
         selected = selected if isinstance(selected, dict) else None
         rows = logic.rows_in_selection(data.coords(method, 2), selected) if dims == 2 else None
         if rows is None and selected and isinstance(selected.get("points"), list):
-            rows = [r for r in (row_of_point(data, p) for p in selected["points"][:data.n] if isinstance(p, dict))
-                    if r is not None]
+            rows = [
+                r
+                for r in (row_of_point(data, p) for p in selected["points"][: data.n] if isinstance(p, dict))
+                if r is not None
+            ]
         return None if rows is None else [int(r) for r in rows]
 
-    @app.callback(Output(ids.selection(MATCH), "data", allow_duplicate=True),
-                  Input(ids.cluster_item(MATCH, cluster=ALL), "n_clicks"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.selection(MATCH), "data", allow_duplicate=True),
+        Input(ids.cluster_item(MATCH, cluster=ALL), "n_clicks"),
+        prevent_initial_call=True,
+    )
     def select_cluster(clicks):
         picked = ctx.triggered_id
         if not isinstance(picked, dict) or not any(clicks or []):
             return no_update
         return store[picked["run"]].cluster_rows(picked["cluster"])
 
-    @app.callback(Output(ids.gallery(MATCH), "children"), Input(ids.selection(MATCH), "data"),
-                  State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.gallery(MATCH), "children"),
+        Input(ids.selection(MATCH), "data"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
     def gallery(rows, gid):
         data = store[gid["run"]]
         if rows is None:
             return _parts.hint("Drag a box or lasso on the map to select points.")
         return _parts.selection_panel(data, logic.check_rows(rows, data.n), limit=GALLERY_MAX)
 
-    @app.callback(Output(ids.neighbours(MATCH), "children"), Output(ids.focus(ids.APP), "data"),
-                  Input(ids.graph(MATCH), "clickData"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.neighbours(MATCH), "children"),
+        Output(ids.focus(ids.APP), "data"),
+        Input(ids.graph(MATCH), "clickData"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
     def clicked(click, gid):
         data = store[gid["run"]]
         row = row_of_point(data, first_point(click))
@@ -352,9 +501,14 @@ def register(app, store) -> None:
     def to_decode(clicks):
         return "decode" if any(clicks) else no_update
 
-    @app.callback(Output(ids.tooltip(MATCH), "show"), Output(ids.tooltip(MATCH), "bbox"),
-                  Output(ids.tooltip(MATCH), "children"), Input(ids.graph(MATCH), "hoverData"),
-                  State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.tooltip(MATCH), "show"),
+        Output(ids.tooltip(MATCH), "bbox"),
+        Output(ids.tooltip(MATCH), "children"),
+        Input(ids.graph(MATCH), "hoverData"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
     def hover(hovered, gid):
         data = store[gid["run"]]
         point = first_point(hovered)
@@ -363,9 +517,15 @@ def register(app, store) -> None:
             return False, no_update, no_update
         return True, point["bbox"], _parts.sample_card(data, row)
 
-    @app.callback(Output(ids.graph(MATCH), "figure", allow_duplicate=True), Output(ids.search_note(MATCH), "children"),
-                  Input(ids.search(MATCH), "value"), State(ids.projection(MATCH), "value"),
-                  State(ids.dims(MATCH), "value"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.graph(MATCH), "figure", allow_duplicate=True),
+        Output(ids.search_note(MATCH), "children"),
+        Input(ids.search(MATCH), "value"),
+        State(ids.projection(MATCH), "value"),
+        State(ids.dims(MATCH), "value"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
     def search(query, method, dims, gid):
         data = store[gid["run"]]
         checked_view(data, method, dims)
@@ -377,14 +537,22 @@ def register(app, store) -> None:
         note = "" if not (query or "").strip() else f"{len(rows):,} match" + ("" if len(rows) == 1 else "es")
         return patch, note
 
-    @app.callback(Output(ids.download(MATCH), "data"), Input(ids.export(MATCH), "n_clicks"),
-                  State(ids.selection(MATCH), "data"), State(ids.graph(MATCH), "id"), prevent_initial_call=True)
+    @app.callback(
+        Output(ids.download(MATCH), "data"),
+        Input(ids.export(MATCH), "n_clicks"),
+        State(ids.selection(MATCH), "data"),
+        State(ids.graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
     def export(_clicks, rows, gid):
         data = store[gid["run"]]
         if not rows:
             return no_update
-        return {"content": logic.selection_csv(data.ids[logic.check_rows(rows, data.n)]),
-                "filename": f"{data.id}-selection.csv", "type": "text/csv"}
+        return {
+            "content": logic.selection_csv(data.ids[logic.check_rows(rows, data.n)]),
+            "filename": f"{data.id}-selection.csv",
+            "type": "text/csv",
+        }
 
 
 def highlight(xy: np.ndarray, point_ids) -> Patch:

@@ -19,22 +19,41 @@ def metric_facts() -> dict:
 
 def table(rows):
     """The rows of :func:`latentviz.figures.metric_rows` (the report's rows) as an HTML table."""
-    head = html.Tr([html.Th("metric"), html.Th("value", className="lv-num"), html.Th("better", className="lv-arrow"),
-                    html.Th("range"), html.Th("typical"), html.Th("what it says")])
+    head = html.Tr(
+        [
+            html.Th("metric"),
+            html.Th("value", className="lv-num"),
+            html.Th("better", className="lv-arrow"),
+            html.Th("range"),
+            html.Th("typical"),
+            html.Th("what it says"),
+        ]
+    )
     body, group = [], None
     for row in rows:
         if row.group and row.group != group:
             group = row.group
             body.append(html.Tr(html.Td(group, colSpan=6, className="lv-group")))
-        body.append(html.Tr([
-            html.Td(row.name, className="lv-mono"),
-            html.Td(num(row.value) + ("" if row.spread is None else f" ± {num(row.spread)}"), className="lv-num",
-                    title=None if row.spread is None else "standard deviation over the --repeats seeds"),
-            html.Td({True: "↑", False: "↓"}.get(row.higher_is_better, ""), className="lv-arrow",
-                    title={True: "higher is better", False: "lower is better"}.get(row.higher_is_better)),
-            html.Td(row.bounds, className="lv-muted"), html.Td(row.typical, className="lv-muted"),
-            html.Td(row.explanation, className="lv-expl"),
-        ]))
+        body.append(
+            html.Tr(
+                [
+                    html.Td(row.name, className="lv-mono"),
+                    html.Td(
+                        num(row.value) + ("" if row.spread is None else f" ± {num(row.spread)}"),
+                        className="lv-num",
+                        title=None if row.spread is None else "standard deviation over the --repeats seeds",
+                    ),
+                    html.Td(
+                        {True: "↑", False: "↓"}.get(row.higher_is_better, ""),
+                        className="lv-arrow",
+                        title={True: "higher is better", False: "lower is better"}.get(row.higher_is_better),
+                    ),
+                    html.Td(row.bounds, className="lv-muted"),
+                    html.Td(row.typical, className="lv-muted"),
+                    html.Td(row.explanation, className="lv-expl"),
+                ]
+            )
+        )
     return html.Table(className="lv-table", children=[html.Thead(head), html.Tbody(body)])
 
 
@@ -45,11 +64,22 @@ def audit_panel(store, data):
     from latentviz.audit import evaluate, load_policy, overall, run_values
 
     results = evaluate(load_policy(store.policy), run_values(data.run))
-    return html.Div(className="lv-card", children=[
-        html.H3(f"Audit: {overall(results)}"),
-        html.Ul(className="lv-audit", children=[html.Li(className=f"lv-audit-{r.status}", children=[
-            html.Span(r.status.upper(), className="lv-badge"), " ", r.message]) for r in results]),
-    ])
+    return html.Div(
+        className="lv-card",
+        children=[
+            html.H3(f"Audit: {overall(results)}"),
+            html.Ul(
+                className="lv-audit",
+                children=[
+                    html.Li(
+                        className=f"lv-audit-{r.status}",
+                        children=[html.Span(r.status.upper(), className="lv-badge"), " ", r.message],
+                    )
+                    for r in results
+                ],
+            ),
+        ],
+    )
 
 
 def drift_panel(data):
@@ -68,20 +98,42 @@ def drift_panel(data):
     for name, value in (drift.get("scores") or {}).items():
         status = "" if name not in THRESHOLDS else "fail" if (drift.get("drifted") or {}).get(name) else "pass"
         badge = {"fail": "DRIFT", "pass": "OK", "": "—"}[status]
-        items.append(html.Li(className=f"lv-audit-{status or 'skip'}", children=[
-            html.Span(badge, className="lv-badge"), " ", html.Span(name, className="lv-mono"), f" {num(value)}"]))
+        items.append(
+            html.Li(
+                className=f"lv-audit-{status or 'skip'}",
+                children=[
+                    html.Span(badge, className="lv-badge"),
+                    " ",
+                    html.Span(name, className="lv-mono"),
+                    f" {num(value)}",
+                ],
+            )
+        )
     view, ks = drift.get("map") or {}, drift.get("ks") or {}
     graphs = []
     if view.get("reference") is not None:
-        graphs.append(dcc.Graph(id=ids.drift_figure(data.id, name="map"), config={"displaylogo": False},
-                                figure=figures.drift_map(view["reference"], view["current"], method=view.get("method", ""))))
+        graphs.append(
+            dcc.Graph(
+                id=ids.drift_figure(data.id, name="map"),
+                config={"displaylogo": False},
+                figure=figures.drift_map(view["reference"], view["current"], method=view.get("method", "")),
+            )
+        )
     if ks.get("statistic"):
-        graphs.append(dcc.Graph(id=ids.drift_figure(data.id, name="ks"), config={"displaylogo": False},
-                                figure=figures.ks_bars(ks["statistic"], ks["p_value"], flagged=ks.get("flagged", []),
-                                                       level=ks["level"])))
+        graphs.append(
+            dcc.Graph(
+                id=ids.drift_figure(data.id, name="ks"),
+                config={"displaylogo": False},
+                figure=figures.ks_bars(
+                    ks["statistic"], ks["p_value"], flagged=ks.get("flagged", []), level=ks["level"]
+                ),
+            )
+        )
     reference = (drift.get("reference") or {}).get("path", "the reference run")
-    return html.Div(className="lv-card", children=[
-        html.H3(f"Drift from {reference}"), html.Ul(className="lv-audit", children=items), *graphs])
+    return html.Div(
+        className="lv-card",
+        children=[html.H3(f"Drift from {reference}"), html.Ul(className="lv-audit", children=items), *graphs],
+    )
 
 
 def layout(store, run_id: str, *, focus=None):
@@ -94,14 +146,29 @@ def layout(store, run_id: str, *, focus=None):
         drift = drift_panel(data)
         return missing if drift is None else html.Div(className="lv-stack", children=[missing, drift])
     skipped = data.run.metrics.get("skipped") or {}
-    return html.Div(className="lv-stack", children=[
-        html.Div(className="lv-card", children=[html.H3(f"Metrics of {data.name}"), table(rows)]),
-        drift_panel(data),
-        html.Div(className="lv-card", children=[html.H3("Not computed"), html.Ul(className="lv-skipped", children=[
-            html.Li([html.Span(name, className="lv-mono"), f" — {reason}"]) for name, reason in sorted(skipped.items())
-        ])]) if isinstance(skipped, dict) and skipped else None,
-        audit_panel(store, data),
-    ])
+    return html.Div(
+        className="lv-stack",
+        children=[
+            html.Div(className="lv-card", children=[html.H3(f"Metrics of {data.name}"), table(rows)]),
+            drift_panel(data),
+            html.Div(
+                className="lv-card",
+                children=[
+                    html.H3("Not computed"),
+                    html.Ul(
+                        className="lv-skipped",
+                        children=[
+                            html.Li([html.Span(name, className="lv-mono"), f" — {reason}"])
+                            for name, reason in sorted(skipped.items())
+                        ],
+                    ),
+                ],
+            )
+            if isinstance(skipped, dict) and skipped
+            else None,
+            audit_panel(store, data),
+        ],
+    )
 
 
 def register(app, store) -> None:

@@ -10,10 +10,18 @@ from latentviz.cli._options import quiet_of
 @click.command("drift")
 @click.argument("reference", metavar="REFERENCE")
 @click.argument("current", metavar="CURRENT")
-@click.option("--allow-different-models", is_flag=True,
-              help="Compare runs whose checkpoints (sha256) cannot be confirmed to be the same model.")
-@click.option("--permutations", default=200, show_default=True, type=click.IntRange(min=1),
-              help="Permutations of the MMD test (its p-value's resolution is 1 / (N + 1)).")
+@click.option(
+    "--allow-different-models",
+    is_flag=True,
+    help="Compare runs whose checkpoints (sha256) cannot be confirmed to be the same model.",
+)
+@click.option(
+    "--permutations",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Permutations of the MMD test (its p-value's resolution is 1 / (N + 1)).",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--quiet", "-q", "local_quiet", is_flag=True, help="No progress output.")
 @click.pass_context
@@ -30,8 +38,14 @@ def drift_command(ctx, reference, current, allow_different_models, permutations,
     from latentviz.drift import THRESHOLDS, drift_runs
     from latentviz.run import DRIFT
 
-    out = drift_runs(reference, current, allow_different_models=allow_different_models, seed=seed,
-                     permutations=permutations, quiet=quiet_of(ctx, local_quiet))
+    out = drift_runs(
+        reference,
+        current,
+        allow_different_models=allow_different_models,
+        seed=seed,
+        permutations=permutations,
+        quiet=quiet_of(ctx, local_quiet),
+    )
     symbols = {"lte": "≤", "gte": "≥"}
     for name, value in out["scores"].items():
         if name in THRESHOLDS:

@@ -12,10 +12,21 @@ from latentviz.cli._options import data_options_of, encode_options, parse_json_k
 def options_from(kw: dict, quiet: bool):
     from latentviz.encode import EncodeOptions
 
-    return EncodeOptions(batch_size=kw["batch_size"], limit=kw["limit"], seed=kw["seed"], num_workers=kw["num_workers"],
-                         amp=kw["amp"], device=kw["device"], resume=kw["resume"], overwrite=kw["overwrite"],
-                         shard_size=kw["shard_size"], normalize=parse_normalize(kw["normalize"]),
-                         recon_error=kw["recon_error"], dedupe_ids=kw["dedupe_ids"], quiet=quiet)
+    return EncodeOptions(
+        batch_size=kw["batch_size"],
+        limit=kw["limit"],
+        seed=kw["seed"],
+        num_workers=kw["num_workers"],
+        amp=kw["amp"],
+        device=kw["device"],
+        resume=kw["resume"],
+        overwrite=kw["overwrite"],
+        shard_size=kw["shard_size"],
+        normalize=parse_normalize(kw["normalize"]),
+        recon_error=kw["recon_error"],
+        dedupe_ids=kw["dedupe_ids"],
+        quiet=quiet,
+    )
 
 
 def run_encode(ctx, checkpoint: str, kw: dict):
@@ -24,11 +35,24 @@ def run_encode(ctx, checkpoint: str, kw: dict):
 
     quiet = quiet_of(ctx, kw["local_quiet"])
     return encode_checkpoint(
-        checkpoint, kw["data"], kw["out"], factory=kw["factory"], factory_kwargs=parse_json_kwargs(kw["model_kwargs"]),
-        layer=kw["layer"], trust_checkpoint=kw["trust_checkpoint"], strict=kw["strict"], pool=kw["pool"],
-        pool_axis=kw["pool_axis"], max_length=kw["max_length"], weights=kw["weights"],
-        scale_latents=kw["scale_latents"], image_size=kw["image_size"], features=kw["features"],
-        data_options=data_options_of(kw), options=options_from(kw, quiet))
+        checkpoint,
+        kw["data"],
+        kw["out"],
+        factory=kw["factory"],
+        factory_kwargs=parse_json_kwargs(kw["model_kwargs"]),
+        layer=kw["layer"],
+        trust_checkpoint=kw["trust_checkpoint"],
+        strict=kw["strict"],
+        pool=kw["pool"],
+        pool_axis=kw["pool_axis"],
+        max_length=kw["max_length"],
+        weights=kw["weights"],
+        scale_latents=kw["scale_latents"],
+        image_size=kw["image_size"],
+        features=kw["features"],
+        data_options=data_options_of(kw),
+        options=options_from(kw, quiet),
+    )
 
 
 @click.command("encode")

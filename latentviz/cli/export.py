@@ -8,8 +8,13 @@ import click
 @click.command("export")
 @click.argument("run_path", metavar="RUN")
 @click.argument("out", metavar="OUT")
-@click.option("--format", "fmt", required=True, type=click.Choice(["tensorboard", "csv", "parquet"]),
-              help="tensorboard: a folder for the Embedding Projector; csv/parquet: one table file.")
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    type=click.Choice(["tensorboard", "csv", "parquet"]),
+    help="tensorboard: a folder for the Embedding Projector; csv/parquet: one table file.",
+)
 def export_command(run_path, out, fmt):
     """Export RUN to OUT: TensorBoard projector files, or id + metadata + projections + latents as a table."""
     from latentviz.export import export_run

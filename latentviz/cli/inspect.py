@@ -17,17 +17,49 @@ from latentviz.cli._options import data_options_of, model_options, parse_json_kw
 @click.option("--generator", is_flag=True, help="CHECKPOINT is a generator: forward maps latents to outputs.")
 @click.option("--probe", default=4, show_default=True, type=click.IntRange(min=1), help="Samples in the probe batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def inspect_command(checkpoint, factory, model_kwargs, layer, trust_checkpoint, strict, image_size, channels,
-                    features, text_column, pool, max_length, data, generator, probe, as_json, weights, pool_axis,
-                    scale_latents):
+def inspect_command(
+    checkpoint,
+    factory,
+    model_kwargs,
+    layer,
+    trust_checkpoint,
+    strict,
+    image_size,
+    channels,
+    features,
+    text_column,
+    pool,
+    max_length,
+    data,
+    generator,
+    probe,
+    as_json,
+    weights,
+    pool_axis,
+    scale_latents,
+):
     """Show what latentviz detects in CHECKPOINT: format, kind, encoder, decoder, latent size, layers."""
     from latentviz.inspect import inspect_model
 
-    info = inspect_model(checkpoint, data=data, probe=probe, image_size=image_size, features=features,
-                         data_options=data_options_of({"text_column": text_column, "channels": channels}), factory=factory,
-                         factory_kwargs=parse_json_kwargs(model_kwargs), layer=layer, trust_checkpoint=trust_checkpoint,
-                         strict=strict, weights=weights, pool=pool, pool_axis=pool_axis, scale_latents=scale_latents,
-                         max_length=max_length, generator=generator)
+    info = inspect_model(
+        checkpoint,
+        data=data,
+        probe=probe,
+        image_size=image_size,
+        features=features,
+        data_options=data_options_of({"text_column": text_column, "channels": channels}),
+        factory=factory,
+        factory_kwargs=parse_json_kwargs(model_kwargs),
+        layer=layer,
+        trust_checkpoint=trust_checkpoint,
+        strict=strict,
+        weights=weights,
+        pool=pool,
+        pool_axis=pool_axis,
+        scale_latents=scale_latents,
+        max_length=max_length,
+        generator=generator,
+    )
     click.echo(json.dumps(info, indent=2) if as_json else render(info))
 
 
@@ -52,9 +84,15 @@ def render(info: dict) -> str:
     decoder = info["decoder"] or "none"
     if probe and probe.get("decoded_shape"):
         decoder += f" -> {_shape(probe['decoded_shape'])}"
-    rows = [("checkpoint", info["checkpoint"]), ("format", info["format"]), ("kind", kind),
-            ("parameters", f"{info['parameters']:,}"), ("encoder", info["encoder"] or "none"),
-            ("decoder", decoder), ("latent", latent)]
+    rows = [
+        ("checkpoint", info["checkpoint"]),
+        ("format", info["format"]),
+        ("kind", kind),
+        ("parameters", f"{info['parameters']:,}"),
+        ("encoder", info["encoder"] or "none"),
+        ("decoder", decoder),
+        ("latent", latent),
+    ]
     if probe:
         shape = f", input shape {_shape(probe['input_shape'])}" if probe["input_shape"] else ""
         rows.append(("probe", f"{probe['n']} sample(s) of {probe['data']}{shape}"))

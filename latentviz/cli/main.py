@@ -61,8 +61,12 @@ def cli(ctx, quiet, debug):
 
 #: Set (unless the user set them) so hub libraries never try the network: latentviz loads local
 #: folders only, and a failed fetch is a paragraph of warnings on stderr.
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-               "HF_HUB_DISABLE_TELEMETRY": "1"}
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
 
 
 @contextlib.contextmanager

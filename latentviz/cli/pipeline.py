@@ -30,6 +30,7 @@ def _timed(name, fn):
         fn(run, opts)
         run.invalidate()
         run.record_stage(name, time.perf_counter() - started)
+
     return stage
 
 
@@ -48,7 +49,9 @@ def _cluster(run, opts: StageOptions) -> None:
 def _metrics(run, opts: StageOptions) -> None:
     from latentviz.metrics import compute_run_metrics
 
-    compute_run_metrics(run, seed=opts.seed, quiet=opts.quiet, device=opts.device, trust_checkpoint=opts.trust_checkpoint)
+    compute_run_metrics(
+        run, seed=opts.seed, quiet=opts.quiet, device=opts.device, trust_checkpoint=opts.trust_checkpoint
+    )
 
 
 def _traverse(run, opts: StageOptions) -> None:
@@ -101,14 +104,23 @@ def run_command(ctx, checkpoint, **kw):
     run = run_encode(ctx, checkpoint, kw)
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    run_stages(run, StageOptions(seed=kw["seed"], quiet=quiet_of(ctx, kw["local_quiet"]), device=kw["device"],
-                                 trust_checkpoint=kw["trust_checkpoint"]))
+    run_stages(
+        run,
+        StageOptions(
+            seed=kw["seed"],
+            quiet=quiet_of(ctx, kw["local_quiet"]),
+            device=kw["device"],
+            trust_checkpoint=kw["trust_checkpoint"],
+        ),
+    )
     click.echo(_summary(run))
 
 
 @click.command("demo")
 @click.option("--out", default="runs/demo", show_default=True, metavar="DIR", help="Where the demo run goes.")
-@click.option("--serve/--no-serve", default=True, show_default=True, help="Serve the dashboard on 127.0.0.1:8050 afterwards.")
+@click.option(
+    "--serve/--no-serve", default=True, show_default=True, help="Serve the dashboard on 127.0.0.1:8050 afterwards."
+)
 @click.option("--port", default=8050, show_default=True, type=int)
 @click.option("--retrain", is_flag=True, help="Train the demo VAE again instead of using the cached one.")
 @click.option("--quiet", "-q", "local_quiet", is_flag=True)
@@ -123,9 +135,14 @@ def demo_command(ctx, out, serve, port, retrain, local_quiet):
     quiet = quiet_of(ctx, local_quiet)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     checkpoint, kwargs = demo_checkpoint(quiet=quiet, retrain=retrain)
-    run = encode_checkpoint(str(checkpoint), DEMO_CONFIG["data"], out, factory="latentviz.models.demo_vae:DemoVAE",
-                            factory_kwargs=kwargs,
-                            options=EncodeOptions(overwrite=True, quiet=quiet, seed=DEMO_CONFIG["seed"], recon_error=True))
+    run = encode_checkpoint(
+        str(checkpoint),
+        DEMO_CONFIG["data"],
+        out,
+        factory="latentviz.models.demo_vae:DemoVAE",
+        factory_kwargs=kwargs,
+        options=EncodeOptions(overwrite=True, quiet=quiet, seed=DEMO_CONFIG["seed"], recon_error=True),
+    )
     run_stages(run, StageOptions(seed=DEMO_CONFIG["seed"], quiet=quiet))
     click.echo(_summary(run))
     if serve:

@@ -51,24 +51,32 @@ def _open(spec: str, path: Path, features, text_options: dict) -> DataSource:
         suffix = path.suffix.lower()
         if suffix == ".txt" or text_options.get("text_column") or (suffix == ".npz" and _is_token_archive(path)):
             from latentviz.data.text import open_text
+
             return open_text(path, **text_options)
         if suffix == ".npy":
             from latentviz.data.arrays import open_npy
+
             return open_npy(path)
         if suffix == ".npz":
             from latentviz.data.arrays import open_npz
+
             return open_npz(path)
         if suffix in (".pt", ".pth"):
             from latentviz.data.arrays import open_pt
+
             return open_pt(path)
         if suffix == ".arrow":
             from latentviz.data.hf_datasets import open_arrow
+
             return open_arrow(path, features=features)
         if suffix in (".parquet", ".csv"):
             from latentviz.data.tables import open_table
+
             return open_table(path, features=features)
-        raise InputError(f"--data {path}: unsupported file type '{suffix}'; use an image folder, a Hugging Face "
-                         ".arrow file or save_to_disk folder, .npy, .npz, .pt, .parquet, .csv or .txt")
+        raise InputError(
+            f"--data {path}: unsupported file type '{suffix}'; use an image folder, a Hugging Face "
+            ".arrow file or save_to_disk folder, .npy, .npz, .pt, .parquet, .csv or .txt"
+        )
     if looks_like_callable_spec(spec):
         from latentviz.data.torch_dataset import DatasetSource
 

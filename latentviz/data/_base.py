@@ -103,13 +103,23 @@ def conform_images(x: np.ndarray, *, channels: int | None = None, size: tuple[in
     elif channels == 1 and x.shape[1] == 3:
         x = luma(x)
     elif channels is not None and x.shape[1] != channels:
-        raise InputError(f"--channels {channels}: cannot convert images with {x.shape[1]} channels; "
-                         "images need 1, 3 or 4 channels")
+        raise InputError(
+            f"--channels {channels}: cannot convert images with {x.shape[1]} channels; images need 1, 3 or 4 channels"
+        )
     if size is not None and tuple(x.shape[2:]) != tuple(size):
         import torch
 
-        x = torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(x, np.float32)), size=tuple(size),
-                                            mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1).numpy()
+        x = (
+            torch.nn.functional.interpolate(
+                torch.from_numpy(np.ascontiguousarray(x, np.float32)),
+                size=tuple(size),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
+            .clamp_(0, 1)
+            .numpy()
+        )
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
@@ -145,9 +155,14 @@ def set_image_options(source: DataSource, *, image_size=None, channels=None) -> 
         return source
     if source.kind != "image":
         option = "--image-size" if image_size is not None else "--channels"
-        raise InputError(f"{option}: --data {source.spec} is not images ({source.kind} data, items of shape "
-                         f"{source.item_shape}); leave {option} out")
+        raise InputError(
+            f"{option}: --data {source.spec} is not images ({source.kind} data, items of shape "
+            f"{source.item_shape}); leave {option} out"
+        )
     source.image_size, source.channels = image_size, channels
-    source.options = {**source.options, **({"image_size": list(image_size)} if image_size else {}),
-                      **({"channels": channels} if channels else {})}
+    source.options = {
+        **source.options,
+        **({"image_size": list(image_size)} if image_size else {}),
+        **({"channels": channels} if channels else {}),
+    }
     return source

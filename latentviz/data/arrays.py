@@ -25,7 +25,9 @@ class ArraySource(DataSource):
         self.image = is_image_array(tuple(x.shape))
         whom = f"--data {spec}"
         self.labels = None if labels is None else check_per_row(labels, len(x), name="labels", whom=whom)
-        self.factors = None if factors is None else check_per_row(factors, len(x), name="factors", whom=whom, columns=True)
+        self.factors = (
+            None if factors is None else check_per_row(factors, len(x), name="factors", whom=whom, columns=True)
+        )
         if self.factors is not None:
             names = list(factor_names) if factor_names is not None else [str(i) for i in range(self.factors.shape[1])]
             if len(names) != self.factors.shape[1]:
@@ -41,7 +43,11 @@ class ArraySource(DataSource):
     @property
     def item_shape(self):
         shape = tuple(int(s) for s in self.x.shape[1:])
-        return self.conformed_shape(to_channels_first(np.empty((1, *shape), dtype=np.uint8)).shape[1:]) if self.image else shape
+        return (
+            self.conformed_shape(to_channels_first(np.empty((1, *shape), dtype=np.uint8)).shape[1:])
+            if self.image
+            else shape
+        )
 
     def read(self, start: int, stop: int) -> Batch:
         chunk = np.array(self.x[start:stop])  # a copy: memory-mapped rows are read-only
@@ -80,22 +86,38 @@ def open_npy(path: Path) -> ArraySource:
 def open_npz(path: Path) -> ArraySource:
     archive = NpzArrays(path, whom="--data")
     if "x" not in archive:
-        raise InputError(f"--data {path}: the .npz has no array 'x' (it has {', '.join(archive.files)}); store the inputs as x")
+        raise InputError(
+            f"--data {path}: the .npz has no array 'x' (it has {', '.join(archive.files)}); store the inputs as x"
+        )
     names = archive["factor_names"] if "factor_names" in archive else None
-    return ArraySource(str(path), archive["x"], labels=_first(archive, LABEL_KEYS),
-                       factors=archive["factors"] if "factors" in archive else None, factor_names=names)
+    return ArraySource(
+        str(path),
+        archive["x"],
+        labels=_first(archive, LABEL_KEYS),
+        factors=archive["factors"] if "factors" in archive else None,
+        factor_names=names,
+    )
 
 
 def open_pt(path: Path) -> ArraySource:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise InputError(f"--data {path}: not a tensor file torch.load can read safely ({type(exc).__name__}: {exc})") from exc
+        raise InputError(
+            f"--data {path}: not a tensor file torch.load can read safely ({type(exc).__name__}: {exc})"
+        ) from exc
     if isinstance(obj, torch.Tensor):
         return ArraySource(str(path), obj.numpy())
     if isinstance(obj, dict) and "x" in obj:
+
         def arr(v):
             return v.numpy() if isinstance(v, torch.Tensor) else (None if v is None else np.asarray(v))
-        return ArraySource(str(path), arr(obj["x"]), labels=arr(_first(obj, LABEL_KEYS)),
-                           factors=arr(obj.get("factors")), factor_names=obj.get("factor_names"))
+
+        return ArraySource(
+            str(path),
+            arr(obj["x"]),
+            labels=arr(_first(obj, LABEL_KEYS)),
+            factors=arr(obj.get("factors")),
+            factor_names=obj.get("factor_names"),
+        )
     raise InputError(f"--data {path}: a .pt data file must hold a tensor or a dict with key 'x'")

@@ -43,8 +43,12 @@ def open_hf_folder(path: Path, *, features=None) -> ArrowSource:
     datasets = require("datasets", purpose=f"--data {path} (a Hugging Face save_to_disk folder)")
     if (path / "dataset_dict.json").is_file():
         splits = sorted(p.name for p in path.iterdir() if p.is_dir())
-        raise InputError(f"--data {path}: a DatasetDict with splits {', '.join(splits)}; give one split's folder, "
-                         f"e.g. --data {path / splits[0]}" if splits else f"--data {path}: an empty DatasetDict")
+        raise InputError(
+            f"--data {path}: a DatasetDict with splits {', '.join(splits)}; give one split's folder, "
+            f"e.g. --data {path / splits[0]}"
+            if splits
+            else f"--data {path}: an empty DatasetDict"
+        )
     try:
         dataset = datasets.load_from_disk(str(path))
     except Exception as exc:
@@ -59,21 +63,30 @@ def open_arrow(path: Path, *, features=None) -> ArrowSource:
     try:
         dataset = datasets.Dataset.from_file(str(path))
     except Exception as exc:
-        raise InputError(f"--data {path}: not an Arrow file of a Hugging Face dataset ({type(exc).__name__}: {exc})") from exc
+        raise InputError(
+            f"--data {path}: not an Arrow file of a Hugging Face dataset ({type(exc).__name__}: {exc})"
+        ) from exc
     return _of_dataset(str(path), dataset, features)
 
 
 def _of_dataset(spec: str, dataset, features) -> ArrowSource:
     arrow = dataset.with_format("arrow")
     labels = getattr(dataset.features.get("label"), "names", None)
-    return ArrowSource(spec, arrow.data.schema, len(dataset), lambda start, stop, cols: arrow[start:stop].select(cols),
-                       features=features, label_names=labels)
+    return ArrowSource(
+        spec,
+        arrow.data.schema,
+        len(dataset),
+        lambda start, stop, cols: arrow[start:stop].select(cols),
+        features=features,
+        label_names=labels,
+    )
 
 
 def open_hf_parquet(file, spec: str, *, features=None) -> ArrowSource:
     """A Parquet file with image or list columns (``Dataset.to_parquet`` writes them), read by row group."""
-    offsets = np.concatenate([[0], np.cumsum([file.metadata.row_group(i).num_rows
-                                               for i in range(file.metadata.num_row_groups)])]).astype(np.int64)
+    offsets = np.concatenate(
+        [[0], np.cumsum([file.metadata.row_group(i).num_rows for i in range(file.metadata.num_row_groups)])]
+    ).astype(np.int64)
 
     def read(start: int, stop: int, columns: list[str]):
         first = int(np.searchsorted(offsets, start, side="right")) - 1
@@ -81,8 +94,14 @@ def open_hf_parquet(file, spec: str, *, features=None) -> ArrowSource:
         table = file.read_row_groups(list(range(first, last)), columns=columns)
         return table.slice(start - int(offsets[first]), stop - start)
 
-    return ArrowSource(spec, file.schema_arrow, int(offsets[-1]), read, features=features,
-                       label_names=_parquet_label_names(file.schema_arrow))
+    return ArrowSource(
+        spec,
+        file.schema_arrow,
+        int(offsets[-1]),
+        read,
+        features=features,
+        label_names=_parquet_label_names(file.schema_arrow),
+    )
 
 
 def _parquet_label_names(schema) -> list[str] | None:
@@ -100,7 +119,10 @@ def column_kind(arrow_type) -> str | None:
 
     if isinstance(arrow_type, pa.ExtensionType):
         arrow_type = arrow_type.storage_type
-    if pa.types.is_struct(arrow_type) and {arrow_type.field(i).name for i in range(arrow_type.num_fields)} >= {"bytes", "path"}:
+    if pa.types.is_struct(arrow_type) and {arrow_type.field(i).name for i in range(arrow_type.num_fields)} >= {
+        "bytes",
+        "path",
+    }:
         return "image"
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
         return "list"
@@ -129,9 +151,14 @@ class ArrowSource(DataSource):
         self.input_kind = kinds[self.column] or "list"
         self.read_rows = read
         self.n = n
-        scalar = [name for name, kind in kinds.items()
-                  if kind is None and name != self.column and not pa.types.is_nested(schema.field(name).type)
-                  and not pa.types.is_binary(schema.field(name).type)]
+        scalar = [
+            name
+            for name, kind in kinds.items()
+            if kind is None
+            and name != self.column
+            and not pa.types.is_nested(schema.field(name).type)
+            and not pa.types.is_binary(schema.field(name).type)
+        ]
         self.meta = read(0, n, scalar).to_pandas() if scalar else None
         if label_names is not None and self.meta is not None and "label" in self.meta:
             codes = self.meta["label"].to_numpy()
@@ -162,15 +189,18 @@ class ArrowSource(DataSource):
         for i, cell in enumerate(cells):
             where = f"row {start + i} of column {self.column} of {self.spec}"
             try:
-                with opened_image(io.BytesIO(cell["bytes"]) if cell and cell.get("bytes") else cell["path"],
-                                  where) as img:
+                with opened_image(
+                    io.BytesIO(cell["bytes"]) if cell and cell.get("bytes") else cell["path"], where
+                ) as img:
                     image = self.conform(image_array(img)[None])[0]
             except TypeError as exc:  # a missing cell
                 raise InputError(f"--data: {where} is not an image ({exc})") from exc
             if images and image.shape != images[0].shape:
-                raise InputError(f"--data {self.spec}: row {start + i} is {'x'.join(map(str, image.shape))} but row "
-                                 f"{start} is {'x'.join(map(str, images[0].shape))} (CxHxW); pass --image-size HxW "
-                                 "and --channels 1 or 3")
+                raise InputError(
+                    f"--data {self.spec}: row {start + i} is {'x'.join(map(str, image.shape))} but row "
+                    f"{start} is {'x'.join(map(str, images[0].shape))} (CxHxW); pass --image-size HxW "
+                    "and --channels 1 or 3"
+                )
             images.append(image)
         return np.stack(images)
 
@@ -201,12 +231,16 @@ def _list_values(column, spec: str, name: str) -> np.ndarray:
     if isinstance(column, pa.ExtensionArray):
         column = column.storage
     shape = [len(column)]
-    while pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type):
+    while (
+        pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type)
+    ):
         lengths = pc.list_value_length(column)
         low, high = pc.min_max(lengths).values()
         if column.null_count or low.as_py() != high.as_py():
-            raise InputError(f"--data {spec}: the rows of column {name} differ in length (or are missing); "
-                             "the input column needs one shape for every row")
+            raise InputError(
+                f"--data {spec}: the rows of column {name} differ in length (or are missing); "
+                "the input column needs one shape for every row"
+            )
         shape.append(int(low.as_py() or 0))
         column = column.flatten()
     values = column.to_numpy(zero_copy_only=False)

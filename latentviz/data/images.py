@@ -45,15 +45,16 @@ class ImageFolder(DataSource):
         root = Path(root)
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
-            raise InputError(f"--data {root}: no PNG/JPEG images found; give a folder of images (class sub-folders optional)")
+            raise InputError(
+                f"--data {root}: no PNG/JPEG images found; give a folder of images (class sub-folders optional)"
+            )
         self.root = root
         self.files = files
         with opened_image(files[0], f"image {files[0]}") as first:
             self.channels = channels or (1 if first.mode in GRAY_MODES else 3)
             self.hw = tuple(image_size) if image_size else (first.height, first.width)
         self.fixed_size = image_size is not None
-        super().__init__(spec=str(root), kind="image",
-                         options={"image_size": list(self.hw), "channels": self.channels})
+        super().__init__(spec=str(root), kind="image", options={"image_size": list(self.hw), "channels": self.channels})
 
     def __len__(self) -> int:
         return len(self.files)
@@ -72,8 +73,10 @@ class ImageFolder(DataSource):
             with opened_image(path, f"image {path}") as img:
                 arr = image_array(img)
             if tuple(arr.shape[1:]) != self.hw and not self.fixed_size:
-                raise InputError(f"--data: {rel} is {arr.shape[1]}x{arr.shape[2]} but the first image is "
-                                 f"{self.hw[0]}x{self.hw[1]}; pass --image-size HxW to resize all images")
+                raise InputError(
+                    f"--data: {rel} is {arr.shape[1]}x{arr.shape[2]} but the first image is "
+                    f"{self.hw[0]}x{self.hw[1]}; pass --image-size HxW to resize all images"
+                )
             arrays.append(conform_images(arr[None], channels=self.channels, size=self.hw)[0])
             ids.append(rel.as_posix())
             labels.append(self._label(rel))

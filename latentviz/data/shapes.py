@@ -29,8 +29,16 @@ _SUPERSAMPLE = 2
 class Shapes(DataSource):
     """The full factor grid; row i is the grid point ``np.unravel_index(i, factor_sizes)``."""
 
-    def __init__(self, *, size: int = 64, shapes: int = 3, scales: int = 6, rotations: int = 10, positions: int = 16,
-                 spec: str | None = None):
+    def __init__(
+        self,
+        *,
+        size: int = 64,
+        shapes: int = 3,
+        scales: int = 6,
+        rotations: int = 10,
+        positions: int = 16,
+        spec: str | None = None,
+    ):
         params = {"size": size, "shapes": shapes, "scales": scales, "rotations": rotations, "positions": positions}
         for key, value in params.items():
             if int(value) < 1:

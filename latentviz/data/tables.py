@@ -40,7 +40,7 @@ class ParquetRows:
         table = self.file.read_row_groups(list(range(first, last)), columns=self.columns)
         block = np.column_stack([table[c].to_numpy(zero_copy_only=False) for c in self.columns]).astype(np.float32)
         offset = start - int(self.offsets[first])
-        return block[offset:offset + stop - start]
+        return block[offset : offset + stop - start]
 
 
 def _parquet(path: Path):
@@ -71,8 +71,9 @@ def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource 
     import pyarrow as pa
 
     file = _parquet(path) if path.suffix.lower() == ".parquet" else None
-    if file is not None and (has_nested_columns(file) if not features else len(features) == 1
-                             and _is_nested(file, features[0])):
+    if file is not None and (
+        has_nested_columns(file) if not features else len(features) == 1 and _is_nested(file, features[0])
+    ):
         return open_hf_parquet(file, str(path), features=features)
     if file is not None:
         fields = [f for f in file.schema_arrow if not f.name.startswith("__index_level_")]
@@ -81,21 +82,29 @@ def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource 
     else:
         frame = _csv(path)
         names = list(frame.columns)
-        numeric = [c for c in names if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+        numeric = [
+            c for c in names if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        ]
     if features:
         missing = [c for c in features if c not in names]
         if missing:
-            raise InputError(f"--features: no column(s) {', '.join(missing)} in {path}; it has {', '.join(map(str, names))}")
+            raise InputError(
+                f"--features: no column(s) {', '.join(missing)} in {path}; it has {', '.join(map(str, names))}"
+            )
         columns = list(features)
         other = [c for c in columns if c not in numeric]
         if other:
-            raise InputError(f"--features: column {other[0]} of {path} does not hold numbers; give numeric columns "
-                             f"({', '.join(map(str, numeric)) or 'the table has none'}), or one list or image column "
-                             "on its own (--features COLUMN, Parquet only)")
+            raise InputError(
+                f"--features: column {other[0]} of {path} does not hold numbers; give numeric columns "
+                f"({', '.join(map(str, numeric)) or 'the table has none'}), or one list or image column "
+                "on its own (--features COLUMN, Parquet only)"
+            )
     else:
         columns = [c for c in numeric if c not in _RESERVED and not str(c).startswith(FACTOR_PREFIX)]
     if not columns:
-        raise InputError(f"--data {path}: the table has no numeric columns to use as input; choose them with --features a,b,c")
+        raise InputError(
+            f"--data {path}: the table has no numeric columns to use as input; choose them with --features a,b,c"
+        )
     rest = [c for c in names if c not in columns]
     if file is not None:
         if file.metadata.num_rows == 0:
@@ -109,10 +118,11 @@ def open_table(path: Path, *, features: list[str] | None = None) -> ArraySource 
     factor_cols = [c for c in rest if str(c).startswith(FACTOR_PREFIX)]
     extra = {str(c): frame[c].to_numpy() for c in rest if c not in factor_cols and c != "label"}
     source = ArraySource(
-        str(path), x,
+        str(path),
+        x,
         labels=frame["label"].to_numpy() if "label" in frame.columns else None,
         factors=frame[factor_cols].to_numpy() if factor_cols else None,
-        factor_names=[c[len(FACTOR_PREFIX):] for c in factor_cols] if factor_cols else None,
+        factor_names=[c[len(FACTOR_PREFIX) :] for c in factor_cols] if factor_cols else None,
         extra=extra,
     )
     source.kind = "table"

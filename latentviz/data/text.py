@@ -29,7 +29,9 @@ TABLE_SUFFIXES = (".csv", ".parquet")
 class TextSource(DataSource):
     """A list of texts plus per-row metadata columns (arrays of the same length)."""
 
-    def __init__(self, spec: str, texts: list[str], *, ids=None, columns: dict | None = None, options: dict | None = None):
+    def __init__(
+        self, spec: str, texts: list[str], *, ids=None, columns: dict | None = None, options: dict | None = None
+    ):
         if not texts:
             raise InputError(f"--data {spec}: no texts found")
         self.texts = texts
@@ -42,8 +44,10 @@ class TextSource(DataSource):
 
     def read(self, start: int, stop: int) -> Batch:
         texts = self.texts[start:stop]
-        meta = {"id": self.ids[start:stop] if self.ids is not None else [str(i) for i in range(start, stop)],
-                "text": [t[:TEXT_PREVIEW] for t in texts]}
+        meta = {
+            "id": self.ids[start:stop] if self.ids is not None else [str(i) for i in range(start, stop)],
+            "text": [t[:TEXT_PREVIEW] for t in texts],
+        }
         meta.update({name: values[start:stop] for name, values in self.columns.items()})
         return Batch(x=texts, meta=meta)
 
@@ -53,15 +57,20 @@ class TokenSource(DataSource):
 
     def __init__(self, spec: str, input_ids: np.ndarray, *, attention_mask=None, labels=None):
         if input_ids.ndim != 2 or not np.issubdtype(input_ids.dtype, np.integer):
-            raise InputError(f"--data {spec}: input_ids must be integers of shape (n, tokens); "
-                             f"got {input_ids.dtype} of shape {input_ids.shape}")
+            raise InputError(
+                f"--data {spec}: input_ids must be integers of shape (n, tokens); "
+                f"got {input_ids.dtype} of shape {input_ids.shape}"
+            )
         if labels is not None:
             labels = check_per_row(labels, len(input_ids), name="labels", whom=f"--data {spec}")
         if attention_mask is not None and len(attention_mask) != len(input_ids):
-            raise InputError(f"--data {spec}: attention_mask has {len(attention_mask)} rows but input_ids has {len(input_ids)}")
+            raise InputError(
+                f"--data {spec}: attention_mask has {len(attention_mask)} rows but input_ids has {len(input_ids)}"
+            )
         if attention_mask is not None and attention_mask.shape != input_ids.shape:
-            raise InputError(f"--data {spec}: attention_mask has shape {attention_mask.shape} but input_ids "
-                             f"has {input_ids.shape}")
+            raise InputError(
+                f"--data {spec}: attention_mask has shape {attention_mask.shape} but input_ids has {input_ids.shape}"
+            )
         self.input_ids, self.attention_mask, self.labels = input_ids, attention_mask, labels
         super().__init__(spec=spec, kind="tokens")
 
@@ -124,8 +133,13 @@ def _open_text_table(path: Path, column: str) -> TextSource:
         raise InputError(f"--text-column: no column '{column}' in {path}; it has {', '.join(map(str, frame.columns))}")
     texts = ["" if pd.isna(v) else str(v) for v in frame[column]]
     columns = {str(c): frame[c].to_numpy() for c in frame.columns if c not in (column, "id")}
-    return TextSource(str(path), texts, ids=frame["id"].to_numpy() if "id" in frame.columns else None,
-                      columns=columns, options={"text_column": column})
+    return TextSource(
+        str(path),
+        texts,
+        ids=frame["id"].to_numpy() if "id" in frame.columns else None,
+        columns=columns,
+        options={"text_column": column},
+    )
 
 
 def _open_tokens(path: Path) -> TokenSource:
@@ -133,6 +147,9 @@ def _open_tokens(path: Path) -> TokenSource:
     if "input_ids" not in archive.files:
         raise InputError(f"--data {path}: token data needs an array 'input_ids' (it has {', '.join(archive.files)})")
     labels = next((archive[k] for k in ("labels", "label", "y") if k in archive.files), None)
-    return TokenSource(str(path), archive["input_ids"],
-                       attention_mask=archive["attention_mask"] if "attention_mask" in archive.files else None,
-                       labels=labels)
+    return TokenSource(
+        str(path),
+        archive["input_ids"],
+        attention_mask=archive["attention_mask"] if "attention_mask" in archive.files else None,
+        labels=labels,
+    )

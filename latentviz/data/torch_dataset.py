@@ -21,7 +21,9 @@ class DatasetSource(DataSource):
         except Exception as exc:
             raise InputError(f"--data {spec}: calling it failed: {type(exc).__name__}: {exc}") from exc
         if not hasattr(self.dataset, "__getitem__") or not hasattr(self.dataset, "__len__"):
-            raise InputError(f"--data {spec}: returned {type(self.dataset).__name__}, not a map-style Dataset with __len__")
+            raise InputError(
+                f"--data {spec}: returned {type(self.dataset).__name__}, not a map-style Dataset with __len__"
+            )
         if len(self.dataset) == 0:
             raise InputError(f"--data {spec}: the data set is empty")
         first, _, _ = self._split(self.dataset[0])
@@ -55,7 +57,9 @@ class DatasetSource(DataSource):
             x = item
         x = as_input(x)
         if np.ndim(label) > 0 and np.size(np.asarray(label)) != 1:  # .item() would fail; a reshape would mix rows
-            raise InputError(f"--data: an item's label holds {np.size(np.asarray(label))} values; give one label per item")
+            raise InputError(
+                f"--data: an item's label holds {np.size(np.asarray(label))} values; give one label per item"
+            )
         if isinstance(label, torch.Tensor):
             label = label.item()
         other = {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in other.items()}
@@ -69,9 +73,11 @@ class DatasetSource(DataSource):
             if self.kind == "image":
                 x = torch.from_numpy(self.conform(x[None].numpy())[0])
             if xs and x.shape != xs[0].shape:
-                raise InputError(f"--data {self.spec}: item {i} has shape {tuple(x.shape)} but item {start} has "
-                                 f"{tuple(xs[0].shape)}; every input needs one shape (for images: --image-size HxW, "
-                                 "--channels 1 or 3)")
+                raise InputError(
+                    f"--data {self.spec}: item {i} has shape {tuple(x.shape)} but item {start} has "
+                    f"{tuple(xs[0].shape)}; every input needs one shape (for images: --image-size HxW, "
+                    "--channels 1 or 3)"
+                )
             xs.append(x)
             labels.append(label)
             others.append(other)
@@ -87,6 +93,7 @@ class DatasetSource(DataSource):
 def as_input(x) -> torch.Tensor:
     """One item's input as a tensor: PIL images and uint8 images become float (C, H, W) in [0, 1], like uint8 arrays."""
     if type(x).__module__.startswith("PIL.") or (
-            getattr(x, "dtype", None) in (np.uint8, torch.uint8) and is_image_array((1, *np.shape(x)))):
+        getattr(x, "dtype", None) in (np.uint8, torch.uint8) and is_image_array((1, *np.shape(x)))
+    ):
         return torch.from_numpy(image_array(x))
     return torch.as_tensor(x)

@@ -32,7 +32,8 @@ def read_word_vectors(path: Path, *, trust: bool = False) -> tuple[np.ndarray, l
         if not trust:
             raise UnsafeCheckpointError(
                 f"LATENTS {path}: a gensim {suffix} file is a pickle, which can run code when loaded; pass "
-                "--trust-checkpoint if you trust its source, or save it as kv.save_word2vec_format(PATH, binary=True)")
+                "--trust-checkpoint if you trust its source, or save it as kv.save_word2vec_format(PATH, binary=True)"
+            )
         form, load = f"gensim {suffix}", lambda: SaveLoad.load(str(path))
     elif suffix == ".bin":
         form, load = "word2vec binary", lambda: KeyedVectors.load_word2vec_format(str(path), binary=True)
@@ -43,11 +44,13 @@ def read_word_vectors(path: Path, *, trust: bool = False) -> tuple[np.ndarray, l
     try:
         vectors = load()
     except Exception as exc:
-        hint = (" (a torch checkpoint .bin is a model: give it to 'latentviz encode')" if suffix == ".bin" else "")
+        hint = " (a torch checkpoint .bin is a model: give it to 'latentviz encode')" if suffix == ".bin" else ""
         raise InputError(f"LATENTS {path}: not a readable {form} file{hint} ({type(exc).__name__}: {exc})") from exc
     vectors = getattr(vectors, "wv", vectors)  # a Word2Vec / FastText / Doc2Vec model holds its KeyedVectors
     if not isinstance(vectors, KeyedVectors):
-        raise InputError(f"LATENTS {path}: holds a {type(vectors).__name__}, not word vectors (KeyedVectors or a model with .wv)")
+        raise InputError(
+            f"LATENTS {path}: holds a {type(vectors).__name__}, not word vectors (KeyedVectors or a model with .wv)"
+        )
     return np.asarray(vectors.vectors, dtype=np.float32), [str(w) for w in vectors.index_to_key], form
 
 

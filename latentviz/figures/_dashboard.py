@@ -18,9 +18,16 @@ from latentviz.figures._style import ACCENT, compact, figure, text
 from latentviz.run import method_label, projection_columns
 
 
-def projection_scatter_3d(projections: pd.DataFrame, metadata: pd.DataFrame | None = None, *, method: str = "pca",
-                          color_by: str | None = None, max_points: int | None = None, seed: int = 0,
-                          height: int = 560) -> go.Figure:
+def projection_scatter_3d(
+    projections: pd.DataFrame,
+    metadata: pd.DataFrame | None = None,
+    *,
+    method: str = "pca",
+    color_by: str | None = None,
+    max_points: int | None = None,
+    seed: int = 0,
+    height: int = 560,
+) -> go.Figure:
     """A 3-D projection scatter (WebGL), laid out like ``projection_scatter``: ``data[0]`` is every point.
 
     Parameters
@@ -41,20 +48,40 @@ def projection_scatter_3d(projections: pd.DataFrame, metadata: pd.DataFrame | No
     xyz = projections[columns].to_numpy(dtype=np.float64)[rows]
     ids = projections["id"].astype(str).to_numpy()[rows]
     label = method_label(method)
-    colors: dict[str, Any] = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by)) \
-        if color_by and metadata is not None else \
-        {"marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
+    colors: dict[str, Any] = (
+        scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by))
+        if color_by and metadata is not None
+        else {"marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
+    )
     subtitle = f"showing {len(rows):,} of {n:,} points" if len(rows) < n else None
     axis = {"showticklabels": False, "showbackground": False, "gridcolor": "#e4e7eb"}
-    fig = figure(title=f"{label} of the latent codes (3-D)", subtitle=subtitle, height=height, showlegend=True,
-                 scene={"xaxis": {**axis, "title": {"text": f"{label} 1"}}, "yaxis": {**axis, "title": {"text": f"{label} 2"}},
-                        "zaxis": {**axis, "title": {"text": f"{label} 3"}}, "aspectmode": "cube"},
-                 legend={"title": {"text": text(display_name(color_by))} if color_by else None})
-    fig.add_trace(go.Scatter3d(
-        x=compact(xyz[:, 0]), y=compact(xyz[:, 1]), z=compact(xyz[:, 2]), mode="markers", name="points",
-        customdata=[text(i) for i in ids], text=colors["text"], showlegend=False,
-        hovertemplate="<b>%{customdata}</b><extra></extra>",
-        marker={"size": 2.5 if len(rows) > 20_000 else 3.5, "opacity": 0.85, **colors["marker"]}))
+    fig = figure(
+        title=f"{label} of the latent codes (3-D)",
+        subtitle=subtitle,
+        height=height,
+        showlegend=True,
+        scene={
+            "xaxis": {**axis, "title": {"text": f"{label} 1"}},
+            "yaxis": {**axis, "title": {"text": f"{label} 2"}},
+            "zaxis": {**axis, "title": {"text": f"{label} 3"}},
+            "aspectmode": "cube",
+        },
+        legend={"title": {"text": text(display_name(color_by))} if color_by else None},
+    )
+    fig.add_trace(
+        go.Scatter3d(
+            x=compact(xyz[:, 0]),
+            y=compact(xyz[:, 1]),
+            z=compact(xyz[:, 2]),
+            mode="markers",
+            name="points",
+            customdata=[text(i) for i in ids],
+            text=colors["text"],
+            showlegend=False,
+            hovertemplate="<b>%{customdata}</b><extra></extra>",
+            marker={"size": 2.5 if len(rows) > 20_000 else 3.5, "opacity": 0.85, **colors["marker"]},
+        )
+    )
     for legend_trace in colors["legend"]:
         fig.add_trace(legend_3d(legend_trace))
     return fig

@@ -23,8 +23,18 @@ _MAX_SIDE = 4096
 IMAGE_NAME = "density"
 
 
-def density_image(x: np.ndarray, y: np.ndarray, *, x_range, y_range, size=DEFAULT_SIZE, categories=None,
-                  category_colors=None, values=None, span=None) -> dict:
+def density_image(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    x_range,
+    y_range,
+    size=DEFAULT_SIZE,
+    categories=None,
+    category_colors=None,
+    values=None,
+    span=None,
+) -> dict:
     """A plotly layout image of every point ``(x, y)`` inside ``x_range`` x ``y_range``.
 
     Parameters
@@ -81,13 +91,25 @@ def density_image(x: np.ndarray, y: np.ndarray, *, x_range, y_range, size=DEFAUL
         image = tf.shade(agg, cmap=colorcet.blues[96:], how="eq_hist", min_alpha=120)
     buffer = io.BytesIO()
     image.to_pil().save(buffer, format="PNG", compress_level=1)  # zlib level 6 took 0.8 s of a 1100x700 zoom step
-    return {"source": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
-            "xref": "x", "yref": "y", "x": x0, "y": y1, "sizex": x1 - x0, "sizey": y1 - y0, "sizing": "stretch",
-            "xanchor": "left", "yanchor": "top", "layer": "below", "name": IMAGE_NAME}
+    return {
+        "source": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "xref": "x",
+        "yref": "y",
+        "x": x0,
+        "y": y1,
+        "sizex": x1 - x0,
+        "sizey": y1 - y0,
+        "sizing": "stretch",
+        "xanchor": "left",
+        "yanchor": "top",
+        "layer": "below",
+        "name": IMAGE_NAME,
+    }
 
 
 def extent(x: np.ndarray, y: np.ndarray, *, pad: float = 0.03) -> tuple[tuple[float, float], tuple[float, float]]:
     """The ranges that show every finite point, padded by ``pad`` of each side's span."""
+
     def side(v):
         finite = v[np.isfinite(v)]
         low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)

@@ -47,12 +47,25 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
     dims = chosen_dims(z, max_dims)
     rows = math.ceil(len(dims) / _COLS)
     names = dim_names(z.shape[1])
-    fig = make_subplots(rows=rows, cols=_COLS, subplot_titles=[names[j] for j in dims],
-                        horizontal_spacing=0.04, vertical_spacing=min(0.3, 0.5 / rows))
-    subtitle = None if len(dims) == z.shape[1] else \
-        f"{len(dims)} of {z.shape[1]} dimensions shown (those of largest variance)"
-    fig.update_layout(figure(title="Each latent dimension against the N(0, 1) prior", subtitle=subtitle,
-                             height=150 + 170 * rows, bargap=0.02, showlegend=False).layout)
+    fig = make_subplots(
+        rows=rows,
+        cols=_COLS,
+        subplot_titles=[names[j] for j in dims],
+        horizontal_spacing=0.04,
+        vertical_spacing=min(0.3, 0.5 / rows),
+    )
+    subtitle = (
+        None if len(dims) == z.shape[1] else f"{len(dims)} of {z.shape[1]} dimensions shown (those of largest variance)"
+    )
+    fig.update_layout(
+        figure(
+            title="Each latent dimension against the N(0, 1) prior",
+            subtitle=subtitle,
+            height=150 + 170 * rows,
+            bargap=0.02,
+            showlegend=False,
+        ).layout
+    )
     grid = np.linspace(-4, 4, 161)
     prior = np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi)
     for k, j in enumerate(dims):
@@ -61,13 +74,30 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
         lo, hi = _histogram_range(values)
         density, edges = np.histogram(values, bins=bins, range=(lo, hi), density=True)
         centers = (edges[:-1] + edges[1:]) / 2
-        fig.add_trace(go.Bar(x=compact(centers), y=compact(density), width=float(edges[1] - edges[0]),
-                             marker={"color": ACCENT, "opacity": 0.75}, name="codes",
-                             hovertemplate=f"{names[j]} = %{{x:.2f}}<br>density %{{y:.3f}}<extra></extra>"),
-                      row=row, col=col)
-        fig.add_trace(go.Scatter(x=compact(grid), y=compact(prior), mode="lines", name="N(0, 1)",
-                                 hoverinfo="skip",
-                                 line={"color": BAD, "width": 1.5, "dash": "dot"}), row=row, col=col)
+        fig.add_trace(
+            go.Bar(
+                x=compact(centers),
+                y=compact(density),
+                width=float(edges[1] - edges[0]),
+                marker={"color": ACCENT, "opacity": 0.75},
+                name="codes",
+                hovertemplate=f"{names[j]} = %{{x:.2f}}<br>density %{{y:.3f}}<extra></extra>",
+            ),
+            row=row,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=compact(grid),
+                y=compact(prior),
+                mode="lines",
+                name="N(0, 1)",
+                hoverinfo="skip",
+                line={"color": BAD, "width": 1.5, "dash": "dot"},
+            ),
+            row=row,
+            col=col,
+        )
     fig.update_xaxes(showgrid=False, tickfont={"size": 10})
     fig.update_yaxes(showticklabels=False, showgrid=False)
     fig.update_annotations(font={"size": 11, "color": MUTED})
@@ -85,33 +115,59 @@ def _histogram_range(values: np.ndarray) -> tuple[float, float]:
 
 def kl_bars(kl_per_dim, *, threshold: float = COLLAPSE_KL_THRESHOLD) -> go.Figure:
     """Mean KL divergence to the prior per dimension (nats); below ``threshold`` a dimension is collapsed."""
-    return _dimension_bars(np.asarray(kl_per_dim, dtype=float), threshold=threshold,
-                           title="KL divergence to the prior per dimension", y_title="KL (nats)",
-                           below="collapsed", above="in use")
+    return _dimension_bars(
+        np.asarray(kl_per_dim, dtype=float),
+        threshold=threshold,
+        title="KL divergence to the prior per dimension",
+        y_title="KL (nats)",
+        below="collapsed",
+        above="in use",
+    )
 
 
 def activity_bars(variance_of_means, *, threshold: float = ACTIVE_UNIT_THRESHOLD) -> go.Figure:
     """Variance of the codes across samples per dimension; above ``threshold`` a unit is active (Burda et al.)."""
-    return _dimension_bars(np.asarray(variance_of_means, dtype=float), threshold=threshold,
-                           title="Activity per dimension (variance of the codes)", y_title="variance",
-                           below="inactive", above="active")
+    return _dimension_bars(
+        np.asarray(variance_of_means, dtype=float),
+        threshold=threshold,
+        title="Activity per dimension (variance of the codes)",
+        y_title="variance",
+        below="inactive",
+        above="active",
+    )
 
 
-def _dimension_bars(values: np.ndarray, *, threshold: float, title: str, y_title: str, below: str,
-                    above: str) -> go.Figure:
+def _dimension_bars(
+    values: np.ndarray, *, threshold: float, title: str, y_title: str, below: str, above: str
+) -> go.Figure:
     names = dim_names(len(values))
     on = values >= threshold
-    fig = figure(title=title, height=300, showlegend=True, bargap=0.25,
-                 xaxis={"type": "category", "showgrid": False}, yaxis={"title": {"text": y_title}},
-                 legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"})
+    fig = figure(
+        title=title,
+        height=300,
+        showlegend=True,
+        bargap=0.25,
+        xaxis={"type": "category", "showgrid": False},
+        yaxis={"title": {"text": y_title}},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+    )
     for mask, name, color in ((on, above, ACCENT), (~on, below, NEUTRAL)):
         if mask.any():
-            fig.add_trace(go.Bar(x=[names[j] for j in np.flatnonzero(mask)], y=compact(values[mask]), name=name,
-                                 marker={"color": color},
-                                 hovertemplate="%{x}: %{y:.4g}<extra>" + name + "</extra>"))
-    fig.add_hline(y=threshold, line={"color": MUTED, "width": 1, "dash": "dash"},
-                  annotation={"text": f"threshold {threshold:g}", "font": {"size": 10, "color": MUTED}},
-                  annotation_position="top left")
+            fig.add_trace(
+                go.Bar(
+                    x=[names[j] for j in np.flatnonzero(mask)],
+                    y=compact(values[mask]),
+                    name=name,
+                    marker={"color": color},
+                    hovertemplate="%{x}: %{y:.4g}<extra>" + name + "</extra>",
+                )
+            )
+    fig.add_hline(
+        y=threshold,
+        line={"color": MUTED, "width": 1, "dash": "dash"},
+        annotation={"text": f"threshold {threshold:g}", "font": {"size": 10, "color": MUTED}},
+        annotation_position="top left",
+    )
     fig.update_xaxes(categoryorder="array", categoryarray=names)
     return fig
 
@@ -131,13 +187,26 @@ def correlation_heatmap(z: np.ndarray, *, max_dims: int = 64) -> go.Figure:
     names = [dim_names(z.shape[1])[j] for j in dims]
     side = min(640, 160 + 36 * len(dims))
     subtitle = None if len(dims) == z.shape[1] else f"{len(dims)} of {z.shape[1]} dimensions (largest variance)"
-    fig = figure(title="Correlation between latent dimensions", subtitle=subtitle, height=side + 60,
-                 xaxis={"showgrid": False, "side": "bottom"}, yaxis={"showgrid": False, "autorange": "reversed"})
-    fig.add_trace(go.Heatmap(z=compact(corr), x=names, y=names, zmin=-1, zmax=1, colorscale=DIVERGING,
-                             texttemplate="%{z:.2f}" if len(dims) <= 12 else None, textfont={"size": 10},
-                             colorbar={"title": {"text": "r"}, "thickness": 12},
-                             hovertemplate="%{y} × %{x}: r = %{z:.3f}<extra></extra>"))
+    fig = figure(
+        title="Correlation between latent dimensions",
+        subtitle=subtitle,
+        height=side + 60,
+        xaxis={"showgrid": False, "side": "bottom"},
+        yaxis={"showgrid": False, "autorange": "reversed"},
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=compact(corr),
+            x=names,
+            y=names,
+            zmin=-1,
+            zmax=1,
+            colorscale=DIVERGING,
+            texttemplate="%{z:.2f}" if len(dims) <= 12 else None,
+            textfont={"size": 10},
+            colorbar={"title": {"text": "r"}, "thickness": 12},
+            hovertemplate="%{y} × %{x}: r = %{z:.3f}<extra></extra>",
+        )
+    )
     fig.update_layout(width=None, yaxis_scaleanchor="x")
     return fig
-
-

@@ -125,12 +125,28 @@ def scatter_colors(values, *, name: str, rgb: bool = False, mode: str = "auto", 
     if rgb:
         scale = get_colorscale(SEQUENTIAL)
         finite = numbers[np.isfinite(numbers)]
-        low, high = span if span is not None else \
-            (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        low, high = (
+            span if span is not None else (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        )
         marker = {"color": _rgb_rows(_scale_colors(numbers.to_numpy(), low, high, scale)), "showscale": False}
-        legend = [go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False, meta="legend",
-                             marker={"color": [low, high], "cmin": low, "cmax": high, "colorscale": scale,
-                                     "showscale": True, "colorbar": colorbar}).to_plotly_json()]
+        legend = [
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                hoverinfo="skip",
+                showlegend=False,
+                meta="legend",
+                marker={
+                    "color": [low, high],
+                    "cmin": low,
+                    "cmax": high,
+                    "colorscale": scale,
+                    "showscale": True,
+                    "colorbar": colorbar,
+                },
+            ).to_plotly_json()
+        ]
     else:
         marker = {"color": numbers.round(6).tolist(), "colorscale": SEQUENTIAL, "showscale": True, "colorbar": colorbar}
         legend = []
@@ -156,9 +172,9 @@ def _scale_colors(values: np.ndarray, low: float, high: float, scale) -> np.ndar
 
 def _hex_rgb(color: str) -> tuple[int, int, int]:
     if color.startswith("rgb"):
-        r, g, b = (int(float(c)) for c in color[color.index("(") + 1:color.index(")")].split(",")[:3])
+        r, g, b = (int(float(c)) for c in color[color.index("(") + 1 : color.index(")")].split(",")[:3])
     else:
-        r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return r, g, b
 
 
@@ -170,20 +186,40 @@ def category_colors(values, categories=None) -> tuple[pd.Series, list[str], dict
     series = pd.Series(values).reset_index(drop=True)
     labels = series.astype(str).where(series.notna(), "(missing)")
     categories = sorted(set(labels)) if categories is None else list(categories)
-    return labels, categories, {c: MISSING_COLOR if c == "(missing)" else category_color(i)
-                                for i, c in enumerate(categories)}
+    return (
+        labels,
+        categories,
+        {c: MISSING_COLOR if c == "(missing)" else category_color(i) for i, c in enumerate(categories)},
+    )
 
 
 def _categorical(series: pd.Series, name: str, *, rgb: bool = False, categories=None) -> dict:
     labels, categories, colors = category_colors(series, categories)
     legend = [
-        go.Scatter(x=[None], y=[None], mode="markers", name=text(c), marker={"color": colors[c], "size": 9},
-                   hoverinfo="skip", meta="legend", legendgroup=name).to_plotly_json()
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=text(c),
+            marker={"color": colors[c], "size": 9},
+            hoverinfo="skip",
+            meta="legend",
+            legendgroup=name,
+        ).to_plotly_json()
         for c in categories[:MAX_LEGEND]
     ]
     if len(categories) > MAX_LEGEND:
-        legend.append(go.Scatter(x=[None], y=[None], mode="markers", marker={"color": "white"}, hoverinfo="skip",
-                                 name=f"… {len(categories) - MAX_LEGEND} more", meta="legend").to_plotly_json())
+        legend.append(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker={"color": "white"},
+                hoverinfo="skip",
+                name=f"… {len(categories) - MAX_LEGEND} more",
+                meta="legend",
+            ).to_plotly_json()
+        )
     point_colors: dict | list[str]
     if rgb:
         codes = pd.Categorical(labels, categories=categories).codes
@@ -199,10 +235,20 @@ def _short_numbers(numbers: pd.Series) -> list[str]:
     return ["" if not math.isfinite(v) else f"{v:.4g}" for v in numbers.tolist()]
 
 
-def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None = None, *, method: str = "pca",
-                       color_by: str | None = None, highlight=None, max_points: int | None = None,
-                       seed: int = 0, title: str | None = None, height: int = 520,
-                       webgl_above: int = WEBGL_ABOVE, color_mode: str = "auto") -> go.Figure:
+def projection_scatter(
+    projections: pd.DataFrame,
+    metadata: pd.DataFrame | None = None,
+    *,
+    method: str = "pca",
+    color_by: str | None = None,
+    highlight=None,
+    max_points: int | None = None,
+    seed: int = 0,
+    title: str | None = None,
+    height: int = 520,
+    webgl_above: int = WEBGL_ABOVE,
+    color_mode: str = "auto",
+) -> go.Figure:
     """A 2-D projection of the latents as a scatter plot.
 
     Parameters
@@ -250,29 +296,57 @@ def projection_scatter(projections: pd.DataFrame, metadata: pd.DataFrame | None 
     xy = projections[columns].to_numpy(dtype=np.float64)
     ids = projections["id"].astype(str).to_numpy()
     label = method_label(method)
-    subtitle = f"showing {len(rows):,} of {n:,} points" + (" (stratified by label)" if strata is not None else "") \
-        if len(rows) < n else None
-    fig = figure(title=title if title is not None else f"{label} of the latent codes", subtitle=subtitle,
-                 height=height, showlegend=True, hovermode="closest", dragmode="pan",
-                 xaxis={"title": {"text": f"{label} 1"}, "showticklabels": False},
-                 yaxis={"title": {"text": f"{label} 2"}, "showticklabels": False, "scaleanchor": "x"},
-                 legend={"title": {"text": text(display_name(color_by)) if color_by else ""}})
-    colors: dict[str, Any] = scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by), mode=color_mode) \
-        if color_by and metadata is not None else \
-        {"name": "", "marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
+    subtitle = (
+        f"showing {len(rows):,} of {n:,} points" + (" (stratified by label)" if strata is not None else "")
+        if len(rows) < n
+        else None
+    )
+    fig = figure(
+        title=title if title is not None else f"{label} of the latent codes",
+        subtitle=subtitle,
+        height=height,
+        showlegend=True,
+        hovermode="closest",
+        dragmode="pan",
+        xaxis={"title": {"text": f"{label} 1"}, "showticklabels": False},
+        yaxis={"title": {"text": f"{label} 2"}, "showticklabels": False, "scaleanchor": "x"},
+        legend={"title": {"text": text(display_name(color_by)) if color_by else ""}},
+    )
+    colors: dict[str, Any] = (
+        scatter_colors(metadata[color_by].iloc[rows], name=display_name(color_by), mode=color_mode)
+        if color_by and metadata is not None
+        else {"name": "", "marker": {"color": ACCENT}, "text": [""] * len(rows), "legend": []}
+    )
     trace = go.Scattergl if uses_webgl(len(rows), webgl_above) else go.Scatter
     size = 7 if len(rows) <= 2_000 else 5 if len(rows) <= WEBGL_ABOVE else 3
     hover = "<b>%{customdata}</b>" + (f"<br>{colors['name']}: %{{text}}" if color_by else "")
-    fig.add_trace(trace(
-        x=compact(xy[rows, 0]), y=compact(xy[rows, 1]), mode="markers", customdata=[text(i) for i in ids[rows]],
-        text=colors["text"], hovertemplate=hover + "<extra></extra>", showlegend=False, name="points",
-        marker={"size": size, "opacity": 0.85, "line": {"width": 0}, **colors["marker"]}))
+    fig.add_trace(
+        trace(
+            x=compact(xy[rows, 0]),
+            y=compact(xy[rows, 1]),
+            mode="markers",
+            customdata=[text(i) for i in ids[rows]],
+            text=colors["text"],
+            hovertemplate=hover + "<extra></extra>",
+            showlegend=False,
+            name="points",
+            marker={"size": size, "opacity": 0.85, "line": {"width": 0}, **colors["marker"]},
+        )
+    )
     for legend_trace in colors["legend"]:
         fig.add_trace(legend_trace)
     if highlight is not None:
         chosen = np.flatnonzero(np.isin(ids, np.asarray(list(highlight), dtype=str)))
-        fig.add_trace(go.Scatter(
-            x=compact(xy[chosen, 0]), y=compact(xy[chosen, 1]), mode="markers", name="selected", meta="highlight",
-            customdata=[text(i) for i in ids[chosen]], hovertemplate="<b>%{customdata}</b><extra>selected</extra>",
-            marker={"size": size + 8, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": BAD}}))
+        fig.add_trace(
+            go.Scatter(
+                x=compact(xy[chosen, 0]),
+                y=compact(xy[chosen, 1]),
+                mode="markers",
+                name="selected",
+                meta="highlight",
+                customdata=[text(i) for i in ids[chosen]],
+                hovertemplate="<b>%{customdata}</b><extra>selected</extra>",
+                marker={"size": size + 8, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": BAD}},
+            )
+        )
     return fig

@@ -32,19 +32,36 @@ def metric_series(steps, values: dict, *, x_title: str = "step", names=None) -> 
     """
     metrics = sorted(values)
     rows = max(1, math.ceil(len(metrics) / _COLS))
-    fig = make_subplots(rows=rows, cols=_COLS, subplot_titles=[text(m) for m in metrics],
-                        horizontal_spacing=0.07, vertical_spacing=_GAP_PX / (_ROW_PX * rows - _GAP_PX))
-    fig.update_layout(figure(title="Metrics over the series", height=_TOP_PX + _ROW_PX * rows - _GAP_PX + _BOTTOM_PX,
-                             showlegend=False).layout)
+    fig = make_subplots(
+        rows=rows,
+        cols=_COLS,
+        subplot_titles=[text(m) for m in metrics],
+        horizontal_spacing=0.07,
+        vertical_spacing=_GAP_PX / (_ROW_PX * rows - _GAP_PX),
+    )
+    fig.update_layout(
+        figure(
+            title="Metrics over the series", height=_TOP_PX + _ROW_PX * rows - _GAP_PX + _BOTTOM_PX, showlegend=False
+        ).layout
+    )
     fig.update_layout(margin={"t": _TOP_PX, "b": _BOTTOM_PX})
     steps = [float(s) for s in steps]
     hover_names = [text(n) for n in (names if names is not None else steps)]
     for k, name in enumerate(metrics):
         y = np.asarray(values[name], dtype=float)
-        fig.add_trace(go.Scatter(x=steps, y=np.round(y, 5), mode="lines+markers", customdata=hover_names,
-                                 marker={"color": ACCENT, "size": 7}, line={"color": ACCENT, "width": 2},
-                                 hovertemplate="%{customdata}: %{y:.4g}<extra>" + text(name) + "</extra>"),
-                      row=k // _COLS + 1, col=k % _COLS + 1)
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=np.round(y, 5),
+                mode="lines+markers",
+                customdata=hover_names,
+                marker={"color": ACCENT, "size": 7},
+                line={"color": ACCENT, "width": 2},
+                hovertemplate="%{customdata}: %{y:.4g}<extra>" + text(name) + "</extra>",
+            ),
+            row=k // _COLS + 1,
+            col=k % _COLS + 1,
+        )
     fig.update_xaxes(title={"text": text(x_title), "font": {"size": 10, "color": MUTED}})
     fig.update_annotations(font={"size": 11, "color": MUTED})
     return fig

@@ -20,24 +20,46 @@ ACCENT = "#2f6fdf"
 BAD = "#d64545"
 NEUTRAL = "#b8c1cc"
 #: Ten distinguishable categorical colours (Tableau 10), cycled beyond ten categories.
-CATEGORICAL = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-               "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+CATEGORICAL = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
 MISSING_COLOR = "#cbd2d9"
 SEQUENTIAL = "Viridis"
 DIVERGING = "RdBu_r"
 
-_AXIS = dict(showgrid=True, gridcolor=GRID, zeroline=False, linecolor=GRID, ticks="", automargin=True,
-             title=dict(font=dict(size=12, color=MUTED)))
+_AXIS = dict(
+    showgrid=True,
+    gridcolor=GRID,
+    zeroline=False,
+    linecolor=GRID,
+    ticks="",
+    automargin=True,
+    title=dict(font=dict(size=12, color=MUTED)),
+)
 
-TEMPLATE = go.layout.Template(layout=dict(
-    font=dict(family=FONT, size=12, color=INK),
-    paper_bgcolor="white", plot_bgcolor="white", colorway=list(CATEGORICAL),
-    margin=dict(l=48, r=16, t=48, b=40),
-    title=dict(font=dict(size=14), x=0, xanchor="left", xref="paper"),
-    xaxis=_AXIS, yaxis=_AXIS,
-    legend=dict(font=dict(size=11), itemsizing="constant"),
-    hoverlabel=dict(font=dict(family=FONT, size=12)),
-))
+TEMPLATE = go.layout.Template(
+    layout=dict(
+        font=dict(family=FONT, size=12, color=INK),
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        colorway=list(CATEGORICAL),
+        margin=dict(l=48, r=16, t=48, b=40),
+        title=dict(font=dict(size=14), x=0, xanchor="left", xref="paper"),
+        xaxis=_AXIS,
+        yaxis=_AXIS,
+        legend=dict(font=dict(size=11), itemsizing="constant"),
+        hoverlabel=dict(font=dict(family=FONT, size=12)),
+    )
+)
 
 
 def figure(*, title: str | None = None, subtitle: str | None = None, height: int = 420, **layout) -> go.Figure:

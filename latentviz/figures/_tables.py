@@ -57,11 +57,19 @@ def metric_rows(metrics: dict, facts: dict | None = None) -> list[MetricRow]:
     for name in sorted(values, key=lambda n: (order.get(n, len(order)), n)):
         fact = facts.get(name)
         typical = getattr(fact, "typical", None)
-        rows.append(MetricRow(
-            name=name, value=values[name], higher_is_better=getattr(fact, "higher_is_better", None),
-            bounds=range_text(getattr(fact, "bounds", None)), typical=range_text(typical),
-            explanation=str(getattr(fact, "explanation", "") or ""), group=str(getattr(fact, "group", "") or ""),
-            standing=_standing(values[name], typical), spread=_spread(metrics, name)))
+        rows.append(
+            MetricRow(
+                name=name,
+                value=values[name],
+                higher_is_better=getattr(fact, "higher_is_better", None),
+                bounds=range_text(getattr(fact, "bounds", None)),
+                typical=range_text(typical),
+                explanation=str(getattr(fact, "explanation", "") or ""),
+                group=str(getattr(fact, "group", "") or ""),
+                standing=_standing(values[name], typical),
+                spread=_spread(metrics, name),
+            )
+        )
     return rows
 
 
@@ -91,4 +99,5 @@ def range_text(bounds) -> str:
 
     def one(v, inf):
         return inf if v is None or (isinstance(v, float) and math.isinf(v)) else f"{v:.3g}"
+
     return f"{one(lo, '−∞')} – {one(hi, '∞')}"

@@ -44,8 +44,7 @@ def check_min_dims(z: np.ndarray, needed: int, *, whom: str) -> None:
         raise InputError(f"{whom}: needs at least {needed} latent dimensions; z has {z.shape[1]}")
 
 
-def train_test(z, factors, z_test, factors_test, *, seed, whom: str, test_fraction: float = 1 / 3,
-               min_dims: int = 1):
+def train_test(z, factors, z_test, factors_test, *, seed, whom: str, test_fraction: float = 1 / 3, min_dims: int = 1):
     """The explicit test set when given, otherwise a seeded split (the reference's 10000/5000 ratio)."""
     z, factors = latents_and_factors(z, factors, whom=whom, min_dims=min_dims)
     if (z_test is None) != (factors_test is None):

@@ -10,8 +10,9 @@ from latentviz.metrics._common import train_test
 _EPS = 1e-11
 
 
-def dci(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimators: int = 100,
-        n_jobs: int | None = None) -> dict:
+def dci(
+    z, factors, *, z_test=None, factors_test=None, seed=0, n_estimators: int = 100, n_jobs: int | None = None
+) -> dict:
     """DCI: importance of each latent for each factor, from one gradient-boosted classifier per factor.
 
     For factor :math:`j` a default ``GradientBoostingClassifier`` (100 depth-3 stages, learning
@@ -65,10 +66,12 @@ def dci(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimators: int
     >>> round(scores["disentanglement"], 3), round(scores["completeness"], 3)
     (1.0, 1.0)
     """
-    scores = dci_detail(z, factors, z_test=z_test, factors_test=factors_test, seed=seed,
-                        n_estimators=n_estimators, n_jobs=n_jobs)
-    return {key: scores[key] for key in ("disentanglement", "completeness", "informativeness_train",
-                                         "informativeness_test")}
+    scores = dci_detail(
+        z, factors, z_test=z_test, factors_test=factors_test, seed=seed, n_estimators=n_estimators, n_jobs=n_jobs
+    )
+    return {
+        key: scores[key] for key in ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
+    }
 
 
 def dci_detail(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimators=100, n_jobs=None) -> dict:
@@ -81,7 +84,8 @@ def dci_detail(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimato
     order = sort_features(z)
     fits = Parallel(n_jobs=n_jobs or -1, prefer="threads")(
         delayed(_fit_factor)(fit_predict_gbc, z, factors[:, j], z_test, n_estimators, order, seed_j)
-        for j, seed_j in enumerate(check_random_state(seed).randint(2**31 - 1, size=factors.shape[1])))
+        for j, seed_j in enumerate(check_random_state(seed).randint(2**31 - 1, size=factors.shape[1]))
+    )
     importance = np.abs(np.stack([imp for imp, _, _ in fits], axis=1))
     train_acc = [float(np.mean(p == factors[:, j])) for j, (_, p, _) in enumerate(fits)]
     test_acc = [float(np.mean(p == factors_test[:, j])) for j, (_, _, p) in enumerate(fits)]
@@ -102,7 +106,9 @@ def dci_detail(z, factors, *, z_test=None, factors_test=None, seed=0, n_estimato
 def _fit_factor(fit_predict, z, y, z_test, n_estimators, order, seed):
     if len(np.unique(y)) < 2:  # a single class: no trees, a zero importance column
         return np.zeros(z.shape[1]), np.full(len(z), y[0]), np.full(len(z_test), y[0])
-    importance, (on_train, on_test) = fit_predict(z, y, [z, z_test], n_estimators=n_estimators, order=order, seed=int(seed))
+    importance, (on_train, on_test) = fit_predict(
+        z, y, [z, z_test], n_estimators=n_estimators, order=order, seed=int(seed)
+    )
     return importance, on_train, on_test
 
 

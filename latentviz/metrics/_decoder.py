@@ -35,13 +35,20 @@ def reconstruction_error(x, x_hat) -> dict:
     """
     x, x_hat = np.asarray(x, dtype=np.float64), np.asarray(x_hat, dtype=np.float64)
     if x.shape != x_hat.shape or x.ndim < 1 or len(x) == 0:
-        raise InputError(f"reconstruction_error: x has shape {x.shape} but x_hat has {x_hat.shape}; give matching arrays")
+        raise InputError(
+            f"reconstruction_error: x has shape {x.shape} but x_hat has {x_hat.shape}; give matching arrays"
+        )
     per_sample = ((x - x_hat) ** 2).reshape(len(x), -1).mean(axis=1)
     per_sample = per_sample[np.isfinite(per_sample)]
     if len(per_sample) == 0:
         raise InputError("reconstruction_error: every sample holds NaN or inf")
-    return {"mean": float(per_sample.mean()), "median": float(np.median(per_sample)),
-            "p95": float(np.percentile(per_sample, 95)), "max": float(per_sample.max()), "per_sample": per_sample}
+    return {
+        "mean": float(per_sample.mean()),
+        "median": float(np.median(per_sample)),
+        "p95": float(np.percentile(per_sample, 95)),
+        "max": float(per_sample.max()),
+        "per_sample": per_sample,
+    }
 
 
 def consistency(z, encode, decode, *, batch_size: int = 256) -> float:
@@ -79,7 +86,7 @@ def consistency(z, encode, decode, *, batch_size: int = 256) -> float:
         raise InputError("consistency: no finite, non-zero codes")
     errors = []
     for start in range(0, len(z), batch_size):
-        batch = z[start:start + batch_size]
+        batch = z[start : start + batch_size]
         again = np.asarray(encode(decode(batch)), dtype=np.float64).reshape(len(batch), -1)
         errors.append(np.linalg.norm(again - batch, axis=1) / np.linalg.norm(batch, axis=1))
     return float(np.concatenate(errors).mean())
@@ -120,7 +127,9 @@ def interpolation_smoothness(paths) -> dict:
     """
     paths = np.asarray(paths, dtype=np.float64)
     if paths.ndim < 3 or paths.shape[1] < 3 or paths.shape[0] < 1:
-        raise InputError(f"interpolation_smoothness: paths must be (n_paths, n_steps >= 3, ...); got shape {paths.shape}")
+        raise InputError(
+            f"interpolation_smoothness: paths must be (n_paths, n_steps >= 3, ...); got shape {paths.shape}"
+        )
     flat = paths.reshape(paths.shape[0], paths.shape[1], -1)
     flat = flat[np.isfinite(flat).all(axis=(1, 2))]
     if len(flat) == 0:
@@ -137,7 +146,9 @@ def _smoothness_from_steps(steps: np.ndarray, n_values: int) -> dict:
     steps = np.asarray(steps, dtype=np.float64)
     steps = steps[np.isfinite(steps).all(axis=1)]
     if len(steps) == 0 or steps.shape[1] < 2:
-        raise InputError(f"interpolation_smoothness: need finite paths of at least 3 steps; got step sizes {steps.shape}")
+        raise InputError(
+            f"interpolation_smoothness: need finite paths of at least 3 steps; got step sizes {steps.shape}"
+        )
     mean_step = steps.mean(axis=1)
     moving = mean_step > 0
     per_path = np.where(moving, steps.max(axis=1) / np.where(moving, mean_step, 1.0), 1.0)

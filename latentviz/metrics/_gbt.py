@@ -22,8 +22,17 @@ _EPSILON = np.finfo(np.float64).eps
 _MAX_DEPTH = 3
 
 
-def fit_predict_gbc(x_train, y_train, x_tests, *, n_estimators: int = 100, learning_rate: float = 0.1,
-                    max_depth: int = _MAX_DEPTH, order=None, seed: int = 0):
+def fit_predict_gbc(
+    x_train,
+    y_train,
+    x_tests,
+    *,
+    n_estimators: int = 100,
+    learning_rate: float = 0.1,
+    max_depth: int = _MAX_DEPTH,
+    order=None,
+    seed: int = 0,
+):
     """Fit the boosted classifier on ``(x_train, y_train)``.
 
     Returns ``(feature_importances, [predicted labels for each array in x_tests])``, the values
@@ -38,11 +47,13 @@ def fit_predict_gbc(x_train, y_train, x_tests, *, n_estimators: int = 100, learn
         order = sort_features(x)
     raw0 = _initial_raw(np.bincount(y, minlength=len(classes)) / len(y))
     features, thresholds, values, importances = kernels.fit(
-        x, order, y.astype(np.int64), raw0, int(n_estimators), float(learning_rate), int(max_depth), int(seed))
+        x, order, y.astype(np.int64), raw0, int(n_estimators), float(learning_rate), int(max_depth), int(seed)
+    )
     predictions = []
     for x_test in x_tests:
-        raw = kernels.predict(np.ascontiguousarray(x_test, dtype=np.float32), raw0, features, thresholds, values,
-                              float(learning_rate))
+        raw = kernels.predict(
+            np.ascontiguousarray(x_test, dtype=np.float32), raw0, features, thresholds, values, float(learning_rate)
+        )
         encoded = (raw[:, 0] >= 0).astype(np.int64) if raw.shape[1] == 1 else np.argmax(raw, axis=1)
         predictions.append(classes[encoded])
     return importances, predictions
@@ -252,8 +263,17 @@ def _build_kernels():
                     neg_grad[k, i] = onehot[i, k] - prob[i, k]
             for k in range(k_trees):
                 tree_importance[:] = 0.0
-                n_split = grow_tree(x, order, x_sorted, neg_grad[k], max_depth, features[m, k], thresholds[m, k], node_of,
-                                    tree_importance)
+                n_split = grow_tree(
+                    x,
+                    order,
+                    x_sorted,
+                    neg_grad[k],
+                    max_depth,
+                    features[m, k],
+                    thresholds[m, k],
+                    node_of,
+                    tree_importance,
+                )
                 if n_split > 0:
                     importance_sum += tree_importance
                     n_relevant += 1

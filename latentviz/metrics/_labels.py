@@ -40,8 +40,15 @@ def linear_probe_accuracy(z, labels, *, cv: int = 5, seed=0, max_samples: int = 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return _cross_validated(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), z, labels, cv, seed,
-                            max_samples, "linear_probe_accuracy")
+    return _cross_validated(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        z,
+        labels,
+        cv,
+        seed,
+        max_samples,
+        "linear_probe_accuracy",
+    )
 
 
 def knn_accuracy(z, labels, *, k: int = 5, cv: int = 5, seed=0, max_samples: int = 50000) -> float:
@@ -145,7 +152,9 @@ def _cross_validated(model, z, labels, cv: int, seed, max_samples: int, whom: st
         raise InputError(f"{whom}: needs at least 2 classes; the labels have {len(counts)}")
     folds = min(int(cv), int(counts.min()))
     if folds < 2:
-        raise InputError(f"{whom}: every class needs at least 2 samples for cross-validation; the rarest has {counts.min()}")
+        raise InputError(
+            f"{whom}: every class needs at least 2 samples for cross-validation; the rarest has {counts.min()}"
+        )
     splitter = StratifiedKFold(folds, shuffle=True, random_state=int(check_random_state(seed).randint(2**31)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -72,6 +72,7 @@ def _mean_over_informative(per_factor: np.ndarray, *, whom: str) -> float:
     if not informative.any():
         raise InputError(f"{whom}: every factor has a single level; at least one factor must vary")
     if not informative.all():
-        warnings.warn(f"{whom}: left out {int((~informative).sum())} factor(s) with a single level",
-                      MetricWarning, stacklevel=3)
+        warnings.warn(
+            f"{whom}: left out {int((~informative).sum())} factor(s) with a single level", MetricWarning, stacklevel=3
+        )
     return float(per_factor[informative].mean())

@@ -111,8 +111,9 @@ def _explicitness_detail(z, factors, z_test, factors_test, seed) -> dict:
     z, factors, z_test, factors_test = train_test(z, factors, z_test, factors_test, seed=seed, whom="explicitness")
     keep = varying(z)  # exactly constant: np.std of a constant 0.1 column is 1.4e-17, not 0
     if not keep.all():
-        warnings.warn(f"explicitness: dropped {int((~keep).sum())} constant latent dimension(s)", MetricWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"explicitness: dropped {int((~keep).sum())} constant latent dimension(s)", MetricWarning, stacklevel=3
+        )
     mean, std = z[:, keep].mean(axis=0), z[:, keep].std(axis=0)
     train = (z[:, keep] - mean) / std
     test = (z_test[:, keep] - mean) / std
@@ -121,8 +122,12 @@ def _explicitness_detail(z, factors, z_test, factors_test, seed) -> dict:
         on_train, on_test = _auc_of_factor(train, factors[:, j], test, factors_test[:, j])
         train_scores.append(on_train)
         test_scores.append(on_test)
-    return {"explicitness": float(np.mean(test_scores)), "explicitness_train": float(np.mean(train_scores)),
-            "per_factor_test": test_scores, "dropped_constant_dims": int((~keep).sum())}
+    return {
+        "explicitness": float(np.mean(test_scores)),
+        "explicitness_train": float(np.mean(train_scores)),
+        "per_factor_test": test_scores,
+        "dropped_constant_dims": int((~keep).sum()),
+    }
 
 
 def _auc_of_factor(x_train, y_train, x_test, y_test):
@@ -134,8 +139,10 @@ def _auc_of_factor(x_train, y_train, x_test, y_test):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lbfgs convergence warnings, as the reference suppresses them
         model = LogisticRegression().fit(x_train, y_train)
-    return (_macro_auc(y_train, model.predict_proba(x_train), model.classes_),
-            _macro_auc(y_test, model.predict_proba(x_test), model.classes_))
+    return (
+        _macro_auc(y_train, model.predict_proba(x_train), model.classes_),
+        _macro_auc(y_test, model.predict_proba(x_test), model.classes_),
+    )
 
 
 def _macro_auc(y, proba, classes) -> float:

@@ -123,7 +123,6 @@ def knn_preservation(a, b, k: int = 10, *, device: str = "cpu") -> float:
     return mean_overlap(_knn_indices(a, k, None, device), _knn_indices(b, k, None, device))
 
 
-
 def _pair(a, b, whom: str, k: int):
     a = check_latents(a, "x", whom=whom)
     b = check_latents(b, "z", whom=whom)

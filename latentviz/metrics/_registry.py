@@ -94,10 +94,12 @@ ENTRIES: list[Metric] = []
 def _metric(*keys: tuple, needs: tuple[str, ...] = (), min_samples: int = 1, stochastic: bool = False):
     """Register the decorated ``compute`` as the entry writing ``keys`` (each the :class:`MetricInfo` fields
     before ``stochastic``)."""
+
     def register(compute):
         infos = tuple(MetricInfo(*key, stochastic=stochastic) for key in keys)
         ENTRIES.append(Metric(compute, infos, frozenset(needs), min_samples, stochastic))
         return compute
+
     return register
 
 
@@ -114,9 +116,21 @@ def _split_inputs(ctx, seed):
 
 # -- disentanglement ------------------------------------------------------------------------------
 
-@_metric(("beta_vae", _DIS, True, (0, 1), (0.6, 1.0),
-          "Accuracy of a linear classifier naming which factor two batches of codes share (chance 1/#factors).",
-          "Higgins et al., ICLR 2017; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
+
+@_metric(
+    (
+        "beta_vae",
+        _DIS,
+        True,
+        (0, 1),
+        (0.6, 1.0),
+        "Accuracy of a linear classifier naming which factor two batches of codes share (chance 1/#factors).",
+        "Higgins et al., ICLR 2017; " + _DL,
+    ),
+    needs=("factors",),
+    min_samples=10,
+    stochastic=True,
+)
 def _beta_vae(ctx, seed):
     from latentviz.metrics._sampling import beta_vae_from_sampler
 
@@ -125,21 +139,46 @@ def _beta_vae(ctx, seed):
     return {"beta_vae": scores["eval_accuracy"]}, {"train_accuracy": scores["train_accuracy"], "protocol": how}
 
 
-@_metric(("factor_vae", _DIS, True, (0, 1), (0.5, 1.0),
-          "How often the least-varying latent, in a batch with one factor fixed, names that factor.",
-          "Kim & Mnih, ICML 2018; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
+@_metric(
+    (
+        "factor_vae",
+        _DIS,
+        True,
+        (0, 1),
+        (0.5, 1.0),
+        "How often the least-varying latent, in a batch with one factor fixed, names that factor.",
+        "Kim & Mnih, ICML 2018; " + _DL,
+    ),
+    needs=("factors",),
+    min_samples=10,
+    stochastic=True,
+)
 def _factor_vae(ctx, seed):
     from latentviz.metrics._sampling import factor_vae_from_sampler
 
     sampler, how = ctx.sampler()
     scores = factor_vae_from_sampler(sampler, np.random.RandomState(seed))
-    return {"factor_vae": scores["eval_accuracy"]}, {"train_accuracy": scores["train_accuracy"],
-                                                     "num_active_dims": scores["num_active_dims"], "protocol": how}
+    return {"factor_vae": scores["eval_accuracy"]}, {
+        "train_accuracy": scores["train_accuracy"],
+        "num_active_dims": scores["num_active_dims"],
+        "protocol": how,
+    }
 
 
-@_metric(("mig", _DIS, True, (0, 1), (0.0, 0.5),
-          "Gap in mutual information between the best and second-best latent for each factor, over its entropy.",
-          "Chen et al., NeurIPS 2018; " + _DL), needs=("factors", "two_dims"), min_samples=10, stochastic=True)
+@_metric(
+    (
+        "mig",
+        _DIS,
+        True,
+        (0, 1),
+        (0.0, 0.5),
+        "Gap in mutual information between the best and second-best latent for each factor, over its entropy.",
+        "Chen et al., NeurIPS 2018; " + _DL,
+    ),
+    needs=("factors", "two_dims"),
+    min_samples=10,
+    stochastic=True,
+)
 def _mig(ctx, seed):
     from latentviz.metrics._binning import discrete_mutual_info, discretize, entropy
     from latentviz.metrics._mig import _mean_over_informative, _mig_per_factor
@@ -148,37 +187,86 @@ def _mig(ctx, seed):
     mi = discrete_mutual_info(discretize(z), f)
     factor_entropy = entropy(f)
     per_factor = _mig_per_factor(mi, factor_entropy)
-    return ({"mig": _mean_over_informative(per_factor, whom="mig")},
-            {"per_factor": [None if np.isnan(v) else float(v) for v in per_factor], "mutual_info_matrix": mi,
-             "factor_entropy": factor_entropy})
+    return (
+        {"mig": _mean_over_informative(per_factor, whom="mig")},
+        {
+            "per_factor": [None if np.isnan(v) else float(v) for v in per_factor],
+            "mutual_info_matrix": mi,
+            "factor_entropy": factor_entropy,
+        },
+    )
 
 
 _DCI = "Eastwood & Williams, ICLR 2018; " + _DL
 
 
-@_metric(("dci_disentanglement", _DIS, True, (0, 1), (0.1, 0.8),
-          "Whether each latent matters for only one factor, from gradient-boosted tree importances.", _DCI),
-         ("dci_completeness", _DIS, True, (0, 1), (0.1, 0.8),
-          "Whether each factor is captured by only one latent, from the same importances.", _DCI),
-         ("dci_informativeness", _DIS, True, (0, 1), (0.3, 1.0),
-          "Test accuracy of the boosted trees predicting each factor from the latents, averaged.", _DCI),
-         needs=("factors",), min_samples=10, stochastic=True)
+@_metric(
+    (
+        "dci_disentanglement",
+        _DIS,
+        True,
+        (0, 1),
+        (0.1, 0.8),
+        "Whether each latent matters for only one factor, from gradient-boosted tree importances.",
+        _DCI,
+    ),
+    (
+        "dci_completeness",
+        _DIS,
+        True,
+        (0, 1),
+        (0.1, 0.8),
+        "Whether each factor is captured by only one latent, from the same importances.",
+        _DCI,
+    ),
+    (
+        "dci_informativeness",
+        _DIS,
+        True,
+        (0, 1),
+        (0.3, 1.0),
+        "Test accuracy of the boosted trees predicting each factor from the latents, averaged.",
+        _DCI,
+    ),
+    needs=("factors",),
+    min_samples=10,
+    stochastic=True,
+)
 def _dci(ctx, seed):
     from latentviz.metrics._dci import dci_detail
 
     z, f, zt, ft = _split_inputs(ctx, seed)
     d = dci_detail(z, f, z_test=zt, factors_test=ft, seed=seed)
-    return ({"dci_disentanglement": d["disentanglement"], "dci_completeness": d["completeness"],
-             "dci_informativeness": d["informativeness_test"]},
-            {"importance_matrix": d["importance_matrix"], "per_latent": d["disentanglement_per_latent"],
-             "per_factor_completeness": d["completeness_per_factor"],
-             "per_factor_informativeness": d["informativeness_test_per_factor"],
-             "informativeness_train": d["informativeness_train"]})
+    return (
+        {
+            "dci_disentanglement": d["disentanglement"],
+            "dci_completeness": d["completeness"],
+            "dci_informativeness": d["informativeness_test"],
+        },
+        {
+            "importance_matrix": d["importance_matrix"],
+            "per_latent": d["disentanglement_per_latent"],
+            "per_factor_completeness": d["completeness_per_factor"],
+            "per_factor_informativeness": d["informativeness_test_per_factor"],
+            "informativeness_train": d["informativeness_train"],
+        },
+    )
 
 
-@_metric(("sap", _DIS, True, (0, 1), (0.0, 0.2),
-          "Gap in single-latent linear classification accuracy between the two best latents per factor.",
-          "Kumar et al., ICLR 2018; " + _DL), needs=("factors", "two_dims"), min_samples=10, stochastic=True)
+@_metric(
+    (
+        "sap",
+        _DIS,
+        True,
+        (0, 1),
+        (0.0, 0.2),
+        "Gap in single-latent linear classification accuracy between the two best latents per factor.",
+        "Kumar et al., ICLR 2018; " + _DL,
+    ),
+    needs=("factors", "two_dims"),
+    min_samples=10,
+    stochastic=True,
+)
 def _sap(ctx, seed):
     from latentviz.metrics._sap import sap_matrix
 
@@ -187,9 +275,20 @@ def _sap(ctx, seed):
     return {"sap": score}, {"score_matrix": matrix, "per_factor": gaps}
 
 
-@_metric(("modularity", _DIS, True, (0, 1), (0.6, 1.0),
-          "Whether each latent depends on at most one factor (noise still scores about 0.6-0.7).",
-          "Ridgeway & Mozer, NeurIPS 2018; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
+@_metric(
+    (
+        "modularity",
+        _DIS,
+        True,
+        (0, 1),
+        (0.6, 1.0),
+        "Whether each latent depends on at most one factor (noise still scores about 0.6-0.7).",
+        "Ridgeway & Mozer, NeurIPS 2018; " + _DL,
+    ),
+    needs=("factors",),
+    min_samples=10,
+    stochastic=True,
+)
 def _modularity(ctx, seed):
     from latentviz.metrics._binning import discrete_mutual_info, discretize
     from latentviz.metrics._modularity import _modularity_per_latent
@@ -199,9 +298,20 @@ def _modularity(ctx, seed):
     return {"modularity": float(per_latent.mean())}, {"per_latent": per_latent}
 
 
-@_metric(("explicitness", _DIS, True, (0, 1), (0.5, 1.0),
-          "Test ROC AUC of a logistic regression predicting each factor from all latents (0.5 is chance).",
-          "Ridgeway & Mozer, NeurIPS 2018; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
+@_metric(
+    (
+        "explicitness",
+        _DIS,
+        True,
+        (0, 1),
+        (0.5, 1.0),
+        "Test ROC AUC of a logistic regression predicting each factor from all latents (0.5 is chance).",
+        "Ridgeway & Mozer, NeurIPS 2018; " + _DL,
+    ),
+    needs=("factors",),
+    min_samples=10,
+    stochastic=True,
+)
 def _explicitness(ctx, seed):
     from latentviz.metrics._modularity import _explicitness_detail
 
@@ -209,9 +319,20 @@ def _explicitness(ctx, seed):
     return {"explicitness": d.pop("explicitness")}, d
 
 
-@_metric(("irs", _DIS, True, (0, 1), (0.3, 0.9),
-          "How little each latent moves when the factors it does not encode change.",
-          "Suter et al., ICML 2019; " + _DL), needs=("factors",), min_samples=10, stochastic=True)
+@_metric(
+    (
+        "irs",
+        _DIS,
+        True,
+        (0, 1),
+        (0.3, 0.9),
+        "How little each latent moves when the factors it does not encode change.",
+        "Suter et al., ICML 2019; " + _DL,
+    ),
+    needs=("factors",),
+    min_samples=10,
+    stochastic=True,
+)
 def _irs(ctx, seed):
     from latentviz.metrics._irs import irs
 
@@ -220,31 +341,66 @@ def _irs(ctx, seed):
 
 # -- independence (on the training split) ---------------------------------------------------------
 
-@_metric(("total_correlation", _UNS, False, (0, math.inf), (0.0, 5.0),
-          "Dependence between latents under a gaussian fit, in nats (0 for uncorrelated latents).",
-          "Locatello et al., ICML 2019; " + _DL), min_samples=3, stochastic=True)
+
+@_metric(
+    (
+        "total_correlation",
+        _UNS,
+        False,
+        (0, math.inf),
+        (0.0, 5.0),
+        "Dependence between latents under a gaussian fit, in nats (0 for uncorrelated latents).",
+        "Locatello et al., ICML 2019; " + _DL,
+    ),
+    min_samples=3,
+    stochastic=True,
+)
 def _total_correlation(ctx, seed):
     from latentviz.metrics._unsupervised import total_correlation
 
     value = total_correlation(ctx.train(seed)[0])
-    return {"total_correlation": value}, ({"why_inf": "the covariance is singular (duplicate or dependent latents)"}
-                                          if np.isinf(value) else {})
+    return {"total_correlation": value}, (
+        {"why_inf": "the covariance is singular (duplicate or dependent latents)"} if np.isinf(value) else {}
+    )
 
 
-@_metric(("gaussian_wasserstein_correlation", _UNS, False, (0, math.inf), (0.0, 5.0),
-          "Squared Wasserstein distance between the codes' gaussian and the product of its marginals.",
-          "Locatello et al., ICML 2019; " + _DL), min_samples=3, stochastic=True)
+@_metric(
+    (
+        "gaussian_wasserstein_correlation",
+        _UNS,
+        False,
+        (0, math.inf),
+        (0.0, 5.0),
+        "Squared Wasserstein distance between the codes' gaussian and the product of its marginals.",
+        "Locatello et al., ICML 2019; " + _DL,
+    ),
+    min_samples=3,
+    stochastic=True,
+)
 def _wasserstein(ctx, seed):
     from latentviz.metrics._unsupervised import gaussian_wasserstein_correlation
 
     z = ctx.train(seed)[0]
-    return ({"gaussian_wasserstein_correlation": gaussian_wasserstein_correlation(z)},
-            {"normalized": gaussian_wasserstein_correlation(z, normalize=True)})
+    return (
+        {"gaussian_wasserstein_correlation": gaussian_wasserstein_correlation(z)},
+        {"normalized": gaussian_wasserstein_correlation(z, normalize=True)},
+    )
 
 
-@_metric(("mutual_info_score", _UNS, False, (0, math.log(20)), (0.0, 0.5),
-          "Mean mutual information between pairs of discretised latents, in nats.",
-          "Locatello et al., ICML 2019; " + _DL), needs=("two_dims",), min_samples=3, stochastic=True)
+@_metric(
+    (
+        "mutual_info_score",
+        _UNS,
+        False,
+        (0, math.log(20)),
+        (0.0, 0.5),
+        "Mean mutual information between pairs of discretised latents, in nats.",
+        "Locatello et al., ICML 2019; " + _DL,
+    ),
+    needs=("two_dims",),
+    min_samples=3,
+    stochastic=True,
+)
 def _mi_score(ctx, seed):
     from latentviz.metrics._unsupervised import mutual_info_score
 
@@ -253,11 +409,28 @@ def _mi_score(ctx, seed):
 
 # -- regularity -----------------------------------------------------------------------------------
 
-@_metric(("active_units", _REG, True, (0, math.inf), (1, 64),
-          "Number of latents whose posterior mean varies over the data (variance above 0.01).",
-          "Burda et al., ICLR 2016; tested against numpy variances"),
-         ("active_units_fraction", _REG, True, (0, 1), (0.2, 1.0),
-          "Fraction of the latents that are active units.", "Burda et al., ICLR 2016"), min_samples=3)
+
+@_metric(
+    (
+        "active_units",
+        _REG,
+        True,
+        (0, math.inf),
+        (1, 64),
+        "Number of latents whose posterior mean varies over the data (variance above 0.01).",
+        "Burda et al., ICLR 2016; tested against numpy variances",
+    ),
+    (
+        "active_units_fraction",
+        _REG,
+        True,
+        (0, 1),
+        (0.2, 1.0),
+        "Fraction of the latents that are active units.",
+        "Burda et al., ICLR 2016",
+    ),
+    min_samples=3,
+)
 def _active_units(ctx, seed):
     from latentviz.metrics._regularity import active_units
 
@@ -265,27 +438,59 @@ def _active_units(ctx, seed):
     return {"active_units": d["count"], "active_units_fraction": d["fraction"]}, {"variance": d["variance"]}
 
 
-@_metric(("kl_total", _REG, None, (0, math.inf), (1.0, 100.0),
-          "Mean KL divergence of the posterior from the prior, summed over latents, in nats.",
-          "Kingma & Welling, ICLR 2014; tested against the closed form"),
-         ("collapsed_units", _REG, False, (0, math.inf), (0, 10),
-          "Number of latents whose posterior equals the prior (KL below 0.01 nats): posterior collapse.",
-          "Lucas et al., NeurIPS 2019"), needs=("logvar",))
+@_metric(
+    (
+        "kl_total",
+        _REG,
+        None,
+        (0, math.inf),
+        (1.0, 100.0),
+        "Mean KL divergence of the posterior from the prior, summed over latents, in nats.",
+        "Kingma & Welling, ICLR 2014; tested against the closed form",
+    ),
+    (
+        "collapsed_units",
+        _REG,
+        False,
+        (0, math.inf),
+        (0, 10),
+        "Number of latents whose posterior equals the prior (KL below 0.01 nats): posterior collapse.",
+        "Lucas et al., NeurIPS 2019",
+    ),
+    needs=("logvar",),
+)
 def _kl(ctx, seed):
     from latentviz.metrics._regularity import collapsed_dims, kl_per_dim
 
     kl = kl_per_dim(ctx.z, ctx.logvar)
     collapsed = collapsed_dims(kl)
-    return ({"kl_total": float(kl.sum()), "collapsed_units": int(collapsed.sum())},
-            {"kl_per_dim": kl, "collapsed": collapsed.tolist()})
+    return (
+        {"kl_total": float(kl.sum()), "collapsed_units": int(collapsed.sum())},
+        {"kl_per_dim": kl, "collapsed": collapsed.tolist()},
+    )
 
 
-@_metric(("prior_kl", _REG, False, (0, math.inf), (0.0, 10.0),
-          "KL divergence from the gaussian fitted to the codes to the N(0, I) prior, in nats.",
-          "closed form; tested against scipy"),
-         ("prior_ks_max", _REG, False, (0, 1), (0.0, 0.3),
-          "Largest Kolmogorov-Smirnov distance of a latent's codes to N(0, 1).", "scipy.stats.kstest"),
-         min_samples=3)
+@_metric(
+    (
+        "prior_kl",
+        _REG,
+        False,
+        (0, math.inf),
+        (0.0, 10.0),
+        "KL divergence from the gaussian fitted to the codes to the N(0, I) prior, in nats.",
+        "closed form; tested against scipy",
+    ),
+    (
+        "prior_ks_max",
+        _REG,
+        False,
+        (0, 1),
+        (0.0, 0.3),
+        "Largest Kolmogorov-Smirnov distance of a latent's codes to N(0, 1).",
+        "scipy.stats.kstest",
+    ),
+    min_samples=3,
+)
 def _prior(ctx, seed):
     from latentviz.metrics._regularity import prior_fit
 
@@ -296,26 +501,65 @@ def _prior(ctx, seed):
 _VENNA = "Venna & Kaski, 2006; tested against sklearn.manifold.trustworthiness"
 
 
-@_metric(("trustworthiness", _REG, True, (0, 1), (0.8, 1.0),
-          "Whether points close in the latent space were close in the input space too.", _VENNA),
-         ("continuity", _REG, True, (0, 1), (0.8, 1.0),
-          "Whether points close in the input space stay close in the latent space.", _VENNA),
-         ("knn_preservation", _REG, True, (0, 1), (0.05, 0.5),
-          "Mean overlap of each point's 10 nearest neighbours in the input and latent spaces.",
-          "tested against a naive loop"), needs=("inputs",), stochastic=True)
+@_metric(
+    (
+        "trustworthiness",
+        _REG,
+        True,
+        (0, 1),
+        (0.8, 1.0),
+        "Whether points close in the latent space were close in the input space too.",
+        _VENNA,
+    ),
+    (
+        "continuity",
+        _REG,
+        True,
+        (0, 1),
+        (0.8, 1.0),
+        "Whether points close in the input space stay close in the latent space.",
+        _VENNA,
+    ),
+    (
+        "knn_preservation",
+        _REG,
+        True,
+        (0, 1),
+        (0.05, 0.5),
+        "Mean overlap of each point's 10 nearest neighbours in the input and latent spaces.",
+        "tested against a naive loop",
+    ),
+    needs=("inputs",),
+    stochastic=True,
+)
 def _neighbourhood(ctx, seed):
     from latentviz.metrics._neighborhood import continuity, knn_preservation, trustworthiness
 
     x, z = ctx.input_space(seed), ctx.z[ctx.neighbour_rows(seed)]
     k = min(10, (len(z) - 1) // 2)
-    return ({"trustworthiness": trustworthiness(x, z, k, neighbors=ctx.latent_graph), "continuity": continuity(x, z, k),
-             "knn_preservation": knn_preservation(x, z, k)},
-            {"k": k, "n_points": len(z), "input_dims": x.shape[1]})
+    return (
+        {
+            "trustworthiness": trustworthiness(x, z, k, neighbors=ctx.latent_graph),
+            "continuity": continuity(x, z, k),
+            "knn_preservation": knn_preservation(x, z, k),
+        },
+        {"k": k, "n_points": len(z), "input_dims": x.shape[1]},
+    )
 
 
-@_metric(("intrinsic_dimension", _REG, None, (0, math.inf), (1.0, 32.0),
-          "Degrees of freedom the codes really use (TwoNN estimate); compare with the latent size.",
-          "Facco et al., Sci. Rep. 2017"), min_samples=3, stochastic=True)
+@_metric(
+    (
+        "intrinsic_dimension",
+        _REG,
+        None,
+        (0, math.inf),
+        (1.0, 32.0),
+        "Degrees of freedom the codes really use (TwoNN estimate); compare with the latent size.",
+        "Facco et al., Sci. Rep. 2017",
+    ),
+    min_samples=3,
+    stochastic=True,
+)
 def _intrinsic(ctx, seed):
     from latentviz.metrics._regularity import intrinsic_dimension
 
@@ -323,18 +567,37 @@ def _intrinsic(ctx, seed):
     return {"intrinsic_dimension": intrinsic_dimension(z, neighbors=ctx.latent_graph)}, {"n_points": len(z)}
 
 
-@_metric(("effective_rank", _REG, None, (0, math.inf), (1.0, 64.0),
-          "Number of directions the codes spread over (exp of the entropy of the singular values).",
-          "Roy & Vetterli, EUSIPCO 2007"), min_samples=3)
+@_metric(
+    (
+        "effective_rank",
+        _REG,
+        None,
+        (0, math.inf),
+        (1.0, 64.0),
+        "Number of directions the codes spread over (exp of the entropy of the singular values).",
+        "Roy & Vetterli, EUSIPCO 2007",
+    ),
+    min_samples=3,
+)
 def _effective_rank(ctx, seed):
     from latentviz.metrics._regularity import effective_rank
 
     return {"effective_rank": effective_rank(ctx.z)}, {}
 
 
-@_metric(("mean_abs_correlation", _REG, False, (0, 1), (0.0, 0.3),
-          "Mean absolute Pearson correlation between pairs of latents.", "numpy.corrcoef"),
-         needs=("two_dims",), min_samples=3)
+@_metric(
+    (
+        "mean_abs_correlation",
+        _REG,
+        False,
+        (0, 1),
+        (0.0, 0.3),
+        "Mean absolute Pearson correlation between pairs of latents.",
+        "numpy.corrcoef",
+    ),
+    needs=("two_dims",),
+    min_samples=3,
+)
 def _correlation(ctx, seed):
     from latentviz.metrics._regularity import latent_correlation
 
@@ -345,9 +608,20 @@ def _correlation(ctx, seed):
 
 # -- decoder --------------------------------------------------------------------------------------
 
-@_metric(("reconstruction_error", _DEC, False, (0, math.inf), (0.0, 0.05),
-          "Mean squared error between inputs and their reconstructions, per value.", "closed form"),
-         needs=("decoder", "inputs"), stochastic=True)
+
+@_metric(
+    (
+        "reconstruction_error",
+        _DEC,
+        False,
+        (0, math.inf),
+        (0.0, 0.05),
+        "Mean squared error between inputs and their reconstructions, per value.",
+        "closed form",
+    ),
+    needs=("decoder", "inputs"),
+    stochastic=True,
+)
 def _reconstruction(ctx, seed):
     from latentviz.errors import InputError
     from latentviz.metrics._decoder import reconstruction_error
@@ -363,11 +637,28 @@ def _reconstruction(ctx, seed):
     return {"reconstruction_error": d.pop("mean")}, {**d, "n_samples": len(per_sample)}
 
 
-@_metric(("consistency", _DEC, False, (0, math.inf), (0.0, 0.5),
-          "Relative distance between encode(decode(z)) and z for data codes.", "closed form"),
-         ("consistency_prior", _DEC, False, (0, math.inf), (0.0, 1.0),
-          "Relative distance between encode(decode(z)) and z for samples of the prior.", "closed form"),
-         needs=("decoder",), stochastic=True)
+@_metric(
+    (
+        "consistency",
+        _DEC,
+        False,
+        (0, math.inf),
+        (0.0, 0.5),
+        "Relative distance between encode(decode(z)) and z for data codes.",
+        "closed form",
+    ),
+    (
+        "consistency_prior",
+        _DEC,
+        False,
+        (0, math.inf),
+        (0.0, 1.0),
+        "Relative distance between encode(decode(z)) and z for samples of the prior.",
+        "closed form",
+    ),
+    needs=("decoder",),
+    stochastic=True,
+)
 def _consistency(ctx, seed):
     from latentviz.metrics._decoder import consistency
 
@@ -379,12 +670,28 @@ def _consistency(ctx, seed):
     return {"consistency": data, "consistency_prior": prior}, {"n_samples": len(rows)}
 
 
-@_metric(("interpolation_smoothness", _DEC, False, (1, math.inf), (1.0, 3.0),
-          "Largest over mean step of decoded straight-line interpolations (1 = perfectly even change).",
-          "closed form"),
-         ("path_length", _DEC, False, (0, math.inf), (0.0, 10.0),
-          "Perceptual-path-length analogue of the decoded interpolations, in mean squared output change.",
-          "Karras et al., CVPR 2019 (MSE in place of LPIPS)"), needs=("decoder",), stochastic=True)
+@_metric(
+    (
+        "interpolation_smoothness",
+        _DEC,
+        False,
+        (1, math.inf),
+        (1.0, 3.0),
+        "Largest over mean step of decoded straight-line interpolations (1 = perfectly even change).",
+        "closed form",
+    ),
+    (
+        "path_length",
+        _DEC,
+        False,
+        (0, math.inf),
+        (0.0, 10.0),
+        "Perceptual-path-length analogue of the decoded interpolations, in mean squared output change.",
+        "Karras et al., CVPR 2019 (MSE in place of LPIPS)",
+    ),
+    needs=("decoder",),
+    stochastic=True,
+)
 def _interpolation(ctx, seed):
     """Smoothness of the traversal stage's decoded paths (``traversals/paths.npz``), else of new ones."""
     from latentviz.metrics._decoder import _smoothness_from_steps, interpolation_smoothness
@@ -407,8 +714,10 @@ def _interpolation(ctx, seed):
         decoded = decode(path_codes.reshape(-1, ctx.z.shape[1]))
         d = interpolation_smoothness(decoded.reshape(N_PATHS, PATH_STEPS, -1))
         source, n_paths, steps = f"decoded here (no {stored})", N_PATHS, PATH_STEPS
-    return ({"interpolation_smoothness": d["smoothness"], "path_length": d["path_length"]},
-            {"n_paths": n_paths, "steps": steps, "paths": source, "per_path": d["per_path"]})
+    return (
+        {"interpolation_smoothness": d["smoothness"], "path_length": d["path_length"]},
+        {"n_paths": n_paths, "steps": steps, "paths": source, "per_path": d["per_path"]},
+    )
 
 
 # -- labels ---------------------------------------------------------------------------------------
@@ -416,27 +725,57 @@ def _interpolation(ctx, seed):
 _SKLEARN_CV = "sklearn cross_val_score"
 
 
-@_metric(("linear_probe_accuracy", _LAB, True, (0, 1), (0.5, 1.0),
-          "Cross-validated accuracy of a logistic regression predicting the label from the latents.", _SKLEARN_CV),
-         needs=("labels",), stochastic=True)
+@_metric(
+    (
+        "linear_probe_accuracy",
+        _LAB,
+        True,
+        (0, 1),
+        (0.5, 1.0),
+        "Cross-validated accuracy of a logistic regression predicting the label from the latents.",
+        _SKLEARN_CV,
+    ),
+    needs=("labels",),
+    stochastic=True,
+)
 def _linear_probe(ctx, seed):
     from latentviz.metrics._labels import linear_probe_accuracy
 
     return {"linear_probe_accuracy": linear_probe_accuracy(ctx.z, ctx.labels.astype(str), seed=seed)}, {}
 
 
-@_metric(("knn_accuracy", _LAB, True, (0, 1), (0.5, 1.0),
-          "Cross-validated accuracy of a 5-nearest-neighbour classifier predicting the label.", _SKLEARN_CV),
-         needs=("labels",), stochastic=True)
+@_metric(
+    (
+        "knn_accuracy",
+        _LAB,
+        True,
+        (0, 1),
+        (0.5, 1.0),
+        "Cross-validated accuracy of a 5-nearest-neighbour classifier predicting the label.",
+        _SKLEARN_CV,
+    ),
+    needs=("labels",),
+    stochastic=True,
+)
 def _knn_accuracy(ctx, seed):
     from latentviz.metrics._labels import knn_accuracy
 
     return {"knn_accuracy": knn_accuracy(ctx.z, ctx.labels.astype(str), seed=seed)}, {}
 
 
-@_metric(("silhouette", _LAB, True, (-1, 1), (-0.1, 0.5),
-          "How much closer points are to their own label's points than to the nearest other label's.",
-          "sklearn.metrics.silhouette_score"), needs=("labels",), stochastic=True)
+@_metric(
+    (
+        "silhouette",
+        _LAB,
+        True,
+        (-1, 1),
+        (-0.1, 0.5),
+        "How much closer points are to their own label's points than to the nearest other label's.",
+        "sklearn.metrics.silhouette_score",
+    ),
+    needs=("labels",),
+    stochastic=True,
+)
 def _silhouette(ctx, seed):
     from latentviz.metrics._labels import silhouette
 

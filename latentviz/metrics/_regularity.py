@@ -94,10 +94,11 @@ def _streamed(z, logvar, whom: str) -> dict:
     z = check_latents(z, whom=whom)
     stats = LatentStats(z.shape[1])
     for start in range(0, len(z), _CHUNK):
-        stats.update(z[start:start + _CHUNK], None if logvar is None else logvar[start:start + _CHUNK])
+        stats.update(z[start : start + _CHUNK], None if logvar is None else logvar[start : start + _CHUNK])
     if stats.nonfinite:
-        warnings.warn(f"{whom}: excluded {stats.nonfinite} of {len(z)} rows holding NaN or inf", MetricWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"{whom}: excluded {stats.nonfinite} of {len(z)} rows holding NaN or inf", MetricWarning, stacklevel=3
+        )
     check_min_samples(stats.count, 2, whom=whom)
     return stats.compute()
 
@@ -140,11 +141,19 @@ def prior_fit(z) -> dict:
     sign, logdet = np.linalg.slogdet(cov)
     kl = float("inf") if sign <= 0 else 0.5 * float(np.trace(cov) + mean @ mean - z.shape[1] - logdet)
     if sign <= 0:  # JSON stores inf as null: the caveat says why
-        warnings.warn("prior_kl: infinite, the codes' covariance is singular (a constant or duplicate latent)",
-                      MetricWarning, stacklevel=2)
+        warnings.warn(
+            "prior_kl: infinite, the codes' covariance is singular (a constant or duplicate latent)",
+            MetricWarning,
+            stacklevel=2,
+        )
     ks = [float(kstest(column, "norm").statistic) for column in z.T]
-    return {"kl": max(kl, 0.0), "mean": mean.tolist(), "std": np.sqrt(np.diag(cov)).tolist(), "ks": ks,
-            "ks_max": max(ks)}
+    return {
+        "kl": max(kl, 0.0),
+        "mean": mean.tolist(),
+        "std": np.sqrt(np.diag(cov)).tolist(),
+        "ks": ks,
+        "ks_max": max(ks),
+    }
 
 
 def intrinsic_dimension(z, *, neighbors=None) -> float:

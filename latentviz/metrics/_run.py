@@ -25,8 +25,9 @@ NEIGHBOUR_SAMPLE = 10000
 INPUT_PCA_DIMS = 50
 
 
-def compute_run_metrics(run, *, seed: int = 0, repeats: int = 1, quiet: bool = False, device: str = "auto",
-                        trust_checkpoint: bool = False) -> dict:
+def compute_run_metrics(
+    run, *, seed: int = 0, repeats: int = 1, quiet: bool = False, device: str = "auto", trust_checkpoint: bool = False
+) -> dict:
     """Compute every applicable metric of ``run``, write ``metrics.json`` and return its content.
 
     Parameters
@@ -144,7 +145,7 @@ class _RunData:
             n = len(self.z)
             order = check_random_state(seed).permutation(n)
             n_train = min(N_TRAIN, max(1, int(round(n * 2 / 3))))
-            self._splits[seed] = order[:n_train], order[n_train:n_train + N_TEST]
+            self._splits[seed] = order[:n_train], order[n_train : n_train + N_TEST]
         return self._splits[seed]
 
     def train(self, seed: int):
@@ -267,7 +268,6 @@ class _RunData:
 
         grid = GridSampler(source.sample_factors, encode, len(source.factor_sizes))
         return grid, "fresh fixed-factor batches of builtin:shapes"
-
 
     def model_calls(self):
         """(encode, decode) of the reloaded model on numpy arrays: the mean codes, the outputs."""

@@ -109,8 +109,9 @@ def beta_vae_score(z, factors, *, seed=0, batch_size: int = 64, n_train: int = 1
     1.0
     """
     z, factors = latents_and_factors(z, factors, whom="beta_vae_score")
-    return beta_vae_from_sampler(RowSampler(z, factors), check_random_state(seed), batch_size=batch_size,
-                                 n_train=n_train, n_eval=n_eval)["eval_accuracy"]
+    return beta_vae_from_sampler(
+        RowSampler(z, factors), check_random_state(seed), batch_size=batch_size, n_train=n_train, n_eval=n_eval
+    )["eval_accuracy"]
 
 
 def beta_vae_from_sampler(sampler, rs, *, batch_size=64, n_train=10000, n_eval=5000) -> dict:
@@ -139,8 +140,17 @@ def _beta_vae_examples(sampler, rs, n: int, batch_size: int):
     return np.array(features), np.array(labels)
 
 
-def factor_vae_score(z, factors, *, seed=0, batch_size: int = 64, n_train: int = 10000, n_eval: int = 5000,
-                     n_variance: int = 10000, threshold: float = 0.05) -> float:
+def factor_vae_score(
+    z,
+    factors,
+    *,
+    seed=0,
+    batch_size: int = 64,
+    n_train: int = 10000,
+    n_eval: int = 5000,
+    n_variance: int = 10000,
+    threshold: float = 0.05,
+) -> float:
     """FactorVAE score: majority-vote accuracy of naming the fixed factor from the least-varying latent.
 
     Each vote fixes a factor :math:`k`, draws ``batch_size`` codes that share its value, divides
@@ -183,13 +193,20 @@ def factor_vae_score(z, factors, *, seed=0, batch_size: int = 64, n_train: int =
     1.0
     """
     z, factors = latents_and_factors(z, factors, whom="factor_vae_score")
-    return factor_vae_from_sampler(RowSampler(z, factors), check_random_state(seed), batch_size=batch_size,
-                                   n_train=n_train, n_eval=n_eval, n_variance=n_variance,
-                                   threshold=threshold)["eval_accuracy"]
+    return factor_vae_from_sampler(
+        RowSampler(z, factors),
+        check_random_state(seed),
+        batch_size=batch_size,
+        n_train=n_train,
+        n_eval=n_eval,
+        n_variance=n_variance,
+        threshold=threshold,
+    )["eval_accuracy"]
 
 
-def factor_vae_from_sampler(sampler, rs, *, batch_size=64, n_train=10000, n_eval=5000, n_variance=10000,
-                            threshold=0.05) -> dict:
+def factor_vae_from_sampler(
+    sampler, rs, *, batch_size=64, n_train=10000, n_eval=5000, n_variance=10000, threshold=0.05
+) -> dict:
     """``train_accuracy``, ``eval_accuracy`` and ``num_active_dims`` of the FactorVAE protocol."""
     global_var = np.var(sampler.observations(n_variance, rs), axis=0, ddof=1)
     active = np.sqrt(global_var) >= threshold
@@ -199,9 +216,11 @@ def factor_vae_from_sampler(sampler, rs, *, batch_size=64, n_train=10000, n_eval
     evaluation = _factor_vae_votes(sampler, rs, n_eval, batch_size, global_var, active)
     mapping = np.argmax(train, axis=0)
     columns = np.arange(train.shape[1])
-    return {"train_accuracy": float(train[mapping, columns].sum() / train.sum()),
-            "eval_accuracy": float(evaluation[mapping, columns].sum() / evaluation.sum()),
-            "num_active_dims": int(active.sum())}
+    return {
+        "train_accuracy": float(train[mapping, columns].sum() / train.sum()),
+        "eval_accuracy": float(evaluation[mapping, columns].sum() / evaluation.sum()),
+        "num_active_dims": int(active.sum()),
+    }
 
 
 def _factor_vae_votes(sampler, rs, n: int, batch_size: int, global_var, active) -> np.ndarray:

@@ -59,7 +59,8 @@ def sap_matrix(z, factors, *, z_test=None, factors_test=None, seed=0, n_jobs=Non
     check_min_dims(z, 2, whom="sap")
     pairs = [(i, j) for i in range(z.shape[1]) for j in range(factors.shape[1])]
     scores = Parallel(n_jobs=n_jobs or -1, prefer="threads")(
-        delayed(_single_latent_accuracy)(z[:, i], factors[:, j], z_test[:, i], factors_test[:, j]) for i, j in pairs)
+        delayed(_single_latent_accuracy)(z[:, i], factors[:, j], z_test[:, i], factors_test[:, j]) for i, j in pairs
+    )
     matrix = np.array(scores).reshape(z.shape[1], factors.shape[1])
     gaps = _sap_gaps(matrix)
     return matrix, float(gaps.mean()), gaps

@@ -67,8 +67,8 @@ def _linear_cka(a: np.ndarray, b: np.ndarray, device: str) -> float:
     def cross(x, y):
         total = None
         for start in range(0, len(x), _CHUNK):
-            xs = engine.asarray(x[start:start + _CHUNK], "float64")
-            ys = engine.asarray(y[start:start + _CHUNK], "float64")
+            xs = engine.asarray(x[start : start + _CHUNK], "float64")
+            ys = engine.asarray(y[start : start + _CHUNK], "float64")
             part = ys.T @ xs
             total = part if total is None else total + part
         return engine.numpy(total).astype(np.float64)
@@ -80,8 +80,17 @@ def _linear_cka(a: np.ndarray, b: np.ndarray, device: str) -> float:
     return 0.0 if denominator == 0 else float(np.linalg.norm(yx) ** 2) / denominator
 
 
-def rbf_cka(a, b, *, sigma: float = 0.8, debiased: bool = False, baseline: bool = False, seed=0,
-            permutations: int = 1, max_samples: int = 5000) -> float:
+def rbf_cka(
+    a,
+    b,
+    *,
+    sigma: float = 0.8,
+    debiased: bool = False,
+    baseline: bool = False,
+    seed=0,
+    permutations: int = 1,
+    max_samples: int = 5000,
+) -> float:
     """CKA with gaussian kernels, bandwidth ``sigma`` times the median pairwise distance.
 
     .. math::
@@ -164,7 +173,9 @@ def _hsic_unbiased(ka: np.ndarray, kb: np.ndarray) -> float:
     ka, kb = ka.copy(), kb.copy()
     np.fill_diagonal(ka, 0.0)
     np.fill_diagonal(kb, 0.0)
-    value = (ka * kb).sum() + ka.sum() * kb.sum() / ((n - 1) * (n - 2)) - 2.0 * (ka.sum(axis=0) @ kb.sum(axis=0)) / (n - 2)
+    value = (
+        (ka * kb).sum() + ka.sum() * kb.sum() / ((n - 1) * (n - 2)) - 2.0 * (ka.sum(axis=0) @ kb.sum(axis=0)) / (n - 2)
+    )
     return float(value / (n * (n - 3)))
 
 
@@ -224,7 +235,7 @@ def _reduced_basis(x: np.ndarray, keep: float) -> np.ndarray:
     if energy.sum() == 0:
         return u[:, :0]
     r = int(np.searchsorted(np.cumsum(energy) / energy.sum(), keep - 1e-12) + 1)
-    return u[:, :min(r, int((s > s[0] * 1e-10).sum()))]
+    return u[:, : min(r, int((s > s[0] * 1e-10).sum()))]
 
 
 def procrustes_distance(a, b, *, baseline: bool = False, seed=0, permutations: int = 1):
@@ -345,8 +356,9 @@ def _with_baseline(score, a, b, baseline: bool, seed, permutations: int):
     value = score(a, b)
     if not baseline:
         return value
-    chances = [score(a, b[check_random_state(seed + p).permutation(len(b))])
-               for p in range(_check_permutations(permutations))]
+    chances = [
+        score(a, b[check_random_state(seed + p).permutation(len(b))]) for p in range(_check_permutations(permutations))
+    ]
     return value, float(np.mean(chances))
 
 

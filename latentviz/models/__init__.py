@@ -14,15 +14,36 @@ from latentviz.models._formats import FOLDER_NEEDS, FORM_NAMES, detect_form, loa
 from latentviz.models._pooling import POOLS, decodable, layer_layout, make_pool
 from latentviz.trust import sha256_of
 
-__all__ = ["FOLDER_NEEDS", "FORM_NAMES", "KINDS", "POOLS", "LatentModel", "expected_input", "interpret_output",
-           "load_from_spec", "load_model", "shape_error"]
+__all__ = [
+    "FOLDER_NEEDS",
+    "FORM_NAMES",
+    "KINDS",
+    "POOLS",
+    "LatentModel",
+    "expected_input",
+    "interpret_output",
+    "load_from_spec",
+    "load_model",
+    "shape_error",
+]
 
 
-def load_model(checkpoint: str, *, factory: str | None = None, factory_kwargs: dict | None = None,
-               layer: str | None = None, trust_checkpoint: bool = False, strict: bool = True,
-               generator: bool = False, pool: str | None = None, pool_axis: str | None = None,
-               max_length: int | None = None, weights: str | None = None, scale_latents: bool = False,
-               device: str | torch.device = "cpu") -> LatentModel:
+def load_model(
+    checkpoint: str,
+    *,
+    factory: str | None = None,
+    factory_kwargs: dict | None = None,
+    layer: str | None = None,
+    trust_checkpoint: bool = False,
+    strict: bool = True,
+    generator: bool = False,
+    pool: str | None = None,
+    pool_axis: str | None = None,
+    max_length: int | None = None,
+    weights: str | None = None,
+    scale_latents: bool = False,
+    device: str | torch.device = "cpu",
+) -> LatentModel:
     """Load ``checkpoint`` in whatever form it is and wrap it as a :class:`LatentModel`.
 
     ``pool`` and ``pool_axis`` are ``--pool`` and ``--pool-axis`` (see :mod:`latentviz.models._pooling`);
@@ -34,11 +55,27 @@ def load_model(checkpoint: str, *, factory: str | None = None, factory_kwargs: d
 
     form = detect_form(str(checkpoint))
     checkpoint, factory = (pin(str(checkpoint)) if form == "factory" else str(checkpoint)), pin(factory)
-    module, record = load_module(checkpoint, form=form, factory=factory, factory_kwargs=factory_kwargs,
-                                 trust=trust_checkpoint, strict=strict, weights=weights)
+    module, record = load_module(
+        checkpoint,
+        form=form,
+        factory=factory,
+        factory_kwargs=factory_kwargs,
+        trust=trust_checkpoint,
+        strict=strict,
+        weights=weights,
+    )
     path = Path(checkpoint)
-    hooks = _adapter_options(form, path, module, layer=layer, pool=pool, pool_axis=pool_axis, max_length=max_length,
-                             scale_latents=scale_latents, trust=trust_checkpoint)
+    hooks = _adapter_options(
+        form,
+        path,
+        module,
+        layer=layer,
+        pool=pool,
+        pool_axis=pool_axis,
+        max_length=max_length,
+        scale_latents=scale_latents,
+        trust=trust_checkpoint,
+    )
     spec = {
         "form": record.pop("form", form),
         "checkpoint": str(path.resolve()) if path.exists() else checkpoint,
@@ -64,8 +101,9 @@ def load_model(checkpoint: str, *, factory: str | None = None, factory_kwargs: d
     return model.to(dev)
 
 
-def _adapter_options(form: str, path: Path, module, *, layer, pool, pool_axis, max_length, scale_latents,
-                     trust) -> dict:
+def _adapter_options(
+    form: str, path: Path, module, *, layer, pool, pool_axis, max_length, scale_latents, trust
+) -> dict:
     """The :class:`LatentModel` hooks a form needs (input/output ranges, tokenizer, pooling, scaling)."""
     tokens = form == "transformers"
     if max_length is not None and not tokens:
@@ -73,8 +111,9 @@ def _adapter_options(form: str, path: Path, module, *, layer, pool, pool_axis, m
     if scale_latents and form != "diffusers":
         raise InputError("--scale-latents applies to diffusers AutoencoderKL folders only")
     if form == "sentence_transformers" and pool and not layer:
-        raise InputError("--pool: a sentence-transformers folder pools as its own 1_Pooling module says; "
-                         "leave --pool out")
+        raise InputError(
+            "--pool: a sentence-transformers folder pools as its own 1_Pooling module says; leave --pool out"
+        )
     hooks: dict = {"pool": make_pool(pool, layout=_layout(tokens, module, layer, pool_axis))}
     if not decodable(pool):
         hooks["no_decoder_reason"] = f"latents pooled with --pool {pool} cannot be decoded"
@@ -114,11 +153,21 @@ def load_from_spec(spec: dict, *, device: str = "auto", trust_checkpoint: bool =
     from latentviz.trust import check_model
 
     trust = check_model(spec, trust_checkpoint=trust_checkpoint)
-    model = load_model(spec["checkpoint"], factory=spec.get("factory"), factory_kwargs=spec.get("kwargs"),
-                       layer=spec.get("layer"), trust_checkpoint=trust, strict=spec.get("strict", True),
-                       generator=spec.get("generator", False), pool=spec.get("pool"),
-                       pool_axis=spec.get("pool_axis"), max_length=spec.get("max_length"),
-                       weights=spec.get("weights"), scale_latents=spec.get("scale_latents", False), device=device)
+    model = load_model(
+        spec["checkpoint"],
+        factory=spec.get("factory"),
+        factory_kwargs=spec.get("kwargs"),
+        layer=spec.get("layer"),
+        trust_checkpoint=trust,
+        strict=spec.get("strict", True),
+        generator=spec.get("generator", False),
+        pool=spec.get("pool"),
+        pool_axis=spec.get("pool_axis"),
+        max_length=spec.get("max_length"),
+        weights=spec.get("weights"),
+        scale_latents=spec.get("scale_latents", False),
+        device=device,
+    )
     if spec.get("latent_shape"):
         model.latent_shape = tuple(spec["latent_shape"])
     if spec.get("gives_variance") is not None:

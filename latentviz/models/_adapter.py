@@ -23,10 +23,20 @@ KINDS = ("vae", "autoencoder", "generator", "feature_extractor", "embedding")
 class LatentModel:
     """Wraps a module. ``encode(x) -> (mu, logvar | None)`` with latents flattened to (batch, d)."""
 
-    def __init__(self, module: nn.Module, *, spec: dict, layer: str | None = None, generator: bool = False,
-                 input_transform: Callable | None = None, output_transform: Callable | None = None,
-                 pool: Callable | None = None, forward_only: bool = False, no_decoder_reason: str | None = None,
-                 latent_scaling: tuple[float, float] | None = None):
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        spec: dict,
+        layer: str | None = None,
+        generator: bool = False,
+        input_transform: Callable | None = None,
+        output_transform: Callable | None = None,
+        pool: Callable | None = None,
+        forward_only: bool = False,
+        no_decoder_reason: str | None = None,
+        latent_scaling: tuple[float, float] | None = None,
+    ):
         self.module = _eval_mode(module)
         self.spec = spec
         self.layer = layer
@@ -86,15 +96,19 @@ class LatentModel:
             try:
                 handle = submodule.register_forward_hook(hook)
             except RuntimeError as exc:  # TorchScript modules refuse hooks
-                raise InputError(f"--layer {self.layer}: this model takes no forward hooks ({exc}); "
-                                 "load it from its Python code (a state dict with --model) to use --layer") from exc
+                raise InputError(
+                    f"--layer {self.layer}: this model takes no forward hooks ({exc}); "
+                    "load it from its Python code (a state dict with --model) to use --layer"
+                ) from exc
             try:
                 self._call(self.module, x)
             finally:
                 handle.remove()
             if "out" not in captured:
-                raise InputError(f"--layer {self.layer}: that submodule is not called by the model's forward; "
-                                 "'latentviz inspect --data DATA' lists the layers that are")
+                raise InputError(
+                    f"--layer {self.layer}: that submodule is not called by the model's forward; "
+                    "'latentviz inspect --data DATA' lists the layers that are"
+                )
             return captured.pop("out")
 
         return encode
@@ -197,9 +211,14 @@ class LatentModel:
     def describe(self) -> dict:
         """What ``inspect`` prints and the manifest records."""
         n_params = sum(p.numel() for p in self.parameters())
-        return {"kind": self.kind, "encoder": self.encoder_source, "decoder": self.decoder_source,
-                "latent_dim": self.latent_dim, "latent_shape": list(self.latent_shape) if self.latent_shape else None,
-                "parameters": n_params}
+        return {
+            "kind": self.kind,
+            "encoder": self.encoder_source,
+            "decoder": self.decoder_source,
+            "latent_dim": self.latent_dim,
+            "latent_shape": list(self.latent_shape) if self.latent_shape else None,
+            "parameters": n_params,
+        }
 
 
 def _copied(out):
@@ -239,9 +258,13 @@ def shape_error(model, x, exc: Exception) -> InputError:
     """The one-line error for inputs ``x`` that ``model`` failed to encode with ``exc`` (encode and inspect)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(x, list):  # texts from a .txt or --text-column
-        return InputError(f"the model cannot encode the texts from --data ({first}); texts need a transformers "
-                          "model folder as CHECKPOINT, or give token ids (.npy/.npz)")
+        return InputError(
+            f"the model cannot encode the texts from --data ({first}); texts need a transformers "
+            "model folder as CHECKPOINT, or give token ids (.npy/.npz)"
+        )
     shape = {k: tuple(v.shape[1:]) for k, v in x.items()} if isinstance(x, dict) else tuple(x.shape[1:])
     expects = expected_input(model.module) or "it rejected them"
-    return InputError(f"the model cannot encode inputs of shape {shape} from --data: {expects} ({first}); "
-                      "check --data, --image-size or --model")
+    return InputError(
+        f"the model cannot encode inputs of shape {shape} from --data: {expects} ({first}); "
+        "check --data, --image-size or --model"
+    )

@@ -44,10 +44,12 @@ def interpret_output(out) -> tuple[torch.Tensor, torch.Tensor | None]:
             raise InputError(
                 f"the encoder returned a {type(out).__name__} of {len(out)} items with shapes "
                 f"{[tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in out]}; "
-                "latentviz understands z, (mu, logvar) or (z, mu, logvar); pick the latent with --layer or wrap the model")
+                "latentviz understands z, (mu, logvar) or (z, mu, logvar); pick the latent with --layer or wrap the model"
+            )
     raise InputError(
         f"the encoder returned {type(out).__name__}, which latentviz cannot read as a latent; "
-        "return a tensor, (mu, logvar), a dict with 'mu'/'logvar', or a torch distribution")
+        "return a tensor, (mu, logvar), a dict with 'mu'/'logvar', or a torch distribution"
+    )
 
 
 def _from_distribution(dist) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -66,8 +68,10 @@ def _from_mapping(out: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
     if mean is None:
         if "last_hidden_state" in out:
             return out["last_hidden_state"], None
-        raise InputError(f"the encoder returned a dict with keys {', '.join(map(str, out))}; "
-                         f"latentviz needs one of {', '.join(_MEAN_KEYS)}")
+        raise InputError(
+            f"the encoder returned a dict with keys {', '.join(map(str, out))}; "
+            f"latentviz needs one of {', '.join(_MEAN_KEYS)}"
+        )
     if "mu" in out or "mean" in out:  # prefer the mean when both z and mu are present
         mean = out["mu"] if "mu" in out else out["mean"]
     logvar = next((out[k] for k in _LOGVAR_KEYS if k in out), None)

@@ -52,24 +52,36 @@ FORM_NAMES = {
 # What each folder form holds and what reads it (error messages and 'latentviz inspect').
 FOLDER_NEEDS = {
     "diffusers": "config.json with _class_name AutoencoderKL + weights, read by diffusers "
-                 "(pip install 'latentviz[diffusers]')",
+    "(pip install 'latentviz[diffusers]')",
     "transformers": "config.json with model_type + weights + tokenizer, read by transformers "
-                    "(pip install 'latentviz[transformers]')",
+    "(pip install 'latentviz[transformers]')",
     "sentence_transformers": "modules.json + its module folders, read by sentence-transformers "
-                             "(pip install 'latentviz[sentence-transformers]')",
+    "(pip install 'latentviz[sentence-transformers]')",
     "timm": "config.json with architecture + model.safetensors or pytorch_model.bin, read by timm (pip install timm)",
 }
 # Where trainers nest the weights, in the order they are looked for (the first found is the default).
-WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "ema", "ema_model", "model_ema", "state_dict_ema",
-                "ema_state_dict", "current_model_state")
+WRAPPER_KEYS = (
+    "state_dict",
+    "model",
+    "model_state_dict",
+    "ema",
+    "ema_model",
+    "model_ema",
+    "state_dict_ema",
+    "ema_state_dict",
+    "current_model_state",
+)
 # Lightning's WeightAveraging (EMAWeightAveraging) saves the average as state_dict and the trained
 # weights as current_model_state, next to averaging_state.
 _LIGHTNING_AVERAGED = ("current_model_state", "averaging_state")
 # Prefixes wrappers add to every key: DataParallel/DDP, Lightning's attribute, torch.compile.
 KNOWN_PREFIXES = ("module.", "model.", "_orig_mod.", "net.")
 # Lightning saves its hyper-parameters as an AttributeDict; reading it as a plain dict runs nothing.
-_LIGHTNING_DICTS = ("lightning.fabric.utilities.data.AttributeDict", "lightning_fabric.utilities.data.AttributeDict",
-                    "pytorch_lightning.utilities.parsing.AttributeDict")
+_LIGHTNING_DICTS = (
+    "lightning.fabric.utilities.data.AttributeDict",
+    "lightning_fabric.utilities.data.AttributeDict",
+    "pytorch_lightning.utilities.parsing.AttributeDict",
+)
 
 
 def detect_form(checkpoint: str) -> str:
@@ -98,8 +110,10 @@ def detect_form(checkpoint: str) -> str:
         return "pickle"
     if suffix in STATE_DICT_SUFFIXES:
         return "pickle"  # the legacy (non-zip) torch.save format
-    raise InputError(f"checkpoint {checkpoint}: unknown format '{suffix}'; use TorchScript, torch.export (.pt2), "
-                     "a state dict (.pt/.pth/.bin/.ckpt/.safetensors) with --model, a model folder, or MODULE:CALLABLE")
+    raise InputError(
+        f"checkpoint {checkpoint}: unknown format '{suffix}'; use TorchScript, torch.export (.pt2), "
+        "a state dict (.pt/.pth/.bin/.ckpt/.safetensors) with --model, a model folder, or MODULE:CALLABLE"
+    )
 
 
 def _folder_forms() -> str:
@@ -111,32 +125,41 @@ def _folder_form(path: Path) -> str:
         return "sentence_transformers"
     config_path = path / "config.json"
     if not config_path.is_file():
-        raise InputError(f"checkpoint {path}: a folder without config.json or modules.json; latentviz reads "
-                         f"{_folder_forms()}")
+        raise InputError(
+            f"checkpoint {path}: a folder without config.json or modules.json; latentviz reads {_folder_forms()}"
+        )
     try:
         config = json.loads(config_path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"checkpoint {path}: config.json is not valid JSON ({exc})") from exc
     if "_class_name" in config:
         if config["_class_name"] != "AutoencoderKL":
-            raise InputError(f"checkpoint {path}: a diffusers {config['_class_name']} folder; latentviz reads "
-                             "AutoencoderKL (the autoencoder of latent-diffusion models)")
+            raise InputError(
+                f"checkpoint {path}: a diffusers {config['_class_name']} folder; latentviz reads "
+                "AutoencoderKL (the autoencoder of latent-diffusion models)"
+            )
         return "diffusers"
     if "model_type" in config:
         return "transformers"
     if "architecture" in config:
         return "timm"
-    raise InputError(f"checkpoint {path}: config.json has none of '_class_name' (diffusers), 'model_type' "
-                     f"(transformers) or 'architecture' (timm); latentviz reads {_folder_forms()}")
+    raise InputError(
+        f"checkpoint {path}: config.json has none of '_class_name' (diffusers), 'model_type' "
+        f"(transformers) or 'architecture' (timm); latentviz reads {_folder_forms()}"
+    )
 
 
-def build_factory(factory: str | None, kwargs: dict | None, *, defaults: dict | None = None) -> tuple[nn.Module, list[str]]:
+def build_factory(
+    factory: str | None, kwargs: dict | None, *, defaults: dict | None = None
+) -> tuple[nn.Module, list[str]]:
     """Call ``factory(**kwargs)``; ``defaults`` (Lightning hyper-parameters) fill what kwargs leave out.
 
     Returns the module and the names of the defaults that were used.
     """
     if not factory:
-        raise InputError("a state dict needs the model's code: pass --model MODULE_OR_FILE:CALLABLE (and --model-kwargs JSON)")
+        raise InputError(
+            "a state dict needs the model's code: pass --model MODULE_OR_FILE:CALLABLE (and --model-kwargs JSON)"
+        )
     fn = import_callable(factory)
     used = _accepted(fn, {k: v for k, v in (defaults or {}).items() if k not in (kwargs or {})})
     try:
@@ -172,7 +195,8 @@ def load_pickle(path: Path, *, trust: bool):
         if not trust and ("weights_only" in text or "Unsupported global" in text or "GLOBAL" in text):
             raise UnsafeCheckpointError(
                 f"checkpoint {path} holds pickled Python objects (such as a whole nn.Module), which can run code "
-                "when loaded; nothing was run. If you trust its source, pass --trust-checkpoint") from exc
+                "when loaded; nothing was run. If you trust its source, pass --trust-checkpoint"
+            ) from exc
         first = text.strip().splitlines()[0] if text.strip() else ""
         raise InputError(f"checkpoint {path}: unreadable or truncated ({type(exc).__name__}: {first})") from exc
 
@@ -214,8 +238,10 @@ def unwrap_checkpoint(obj, path, *, weights: str | None = None) -> tuple[object,
         key = next((k for k in WRAPPER_KEYS if _holds_weights(obj.get(k))), None)
         if key is None:
             held = f"a dict with keys {', '.join(map(str, list(obj)[:8]))}" if obj else "an empty dict"
-            raise InputError(f"checkpoint {path}: {held} but no state dict; latentviz looks for "
-                             f"tensors at the top level or under {', '.join(WRAPPER_KEYS)}")
+            raise InputError(
+                f"checkpoint {path}: {held} but no state dict; latentviz looks for "
+                f"tensors at the top level or under {', '.join(WRAPPER_KEYS)}"
+            )
         keys.append(key)
         obj = obj[key]
     if keys:
@@ -260,8 +286,9 @@ def _chosen(obj, sets: list[str], weights: str, path) -> str:
     if len(sets) < 2:
         raise InputError(f"--weights {weights}: checkpoint {path} holds one set of weights; leave --weights out")
     hint = f" (--weights ema takes {ema})" if ema else ""
-    raise InputError(f"--weights {weights}: checkpoint {path} has no such set of weights; it holds "
-                     f"{', '.join(sets)}{hint}")
+    raise InputError(
+        f"--weights {weights}: checkpoint {path} has no such set of weights; it holds {', '.join(sets)}{hint}"
+    )
 
 
 def fit_prefix(state: dict, expected: set[str]) -> tuple[dict, str | None]:
@@ -269,13 +296,16 @@ def fit_prefix(state: dict, expected: set[str]) -> tuple[dict, str | None]:
 
     A prefix is only stripped when the stripped keys match more of the model's keys than the raw ones.
     """
+
     def matches(prefix: str) -> int:
-        return sum(1 for k in state if k.startswith(prefix) and k[len(prefix):] in expected)
+        return sum(1 for k in state if k.startswith(prefix) and k[len(prefix) :] in expected)
 
     best, best_score = "", matches("")
     if best_score == len(expected):
         return state, None
-    shared: Counter[str] = Counter()  # the keys' own leading components ('vae.', 'model.module.'), kept when most keys share them
+    shared: Counter[str] = (
+        Counter()
+    )  # the keys' own leading components ('vae.', 'model.module.'), kept when most keys share them
     for key in state:
         parts = key.split(".")
         shared.update(".".join(parts[:i]) + "." for i in (1, 2) if len(parts) > i)
@@ -286,19 +316,24 @@ def fit_prefix(state: dict, expected: set[str]) -> tuple[dict, str | None]:
             best, best_score = prefix, score
     if not best:
         return state, None
-    return {(k[len(best):] if k.startswith(best) else k): v for k, v in state.items()}, best
+    return {(k[len(best) :] if k.startswith(best) else k): v for k, v in state.items()}, best
 
 
 def load_state_dict_into(module: nn.Module, state: dict, *, strict: bool = True) -> dict:
     """Load ``state`` into ``module``; report missing/unexpected keys as a clear error unless not strict."""
     state, prefix = fit_prefix(state, set(module.state_dict()))
     own = module.state_dict()
-    mismatched = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
-                  if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+    mismatched = [
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
+    ]
     if mismatched:
-        raise InputError(f"the state dict does not fit --model: {len(mismatched)} tensor(s) differ in shape "
-                         f"(checkpoint vs model), e.g. {'; '.join(mismatched[:3])}; check --model-kwargs "
-                         "(--no-strict only skips missing or unexpected keys)")
+        raise InputError(
+            f"the state dict does not fit --model: {len(mismatched)} tensor(s) differ in shape "
+            f"(checkpoint vs model), e.g. {'; '.join(mismatched[:3])}; check --model-kwargs "
+            "(--no-strict only skips missing or unexpected keys)"
+        )
     result = module.load_state_dict(state, strict=False)
     missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
     if strict and (missing or unexpected):
@@ -307,19 +342,31 @@ def load_state_dict_into(module: nn.Module, state: dict, *, strict: bool = True)
             parts.append(f"missing {len(missing)} key(s) e.g. {', '.join(missing[:4])}")
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} key(s) e.g. {', '.join(unexpected[:4])}")
-        raise InputError(f"the state dict does not fit --model: {'; '.join(parts)}; check --model/--model-kwargs or pass --no-strict")
+        raise InputError(
+            f"the state dict does not fit --model: {'; '.join(parts)}; check --model/--model-kwargs or pass --no-strict"
+        )
     record: dict[str, object] = {"missing_keys": missing, "unexpected_keys": unexpected}
     if prefix:
         record["stripped_prefix"] = prefix
     return record
 
 
-def load_module(checkpoint: str, *, form: str, factory: str | None, factory_kwargs: dict | None,
-                trust: bool, strict: bool = True, weights: str | None = None) -> tuple[nn.Module, dict]:
+def load_module(
+    checkpoint: str,
+    *,
+    form: str,
+    factory: str | None,
+    factory_kwargs: dict | None,
+    trust: bool,
+    strict: bool = True,
+    weights: str | None = None,
+) -> tuple[nn.Module, dict]:
     """Return the module and what the manifest should record about loading it."""
     if weights is not None and form != "pickle":
-        raise InputError(f"--weights {weights}: only training checkpoints (.pt/.pth/.ckpt/.bin) hold more than one "
-                         "set of weights; leave --weights out")
+        raise InputError(
+            f"--weights {weights}: only training checkpoints (.pt/.pth/.ckpt/.bin) hold more than one "
+            "set of weights; leave --weights out"
+        )
     if form == "factory":
         return build_factory(checkpoint, factory_kwargs)[0], {}
     path = Path(checkpoint)

@@ -38,13 +38,29 @@ TOKEN_POOLS = ("mean", "cls", "max")
 POOLS = ("flatten", "mean", "max", "channel", "cls")
 # Layouts: "text" (a transformers folder's padded token states), "tokens", "spatial", None (not known).
 _ALLOWED = {"text": TOKEN_POOLS, "tokens": ("flatten",) + TOKEN_POOLS, "spatial": SPATIAL_POOLS, None: POOLS}
-_WHAT = {"text": "a transformers model's token states", "tokens": "token states (batch, tokens, channels)",
-         "spatial": "spatial latents (batch, channels, positions...)", None: "these latents"}
+_WHAT = {
+    "text": "a transformers model's token states",
+    "tokens": "token states (batch, tokens, channels)",
+    "spatial": "spatial latents (batch, channels, positions...)",
+    None: "these latents",
+}
 # Layer types whose output keeps its channels last (token sequences) or first (feature maps).
-_TOKEN_LAYERS = (nn.Linear, nn.LayerNorm, nn.MultiheadAttention, nn.TransformerEncoderLayer,
-                 nn.TransformerDecoderLayer, nn.TransformerEncoder, nn.TransformerDecoder, nn.Embedding)
-_SPATIAL_LAYERS = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.GroupNorm,
-                   nn.modules.instancenorm._InstanceNorm)
+_TOKEN_LAYERS = (
+    nn.Linear,
+    nn.LayerNorm,
+    nn.MultiheadAttention,
+    nn.TransformerEncoderLayer,
+    nn.TransformerDecoderLayer,
+    nn.TransformerEncoder,
+    nn.TransformerDecoder,
+    nn.Embedding,
+)
+_SPATIAL_LAYERS = (
+    nn.modules.conv._ConvNd,
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.modules.instancenorm._InstanceNorm,
+)
 
 Pool = Callable[[torch.Tensor, "torch.Tensor | None", object], "tuple[torch.Tensor, torch.Tensor | None]"]
 
@@ -85,19 +101,24 @@ def decodable(name: str | None) -> bool:
 def _pool(mu, logvar, x, *, name: str, layout: str | None):
     shape = tuple(mu.shape[1:])
     if mu.ndim < 3:
-        raise InputError(f"--pool {name}: the latents have shape {shape}, with no spatial axes or tokens to pool; "
-                         "leave --pool out")
+        raise InputError(
+            f"--pool {name}: the latents have shape {shape}, with no spatial axes or tokens to pool; leave --pool out"
+        )
     if layout is None and mu.ndim == 3:
-        raise InputError(f"--pool {name}: latents of shape {shape} may be (tokens, channels), as in a ViT block, or "
-                         "(channels, positions), as after a Conv1d; say which with --pool-axis tokens or "
-                         "--pool-axis spatial")
+        raise InputError(
+            f"--pool {name}: latents of shape {shape} may be (tokens, channels), as in a ViT block, or "
+            "(channels, positions), as after a Conv1d; say which with --pool-axis tokens or "
+            "--pool-axis spatial"
+        )
     if layout in ("text", "tokens"):
         if mu.ndim != 3:
             raise InputError(f"--pool {name}: expected token states of shape (tokens, channels); got {shape}")
         return _token_pool(mu, x, name), None
     if name == "cls":
-        raise InputError(f"--pool cls: the latents of shape {shape} are spatial (channels first), with no first "
-                         "token; choose mean, max or channel, or --pool-axis tokens if they are tokens")
+        raise InputError(
+            f"--pool cls: the latents of shape {shape} are spatial (channels first), with no first "
+            "token; choose mean, max or channel, or --pool-axis tokens if they are tokens"
+        )
     return _spatial_pool(mu, logvar, name)
 
 

@@ -52,16 +52,55 @@ ALLOWED_NAMESPACES = ("aten", "prim")
 # torch's higher-order operators that only run their subgraphs (walked like the main graph) under a grad or
 # autocast mode, or as control flow; any other (custom-op wrappers, effects, kernels, delegates) is refused.
 SUBGRAPH_RUNNERS = frozenset({"wrap_with_set_grad_enabled", "wrap_with_autocast", "cond", "while_loop"})
-LEAVES_THE_GRAPH = frozenset({
-    "prim::PythonOp", "prim::IgnoredPythonOp",                  # calls Python
-    "prim::rpc_async", "prim::rpc_sync", "prim::rpc_remote",    # calls another host
-})
+LEAVES_THE_GRAPH = frozenset(
+    {
+        "prim::PythonOp",
+        "prim::IgnoredPythonOp",  # calls Python
+        "prim::rpc_async",
+        "prim::rpc_sync",
+        "prim::rpc_remote",  # calls another host
+    }
+)
 # The sympy names torch writes into ``expr_str`` (torch's own functions are added from their module).
-_SYMPY_NAMES = frozenset({
-    "Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Abs", "Max", "Min", "Mod", "Eq", "Ne", "Lt",
-    "Le", "Gt", "Ge", "StrictLessThan", "StrictGreaterThan", "LessThan", "GreaterThan", "Equality", "Unequality",
-    "And", "Or", "Not", "floor", "ceiling", "oo", "zoo", "nan", "true", "false", "True", "False",
-})
+_SYMPY_NAMES = frozenset(
+    {
+        "Symbol",
+        "Integer",
+        "Rational",
+        "Float",
+        "Add",
+        "Mul",
+        "Pow",
+        "Abs",
+        "Max",
+        "Min",
+        "Mod",
+        "Eq",
+        "Ne",
+        "Lt",
+        "Le",
+        "Gt",
+        "Ge",
+        "StrictLessThan",
+        "StrictGreaterThan",
+        "LessThan",
+        "GreaterThan",
+        "Equality",
+        "Unequality",
+        "And",
+        "Or",
+        "Not",
+        "floor",
+        "ceiling",
+        "oo",
+        "zoo",
+        "nan",
+        "true",
+        "false",
+        "True",
+        "False",
+    }
+)
 _GUARD_NAMES = frozenset({"L", "inf", "IsNonOverlappingAndDenseIndicator", "cast_symbool_to_symint_guardless"})
 _TENSOR_QUERIES = frozenset({"size", "stride", "storage_offset", "dim", "numel"})
 _SYMBOL = re.compile(r"[a-z]+[0-9]+")
@@ -70,8 +109,10 @@ _NAME = re.compile(r"[\w.\-]*")
 
 
 def _refuse(path, what: str) -> UnsafeCheckpointError:
-    return UnsafeCheckpointError(f"checkpoint {path}: {what}; a program is code and untrusted only pure tensor "
-                                 "programs load, so nothing was run. If you trust its source, pass --trust-checkpoint")
+    return UnsafeCheckpointError(
+        f"checkpoint {path}: {what}; a program is code and untrusted only pure tensor "
+        "programs load, so nothing was run. If you trust its source, pass --trust-checkpoint"
+    )
 
 
 def operator_refusal(name: str, schema=None) -> str | None:
@@ -120,8 +161,10 @@ def _check_torchscript_archive(path: Path) -> None:
             if re.fullmatch(r"[^/]+/data/\d+", name):  # raw tensor storage
                 continue
             text = archive.read(name)
-            for token, what in ((b"__setstate__", "defines __setstate__, which runs while the file loads"),
-                                (b"torch.classes", "holds a torch.classes object, whose C++ code runs while it loads")):
+            for token, what in (
+                (b"__setstate__", "defines __setstate__, which runs while the file loads"),
+                (b"torch.classes", "holds a torch.classes object, whose C++ code runs while it loads"),
+            ):
                 if token in text:
                     raise _refuse(path, f"its member {name} {what}")
 
@@ -151,7 +194,9 @@ def load_export(path: Path, *, trust: bool):
     try:
         program = torch.export.load(str(path))
     except Exception as exc:  # torch raises RuntimeError / SerializeError / AssertionError / zip errors
-        raise InputError(f"checkpoint {path}: not a loadable torch.export program ({type(exc).__name__}: {exc})") from exc
+        raise InputError(
+            f"checkpoint {path}: not a loadable torch.export program ({type(exc).__name__}: {exc})"
+        ) from exc
     if not trust:
         _check_export_graph(program, path)
     return program
@@ -186,23 +231,30 @@ def _check_export_archive(path: Path) -> None:
         root = names[0].split("/")[0] if names else ""
         allowed = _export_members()
         for name in names:
-            inner = name[len(root) + 1:] if name.startswith(root + "/") else None
+            inner = name[len(root) + 1 :] if name.startswith(root + "/") else None
             if inner is None or not any(p.fullmatch(inner) for p in allowed):
-                raise _refuse(path, f"its member {name} is not part of a plain torch.export.save archive "
-                                    "(torch would unpickle or load compiled code from it)")
+                raise _refuse(
+                    path,
+                    f"its member {name} is not part of a plain torch.export.save archive "
+                    "(torch would unpickle or load compiled code from it)",
+                )
         for name in names:
-            inner = name[len(root) + 1:]
+            inner = name[len(root) + 1 :]
             if inner.endswith("_config.json") and inner.startswith((c.WEIGHTS_DIR, c.CONSTANTS_DIR)):
                 for fqn, entry in _json(archive, name, path).get("config", {}).items():
                     _check_name(fqn, path)
                     if entry.get("use_pickle") is not False:
-                        raise _refuse(path, f"its payload {fqn} ({name}) is a pickle, which torch loads with weights_only=False")
+                        raise _refuse(
+                            path, f"its payload {fqn} ({name}) is a pickle, which torch loads with weights_only=False"
+                        )
             elif inner.endswith(".pt"):  # sample inputs, or an older torch's weights or constants
                 try:
                     torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
                 except Exception as exc:  # what fails here, torch retries with weights_only=False
-                    raise _refuse(path, f"its member {name} holds pickled Python objects, which torch loads "
-                                        "with weights_only=False") from exc
+                    raise _refuse(
+                        path,
+                        f"its member {name} holds pickled Python objects, which torch loads with weights_only=False",
+                    ) from exc
             elif inner.startswith(c.MODELS_DIR):
                 _check_program_json(_json(archive, name, path), path)
 
@@ -238,14 +290,18 @@ def _check_program_json(program: dict, path) -> None:
         if key == "expr_str":
             _check_expression(value, path, guard=False)
         elif key == "target" and isinstance(value, str) and value.startswith("torch.ops."):
-            namespace, _, op = value[len("torch.ops."):].partition(".")
+            namespace, _, op = value[len("torch.ops.") :].partition(".")
             if namespace not in (*ALLOWED_NAMESPACES, "higher_order"):  # found again, with its schema, after loading
-                raise _refuse(path, f"its program calls {namespace}::{op.split('.')[0]}, which "
-                                    f"{operator_refusal(namespace + '::')}")
+                raise _refuse(
+                    path,
+                    f"its program calls {namespace}::{op.split('.')[0]}, which {operator_refusal(namespace + '::')}",
+                )
         elif key == "forward_arg_names":  # become the generated forward's parameters, verbatim
             for arg in value or []:
                 if not (isinstance(arg, str) and arg.isidentifier() and not keyword.iskeyword(arg)):
-                    raise _refuse(path, f"its input name {str(arg)[:40]!r} is not an identifier, and torch writes it into code")
+                    raise _refuse(
+                        path, f"its input name {str(arg)[:40]!r} is not an identifier, and torch writes it into code"
+                    )
         elif key in ("name", "as_name", "fqn") or key.endswith(("_name", "_fqn")):
             _check_name(value, path)
         elif key.endswith("_values") and isinstance(value, dict):
@@ -256,7 +312,9 @@ def _check_program_json(program: dict, path) -> None:
 def _check_name(name, path) -> None:
     """Names and attribute paths (``body.0.weight``) reach generated code quoted or bare: no quotes, no code."""
     if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
-        raise _refuse(path, f"its name {str(name)[:40]!r} is not a name (torch writes names into the code it generates)")
+        raise _refuse(
+            path, f"its name {str(name)[:40]!r} is not a name (torch writes names into the code it generates)"
+        )
 
 
 @functools.cache
@@ -290,22 +348,45 @@ def _check_expression(text: str, path, *, guard: bool) -> None:
         if isinstance(node, ast.Name):
             ok = node.id in names or (not guard and _SYMBOL.fullmatch(node.id) is not None)
         elif isinstance(node, ast.Constant):
-            ok = (type(node.value) in (int, float, bool, type(None))
-                  or (isinstance(node.value, str) and id(node) in strings and _IDENTIFIER.fullmatch(node.value) is not None))
+            ok = type(node.value) in (int, float, bool, type(None)) or (
+                isinstance(node.value, str) and id(node) in strings and _IDENTIFIER.fullmatch(node.value) is not None
+            )
         elif isinstance(node, ast.Attribute):
-            ok = guard and (node.attr in _TENSOR_QUERIES and not isinstance(node.value, ast.Name)
-                            or isinstance(node.value, ast.Name) and node.value.id == "math"
-                            and not node.attr.startswith("_") and callable(getattr(math, node.attr, None)))
+            ok = guard and (
+                node.attr in _TENSOR_QUERIES
+                and not isinstance(node.value, ast.Name)
+                or isinstance(node.value, ast.Name)
+                and node.value.id == "math"
+                and not node.attr.startswith("_")
+                and callable(getattr(math, node.attr, None))
+            )
         elif isinstance(node, ast.Call):
             ok = isinstance(node.func, (ast.Name, ast.Attribute))
         elif isinstance(node, ast.Subscript):
             ok = guard
         else:
-            ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.keyword,
-                                   ast.Load, ast.operator, ast.unaryop, ast.cmpop, ast.boolop))
+            ok = isinstance(
+                node,
+                (
+                    ast.Expression,
+                    ast.BinOp,
+                    ast.UnaryOp,
+                    ast.Compare,
+                    ast.BoolOp,
+                    ast.keyword,
+                    ast.Load,
+                    ast.operator,
+                    ast.unaryop,
+                    ast.cmpop,
+                    ast.boolop,
+                ),
+            )
         if not ok:
-            raise _refuse(path, f"its {what} expression {text[:60]!r} holds {type(node).__name__.lower()} "
-                                f"'{ast.unparse(node)[:30] if isinstance(node, ast.expr) else ''}', which torch would evaluate")
+            raise _refuse(
+                path,
+                f"its {what} expression {text[:60]!r} holds {type(node).__name__.lower()} "
+                f"'{ast.unparse(node)[:30] if isinstance(node, ast.expr) else ''}', which torch would evaluate",
+            )
 
 
 def _export_operator_refusal(target) -> tuple[str, str | None]:
@@ -318,8 +399,9 @@ def _export_operator_refusal(target) -> tuple[str, str | None]:
         name = target.name()
         return name, operator_refusal(name.split(".")[0], target._schema)
     if isinstance(target, torch._ops.HigherOrderOperator):
-        return f"torch.ops.higher_order.{target.name()}", (None if target.name() in SUBGRAPH_RUNNERS else
-                                                           "is not one of torch's own tensor operators")
+        return f"torch.ops.higher_order.{target.name()}", (
+            None if target.name() in SUBGRAPH_RUNNERS else "is not one of torch's own tensor operators"
+        )
     name = f"{getattr(target, '__module__', None) or ''}.{getattr(target, '__name__', target)}"
     if target in _SYM_OPS or target is operator.getitem:
         return name, None
@@ -332,7 +414,9 @@ def _check_export_graph(program, path) -> None:
             continue
         for node in graph_module.graph.nodes:
             if node.op == "placeholder" and isinstance(node.meta.get("val"), str):  # torch writes it into guard code
-                raise _refuse(path, f"its input {node.name} is a string constant, which torch would execute as guard code")
+                raise _refuse(
+                    path, f"its input {node.name} is a string constant, which torch would execute as guard code"
+                )
             if node.op in ("call_module", "call_method"):
                 raise _refuse(path, f"its program calls {node.target} ({node.op}), which is not a tensor operator")
             if node.op == "call_function":
@@ -373,11 +457,15 @@ class StaticBatch(nn.Module):
         n = len(x)
         chunks = []
         for start in range(0, n, self.batch):
-            part = x[start:start + self.batch]
+            part = x[start : start + self.batch]
             if len(part) < self.batch:
                 part = torch.cat([part, part[-1:].expand(self.batch - len(part), *part.shape[1:])])
             chunks.append(pytree.tree_flatten(self.program(part)))
         spec = chunks[0][1]
-        leaves = [torch.cat([leaves[i] for leaves, _ in chunks])[:n] if isinstance(chunks[0][0][i], torch.Tensor)
-                  else chunks[0][0][i] for i in range(len(chunks[0][0]))]
+        leaves = [
+            torch.cat([leaves[i] for leaves, _ in chunks])[:n]
+            if isinstance(chunks[0][0][i], torch.Tensor)
+            else chunks[0][0][i]
+            for i in range(len(chunks[0][0]))
+        ]
         return pytree.tree_unflatten(leaves, spec)

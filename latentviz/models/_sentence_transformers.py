@@ -29,10 +29,13 @@ class SentenceEncoder(nn.Module):
 
     def forward(self, texts):
         if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
-            raise InputError("a sentence-transformers folder encodes texts: give --data a .txt file (one text a line) "
-                             "or a table with --text-column")
-        return self.model.encode(list(texts), batch_size=max(1, len(texts)), convert_to_tensor=True,
-                                 show_progress_bar=False)
+            raise InputError(
+                "a sentence-transformers folder encodes texts: give --data a .txt file (one text a line) "
+                "or a table with --text-column"
+            )
+        return self.model.encode(
+            list(texts), batch_size=max(1, len(texts)), convert_to_tensor=True, show_progress_bar=False
+        )
 
 
 def load_sentence_transformer(path: Path, *, trust: bool) -> tuple[nn.Module, dict]:
@@ -58,9 +61,11 @@ def _check_module_classes(path: Path) -> None:
         raise InputError(f"checkpoint {path}: modules.json is not a sentence-transformers module list ({exc})") from exc
     foreign = [t for t in types if not t.startswith("sentence_transformers.")]
     if foreign:
-        raise UnsafeCheckpointError(f"checkpoint {path}: modules.json names classes outside sentence-transformers "
-                                    f"({', '.join(foreign)}), whose code would run when loaded; nothing was run. "
-                                    "If you trust its source, pass --trust-checkpoint")
+        raise UnsafeCheckpointError(
+            f"checkpoint {path}: modules.json names classes outside sentence-transformers "
+            f"({', '.join(foreign)}), whose code would run when loaded; nothing was run. "
+            "If you trust its source, pass --trust-checkpoint"
+        )
 
 
 def describe(model) -> dict:
@@ -71,5 +76,11 @@ def describe(model) -> dict:
     if pooling is not None:  # sentence-transformers 6 has pooling_mode; earlier versions get_pooling_mode_str()
         mode = getattr(pooling, "pooling_mode", None) or pooling.get_pooling_mode_str()
         mode = mode if isinstance(mode, str) else "+".join(mode)
-    return {"sentence_transformers": {"modules": names, "pooling": mode, "normalize": "Normalize" in names,
-                                      "max_seq_length": model.max_seq_length}}
+    return {
+        "sentence_transformers": {
+            "modules": names,
+            "pooling": mode,
+            "normalize": "Normalize" in names,
+            "max_seq_length": model.max_seq_length,
+        }
+    }

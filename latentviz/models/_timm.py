@@ -36,10 +36,12 @@ def load_timm_folder(path: Path, *, strict: bool = True) -> tuple[nn.Module, dic
     try:
         import timm  # noqa: F401  (build_factory imports it again by name)
     except ImportError:
-        raise InputError(f"checkpoint {path}: a timm folder ({config['architecture']}) needs timm to build the "
-                         f"network: pip install timm; then the folder loads as is, as does its weights file with "
-                         f"latentviz encode {weights} --model timm:create_model --model-kwargs "
-                         f"'{json.dumps(kwargs)}'") from None
+        raise InputError(
+            f"checkpoint {path}: a timm folder ({config['architecture']}) needs timm to build the "
+            f"network: pip install timm; then the folder loads as is, as does its weights file with "
+            f"latentviz encode {weights} --model timm:create_model --model-kwargs "
+            f"'{json.dumps(kwargs)}'"
+        ) from None
     module, _ = build_factory("timm:create_model", kwargs)
     state = load_safetensors(weights) if weights.suffix == ".safetensors" else load_pickle(weights, trust=False)
     record = {"timm": kwargs, **load_state_dict_into(module, state, strict=strict)}

@@ -41,12 +41,14 @@ def load_text_model(path: Path, *, trust: bool) -> nn.Module:
         raise UnsafeCheckpointError(
             f"checkpoint {path}: its .bin weights hold pickled Python objects besides tensors, which are never "
             "unpickled (that could run code from the file); save the weights as safetensors "
-            "(model.save_pretrained(folder) with a recent transformers) where the model was trained") from None
+            "(model.save_pretrained(folder) with a recent transformers) where the model was trained"
+        ) from None
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         if not trust and "trust_remote_code" in str(exc):  # only the folder's own Python code could build it
             raise UnsafeCheckpointError(
                 f"checkpoint {path}: its config's auto_map names model code in the folder, which runs only when "
-                "trusted, so nothing was run. If you trust its source, pass --trust-checkpoint") from None
+                "trusted, so nothing was run. If you trust its source, pass --trust-checkpoint"
+            ) from None
         raise _failure(path, "model", exc) from exc
 
 
@@ -62,8 +64,9 @@ class Tokenize:
             pad = self.tokenizer.pad_token_id
             x = {"input_ids": x} if pad is None else {"input_ids": x, "attention_mask": (x != pad).long()}
         elif not isinstance(x, dict):
-            x = dict(self.tokenizer(list(x), padding=True, truncation=True, max_length=self.max_length,
-                                    return_tensors="pt"))
+            x = dict(
+                self.tokenizer(list(x), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            )
         return {k: v.to(device) for k, v in x.items()}
 
 
@@ -71,11 +74,15 @@ def adapter_options(path: Path, module: nn.Module, *, max_length: int | None, tr
     """The :class:`LatentModel` hooks for a text encoder: tokenize, call forward."""
     transformers = require("transformers", purpose=f"the transformers folder {path}")
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            str(path), local_files_only=True, trust_remote_code=trust
+        )
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise _failure(path, "tokenizer", exc) from exc
     limit = getattr(module.config, "max_position_embeddings", None) or DEFAULT_MAX_LENGTH
     if max_length is not None and max_length > limit:
         raise InputError(f"--max-length {max_length}: the model takes at most {limit} tokens")
-    return {"input_transform": Tokenize(tokenizer, module, max_length or min(limit, DEFAULT_MAX_LENGTH)),
-            "forward_only": True}
+    return {
+        "input_transform": Tokenize(tokenizer, module, max_length or min(limit, DEFAULT_MAX_LENGTH)),
+        "forward_only": True,
+    }

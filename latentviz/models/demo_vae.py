@@ -18,8 +18,17 @@ from torch import nn
 from torch.nn import functional as F
 
 DEMO_DATA = "builtin:shapes?size=32&scales=4&rotations=8&positions=8"
-DEMO_CONFIG = {"latent_dim": 8, "image_size": 32, "channels": 1, "beta": 2.0, "epochs": 24, "batch_size": 128,
-               "lr": 2e-3, "seed": 0, "data": DEMO_DATA}
+DEMO_CONFIG = {
+    "latent_dim": 8,
+    "image_size": 32,
+    "channels": 1,
+    "beta": 2.0,
+    "epochs": 24,
+    "batch_size": 128,
+    "lr": 2e-3,
+    "seed": 0,
+    "data": DEMO_DATA,
+}
 
 
 class DemoVAE(nn.Module):
@@ -32,17 +41,27 @@ class DemoVAE(nn.Module):
         self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
         side = image_size // 8
         self.encoder_net = nn.Sequential(
-            nn.Conv2d(channels, width, 4, 2, 1), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.ReLU(),
-            nn.Conv2d(2 * width, 2 * width, 4, 2, 1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(2 * width * side * side, 128), nn.ReLU(),
+            nn.Conv2d(channels, width, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 4, 2, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(2 * width * side * side, 128),
+            nn.ReLU(),
         )
         self.to_stats = nn.Linear(128, 2 * latent_dim)
         self.decoder_net = nn.Sequential(
-            nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, 2 * width * side * side), nn.ReLU(),
+            nn.Linear(latent_dim, 128),
+            nn.ReLU(),
+            nn.Linear(128, 2 * width * side * side),
+            nn.ReLU(),
             nn.Unflatten(1, (2 * width, side, side)),
-            nn.ConvTranspose2d(2 * width, 2 * width, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, 2 * width, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
+            nn.ReLU(),
             nn.ConvTranspose2d(width, channels, 4, 2, 1),
         )
 

@@ -12,5 +12,16 @@ from latentviz.projection._sample import stratified_sample
 from latentviz.projection._tsne import TSNE
 from latentviz.projection._umap import UMAP
 
-__all__ = ["DEFAULT_SAMPLE", "METHODS", "PCA", "ProjectionResult", "TSNE", "UMAP", "align_procrustes",
-           "embedding_quality", "parse_methods", "project", "stratified_sample"]
+__all__ = [
+    "DEFAULT_SAMPLE",
+    "METHODS",
+    "PCA",
+    "ProjectionResult",
+    "TSNE",
+    "UMAP",
+    "align_procrustes",
+    "embedding_quality",
+    "parse_methods",
+    "project",
+    "stratified_sample",
+]

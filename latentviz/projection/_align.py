@@ -40,20 +40,28 @@ def align_procrustes(moving, reference, *, moving_ids=None, reference_ids=None, 
     moving = np.asarray(moving, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
     if moving.ndim != 2 or reference.ndim != 2 or moving.shape[1] != reference.shape[1]:
-        raise InputError(f"align_procrustes: maps of shapes {moving.shape} and {reference.shape} cannot be aligned; "
-                         "give two (n, n_components) arrays with the same n_components")
+        raise InputError(
+            f"align_procrustes: maps of shapes {moving.shape} and {reference.shape} cannot be aligned; "
+            "give two (n, n_components) arrays with the same n_components"
+        )
     if moving_ids is None:
         if len(moving) != len(reference):
             raise InputError("align_procrustes: without ids both maps need the same number of rows")
         rows_m = rows_r = np.arange(len(moving))
     else:
-        _, rows_m, rows_r = np.intersect1d(np.asarray(moving_ids).astype(str), np.asarray(reference_ids).astype(str),
-                                           assume_unique=True, return_indices=True)
+        _, rows_m, rows_r = np.intersect1d(
+            np.asarray(moving_ids).astype(str),
+            np.asarray(reference_ids).astype(str),
+            assume_unique=True,
+            return_indices=True,
+        )
     ok = np.isfinite(moving[rows_m]).all(axis=1) & np.isfinite(reference[rows_r]).all(axis=1)
     rows_m, rows_r = rows_m[ok], rows_r[ok]
     if len(rows_m) < moving.shape[1] + 1:
-        raise InputError(f"align_procrustes: the maps share {len(rows_m)} finite points; at least "
-                         f"{moving.shape[1] + 1} are needed to fit a rotation")
+        raise InputError(
+            f"align_procrustes: the maps share {len(rows_m)} finite points; at least "
+            f"{moving.shape[1] + 1} are needed to fit a rotation"
+        )
     a, b = moving[rows_m], reference[rows_r]
     mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
     a0, b0 = a - mean_a, b - mean_b
@@ -64,5 +72,8 @@ def align_procrustes(moving, reference, *, moving_ids=None, reference_ids=None, 
     aligned = (moving - mean_a) @ rotation * factor + mean_b
     residual = ((a0 @ rotation * factor - b0) ** 2).sum()
     spread = (b0 * b0).sum()
-    return aligned, {"shared": int(len(rows_m)), "disparity": float(residual / spread) if spread > 0 else 0.0,
-                     "scale": float(factor)}
+    return aligned, {
+        "shared": int(len(rows_m)),
+        "disparity": float(residual / spread) if spread > 0 else 0.0,
+        "scale": float(factor),
+    }

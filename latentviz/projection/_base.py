@@ -16,6 +16,7 @@ class Projector(BaseEstimator):
 
     #: Short name used for column prefixes (``pca_0``) and manifest keys.
     name = "projector"
+
     @property
     def supports_transform(self) -> bool:
         """Whether ``transform`` can place new points into a fitted map."""
@@ -49,7 +50,11 @@ class Projector(BaseEstimator):
 
 def check_n_components(n_components, *, most: int = 3) -> int:
     """2 or 3 output dimensions for a map (1 is allowed for completeness; ``most`` more for a clustering space)."""
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= most:
+    if (
+        isinstance(n_components, bool)
+        or not isinstance(n_components, (int, np.integer))
+        or not 1 <= n_components <= most
+    ):
         allowed = "1, 2 or 3" if most == 3 else f"between 1 and {most}"
         raise InputError(f"n_components: must be {allowed}; got {n_components!r}")
     return int(n_components)

@@ -57,24 +57,38 @@ def dask_client(spec: str, *, preload: tuple[str, ...] = ()) -> Iterator:
     distributed = require("distributed", purpose="--dask")
     cluster = None
     if spec.startswith(LOCAL):
-        count = spec[len(LOCAL):]
+        count = spec[len(LOCAL) :]
         if not count.isdigit() or int(count) < 1:
-            raise InputError(f"--dask {spec}: give local:N with N >= 1 workers, or a scheduler address (tcp://HOST:PORT)")
-        cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                                           dashboard_address=None, host="127.0.0.1", silence_logs=logging.ERROR)
+            raise InputError(
+                f"--dask {spec}: give local:N with N >= 1 workers, or a scheduler address (tcp://HOST:PORT)"
+            )
+        cluster = distributed.LocalCluster(
+            n_workers=int(count),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            silence_logs=logging.ERROR,
+        )
         client = distributed.Client(cluster)
     else:
         try:
             client = distributed.Client(spec, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
-            raise InputError(f"--dask {spec}: no dask scheduler answered there ({type(exc).__name__}); start one "
-                             "with 'dask scheduler' and workers with 'dask worker ADDRESS', or use local:N") from None
+            raise InputError(
+                f"--dask {spec}: no dask scheduler answered there ({type(exc).__name__}); start one "
+                "with 'dask scheduler' and workers with 'dask worker ADDRESS', or use local:N"
+            ) from None
     try:
         if not client.scheduler_info(n_workers=-1)["workers"]:
             client.wait_for_workers(1, timeout=60)
         if preload:  # one task per worker, ahead of the placement tasks on its single thread
-            distributed.fire_and_forget([client.submit(_import_cached, list(preload), workers=[worker], pure=False)
-                                         for worker in client.scheduler_info(n_workers=-1)["workers"]])
+            distributed.fire_and_forget(
+                [
+                    client.submit(_import_cached, list(preload), workers=[worker], pure=False)
+                    for worker in client.scheduler_info(n_workers=-1)["workers"]
+                ]
+            )
         yield client
     finally:
         client.close()
@@ -82,8 +96,9 @@ def dask_client(spec: str, *, preload: tuple[str, ...] = ()) -> Iterator:
             cluster.close()
 
 
-def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: int, record: dict | None = None
-          ) -> np.ndarray:
+def place(
+    client, projector, points: np.ndarray, index, *, k: int, shard_rows: int, record: dict | None = None
+) -> np.ndarray:
     """``projector.transform`` of ``points`` over row-shards on the workers, in the order given.
 
     ``index`` answers each shard's ``k`` neighbours among the fitted points (None: the projector
@@ -102,14 +117,15 @@ def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: i
     starts = iter(range(0, len(points), shard_rows))
 
     def submit(start: int):
-        shard = client.scatter(np.ascontiguousarray(points[start:start + shard_rows]), hash=False)
+        shard = client.scatter(np.ascontiguousarray(points[start : start + shard_rows]), hash=False)
         return client.submit(_place_shard, model, shard, k, start, pure=False)
 
     workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
-    running = as_completed([submit(s) for s in itertools.islice(starts, _IN_FLIGHT_PER_WORKER * workers)],
-                           with_results=True)
+    running = as_completed(
+        [submit(s) for s in itertools.islice(starts, _IN_FLIGHT_PER_WORKER * workers)], with_results=True
+    )
     for _, (start, coords) in running:
-        out[start:start + len(coords)] = coords
+        out[start : start + len(coords)] = coords
         following = next(starts, None)
         if following is not None:
             running.add(submit(following))
@@ -117,8 +133,12 @@ def place(client, projector, points: np.ndarray, index, *, k: int, shard_rows: i
         seconds = time.perf_counter() - started
         shards = -(-len(points) // shard_rows)
         busy = min(workers, shards)  # fewer shards than workers: only that many worked
-        record.update(workers=workers, shards=shards, seconds=round(seconds, 3),
-                      points_per_second_per_worker=round(len(points) / seconds / busy, 1) if seconds > 0 else None)
+        record.update(
+            workers=workers,
+            shards=shards,
+            seconds=round(seconds, 3),
+            points_per_second_per_worker=round(len(points) / seconds / busy, 1) if seconds > 0 else None,
+        )
     return out
 
 
@@ -126,8 +146,10 @@ def fit_pca(client, pca, z: np.ndarray, *, shard_rows: int):
     """Fit ``pca`` from per-shard moments computed on the workers (the same axes as ``pca.fit(z)``)."""
     if len(z) < 2:
         return pca.fit(z)
-    futures = [client.submit(_moments, client.scatter(np.ascontiguousarray(z[s:s + shard_rows]), hash=False),
-                             pure=False) for s in range(0, len(z), shard_rows)]
+    futures = [
+        client.submit(_moments, client.scatter(np.ascontiguousarray(z[s : s + shard_rows]), hash=False), pure=False)
+        for s in range(0, len(z), shard_rows)
+    ]
     n, mean, scatter = 0, np.zeros(z.shape[1]), np.zeros((z.shape[1], z.shape[1]))
     for part in client.gather(futures):  # Chan et al.'s pairwise update: exact, no cancellation
         m, part_mean, part_scatter = part
@@ -162,8 +184,11 @@ def _import_cached_on_workers(client, projector, index) -> None:
     from latentviz.neighbors import PyNNDescentIndex
     from latentviz.projection._umap import UMAP
 
-    packages = [name for name, used in (("umap", isinstance(projector, UMAP)),
-                                        ("pynndescent", isinstance(index, PyNNDescentIndex))) if used]
+    packages = [
+        name
+        for name, used in (("umap", isinstance(projector, UMAP)), ("pynndescent", isinstance(index, PyNNDescentIndex)))
+        if used
+    ]
     if packages:
         client.run(_import_cached, packages)
 

@@ -62,7 +62,7 @@ class PCA(Projector):
         mean = x.mean(axis=0)
         scatter = engine.asarray(np.zeros((d, d)), "float64")
         for start in range(0, n, _CHUNK):
-            block = engine.asarray(x[start:start + _CHUNK] - mean, "float64")
+            block = engine.asarray(x[start : start + _CHUNK] - mean, "float64")
             scatter += block.T @ block
         self.fit_moments(n, mean, engine.numpy(scatter).astype(np.float64))
         self.embedding_ = self._project(x)
@@ -103,7 +103,7 @@ class PCA(Projector):
     def _project(self, x: np.ndarray) -> np.ndarray:
         out = np.empty((x.shape[0], self.components_.shape[0]), dtype=np.float64)
         for start in range(0, x.shape[0], _CHUNK):
-            out[start:start + _CHUNK] = (x[start:start + _CHUNK] - self.mean_) @ self.components_.T
+            out[start : start + _CHUNK] = (x[start : start + _CHUNK] - self.mean_) @ self.components_.T
         return out
 
 

@@ -61,10 +61,24 @@ def parse_methods(methods) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, seed: int = 0, k: int = 30,
-            quiet: bool = False, reference=None, align: str = "auto", tsne_backend: str = "opentsne",
-            perplexity: float = 30.0, n_neighbors: int = 15, metric: str = "euclidean",
-            device: str = "auto", dask: str | None = None) -> ProjectionResult:
+def project(
+    run,
+    *,
+    methods=METHODS,
+    dims: int = 2,
+    sample: int | None = None,
+    seed: int = 0,
+    k: int = 30,
+    quiet: bool = False,
+    reference=None,
+    align: str = "auto",
+    tsne_backend: str = "opentsne",
+    perplexity: float = 30.0,
+    n_neighbors: int = 15,
+    metric: str = "euclidean",
+    device: str = "auto",
+    dask: str | None = None,
+) -> ProjectionResult:
     """Project a run with PCA, t-SNE and UMAP over one shared kNN graph, and write the results.
 
     Writes ``projections.parquet`` (``id``, ``pca_0``.., ``tsne_0``.., ``umap_0``..; NaN for rows
@@ -123,9 +137,25 @@ def project(run, *, methods=METHODS, dims: int = 2, sample: int | None = None, s
         raise InputError(f"--sample: must be an integer >= 10; got {sample!r}")
 
     with run.stage("project") as stage, _client(dask, methods, tsne_backend) as client:
-        return _project(run, stage, started=started, methods=methods, dims=dims, sample=sample, seed=seed, k=k,
-                        quiet=quiet, reference=reference, align=align, tsne_backend=tsne_backend,
-                        perplexity=perplexity, n_neighbors=n_neighbors, metric=metric, device=device, client=client)
+        return _project(
+            run,
+            stage,
+            started=started,
+            methods=methods,
+            dims=dims,
+            sample=sample,
+            seed=seed,
+            k=k,
+            quiet=quiet,
+            reference=reference,
+            align=align,
+            tsne_backend=tsne_backend,
+            perplexity=perplexity,
+            n_neighbors=n_neighbors,
+            metric=metric,
+            device=device,
+            client=client,
+        )
 
 
 def _client(dask: str | None, methods, tsne_backend: str):
@@ -134,20 +164,44 @@ def _client(dask: str | None, methods, tsne_backend: str):
         return contextlib.nullcontext()
     from latentviz.projection._dask import dask_client
 
-    needs = {"pca": "latentviz.projection._pca", "tsne": "openTSNE" if tsne_backend == "opentsne" else "sklearn",
-             "umap": "umap"}
+    needs = {
+        "pca": "latentviz.projection._pca",
+        "tsne": "openTSNE" if tsne_backend == "opentsne" else "sklearn",
+        "umap": "umap",
+    }
     return dask_client(dask, preload=tuple(needs[m] for m in methods))
 
 
-def _project(run, stage, *, started, methods, dims, sample, seed, k, quiet, reference, align, tsne_backend,
-             perplexity, n_neighbors, metric, device, client=None) -> ProjectionResult:
+def _project(
+    run,
+    stage,
+    *,
+    started,
+    methods,
+    dims,
+    sample,
+    seed,
+    k,
+    quiet,
+    reference,
+    align,
+    tsne_backend,
+    perplexity,
+    n_neighbors,
+    metric,
+    device,
+    client=None,
+) -> ProjectionResult:
     """The work of :func:`project`, writing its outputs and manifest entries into ``stage``."""
     from latentviz.progress import say
     from latentviz.run import NEIGHBORS, PROJECTIONS, Run, write_table
 
     data = _Latents.of(run)
-    say(f"project: {data.n_finite} points ({data.n - data.n_finite} with NaN/inf excluded), "
-        f"methods {', '.join(methods)}", quiet=quiet)
+    say(
+        f"project: {data.n_finite} points ({data.n - data.n_finite} with NaN/inf excluded), "
+        f"methods {', '.join(methods)}",
+        quiet=quiet,
+    )
     tick = time.perf_counter()
     graph = _graph(data.z, k, metric=metric, seed=seed, device=device, quiet=quiet)
     graph_seconds = time.perf_counter() - tick
@@ -167,8 +221,9 @@ def _project(run, stage, *, started, methods, dims, sample, seed, k, quiet, refe
     if ref is not None and align == "transform":
         source = _Latents.of(ref)
         source_graph = _graph(source.z, k, metric=metric, seed=seed, device=device, quiet=True)
-        plan = _Plan.build(source, source_graph, sample, k, metric=metric, seed=seed, device=device,
-                           place=data.z, client=client)
+        plan = _Plan.build(
+            source, source_graph, sample, k, metric=metric, seed=seed, device=device, place=data.z, client=client
+        )
     else:
         plan = _Plan.build(data, graph, sample, k, metric=metric, seed=seed, device=device, client=client)
 
@@ -184,8 +239,11 @@ def _project(run, stage, *, started, methods, dims, sample, seed, k, quiet, refe
             placed, entry["aligned_to"] = _align(placed, method, align, data, ref)
         entry.update(embedding_quality(data.z, placed, labels=data.labels, random_state=seed, metric=metric))
         quality = entry["trustworthiness"]
-        say(f"project: {method} in {entry['seconds']:.1f}s, trustworthiness "
-            f"{'n/a' if quality is None else f'{quality:.3f}'}", quiet=quiet)
+        say(
+            f"project: {method} in {entry['seconds']:.1f}s, trustworthiness "
+            f"{'n/a' if quality is None else f'{quality:.3f}'}",
+            quiet=quiet,
+        )
         return placed, entry, projector
 
     umap_beside = _umap_beside_tsne(methods, tsne_backend, lambda: one("umap"))
@@ -199,13 +257,28 @@ def _project(run, stage, *, started, methods, dims, sample, seed, k, quiet, refe
     write_table(stage.path(PROJECTIONS), table)
     stage.update_manifest(
         projections=entries,
-        neighbors={"k": graph.k, "k_requested": int(k), "metric": metric, "method": graph.method,
-                   "n": data.n_finite, "seconds": round(graph_seconds, 4), "file": NEIGHBORS},
+        neighbors={
+            "k": graph.k,
+            "k_requested": int(k),
+            "metric": metric,
+            "method": graph.method,
+            "n": data.n_finite,
+            "seconds": round(graph_seconds, 4),
+            "file": NEIGHBORS,
+        },
     )
-    stage.record_stage(time.perf_counter() - started, methods=list(methods), dims=dims, sample=int(sample),
-                       seed=seed, k=int(k), tsne_backend=tsne_backend, metric=metric,
-                       excluded_nonfinite=data.n - data.n_finite,
-                       reference=None if ref is None else {"run": str(ref.path), "align": align})
+    stage.record_stage(
+        time.perf_counter() - started,
+        methods=list(methods),
+        dims=dims,
+        sample=int(sample),
+        seed=seed,
+        k=int(k),
+        tsne_backend=tsne_backend,
+        metric=metric,
+        excluded_nonfinite=data.n - data.n_finite,
+        reference=None if ref is None else {"run": str(ref.path), "align": align},
+    )
     return ProjectionResult(table=table, neighbors=data.full_graph(graph), methods=entries, projectors=projectors)
 
 
@@ -253,8 +326,13 @@ class _Latents:
         z = run.z
         finite = np.isfinite(z).all(axis=1)
         labels = run.labels
-        return cls(z=z[finite], rows=np.flatnonzero(finite), n=len(z), ids=run.ids,
-                   labels=None if labels is None else np.asarray(labels)[finite])
+        return cls(
+            z=z[finite],
+            rows=np.flatnonzero(finite),
+            n=len(z),
+            ids=run.ids,
+            labels=None if labels is None else np.asarray(labels)[finite],
+        )
 
     @property
     def n_finite(self) -> int:
@@ -286,25 +364,42 @@ class _Plan:
     """Which points each projector is fitted on and which it places by transform."""
 
     source: _Latents
-    fit_rows: np.ndarray      # into source.z
+    fit_rows: np.ndarray  # into source.z
     fit_graph: Neighbors | None
-    place: np.ndarray         # points to place (rows of the run being projected)
+    place: np.ndarray  # points to place (rows of the run being projected)
     place_neighbors: Neighbors | None
     self_rows: tuple[np.ndarray, np.ndarray] | None  # projecting a run into its own map: its (fitted, placed) rows
-    client: object = None     # a Dask client: PCA and placement run on its workers, neighbours searched there
+    client: object = None  # a Dask client: PCA and placement run on its workers, neighbours searched there
     place_index: object = None  # with a client: the search index over the fitted rows, queried per shard
     on_dask: dict = dataclasses.field(default_factory=dict)  # method -> how its placement ran on the cluster
 
     @classmethod
-    def build(cls, source: _Latents, graph: Neighbors, sample: int, k: int, *, metric: str, seed: int,
-              device: str, place: np.ndarray | None = None, client=None) -> _Plan:
+    def build(
+        cls,
+        source: _Latents,
+        graph: Neighbors,
+        sample: int,
+        k: int,
+        *,
+        metric: str,
+        seed: int,
+        device: str,
+        place: np.ndarray | None = None,
+        client=None,
+    ) -> _Plan:
         n = source.n_finite
         # once the full graph was approximate, pynndescent's compilation is paid in this process: stay approximate
         method = "pynndescent" if graph.method == "pynndescent" else "auto"
         if n > sample:
             fit_rows = stratified_sample(n, sample, labels=source.labels, random_state=seed)
-            fit_graph = knn(source.z[fit_rows], min(k, len(fit_rows) - 1), metric=metric, method=method,
-                            random_state=seed, device=device)
+            fit_graph = knn(
+                source.z[fit_rows],
+                min(k, len(fit_rows) - 1),
+                metric=metric,
+                method=method,
+                random_state=seed,
+                device=device,
+            )
         else:
             fit_rows, fit_graph = np.arange(n), graph
         self_rows = None
@@ -313,8 +408,9 @@ class _Plan:
             place, self_rows = source.z[rest], (fit_rows, rest)
         place_neighbors = index = None
         if len(place) and len(fit_rows) > TRANSFORM_K:
-            index = search_index(source.z[fit_rows], metric=metric, method=method, random_state=seed, device=device,
-                                 n_queries=len(place))
+            index = search_index(
+                source.z[fit_rows], metric=metric, method=method, random_state=seed, device=device, n_queries=len(place)
+            )
             if client is None:
                 place_neighbors = index.query(place, TRANSFORM_K)
         return cls(source, fit_rows, fit_graph, place, place_neighbors, self_rows, client, index)
@@ -347,15 +443,23 @@ class _Plan:
         if not len(self.place):
             return np.empty((0, projector.embedding_.shape[1]))
         if not projector.supports_transform:
-            raise InputError(f"{projector.name}: {projector._no_transform_reason()}; or raise --sample above "
-                             f"{self.source.n_finite}")
+            raise InputError(
+                f"{projector.name}: {projector._no_transform_reason()}; or raise --sample above {self.source.n_finite}"
+            )
         if self.client is not None:
             from latentviz.projection._dask import place
 
             record: dict = {}
             self.on_dask[projector.name] = record
-            return place(self.client, projector, self.place, self.place_index, k=TRANSFORM_K, shard_rows=_PLACE_CHUNK,
-                         record=record)
+            return place(
+                self.client,
+                projector,
+                self.place,
+                self.place_index,
+                k=TRANSFORM_K,
+                shard_rows=_PLACE_CHUNK,
+                record=record,
+            )
         from latentviz.progress import progress
 
         parts = []
@@ -364,8 +468,12 @@ class _Plan:
                 block = slice(start, start + _PLACE_CHUNK)
                 known = None
                 if self.place_neighbors is not None:
-                    known = Neighbors(self.place_neighbors.indices[block], self.place_neighbors.distances[block],
-                                      metric=self.place_neighbors.metric, method=self.place_neighbors.method)
+                    known = Neighbors(
+                        self.place_neighbors.indices[block],
+                        self.place_neighbors.distances[block],
+                        metric=self.place_neighbors.metric,
+                        method=self.place_neighbors.method,
+                    )
                 parts.append(projector.transform(self.place[block], neighbors=known))
                 bar.update(len(parts[-1]))
                 bar.refresh()  # each chunk's count is shown, however quickly it was placed
@@ -374,11 +482,17 @@ class _Plan:
 
 def _describe(projector, plan: _Plan) -> dict:
     """Parameters as given, as used, and the notes a reader needs."""
-    params = {key: "reference map" if isinstance(value, np.ndarray) else value
-              for key, value in projector.get_params().items()}
-    entry = {"params": params, "fitted_on": int(plan.source.n_finite if isinstance(projector, PCA)
-                                                               else len(plan.fit_rows))}
-    entry["placed_by_transform"] = int(len(plan.place)) if not isinstance(projector, PCA) or plan.self_rows is None else 0
+    params = {
+        key: "reference map" if isinstance(value, np.ndarray) else value
+        for key, value in projector.get_params().items()
+    }
+    entry = {
+        "params": params,
+        "fitted_on": int(plan.source.n_finite if isinstance(projector, PCA) else len(plan.fit_rows)),
+    }
+    entry["placed_by_transform"] = (
+        int(len(plan.place)) if not isinstance(projector, PCA) or plan.self_rows is None else 0
+    )
     if projector.name in plan.on_dask:
         entry["placed_on_dask"] = plan.on_dask[projector.name]
     notes = []
@@ -394,11 +508,14 @@ def _describe(projector, plan: _Plan) -> dict:
         if projector.kl_divergence_ is not None:
             entry["kl_divergence"] = round(projector.kl_divergence_, 6)
         if projector.perplexity_ < projector.perplexity:
-            notes.append(f"perplexity {projector.perplexity:g} -> {projector.perplexity_:.4g}: the graph holds "
-                         f"{projector.n_neighbors_} neighbours per point (raise --k for a larger perplexity)")
+            notes.append(
+                f"perplexity {projector.perplexity:g} -> {projector.perplexity_:.4g}: the graph holds "
+                f"{projector.n_neighbors_} neighbours per point (raise --k for a larger perplexity)"
+            )
     if isinstance(projector, UMAP) and not projector.fallback_ and projector.n_neighbors_ < projector.n_neighbors:
-        notes.append(f"n_neighbors {projector.n_neighbors} -> {projector.n_neighbors_}: only "
-                     f"{len(plan.fit_rows)} points")
+        notes.append(
+            f"n_neighbors {projector.n_neighbors} -> {projector.n_neighbors_}: only {len(plan.fit_rows)} points"
+        )
     if notes:
         entry["notes"] = notes
     return entry
@@ -426,9 +543,14 @@ def _resolve_alignment(align: str, methods, tsne_backend: str, data: _Latents, r
     same_space = ref.latent_dim == data.z.shape[1]
     can = same_space and not ("tsne" in methods and tsne_backend == "sklearn")
     if align == "transform" and not can:
-        why = (f"the runs' latent spaces differ ({ref.latent_dim} vs {data.z.shape[1]} dimensions)" if not same_space
-               else "the sklearn t-SNE backend cannot place new points")
-        raise InputError(f"--reference: cannot place this run into the reference's map: {why}; use Procrustes alignment")
+        why = (
+            f"the runs' latent spaces differ ({ref.latent_dim} vs {data.z.shape[1]} dimensions)"
+            if not same_space
+            else "the sklearn t-SNE backend cannot place new points"
+        )
+        raise InputError(
+            f"--reference: cannot place this run into the reference's map: {why}; use Procrustes alignment"
+        )
     if align == "auto":
         return "transform" if can else "procrustes"
     return align
@@ -441,10 +563,16 @@ def _align(placed: np.ndarray, method: str, align: str, data: _Latents, ref) -> 
     stored = ref.projections
     columns = projection_columns(method, placed.shape[1])
     if stored is None or not set(columns) <= set(stored.columns):
-        raise InputError(f"--reference {ref.path}: it has no {method} projection in {placed.shape[1]}-D; "
-                         f"run 'latentviz project {ref.path} --methods {method} --dims {placed.shape[1]}' first")
-    aligned, fit = align_procrustes(placed, stored[columns].to_numpy(), moving_ids=data.ids[data.rows],
-                                    reference_ids=stored["id"].astype(str).to_numpy())
+        raise InputError(
+            f"--reference {ref.path}: it has no {method} projection in {placed.shape[1]}-D; "
+            f"run 'latentviz project {ref.path} --methods {method} --dims {placed.shape[1]}' first"
+        )
+    aligned, fit = align_procrustes(
+        placed,
+        stored[columns].to_numpy(),
+        moving_ids=data.ids[data.rows],
+        reference_ids=stored["id"].astype(str).to_numpy(),
+    )
     return aligned, {**info, **fit}
 
 

@@ -9,8 +9,16 @@ QUALITY_K = 10
 QUALITY_SAMPLE = 5000
 
 
-def embedding_quality(z: np.ndarray, embedding: np.ndarray, *, k: int = QUALITY_K, sample: int = QUALITY_SAMPLE,
-                      labels=None, random_state=0, metric: str = "euclidean") -> dict:
+def embedding_quality(
+    z: np.ndarray,
+    embedding: np.ndarray,
+    *,
+    k: int = QUALITY_K,
+    sample: int = QUALITY_SAMPLE,
+    labels=None,
+    random_state=0,
+    metric: str = "euclidean",
+) -> dict:
     """Trustworthiness and kNN preservation at ``k`` on a seeded sample of at most ``sample`` points.
 
     ``metric`` is the latent space's distance: with ``"cosine"`` the latents' neighbours are
@@ -24,11 +32,20 @@ def embedding_quality(z: np.ndarray, embedding: np.ndarray, *, k: int = QUALITY_
 
     n = len(z)
     if n < 2 * k + 2:
-        return {"trustworthiness": None, "knn_preservation": None, "quality_k": k, "quality_n": n,
-                "quality_note": f"needs at least {2 * k + 2} points"}
+        return {
+            "trustworthiness": None,
+            "knn_preservation": None,
+            "quality_k": k,
+            "quality_n": n,
+            "quality_note": f"needs at least {2 * k + 2} points",
+        }
     rows = stratified_sample(n, sample, labels=labels, random_state=random_state)
     from latentviz.neighbors import for_metric
 
     x, e = for_metric(z[rows], metric), embedding[rows]
-    return {"trustworthiness": trustworthiness(x, e, k), "knn_preservation": knn_preservation(x, e, k),
-            "quality_k": k, "quality_n": len(rows)}
+    return {
+        "trustworthiness": trustworthiness(x, e, k),
+        "knn_preservation": knn_preservation(x, e, k),
+        "quality_k": k,
+        "quality_n": len(rows),
+    }

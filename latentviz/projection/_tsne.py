@@ -73,9 +73,18 @@ class TSNE(Projector):
 
     name = "tsne"
 
-    def __init__(self, n_components: int = 2, *, perplexity: float = 30.0, backend: str = "opentsne",
-                 n_iter: int = 500, init="pca", random_state=0, n_jobs: int | None = None,
-                 early_stop: float | None = EARLY_STOP):
+    def __init__(
+        self,
+        n_components: int = 2,
+        *,
+        perplexity: float = 30.0,
+        backend: str = "opentsne",
+        n_iter: int = 500,
+        init="pca",
+        random_state=0,
+        n_jobs: int | None = None,
+        early_stop: float | None = EARLY_STOP,
+    ):
         self.n_components = n_components
         self.init = init
         self.perplexity = perplexity
@@ -159,13 +168,21 @@ class TSNE(Projector):
         openTSNE = require("openTSNE", purpose="t-SNE")
         n_jobs = self.n_jobs or (1 if len(x) < THREADS_FROM else os.cpu_count() or 1)
         affinities = openTSNE.affinity.PerplexityBasedNN(
-            perplexity=self.perplexity_, knn_index=_graph_index(graph, x, self.random_state),
-            n_jobs=n_jobs, random_state=self.random_state)
+            perplexity=self.perplexity_,
+            knn_index=_graph_index(graph, x, self.random_state),
+            n_jobs=n_jobs,
+            random_state=self.random_state,
+        )
         with progress(total=EXAGGERATION_ITER + self.n_iter, desc="t-SNE", unit="it", quiet=quiet) as bar:
             watch = _Watch(bar, self.early_stop)
             embedding = openTSNE.TSNE(
-                n_components=self.n_components, n_iter=self.n_iter, early_exaggeration_iter=EXAGGERATION_ITER,
-                n_jobs=n_jobs, random_state=self.random_state, callbacks=watch, callbacks_every_iters=CHECK_EVERY,
+                n_components=self.n_components,
+                n_iter=self.n_iter,
+                early_exaggeration_iter=EXAGGERATION_ITER,
+                n_jobs=n_jobs,
+                random_state=self.random_state,
+                callbacks=watch,
+                callbacks_every_iters=CHECK_EVERY,
             ).fit(affinities=affinities, initialization=init)
         embedding.gradient_descent_params["callbacks"] = None  # placing new points runs no watch (nor its bar)
         self.n_iter_ = watch.done if watch.stopped else EXAGGERATION_ITER + self.n_iter
@@ -180,9 +197,16 @@ class TSNE(Projector):
         method = "barnes_hut" if self.n_components <= 3 else "exact"
         from threadpoolctl import threadpool_limits
 
-        model = SklearnTSNE(n_components=self.n_components, perplexity=self.perplexity_, metric="precomputed",
-                            init=init.astype(np.float32), learning_rate="auto", max_iter=self.n_iter + 250,
-                            method=method, random_state=self.random_state)
+        model = SklearnTSNE(
+            n_components=self.n_components,
+            perplexity=self.perplexity_,
+            metric="precomputed",
+            init=init.astype(np.float32),
+            learning_rate="auto",
+            max_iter=self.n_iter + 250,
+            method=method,
+            random_state=self.random_state,
+        )
         with threadpool_limits(1 if graph.n < THREADS_FROM else None):
             return model.fit_transform(graph.to_sparse(include_self=True)).astype(np.float64)
 
@@ -203,8 +227,9 @@ class _Watch:
         self.kl = float(error)
         self.bar.update(CHECK_EVERY)
         self.bar.set_postfix_str(f"KL {self.kl:.4f}")  # drawn at every check, however fast the iterations
-        self.stopped = (self.tolerance is not None and previous is not None
-                        and previous - self.kl < self.tolerance * previous)
+        self.stopped = (
+            self.tolerance is not None and previous is not None and previous - self.kl < self.tolerance * previous
+        )
         return self.stopped
 
 

@@ -48,8 +48,16 @@ class UMAP(Projector):
     name = "umap"
     supports_transform = True
 
-    def __init__(self, n_components: int = 2, *, n_neighbors: int = 15, min_dist: float = 0.1,
-                 n_epochs: int | None = None, init="spectral", random_state=0):
+    def __init__(
+        self,
+        n_components: int = 2,
+        *,
+        n_neighbors: int = 15,
+        min_dist: float = 0.1,
+        n_epochs: int | None = None,
+        init="spectral",
+        random_state=0,
+    ):
         self.n_components = n_components
         self.init = init
         self.n_neighbors = n_neighbors
@@ -68,7 +76,11 @@ class UMAP(Projector):
         from latentviz.projection._tsne import _check_init, _scaled
 
         n_out = check_n_components(self.n_components, most=MAX_COMPONENTS)
-        if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 2:
+        if (
+            isinstance(self.n_neighbors, bool)
+            or not isinstance(self.n_neighbors, (int, np.integer))
+            or self.n_neighbors < 2
+        ):
             raise InputError(f"UMAP: n_neighbors must be an integer >= 2; got {self.n_neighbors!r}")
         x = _check_points(z, "UMAP")
         n = x.shape[0]
@@ -90,10 +102,17 @@ class UMAP(Projector):
         init = self.init if isinstance(self.init, str) else _check_init(self.init, n, n_out)
         indices, distances = graph.to_umap()
         self._model = umap.UMAP(
-            n_components=n_out, n_neighbors=self.n_neighbors_, min_dist=self.min_dist, n_epochs=self.n_epochs,
-            metric=graph.metric, init=init, random_state=self.random_state, force_approximation_algorithm=True,
+            n_components=n_out,
+            n_neighbors=self.n_neighbors_,
+            min_dist=self.min_dist,
+            n_epochs=self.n_epochs,
+            metric=graph.metric,
+            init=init,
+            random_state=self.random_state,
+            force_approximation_algorithm=True,
             precomputed_knn=(indices, distances, _SearchAdapter(x, graph.metric, self.random_state)),
-            tqdm_kwds={"desc": "UMAP epochs", "disable": quiet, "file": sys.stderr, "leave": False})
+            tqdm_kwds={"desc": "UMAP epochs", "disable": quiet, "file": sys.stderr, "leave": False},
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the seeded single-thread notice; disconnected duplicates
             self.embedding_ = self._model.fit_transform(x.astype(np.float32)).astype(np.float64)
@@ -143,8 +162,13 @@ def _release_gil_in_epochs() -> None:
     if getattr(layouts, "_latentviz_nogil", False):
         return
     original = layouts._optimize_layout_euclidean_single_epoch
-    renamed = types.FunctionType(original.__code__, original.__globals__, original.__name__ + "_nogil",
-                                 original.__defaults__, original.__closure__)
+    renamed = types.FunctionType(
+        original.__code__,
+        original.__globals__,
+        original.__name__ + "_nogil",
+        original.__defaults__,
+        original.__closure__,
+    )
     renamed.__qualname__ = renamed.__name__
     layouts._nb_optimize_layout_euclidean_single_epoch = numba.njit(renamed, fastmath=True, nogil=True, cache=True)
     layouts._latentviz_nogil = True

@@ -24,6 +24,20 @@ from latentviz.traversal._geometry import (
 from latentviz.traversal._render import is_image_output, to_gif, to_png
 from latentviz.traversal._stage import skip_reason, traverse, traverse_stage
 
-__all__ = ["Decoder", "direction", "grid", "interpolate", "is_image_output", "manipulate",
-           "principal_directions", "skip_reason", "sweep_labels", "sweep_values", "to_gif", "to_png", "traverse",
-           "traverse_stage", "traversal_effect"]
+__all__ = [
+    "Decoder",
+    "direction",
+    "grid",
+    "interpolate",
+    "is_image_output",
+    "manipulate",
+    "principal_directions",
+    "skip_reason",
+    "sweep_labels",
+    "sweep_values",
+    "to_gif",
+    "to_png",
+    "traverse",
+    "traverse_stage",
+    "traversal_effect",
+]

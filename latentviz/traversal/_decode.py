@@ -24,8 +24,10 @@ class Decoder:
         if not callable(fn):
             fn = model if callable(model) else None
         if fn is None:
-            raise InputError(f"traversal: {type(model).__name__} has no decode method and is not callable; "
-                             "give a LatentModel, an object with decode(z), or a function of a batch of latents")
+            raise InputError(
+                f"traversal: {type(model).__name__} has no decode method and is not callable; "
+                "give a LatentModel, an object with decode(z), or a function of a batch of latents"
+            )
         self.model: object = model
         self.fn, self.batch_size = fn, int(batch_size)
         self.device, self.dtype = _placement(model)
@@ -39,13 +41,14 @@ class Decoder:
         parts = []
         with torch.inference_mode():
             for start in range(0, len(codes), self.batch_size):
-                batch = torch.from_numpy(codes[start:start + self.batch_size]).to(self.device, self.dtype)
+                batch = torch.from_numpy(codes[start : start + self.batch_size]).to(self.device, self.dtype)
                 try:
                     out = self.fn(batch)
                 except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    raise InputError(f"traversal: the model cannot decode latents of shape ({codes.shape[1]},): "
-                                     f"{first}") from exc
+                    raise InputError(
+                        f"traversal: the model cannot decode latents of shape ({codes.shape[1]},): {first}"
+                    ) from exc
                 parts.append(_to_numpy(out))
         return np.concatenate(parts)
 

@@ -111,8 +111,16 @@ def manipulate(z, dim: int, delta: float) -> np.ndarray:
     return out
 
 
-def direction(latents, labels_or_factor=None, method: str = "auto", *, positive=None, negative=None,
-              component: int = 0, random_state: int = 0) -> np.ndarray:
+def direction(
+    latents,
+    labels_or_factor=None,
+    method: str = "auto",
+    *,
+    positive=None,
+    negative=None,
+    component: int = 0,
+    random_state: int = 0,
+) -> np.ndarray:
     """A unit vector in latent space along which a label, a factor or the data varies.
 
     Parameters
@@ -178,8 +186,10 @@ def _class_mean_difference(z: np.ndarray, y: np.ndarray, positive, negative) -> 
     classes = np.unique(y)
     if positive is None:
         if len(classes) != 2:
-            raise InputError(f"direction: {len(classes)} classes; say which with positive= (and negative=) "
-                             f"from {', '.join(map(str, classes[:10]))}")
+            raise InputError(
+                f"direction: {len(classes)} classes; say which with positive= (and negative=) "
+                f"from {', '.join(map(str, classes[:10]))}"
+            )
         negative, positive = classes
     to = y == positive
     away = ~to if negative is None else y == negative
@@ -202,8 +212,9 @@ def principal_directions(z, k: int, *, random_state: int = 0) -> np.ndarray:
 
     z = np.asarray(z, dtype=np.float64)
     if not 1 <= k <= min(z.shape):
-        raise InputError(f"direction: principal component {k - 1} does not exist for {z.shape[0]} codes of "
-                         f"dimension {z.shape[1]}")
+        raise InputError(
+            f"direction: principal component {k - 1} does not exist for {z.shape[0]} codes of dimension {z.shape[1]}"
+        )
     if len(z) > PCA_MAX_ROWS:
         z = z[check_random_state(random_state).choice(len(z), PCA_MAX_ROWS, replace=False)]
     _, _, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)

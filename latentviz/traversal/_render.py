@@ -95,8 +95,19 @@ def _save(data: bytes, path) -> bytes:
     return data
 
 
-def to_png(array, path=None, *, row_labels=None, col_labels=None, left=None, left_labels=None, right=None,
-           right_labels=None, marks=None, title: str | None = None) -> bytes:
+def to_png(
+    array,
+    path=None,
+    *,
+    row_labels=None,
+    col_labels=None,
+    left=None,
+    left_labels=None,
+    right=None,
+    right_labels=None,
+    marks=None,
+    title: str | None = None,
+) -> bytes:
     """Draw an array of decoded outputs (rows, steps, *output_shape) as one labelled PNG.
 
     Parameters
@@ -147,8 +158,13 @@ def to_png(array, path=None, *, row_labels=None, col_labels=None, left=None, lef
     x_left = label_w
     x_sweep = x_left + n_left * (side + PAD) + (GAP if n_left else 0)
     x_right = x_sweep + steps * (side + PAD) + GAP
-    width = max((x_right + n_right * (side + PAD)) if n_right else x_sweep + steps * (side + PAD),
-                _text_size(probe, title or "", font)[0] + 8) + PAD
+    width = (
+        max(
+            (x_right + n_right * (side + PAD)) if n_right else x_sweep + steps * (side + PAD),
+            _text_size(probe, title or "", font)[0] + 8,
+        )
+        + PAD
+    )
     height = title_h + header_h + rows * row_h + PAD
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
@@ -201,8 +217,16 @@ def _png(image) -> bytes:
     return buffer.getvalue()
 
 
-def to_gif(array, path=None, *, tile_labels=None, frame_labels=None, marks=None, title: str | None = None,
-           duration_ms: int = 200) -> bytes:
+def to_gif(
+    array,
+    path=None,
+    *,
+    tile_labels=None,
+    frame_labels=None,
+    marks=None,
+    title: str | None = None,
+    duration_ms: int = 200,
+) -> bytes:
     """Animate an array of decoded images (rows, steps, C, H, W): frame t shows every row at step t.
 
     The rows are tiled in a near-square mosaic, each tile captioned with its short label (cut to
@@ -244,8 +268,9 @@ def to_gif(array, path=None, *, tile_labels=None, frame_labels=None, marks=None,
             draw.text((x, y + side + 1), names[r], fill=WARN if marks is not None and marks[r] else INK, font=font)
         frames.append(frame)
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0,
-                   disposal=1)
+    frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=0, disposal=1
+    )
     return _save(buffer.getvalue(), path)
 
 
@@ -282,8 +307,11 @@ def _heatmap_png(array: np.ndarray, *, row_labels, col_labels, marks, title) -> 
     label_h = [_text_size(probe, t, font)[1] + 4 for t in labels]
     title_h = _text_size(probe, title or "", font)[1] + 8 if title else 0
     panel_h = steps * cell_h
-    width = max(step_w + n_features * cell_w + PAD, _text_size(probe, title or "", font)[0] + 8,
-                max(_text_size(probe, t, font)[0] for t in labels) + 8)
+    width = max(
+        step_w + n_features * cell_w + PAD,
+        _text_size(probe, title or "", font)[0] + 8,
+        max(_text_size(probe, t, font)[0] for t in labels) + 8,
+    )
     height = title_h + sum(label_h) + rows * (panel_h + GAP) + PAD
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)

@@ -55,8 +55,9 @@ def skip_reason(run) -> str | None:
     return None
 
 
-def traverse_stage(run, *, seed: int = 0, quiet: bool = False, device: str = "auto",
-                   trust_checkpoint: bool = False) -> dict | None:
+def traverse_stage(
+    run, *, seed: int = 0, quiet: bool = False, device: str = "auto", trust_checkpoint: bool = False
+) -> dict | None:
     """The stage of ``latentviz run``: :func:`traverse` with defaults, or a one-line skip when nothing decodes."""
     reason = skip_reason(run)
     if reason:
@@ -65,9 +66,23 @@ def traverse_stage(run, *, seed: int = 0, quiet: bool = False, device: str = "au
     return traverse(run, seed=seed, quiet=quiet, device=device, trust_checkpoint=trust_checkpoint)
 
 
-def traverse(run, *, samples: int = 4, ids=None, dims="all", range_: float = 3.0, steps: int = 9, mode: str = "std",
-             gif: bool = True, seed: int = 0, quiet: bool = False, direction_file=None, device: str = "auto",
-             model=None, trust_checkpoint: bool = False) -> dict:
+def traverse(
+    run,
+    *,
+    samples: int = 4,
+    ids=None,
+    dims="all",
+    range_: float = 3.0,
+    steps: int = 9,
+    mode: str = "std",
+    gif: bool = True,
+    seed: int = 0,
+    quiet: bool = False,
+    direction_file=None,
+    device: str = "auto",
+    model=None,
+    trust_checkpoint: bool = False,
+) -> dict:
     """Write the traversal figures of ``run`` into ``RUN/traversals/`` and return the index.
 
     Parameters
@@ -113,16 +128,24 @@ def traverse(run, *, samples: int = 4, ids=None, dims="all", range_: float = 3.0
     started = time.perf_counter()
     run = run if isinstance(run, runfolder.Run) else runfolder.Run(run)
     run.require_complete()
-    params = _check_parameters(run, samples=samples, ids=ids, dims=dims, range_=range_, steps=steps, mode=mode,
-                               direction_file=direction_file)
+    params = _check_parameters(
+        run, samples=samples, ids=ids, dims=dims, range_=range_, steps=steps, mode=mode, direction_file=direction_file
+    )
     if model is None:
         reason = skip_reason(run)
         if reason:
             raise InputError(f"traverse: {reason}; traversals need a run encoded from a checkpoint with a decoder")
         model = run.load_model(device=device, trust_checkpoint=trust_checkpoint)
     with run.stage("traverse") as stage:
-        job = _Job(run=run, folder=stage.path(runfolder.TRAVERSALS), decode=Decoder(model), params=params, gif=gif,
-                   seed=seed, rng=check_random_state(seed))
+        job = _Job(
+            run=run,
+            folder=stage.path(runfolder.TRAVERSALS),
+            decode=Decoder(model),
+            params=params,
+            gif=gif,
+            seed=seed,
+            rng=check_random_state(seed),
+        )
         job.prepare()
         directions = _directions(job)
         total = len(job.seeds) + 2 + len(directions)
@@ -133,8 +156,18 @@ def traverse(run, *, samples: int = 4, ids=None, dims="all", range_: float = 3.0
             for item in directions:
                 job.direction_sweep(item)
         index = job.finish()
-        stage.record_stage(time.perf_counter() - started, samples=samples, ids=ids, dims=dims, range_=range_,
-                           steps=steps, mode=mode, gif=gif, seed=seed, direction_file=direction_file)
+        stage.record_stage(
+            time.perf_counter() - started,
+            samples=samples,
+            ids=ids,
+            dims=dims,
+            range_=range_,
+            steps=steps,
+            mode=mode,
+            gif=gif,
+            seed=seed,
+            direction_file=direction_file,
+        )
     say(f"traverse: {len(index['files'])} files in {run.traversal_dir}", quiet=quiet)
     return index
 
@@ -160,8 +193,10 @@ def _check_parameters(run, *, samples, ids, dims, range_, steps, mode, direction
             raise InputError(f"--dims: '{dims}' is not 'all' or comma-separated integers like 0,3,5") from None
         bad = [j for j in chosen if not 0 <= j < n_units]
         if bad or not chosen:
-            raise InputError(f"--dims: {unit} {bad or dims} out of range; the run's latents have {n_units} "
-                             f"{unit}s (0..{n_units - 1})")
+            raise InputError(
+                f"--dims: {unit} {bad or dims} out of range; the run's latents have {n_units} "
+                f"{unit}s (0..{n_units - 1})"
+            )
     if ids is not None:
         ids = [str(i).strip() for i in (ids.split(",") if isinstance(ids, str) else ids) if str(i).strip()]
         if not ids:
@@ -169,11 +204,20 @@ def _check_parameters(run, *, samples, ids, dims, range_, steps, mode, direction
         known = set(run.ids)
         unknown = [i for i in ids if i not in known]
         if unknown:
-            raise InputError(f"--ids: no sample with id {', '.join(unknown[:3])} in {run.path}; ids look like "
-                             f"{', '.join(run.ids[:3])}")
-    return {"samples": int(samples), "ids": ids, "dims": chosen, "range": float(range_), "steps": int(steps),
-            "mode": mode, "direction_file": str(direction_file) if direction_file else None,
-            "latent_shape": list(shape)}
+            raise InputError(
+                f"--ids: no sample with id {', '.join(unknown[:3])} in {run.path}; ids look like "
+                f"{', '.join(run.ids[:3])}"
+            )
+    return {
+        "samples": int(samples),
+        "ids": ids,
+        "dims": chosen,
+        "range": float(range_),
+        "steps": int(steps),
+        "mode": mode,
+        "direction_file": str(direction_file) if direction_file else None,
+        "latent_shape": list(shape),
+    }
 
 
 def _read_direction_file(path, d: int) -> np.ndarray:
@@ -188,8 +232,10 @@ def _read_direction_file(path, d: int) -> np.ndarray:
     # the trailing axes must hold one whole code: (d,), (k, d), or a spatial code's own shape; a (4, 4) array for
     # 8 latents would otherwise be cut into codes across its rows
     if vectors.size == 0 or not any(np.prod(vectors.shape[i:]) == d for i in range(vectors.ndim)):
-        raise InputError(f"--direction {path}: shape {vectors.shape} does not fit latents of dimension {d}; "
-                         f"give shape ({d},) or (k, {d})")
+        raise InputError(
+            f"--direction {path}: shape {vectors.shape} does not fit latents of dimension {d}; "
+            f"give shape ({d},) or (k, {d})"
+        )
     vectors = vectors.reshape(-1, d)
     norms = np.linalg.norm(vectors, axis=1)
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
@@ -239,8 +285,10 @@ class _Job:
         self.z = run.z.astype(np.float32)
         bad = int((~np.isfinite(self.z).all(axis=1)).sum())
         if bad:  # means, spreads and principal directions of such codes are NaN (the SVD fails outright)
-            raise InputError(f"traverse: {bad} of {len(self.z)} latent codes hold NaN or inf, and traversals sweep "
-                             "through the codes' means and spreads; fix the model's NaN outputs and encode again")
+            raise InputError(
+                f"traverse: {bad} of {len(self.z)} latent codes hold NaN or inf, and traversals sweep "
+                "through the codes' means and spreads; fix the model's NaN outputs and encode again"
+            )
         self.ids = run.ids
         self.shape = tuple(self.params["latent_shape"])
         self.spatial = len(self.shape) > 1
@@ -271,23 +319,71 @@ class _Job:
         return [[self.recon[r]] for r in rows], ["recon"]
 
     # -- writing --
-    def write(self, name: str, outputs: np.ndarray, *, kind: str, shows: str, row_labels, marks=None, left=None,
-              left_labels=None, right=None, right_labels=None, col_labels=None, tile_labels=None,
-              title: str = "", **entry) -> None:
+    def write(
+        self,
+        name: str,
+        outputs: np.ndarray,
+        *,
+        kind: str,
+        shows: str,
+        row_labels,
+        marks=None,
+        left=None,
+        left_labels=None,
+        right=None,
+        right_labels=None,
+        col_labels=None,
+        tile_labels=None,
+        title: str = "",
+        **entry,
+    ) -> None:
         """Write one PNG (and, given ``tile_labels``, its GIF) and add their entries to the index."""
         folder = self.folder
         col_labels = self.columns if col_labels is None else col_labels
-        to_png(outputs, folder / f"{name}.png", row_labels=row_labels, col_labels=col_labels, left=left,
-               left_labels=left_labels, right=right, right_labels=right_labels, marks=marks, title=title)
+        to_png(
+            outputs,
+            folder / f"{name}.png",
+            row_labels=row_labels,
+            col_labels=col_labels,
+            left=left,
+            left_labels=left_labels,
+            right=right,
+            right_labels=right_labels,
+            marks=marks,
+            title=title,
+        )
         layout = "images" if self.images else "heatmap"
-        self.entries.append({"file": f"{name}.png", "kind": kind, "format": "png", "layout": layout, "shows": shows,
-                             "columns": list(col_labels), **entry})
+        self.entries.append(
+            {
+                "file": f"{name}.png",
+                "kind": kind,
+                "format": "png",
+                "layout": layout,
+                "shows": shows,
+                "columns": list(col_labels),
+                **entry,
+            }
+        )
         if tile_labels is not None and self.gif and self.images:
-            to_gif(outputs, folder / f"{name}.gif", tile_labels=tile_labels, frame_labels=col_labels, marks=marks,
-                   title=title)
-            self.entries.append({"file": f"{name}.gif", "kind": kind, "format": "gif", "layout": "animation",
-                                 "shows": f"{shows} (animated: frame t shows every row at column t)",
-                                 "columns": list(col_labels), **entry})
+            to_gif(
+                outputs,
+                folder / f"{name}.gif",
+                tile_labels=tile_labels,
+                frame_labels=col_labels,
+                marks=marks,
+                title=title,
+            )
+            self.entries.append(
+                {
+                    "file": f"{name}.gif",
+                    "kind": kind,
+                    "format": "gif",
+                    "layout": "animation",
+                    "shows": f"{shows} (animated: frame t shows every row at column t)",
+                    "columns": list(col_labels),
+                    **entry,
+                }
+            )
 
     # -- per-dimension (or per-channel) grids --
     def dimension_grids(self) -> None:
@@ -304,23 +400,42 @@ class _Job:
         inactive = _inactive(effect)
         unit = "channel" if self.spatial else "dim"
         self.info["dimensions"] = [
-            {unit: int(u), "rank": k, "score": float(rows.score[k]), "values": rows.values[k].tolist(),
-             "effect": float(effect[k]), "inactive": bool(inactive[k]), **rows.extra[k]}
-            for k, u in enumerate(rows.units)]
+            {
+                unit: int(u),
+                "rank": k,
+                "score": float(rows.score[k]),
+                "values": rows.values[k].tolist(),
+                "effect": float(effect[k]),
+                "inactive": bool(inactive[k]),
+                **rows.extra[k],
+            }
+            for k, u in enumerate(rows.units)
+        ]
         what = "channel (the whole channel shifted)" if self.spatial else "latent dimension"
         for r, outputs in enumerate(per_seed):
             seed_id = self.ids[self.seeds[r]]
             left, left_labels = self.seed_columns([r])
             left += [[] for _ in rows.units[1:]]  # the seed's own tiles sit once, in the first row
-            self.write(f"{'channels' if self.spatial else 'grid'}_{r:02d}_{_safe(seed_id)}", outputs,
-                       kind="channel_grid" if self.spatial else "grid",
-                       shows=(f"sample {seed_id}: each row sweeps one {what}, most informative first, all other "
-                              f"latents at the sample's code; rows marked inactive do not change the output"),
-                       title=f"sample {seed_id}: {what} traversal ({self._sweep_text()})",
-                       row_labels=rows.labels, marks=inactive.tolist(), left=left, left_labels=left_labels,
-                       tile_labels=[f"{'channel ' if self.spatial else 'z'}{u}" for u in rows.units],
-                       seed_ids=[seed_id], **{f"{unit}s": [int(u) for u in rows.units]},
-                       values=[v.tolist() for v in rows.values], inactive=inactive.tolist(), effect=effect.tolist())
+            self.write(
+                f"{'channels' if self.spatial else 'grid'}_{r:02d}_{_safe(seed_id)}",
+                outputs,
+                kind="channel_grid" if self.spatial else "grid",
+                shows=(
+                    f"sample {seed_id}: each row sweeps one {what}, most informative first, all other "
+                    f"latents at the sample's code; rows marked inactive do not change the output"
+                ),
+                title=f"sample {seed_id}: {what} traversal ({self._sweep_text()})",
+                row_labels=rows.labels,
+                marks=inactive.tolist(),
+                left=left,
+                left_labels=left_labels,
+                tile_labels=[f"{'channel ' if self.spatial else 'z'}{u}" for u in rows.units],
+                seed_ids=[seed_id],
+                **{f"{unit}s": [int(u) for u in rows.units]},
+                values=[v.tolist() for v in rows.values],
+                inactive=inactive.tolist(),
+                effect=effect.tolist(),
+            )
             self.bar.update(1)
 
     def _rows(self) -> _Rows:
@@ -336,25 +451,34 @@ class _Job:
         if units is None:
             units = sorted(range(len(score)), key=lambda u: -score[u])
             if len(units) > MAX_GRID_ROWS:
-                self.info["rows_note"] = (f"showing the {MAX_GRID_ROWS} most informative of {len(units)}; "
-                                          "choose others with --dims")
+                self.info["rows_note"] = (
+                    f"showing the {MAX_GRID_ROWS} most informative of {len(units)}; choose others with --dims"
+                )
                 units = units[:MAX_GRID_ROWS]
         if not self.spatial:
             values = [self.sweep(self.z[:, j]) for j in units]
-            labels = [f"z{j}  {by} {score[j]:.3g}\n{v[0]:+.2f} to {v[-1]:+.2f}" for j, v in zip(units, values, strict=True)]
+            labels = [
+                f"z{j}  {by} {score[j]:.3g}\n{v[0]:+.2f} to {v[-1]:+.2f}" for j, v in zip(units, values, strict=True)
+            ]
             extra = [{"kl": None if kl is None else float(kl[j]), "var": float(var[j])} for j in units]
             return _Rows(units, labels, values, score[units], extra)
         channels = self.z.reshape(len(self.z), self.shape[0], -1)
         basis = np.zeros((len(units), self.shape[0], channels.shape[2]), dtype=np.float32)
         basis[np.arange(len(units)), units] = 1.0
         shifts = [self.sweep(channels[:, c].ravel() - channels[:, c].mean()) for c in units]
-        labels = [f"channel {c}\n{by} {score[c]:.3g}\nshift {v[0]:+.2f} to {v[-1]:+.2f}" for c, v in zip(units, shifts, strict=True)]
+        labels = [
+            f"channel {c}\n{by} {score[c]:.3g}\nshift {v[0]:+.2f} to {v[-1]:+.2f}"
+            for c, v in zip(units, shifts, strict=True)
+        ]
         return _Rows(units, labels, shifts, score[units], [{} for _ in units], basis.reshape(len(units), -1))
 
     def _sweep_text(self) -> str:
         p = self.params
-        return {"std": f"data mean ±{p['range']:g} sd", "quantile": f"data quantiles at ±{p['range']:g} normal sd",
-                "prior": f"prior ±{p['range']:g}"}[p["mode"]]
+        return {
+            "std": f"data mean ±{p['range']:g} sd",
+            "quantile": f"data quantiles at ±{p['range']:g} normal sd",
+            "prior": f"prior ±{p['range']:g}",
+        }[p["mode"]]
 
     # -- interpolations --
     def interpolations(self) -> None:
@@ -370,13 +494,20 @@ class _Job:
                 saved[method] = (codes, outputs)
                 for group in dict.fromkeys(groups):
                     rows = [i for i, g in enumerate(groups) if g == group]
-                    self._strip(f"interp_{group}_{method}", outputs[rows], method,
-                                shows=(f"{'given' if group == 'ids' else 'random'} sample pairs decoded along the "
-                                       f"{_PATH_NAME[method]} between their codes"),
-                                row_labels=[f"{ends[i][0]} -> {ends[i][1]}" for i in rows],
-                                left=[[self.thumbs.get(ends[i][0])] for i in rows],
-                                right=[[self.thumbs.get(ends[i][1])] for i in rows],
-                                group=group, seed_ids=ends[rows].tolist())
+                    self._strip(
+                        f"interp_{group}_{method}",
+                        outputs[rows],
+                        method,
+                        shows=(
+                            f"{'given' if group == 'ids' else 'random'} sample pairs decoded along the "
+                            f"{_PATH_NAME[method]} between their codes"
+                        ),
+                        row_labels=[f"{ends[i][0]} -> {ends[i][1]}" for i in rows],
+                        left=[[self.thumbs.get(ends[i][0])] for i in rows],
+                        right=[[self.thumbs.get(ends[i][1])] for i in rows],
+                        group=group,
+                        seed_ids=ends[rows].tolist(),
+                    )
             self._save_paths(ends, np.array(groups), saved)
         self.bar.update(1)
         self._class_mean_strips()
@@ -399,11 +530,22 @@ class _Job:
         """An interpolation strip; the endpoints' originals (``left``, ``right``) beside it when the run has them."""
         t = np.linspace(0, 1, self.params["steps"])
         originals = bool(self.thumbs) and left is not None
-        self.write(name, outputs, kind="interpolation", shows=shows, row_labels=row_labels,
-                   left=left if originals else None, left_labels=["a"] if originals else None,
-                   right=right if originals else None, right_labels=["b"] if originals else None,
-                   col_labels=[f"t={v:.2f}" for v in t], title=f"{_PATH_NAME[method]} interpolation ({method})",
-                   method=method, t=t.tolist(), **entry)
+        self.write(
+            name,
+            outputs,
+            kind="interpolation",
+            shows=shows,
+            row_labels=row_labels,
+            left=left if originals else None,
+            left_labels=["a"] if originals else None,
+            right=right if originals else None,
+            right_labels=["b"] if originals else None,
+            col_labels=[f"t={v:.2f}" for v in t],
+            title=f"{_PATH_NAME[method]} interpolation ({method})",
+            method=method,
+            t=t.tolist(),
+            **entry,
+        )
 
     def _class_mean_strips(self) -> None:
         labels = self.run.labels
@@ -419,16 +561,31 @@ class _Job:
         for method in ("lerp", "slerp"):
             codes = np.stack([interpolate(means[a], means[b], self.params["steps"], method) for a, b in pairs])
             outputs = decode_grid(self.decode, codes.astype(np.float32))
-            extra = ({"endpoints": [[means[a].tolist(), means[b].tolist()] for a, b in pairs]}
-                     if self.z.shape[1] <= VECTOR_MAX_DIM else {})
-            self._strip(f"interp_classes_{method}", outputs, method,
-                        shows=f"class mean code to class mean code along the {_PATH_NAME[method]}",
-                        row_labels=[f"{a} -> {b}" for a, b in pairs], left=None, right=None,
-                        group="classes", classes=[[a, b] for a, b in pairs], **extra)
+            extra = (
+                {"endpoints": [[means[a].tolist(), means[b].tolist()] for a, b in pairs]}
+                if self.z.shape[1] <= VECTOR_MAX_DIM
+                else {}
+            )
+            self._strip(
+                f"interp_classes_{method}",
+                outputs,
+                method,
+                shows=f"class mean code to class mean code along the {_PATH_NAME[method]}",
+                row_labels=[f"{a} -> {b}" for a, b in pairs],
+                left=None,
+                right=None,
+                group="classes",
+                classes=[[a, b] for a, b in pairs],
+                **extra,
+            )
 
     def _save_paths(self, ends: np.ndarray, groups: np.ndarray, saved: dict) -> None:
-        arrays = {"ids": ends.astype(str), "group": groups.astype(str), "t": np.linspace(0, 1, self.params["steps"]),
-                  "output_size": np.array(int(np.prod(self.output_shape)))}
+        arrays = {
+            "ids": ends.astype(str),
+            "group": groups.astype(str),
+            "t": np.linspace(0, 1, self.params["steps"]),
+            "output_size": np.array(int(np.prod(self.output_shape))),
+        }
         keep_outputs = sum(o.size * 2 for _, o in saved.values()) <= PATHS_MAX_BYTES
         for method, (codes, outputs) in saved.items():
             flat = outputs.reshape(*outputs.shape[:2], -1).astype(np.float64)
@@ -436,9 +593,14 @@ class _Job:
             arrays[f"{method}_step_sizes"] = np.linalg.norm(np.diff(flat, axis=1), axis=2)
             if keep_outputs:
                 arrays[f"{method}_outputs"] = outputs.astype(np.float16)
-        self.info["paths"] = {"file": runfolder.write_traversal_paths(self.folder, arrays), "pairs": len(ends), "steps": self.params["steps"],
-                              "methods": list(saved), "outputs_saved": keep_outputs,
-                              "step_size": "L2 norm of the decoded output's change between consecutive steps"}
+        self.info["paths"] = {
+            "file": runfolder.write_traversal_paths(self.folder, arrays),
+            "pairs": len(ends),
+            "steps": self.params["steps"],
+            "methods": list(saved),
+            "outputs_saved": keep_outputs,
+            "step_size": "L2 norm of the decoded output's change between consecutive steps",
+        }
 
     # -- directions --
     def direction_sweep(self, item: _Direction) -> None:
@@ -452,21 +614,35 @@ class _Job:
         effect = traversal_effect(outputs)
         left, left_labels = self.seed_columns(list(range(len(self.seeds))))
         vector = {"vector": item.vector.round(6).tolist()} if len(u) <= VECTOR_MAX_DIM else {}
-        self.write(f"direction_{_safe(item.name)}", outputs, kind="direction", shows=item.shows,
-                   title=f"direction {item.name} ({item.method}): {self._sweep_text()} of the codes' projection",
-                   row_labels=[f"sample {self.ids[s]}\nchange {e:.3g}" for s, e in zip(self.seeds, effect, strict=True)],
-                   left=left, left_labels=left_labels, tile_labels=[f"id {self.ids[s]}" for s in self.seeds],
-                   seed_ids=[str(self.ids[s]) for s in self.seeds],
-                   direction={"name": item.name, "method": item.method, **vector},
-                   values=values.tolist(), effect=effect.tolist())
+        self.write(
+            f"direction_{_safe(item.name)}",
+            outputs,
+            kind="direction",
+            shows=item.shows,
+            title=f"direction {item.name} ({item.method}): {self._sweep_text()} of the codes' projection",
+            row_labels=[f"sample {self.ids[s]}\nchange {e:.3g}" for s, e in zip(self.seeds, effect, strict=True)],
+            left=left,
+            left_labels=left_labels,
+            tile_labels=[f"id {self.ids[s]}" for s in self.seeds],
+            seed_ids=[str(self.ids[s]) for s in self.seeds],
+            direction={"name": item.name, "method": item.method, **vector},
+            values=values.tolist(),
+            effect=effect.tolist(),
+        )
         self.bar.update(1)
 
     def finish(self) -> dict:
-        index = {"parameters": {k: v for k, v in self.params.items() if k != "latent_shape"} | {"gif": self.gif,
-                                                                                                "seed": self.seed},
-                 "kind": self.run.manifest.get("kind"), "latent_shape": list(self.shape),
-                 "output_shape": list(self.output_shape), "image_outputs": self.images,
-                 "seed_ids": [str(self.ids[s]) for s in self.seeds], **self.info, "files": self.entries}
+        index = {
+            "parameters": {k: v for k, v in self.params.items() if k != "latent_shape"}
+            | {"gif": self.gif, "seed": self.seed},
+            "kind": self.run.manifest.get("kind"),
+            "latent_shape": list(self.shape),
+            "output_shape": list(self.output_shape),
+            "image_outputs": self.images,
+            "seed_ids": [str(self.ids[s]) for s in self.seeds],
+            **self.info,
+            "files": self.entries,
+        }
         runfolder.write_json(self.folder / runfolder.TRAVERSAL_INDEX, index)
         return index
 
@@ -489,14 +665,26 @@ def _directions(job: _Job) -> list[_Direction]:
             found += _attribute_directions(z[rows], factors[rows, j], f"factor {name}")
     k = min(N_PRINCIPAL, *z.shape)
     for i, vector in enumerate(principal_directions(z[rows], k) if k else []):
-        found.append(_Direction(f"pc{i + 1}", "pca", vector,
-                                f"principal direction {i + 1} of the codes (GANSpace), swept from each seed sample"))
+        found.append(
+            _Direction(
+                f"pc{i + 1}",
+                "pca",
+                vector,
+                f"principal direction {i + 1} of the codes (GANSpace), swept from each seed sample",
+            )
+        )
     if job.params["direction_file"]:
         vectors = _read_direction_file(job.params["direction_file"], z.shape[1])
         stem = Path(job.params["direction_file"]).stem
         for i, vector in enumerate(vectors):
-            found.append(_Direction(f"{stem}_{i}" if len(vectors) > 1 else stem, "file", vector,
-                                    f"direction {i} of {job.params['direction_file']}, swept from each seed sample"))
+            found.append(
+                _Direction(
+                    f"{stem}_{i}" if len(vectors) > 1 else stem,
+                    "file",
+                    vector,
+                    f"direction {i} of {job.params['direction_file']}, swept from each seed sample",
+                )
+            )
     return found
 
 
@@ -509,18 +697,36 @@ def _attribute_directions(z: np.ndarray, values: np.ndarray, what: str) -> list[
         return []
     limit = MAX_CLASSES if what == "label" else 2
     if _is_continuous(values, max_classes=limit):
-        return [_Direction(what, "regression", direction(z, values, "regression"),
-                           f"{what}: the latents' regression slopes on it (how the codes move as it grows), "
-                           "swept from each seed sample")]
+        return [
+            _Direction(
+                what,
+                "regression",
+                direction(z, values, "regression"),
+                f"{what}: the latents' regression slopes on it (how the codes move as it grows), "
+                "swept from each seed sample",
+            )
+        ]
     text = values.astype(str)
     if len(classes) == 2:
         neg, pos = classes
-        return [_Direction(f"{what} {neg} to {pos}", "class_mean", direction(z, text, "class_mean"),
-                           f"{what}: mean code of {pos} minus mean code of {neg}, swept from each seed sample")]
+        return [
+            _Direction(
+                f"{what} {neg} to {pos}",
+                "class_mean",
+                direction(z, text, "class_mean"),
+                f"{what}: mean code of {pos} minus mean code of {neg}, swept from each seed sample",
+            )
+        ]
     chosen = sorted(classes[np.argsort(-counts, kind="stable")[:MAX_CLASSES]])
-    return [_Direction(f"{what} {c}", "class_mean", direction(z, text, "class_mean", positive=c),
-                       f"{what}: mean code of {c} minus the mean code of the rest, swept from each seed sample")
-            for c in chosen]
+    return [
+        _Direction(
+            f"{what} {c}",
+            "class_mean",
+            direction(z, text, "class_mean", positive=c),
+            f"{what}: mean code of {c} minus the mean code of the rest, swept from each seed sample",
+        )
+        for c in chosen
+    ]
 
 
 def _missing(values: np.ndarray) -> np.ndarray:
@@ -541,7 +747,7 @@ def _shrink(outputs: np.ndarray) -> np.ndarray:
     if factor > 1:
         *lead, h, w = outputs.shape
         h2, w2 = h // factor, w // factor
-        outputs = outputs[..., :h2 * factor, :w2 * factor].reshape(*lead, h2, factor, w2, factor).mean(axis=(-3, -1))
+        outputs = outputs[..., : h2 * factor, : w2 * factor].reshape(*lead, h2, factor, w2, factor).mean(axis=(-3, -1))
     return outputs.astype(np.float16)
 
 

@@ -105,7 +105,11 @@ def test_dshell001_every_page_renders_without_console_errors(browser, server):
     open_page(browser, url)
     for tab, selector in expected.items():
         open_page(browser, url, tab)
-        wait(browser, lambda d, selector=selector: d.find_elements(By.CSS_SELECTOR, selector), f"{tab} did not render {selector}")
+        wait(
+            browser,
+            lambda d, selector=selector: d.find_elements(By.CSS_SELECTOR, selector),
+            f"{tab} did not render {selector}",
+        )
         assert console_errors(browser) == [], tab
     rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, ".lv-table tbody tr")]
     assert any(r.startswith("mig") and "0.2" in r and "0.3" in r for r in rows), rows
@@ -118,9 +122,15 @@ def test_dexp001_color_by_changes_the_plot(browser, server):
     run = data.id
     before = plot(browser, graph, "[gd.data[0].marker.color.slice(0, 50), gd._fullLayout.legend.title.text]")
     choose(browser, ids.color(run), "latent z0")
-    wait(browser, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "z0", "the legend title did not change")
-    after = plot(browser, graph, "[Array.from(gd.data[0].marker.color).slice(0, 50), gd.data[0].marker.showscale, "
-                                 "gd.data.filter(t => t.meta === 'legend').length]")
+    wait(
+        browser, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "z0", "the legend title did not change"
+    )
+    after = plot(
+        browser,
+        graph,
+        "[Array.from(gd.data[0].marker.color).slice(0, 50), gd.data[0].marker.showscale, "
+        "gd.data.filter(t => t.meta === 'legend').length]",
+    )
     assert after[0] != before[0] and after[1] is True and after[2] == 0  # numbers on a colour scale, no legend traces
     assert console_errors(browser) == []
 
@@ -142,13 +152,18 @@ def test_dexp005_colour_by_cluster_and_clicking_a_cluster_selects_its_points(bro
     assert len(pairs) == min(len(data.cluster_entries), 12)
     first = data.cluster_entries[0]
     images = pairs[0].find_elements(By.TAG_NAME, "img")
-    assert [i.get_attribute("title") for i in images] == [f"decoded {w} of cluster {first['cluster']}" for w in ("centroid", "medoid")]
+    assert [i.get_attribute("title") for i in images] == [
+        f"decoded {w} of cluster {first['cluster']}" for w in ("centroid", "medoid")
+    ]
     decoded = data.decode(np.asarray([first["centroid"], data.z[data.row_of[first["medoid"]]]], dtype=np.float32))
     assert [i.get_attribute("src") for i in images] == [output_uri(o) for o in decoded]
     entry = data.cluster_entries[-1]  # the smallest cluster: the list is largest first
     find(browser, ids.cluster_item(run, cluster=entry["cluster"])).click()
-    count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(run)) + " .lv-count"),
-                 "clicking a cluster did not fill the gallery")[0]
+    count = wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(run)) + " .lv-count"),
+        "clicking a cluster did not fill the gallery",
+    )[0]
     assert count.text == f"{entry['size']:,}"
     thumbs = browser.find_elements(By.CSS_SELECTOR, css(ids.gallery(run)) + " .lv-gallery .lv-thumb")
     members = set(data.ids[data.clusters == entry["cluster"]])
@@ -164,8 +179,11 @@ def test_dexp002_box_selection_fills_the_gallery_with_the_right_count(browser, s
     data, graph = _explore(browser, server)
     expected = box_select(browser, graph, data.coords(next(iter(data.methods)), 2))
     assert 0 < len(expected) < data.n
-    count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
-                 "the gallery did not fill")[0]
+    count = wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
+        "the gallery did not fill",
+    )[0]
     assert count.text == f"{len(expected):,}"
     thumbs = browser.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-gallery .lv-thumb")
     assert len(thumbs) == min(len(expected), 60)
@@ -183,10 +201,12 @@ def test_dexp003_clicking_a_point_lists_its_neighbours(browser, server):
     row = int(np.argmax(np.linalg.norm(coords - coords.mean(axis=0), axis=1)))  # an outlier: nothing overlaps it
     click_at(browser, point_position(browser, graph, *coords[row]))
     panel = css(ids.neighbours(data.id))
-    items = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, panel + " .lv-neighbour .lv-thumb"), "no neighbours")
+    items = wait(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, panel + " .lv-neighbour .lv-thumb"), "no neighbours"
+    )
     shown = data.row_of[browser.find_element(By.CSS_SELECTOR, panel + " .lv-sample-id").text]
     assert np.allclose(coords[shown], coords[row])  # that point (or an exact duplicate drawn on top of it)
-    graph_rows = data.neighbours.indices[shown, :len(items)]
+    graph_rows = data.neighbours.indices[shown, : len(items)]
     assert [i.get_attribute("title").split(" ")[0] for i in items] == list(data.ids[graph_rows])
     assert console_errors(browser) == []
 
@@ -197,8 +217,7 @@ def _decode_page(browser, url, store):
     run = store.ids[0]
     open_page(browser, url, "Decode")
     find(browser, ids.decoded(run))
-    wait(browser, lambda d: ready(d, ids.decode_picker(run)),
-         "no picker")
+    wait(browser, lambda d: ready(d, ids.decode_picker(run)), "no picker")
     return run
 
 
@@ -216,7 +235,9 @@ def test_ddec001_moving_a_slider_changes_the_decoded_image(browser, server):
     handle = browser.find_element(By.CSS_SELECTOR, css(ids.slider(run, dim=first)) + " [role='slider']")
     handle.click()
     handle.send_keys(*[Keys.ARROW_RIGHT] * 80)
-    wait(browser, lambda d: find(d, ids.decoded(run)).get_attribute("src") != before, "the decoded image did not change")
+    wait(
+        browser, lambda d: find(d, ids.decoded(run)).get_attribute("src") != before, "the decoded image did not change"
+    )
     assert console_errors(browser) == []
 
 
@@ -234,7 +255,11 @@ def test_ddec002_interpolation_between_two_points_shows_a_strip(browser, server)
     for row in far:
         before = find(browser, ids.decode_ab(run)).text
         click_at(browser, point_position(browser, picker, *coords[row]))
-        wait(browser, lambda d, before=before: find(d, ids.decode_ab(run)).text != before, "the click did not pick a point")
+        wait(
+            browser,
+            lambda d, before=before: find(d, ids.decode_ab(run)).text != before,
+            "the click did not pick a point",
+        )
     strip = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.strip(run)) + " img"), "no strip")[0]
     assert strip.get_attribute("src").startswith("data:image/png;base64,")
     assert strip.get_attribute("title") == f"slerp from {data.ids[far[0]]} to {data.ids[far[1]]}"
@@ -252,8 +277,11 @@ def test_dcmp001_selecting_in_one_run_highlights_the_same_ids_in_the_other(brows
     wait(browser, lambda d: ready(d, source), "no panels")
     expected = box_select(browser, source, store.aligned(first.id, "umap")[["umap_0", "umap_1"]].to_numpy())
     highlighted = wait(browser, lambda d: plot(d, target, "gd.data[gd.data.length - 1].customdata"), "no highlight")
-    wait(browser, lambda d: len(plot(d, target, "gd.data[gd.data.length - 1].customdata") or []) == len(expected),
-         f"expected {len(expected)} highlighted, got {len(highlighted)}")
+    wait(
+        browser,
+        lambda d: len(plot(d, target, "gd.data[gd.data.length - 1].customdata") or []) == len(expected),
+        f"expected {len(expected)} highlighted, got {len(highlighted)}",
+    )
     assert sorted(plot(browser, target, "gd.data[gd.data.length - 1].customdata")) == sorted(first.ids[expected])
     assert console_errors(browser) == []
 
@@ -289,8 +317,11 @@ def test_dexp005_search_by_label_rings_every_match(browser, server):
     label = str(data.labels[0])
     find(browser, ids.search(data.id)).send_keys(label, Keys.ENTER)
     expected = int((data.labels.astype(str) == label).sum())
-    wait(browser, lambda d: len(plot(d, graph, "gd.data[gd.data.length - 1].customdata") or []) == expected,
-         f"expected {expected} ringed points")
+    wait(
+        browser,
+        lambda d: len(plot(d, graph, "gd.data[gd.data.length - 1].customdata") or []) == expected,
+        f"expected {expected} ringed points",
+    )
     assert find(browser, ids.search_note(data.id)).text == f"{expected:,} matches"
     assert console_errors(browser) == []
 
@@ -309,8 +340,11 @@ def webgl_server(tmp_path_factory):
     rng = np.random.default_rng(0)
     n = logic.WEBGL_ABOVE + 1000
     labels = rng.integers(0, 4, n)
-    path = write_run(tmp_path_factory.mktemp("webgl") / "big", rng.normal(size=(n, 4)) + 4 * labels[:, None],
-                     labels=[f"class {c}" for c in labels])
+    path = write_run(
+        tmp_path_factory.mktemp("webgl") / "big",
+        rng.normal(size=(n, 4)) + 4 * labels[:, None],
+        labels=[f"class {c}" for c in labels],
+    )
     write_maps(path)
     app = create_app([path], load_model=False)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -330,7 +364,9 @@ def test_dexp006_webgl_scatter_recolours_point_by_point_and_selects(browser, web
     data, graph = _explore(browser, webgl_server)
     assert plot(browser, graph, "gd._fullData[0].type") == "scattergl"
     choose(browser, ids.color(data.id), "latent z0")
-    wait(browser, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "z0", "the legend title did not change")
+    wait(
+        browser, lambda d: plot(d, graph, "gd._fullLayout.legend.title.text") == "z0", "the legend title did not change"
+    )
     drawn = plot(browser, graph, "Array.from(gd._fullData[0].marker.color.slice(0, 200), c => Array.from(c))")
     method = next(iter(data.methods))
     expected = _rgb_rows(colors_of(data, "z:0", method)[0]["marker"]["color"])
@@ -340,8 +376,11 @@ def test_dexp006_webgl_scatter_recolours_point_by_point_and_selects(browser, web
 
     width = plot(browser, graph, "gd._fullLayout.width")
     rows = box_select(browser, graph, data.coords(method, 2))
-    count = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
-                 "the gallery did not fill")[0]
+    count = wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
+        "the gallery did not fill",
+    )[0]
     assert count.text == f"{len(rows):,}" and 0 < len(rows) < data.n
     time.sleep(1)  # a resize would follow the gallery's layout within a frame or two
     assert plot(browser, graph, "gd._fullLayout.width") == width  # the filled gallery did not resize (redraw) the map
@@ -359,8 +398,9 @@ def test_dexp007_webgl_draws_at_the_screens_pixel_ratio(browser, webgl_server):
     canvas_ratio = "(c => c.width / c.clientWidth)(gd.querySelector('canvas.gl-canvas-context'))"
     data, graph = _explore(browser, webgl_server)
     assert plot(browser, graph, "gd._context.plotGlPixelRatio") == 1 and plot(browser, graph, canvas_ratio) == 1
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": 1500, "height": 1000, "deviceScaleFactor": 2, "mobile": False})
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 1500, "height": 1000, "deviceScaleFactor": 2, "mobile": False}
+    )
     data, graph = _explore(browser, webgl_server)
     wait(browser, lambda d: plot(d, graph, "gd._context.plotGlPixelRatio") == 2, "the ratio did not follow the screen")
     wait(browser, lambda d: plot(d, graph, canvas_ratio) == 2, "the canvas was not redrawn at the screen's ratio")

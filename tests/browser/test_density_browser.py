@@ -40,8 +40,10 @@ def dense_server(tmp_path_factory):
     for j in range(4):
         latents[f"z_{j}"] = (xy[:, j % 2] * (j + 1)).astype(np.float32)
     write_table(path / "latents.parquet", latents)
-    write_table(path / "projections.parquet",
-                pd.DataFrame({"id": ids, "umap_0": xy[:, 0].astype(np.float32), "umap_1": xy[:, 1].astype(np.float32)}))
+    write_table(
+        path / "projections.parquet",
+        pd.DataFrame({"id": ids, "umap_0": xy[:, 0].astype(np.float32), "umap_1": xy[:, 1].astype(np.float32)}),
+    )
     write_json(path / "manifest.json", {"complete": True, "n": N, "latent_dim": 4, "model": None, "seed": 0})
     app = create_app([path], device="cpu", load_model=False)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -69,12 +71,20 @@ def test_ddense001_density_then_points_on_zoom_selection_of_all_points_blended_c
     data = store[store.ids[0]]
     graph = ids.graph(data.id)
     open_page(browser_wide, url)
-    wait(browser_wide, lambda d: ready(d, graph) and plot(d, graph, "(gd.layout.images || []).length") == 1,
-         "no density image")
+    wait(
+        browser_wide,
+        lambda d: ready(d, graph) and plot(d, graph, "(gd.layout.images || []).length") == 1,
+        "no density image",
+    )
     # re-aggregated at the plot's own pixel size once it is laid out (one image pixel per screen pixel)
-    wait(browser_wide, lambda d: _image(d, graph).shape[:2] == tuple(plot(d, graph, "[gd._fullLayout._size.h, "
-                                                                       "gd._fullLayout._size.w].map(Math.round)")),
-         "the density image does not have the plot's size")
+    wait(
+        browser_wide,
+        lambda d: (
+            _image(d, graph).shape[:2]
+            == tuple(plot(d, graph, "[gd._fullLayout._size.h, gd._fullLayout._size.w].map(Math.round)"))
+        ),
+        "the density image does not have the plot's size",
+    )
     assert plot(browser_wide, graph, "gd.data[0].x.length") == 0  # 300k points in view: none sent, all in the image
     xy = data.coords("umap", 2)
 
@@ -82,29 +92,43 @@ def test_ddense001_density_then_points_on_zoom_selection_of_all_points_blended_c
     _, categories, colors = category_colors(data.labels)
     image = _image(browser_wide, graph)
     opaque = {tuple(p) for p in image[image[..., 3] > 0][:, :3].tolist()}
-    pure = [c for c in categories if tuple(int(colors[c][i:i + 2], 16) for i in (1, 3, 5)) in opaque]
+    pure = [c for c in categories if tuple(int(colors[c][i : i + 2], 16) for i in (1, 3, 5)) in opaque]
     assert len(pure) == len(categories) == 10
     assert len(opaque) > 50  # blends, not ten flat colours
 
     # A box in the density layer selects among all 300k points on the server.
     expected = box_select(browser_wide, graph, xy)
     assert len(expected) > 5_000
-    count = wait(browser_wide, lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
-                 "the gallery did not fill")[0]
+    count = wait(
+        browser_wide,
+        lambda d: d.find_elements(By.CSS_SELECTOR, css(ids.gallery(data.id)) + " .lv-count"),
+        "the gallery did not fill",
+    )[0]
     assert count.text == f"{len(expected):,}"
 
     # Zoomed in to a few thousand points (the box let go): they are drawn one by one, exactly those in view,
     # with hover cards.
     centre = np.median(xy, axis=0).astype(float)
-    x_range, y_range = [float(centre[0] - 0.3), float(centre[0] + 0.3)], [float(centre[1] - 0.3), float(centre[1] + 0.3)]
+    x_range, y_range = (
+        [float(centre[0] - 0.3), float(centre[0] + 0.3)],
+        [float(centre[1] - 0.3), float(centre[1] + 0.3)],
+    )
     browser_wide.execute_script(
         "const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');"
-        "Plotly.relayout(gd, {'xaxis.range': arguments[1], 'yaxis.range': arguments[2], selections: []});", css(graph), x_range, y_range)
+        "Plotly.relayout(gd, {'xaxis.range': arguments[1], 'yaxis.range': arguments[2], selections: []});",
+        css(graph),
+        x_range,
+        y_range,
+    )
     x0, x1 = plot(browser_wide, graph, "gd._fullLayout.xaxis.range")
     y0, y1 = plot(browser_wide, graph, "gd._fullLayout.yaxis.range")
     in_view = np.flatnonzero((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
     assert 0 < len(in_view) <= data.budget
-    wait(browser_wide, lambda d: plot(d, graph, "gd.data[0].x.length") == len(in_view), "the points in view were not drawn")
+    wait(
+        browser_wide,
+        lambda d: plot(d, graph, "gd.data[0].x.length") == len(in_view),
+        "the points in view were not drawn",
+    )
     assert sorted(plot(browser_wide, graph, "Array.from(gd.data[0].customdata)")) == sorted(data.ids[in_view])
     row = in_view[np.argmin(np.abs(xy[in_view] - centre).sum(axis=1))]
     x, y = point_position(browser_wide, graph, *xy[row])

@@ -43,7 +43,8 @@ def test_report_draws_hovers_and_escapes(chrome, console_errors, report_run, tmp
     wait_for(chrome, "return document.getElementById('projection-umap').dataset.drawn === 'yes'")
     click(chrome, chrome.find_element(By.CSS_SELECTOR, "[data-tab='pca']"))
     undrawn = chrome.execute_script(
-        "return [...document.querySelectorAll('.plot')].filter(d => !d.querySelector('.main-svg')).map(d => d.id)")
+        "return [...document.querySelectorAll('.plot')].filter(d => !d.querySelector('.main-svg')).map(d => d.id)"
+    )
     assert undrawn == []
     assert chrome.execute_script("return document.querySelectorAll('#projection-pca .points path').length") == 120
 
@@ -58,7 +59,8 @@ def test_report_draws_hovers_and_escapes(chrome, console_errors, report_run, tmp
 
     # the XSS label is text in the legend, never markup
     legend = chrome.execute_script(
-        "return [...document.querySelectorAll('#projection-pca .legendtext')].map(t => t.textContent)")
+        "return [...document.querySelectorAll('#projection-pca .legendtext')].map(t => t.textContent)"
+    )
     assert XSS in legend
     assert chrome.execute_script("return document.querySelectorAll('body script:not([type])').length") == 1
 
@@ -69,6 +71,7 @@ def test_report_draws_hovers_and_escapes(chrome, console_errors, report_run, tmp
 
     # nothing was fetched from a network address, and the console stayed clean
     fetched = chrome.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => /^https?:/.test(n))")
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => /^https?:/.test(n))"
+    )
     assert fetched == []
     assert console_errors(chrome) == []

@@ -54,8 +54,11 @@ def test_every_page_of_each_entry_kind_renders_without_errors(chrome, tmp_path_f
         try:
             url = f"http://127.0.0.1:{server.server_port}/"
             open_page(chrome, url)
-            tabs = wait(chrome, lambda d: [t.text.strip() for t in d.find_elements(By.CSS_SELECTOR, ".lv-tab")],
-                        f"{entry}: no tabs")
+            tabs = wait(
+                chrome,
+                lambda d: [t.text.strip() for t in d.find_elements(By.CSS_SELECTOR, ".lv-tab")],
+                f"{entry}: no tabs",
+            )
             assert tabs == list(PAGES), (entry, tabs)
             for page in PAGES:
                 open_page(chrome, url, page)
