@@ -269,7 +269,7 @@ def test_dashboard_colour_by_offers_the_other_colouring(tmp_path):
 # -- item 5: ordinary bad input is one line and exit 2, never "unexpected" -------------------------
 
 
-def _one_line_error(result, *words):
+def assert_one_line_refusal(result, *words):
     lines = result.err.strip().splitlines()
     assert result.code == 2 and len(lines) >= 1, result
     last = lines[-1]  # a progress bar may precede it on a terminal; the message is one line
@@ -290,11 +290,11 @@ def _image_folder(path, n=3):
 
 def test_npz_with_object_arrays(tmp_path):
     np.savez(tmp_path / "z.npz", z=np.array([np.zeros(3), np.zeros(2)], dtype=object))
-    _one_line_error(invoke("import", tmp_path / "z.npz", "--out", tmp_path / "run"), "'z'", "Python objects")
+    assert_one_line_refusal(invoke("import", tmp_path / "z.npz", "--out", tmp_path / "run"), "'z'", "Python objects")
     np.savez(
         tmp_path / "x.npz", x=np.zeros((4, 1, 32, 32), np.float32), labels=np.array(["a", 1, None, 2], dtype=object)
     )
-    _one_line_error(
+    assert_one_line_refusal(
         invoke(
             "encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", tmp_path / "x.npz", "--out", tmp_path / "run2"
         ),
@@ -316,7 +316,7 @@ def _vae(tmp_path):
 
 def test_factors_not_one_per_row(tmp_path):
     np.savez(tmp_path / "z.npz", z=np.zeros((10, 3), np.float32), factors=np.zeros(15))
-    _one_line_error(invoke("import", tmp_path / "z.npz", "--out", tmp_path / "run"), "factors", "10 rows")
+    assert_one_line_refusal(invoke("import", tmp_path / "z.npz", "--out", tmp_path / "run"), "factors", "10 rows")
 
 
 def test_corrupt_first_image_and_decompression_bomb(tmp_path, monkeypatch):
@@ -324,12 +324,12 @@ def test_corrupt_first_image_and_decompression_bomb(tmp_path, monkeypatch):
 
     folder = _image_folder(tmp_path / "images")
     (folder / "000.png").write_bytes(b"not a png")
-    _one_line_error(
+    assert_one_line_refusal(
         invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", folder, "--out", tmp_path / "a"), "000.png"
     )
     (folder / "000.png").unlink()
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 32x32 > 2 x 100: Pillow's DecompressionBombError
-    _one_line_error(
+    assert_one_line_refusal(
         invoke("encode", _vae(tmp_path), "--model", VAE_FACTORY, "--data", folder, "--out", tmp_path / "b"),
         "too large to decode safely",
     )
@@ -344,7 +344,7 @@ def test_features_that_are_not_numbers(tmp_path, suffix, column):
     path = tmp_path / f"table{suffix}"
     frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
     features = f"a,{column}" if suffix == ".parquet" else column  # a list column alone is a Parquet input
-    _one_line_error(
+    assert_one_line_refusal(
         invoke(
             "encode",
             _vae(tmp_path),
@@ -385,7 +385,7 @@ def test_transformers_bin_with_pickled_objects(tmp_path):
         {"embeddings.word_embeddings.weight": torch.zeros(7, 8), "extra": _Pickled()}, folder / "pytorch_model.bin"
     )
     (tmp_path / "texts.txt").write_text("cat dog\ndog\n")
-    _one_line_error(
+    assert_one_line_refusal(
         invoke("encode", folder, "--data", tmp_path / "texts.txt", "--out", tmp_path / "run"), "pickled Python objects"
     )
 
@@ -404,14 +404,14 @@ def test_traverse_latents_with_nan(tmp_path, vae_run):
     table = pd.read_parquet(run / "latents.parquet")
     table.loc[table.index[:3], "z_0"] = np.nan
     table.to_parquet(run / "latents.parquet")
-    _one_line_error(invoke("traverse", run, "--trust-checkpoint", "--quiet"), "3 of 192", "NaN")
+    assert_one_line_refusal(invoke("traverse", run, "--trust-checkpoint", "--quiet"), "3 of 192", "NaN")
 
 
 def test_output_file_that_is_a_folder(tmp_path):
     run = write_run(tmp_path / "run", np.random.default_rng(0).normal(size=(20, 3)))
     (tmp_path / "out").mkdir()
     for option in ("--junit", "--json"):
-        _one_line_error(invoke("audit", run, option, tmp_path / "out"), "is a folder")
+        assert_one_line_refusal(invoke("audit", run, option, tmp_path / "out"), "is a folder")
 
 
 # -- item 6: library warnings and logging stay off stderr (unless --debug) -------------------------

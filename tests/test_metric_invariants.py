@@ -130,7 +130,7 @@ def value(name, z, f, zt, ft):
 ATOL = {"dci": 0.02}
 
 
-def _check(name, actual, expected, rtol=None):
+def assert_unchanged_or_close(name, actual, expected, rtol=None):
     assert actual == pytest.approx(expected, rel=rtol or RTOL.get(name, 1e-12), abs=ATOL.get(name, 1e-12)), name
 
 
@@ -142,15 +142,17 @@ def FEW_OR_SLOW(name):
 PERMUTATION_INVARIANT = list(METRICS)  # every metric here sums, sorts or maximises over dimensions
 
 
-def _permutation_holds(name, case):
+def check_permutation_holds(name, case):
     perm = case.rng.permutation(case.z.shape[1])
     base = value(name, case.z, case.factors, case.z_test, case.factors_test)
-    _check(name, value(name, case.z[:, perm], case.factors, case.z_test[:, perm], case.factors_test), base)
+    assert_unchanged_or_close(
+        name, value(name, case.z[:, perm], case.factors, case.z_test[:, perm], case.factors_test), base
+    )
 
 
 @pytest.mark.parametrize("name", PERMUTATION_INVARIANT)
 def test_permuting_latent_dimensions_changes_nothing(name):
-    FEW_OR_SLOW(name)(given(case=cases())(lambda case: _permutation_holds(name, case)))()
+    FEW_OR_SLOW(name)(given(case=cases())(lambda case: check_permutation_holds(name, case)))()
 
 
 # -- scaling one latent dimension --------------------------------------------------------------------------------
@@ -160,16 +162,18 @@ def test_permuting_latent_dimensions_changes_nothing(name):
 SCALE_INVARIANT = ["mig", "modularity", "mutual_info_score", "dci", "explicitness", "total_correlation"]
 
 
-def _scaling_holds(name, case, everything):
+def check_scaling_holds(name, case, everything):
     d = case.z.shape[1]
     scale = 2.0 ** case.rng.integers(-3, 4, size=d) if not everything else np.full(d, 2.0 ** case.rng.integers(-3, 4))
     base = value(name, case.z, case.factors, case.z_test, case.factors_test)
-    _check(name, value(name, case.z * scale, case.factors, case.z_test * scale, case.factors_test), base)
+    assert_unchanged_or_close(
+        name, value(name, case.z * scale, case.factors, case.z_test * scale, case.factors_test), base
+    )
 
 
 @pytest.mark.parametrize("name", SCALE_INVARIANT)
 def test_scaling_a_latent_changes_nothing(name):
-    FEW_OR_SLOW(name)(given(case=cases())(lambda case: _scaling_holds(name, case, everything=False)))()
+    FEW_OR_SLOW(name)(given(case=cases())(lambda case: check_scaling_holds(name, case, everything=False)))()
 
 
 @pytest.mark.parametrize("name", ["irs", "intrinsic_dimension", "gaussian_wasserstein_correlation"])
@@ -180,12 +184,12 @@ def test_scaling_every_latent_at_once(name):
         def holds(case):
             scale = 2.0 ** case.rng.integers(-3, 4)
             norm = M.gaussian_wasserstein_correlation
-            _check(name, norm(case.z * scale, normalize=True), norm(case.z, normalize=True))
-            _check(name, norm(case.z * scale), norm(case.z) * scale**2)
+            assert_unchanged_or_close(name, norm(case.z * scale, normalize=True), norm(case.z, normalize=True))
+            assert_unchanged_or_close(name, norm(case.z * scale), norm(case.z) * scale**2)
 
         FEW(given(case=cases())(holds))()
     else:
-        FEW(given(case=cases())(lambda case: _scaling_holds(name, case, everything=True)))()
+        FEW(given(case=cases())(lambda case: check_scaling_holds(name, case, everything=True)))()
 
 
 # -- constant (collapsed) dimensions -------------------------------------------------------------------------------
@@ -220,7 +224,7 @@ CONSTANT_DIMS = {
 }
 
 
-def _constant_dims_hold(name, case):
+def check_constant_dims_hold(name, case):
     d = case.z.shape[1]
     c = int(case.rng.integers(1, 3))
     levels = [0.0, 0.1][:c]  # 0.1: a constant whose float variance is not exactly 0
@@ -230,12 +234,12 @@ def _constant_dims_hold(name, case):
 
     base = value(name, case.z, case.factors, case.z_test, case.factors_test)
     actual = value(name, extend(case.z), case.factors, extend(case.z_test), case.factors_test)
-    _check(name, actual, CONSTANT_DIMS[name](base, d, c), rtol=1e-9)
+    assert_unchanged_or_close(name, actual, CONSTANT_DIMS[name](base, d, c), rtol=1e-9)
 
 
 @pytest.mark.parametrize("name", list(CONSTANT_DIMS))
 def test_constant_dimensions_change_each_metric_as_its_definition_says(name):
-    FEW_OR_SLOW(name)(given(case=cases())(lambda case: _constant_dims_hold(name, case)))()
+    FEW_OR_SLOW(name)(given(case=cases())(lambda case: check_constant_dims_hold(name, case)))()
 
 
 def test_sap_with_constant_dimensions_matches_the_reference():
@@ -339,7 +343,7 @@ DUPLICATE_ROWS_UNCHANGED = [
 def test_every_row_twice_leaves_proportion_based_metrics_unchanged(case):
     z2, f2 = np.vstack([case.z, case.z]), np.vstack([case.factors, case.factors])
     for name in DUPLICATE_ROWS_UNCHANGED:
-        _check(
+        assert_unchanged_or_close(
             name,
             value(name, z2, f2, case.z_test, case.factors_test),
             value(name, case.z, case.factors, case.z_test, case.factors_test),
@@ -369,7 +373,9 @@ def test_nan_rows_are_left_out(name):
         keep = np.setdiff1d(np.arange(len(z)), rows)
         with pytest.warns(M.MetricWarning, match="rows holding NaN or inf"):
             actual = METRICS[name](z, case.factors, case.z_test, case.factors_test)
-        _check(name, actual, value(name, case.z[keep], case.factors[keep], case.z_test, case.factors_test))
+        assert_unchanged_or_close(
+            name, actual, value(name, case.z[keep], case.factors[keep], case.z_test, case.factors_test)
+        )
 
     FEW_OR_SLOW(name)(given(case=cases())(holds))()
 
