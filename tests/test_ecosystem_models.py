@@ -134,36 +134,9 @@ CORPUS = [
 @pytest.fixture(scope="module")
 def bert_folder(tmp_path_factory) -> Path:
     """A tiny random BERT with a WordPiece tokenizer trained on CORPUS by the tokenizers library."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from ecosystem_models import tiny_bert
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(CORPUS * 4, trainers.WordPieceTrainer(vocab_size=80, special_tokens=special))
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")]
-    )
-    fast = BertTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
-    torch.manual_seed(0)
-    bert = BertModel(
-        BertConfig(
-            vocab_size=tokenizer.get_vocab_size(),
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            max_position_embeddings=64,
-        )
-    )
+    fast, bert = tiny_bert(CORPUS * 4, vocab_size=80, hidden_size=16, max_positions=64)
     folder = tmp_path_factory.mktemp("st") / "bert"
     bert.save_pretrained(folder)
     fast.save_pretrained(folder)

@@ -115,45 +115,11 @@ def _encode_spatial(folder: Path) -> list:
 
 def _encode_text(folder: Path) -> list:
     """A transformers folder: a random BERT from a config and a WordPiece tokenizer trained by ``tokenizers``."""
-    from tokenizers import (
-        Tokenizer,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from ecosystem_models import tiny_bert
 
     rng = _rng()
     texts = [" ".join(rng.choice(WORDS, size=rng.integers(2, 7))) for _ in range(N)]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=60, special_tokens=special))
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[(t, tokenizer.token_to_id(t)) for t in ("[CLS]", "[SEP]")]
-    )
-    fast = BertTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
-    torch.manual_seed(0)
-    bert = BertModel(
-        BertConfig(
-            vocab_size=tokenizer.get_vocab_size(),
-            hidden_size=8,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=16,
-            max_position_embeddings=32,
-        )
-    )
+    fast, bert = tiny_bert(texts, vocab_size=60, hidden_size=8, max_positions=32)
     bert.save_pretrained(folder / "bert")
     fast.save_pretrained(folder / "bert")
     pd.DataFrame({"sentence": texts, "label": ["cat" in t for t in texts]}).to_csv(folder / "texts.csv", index=False)
