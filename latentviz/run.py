@@ -590,12 +590,31 @@ class Run:
         return pd.read_parquet(path)
 
     @functools.cached_property
+    def latent_columns(self) -> list[str]:
+        """The columns of ``latents.parquet``, from the file's footer (no rows are read)."""
+        import pyarrow.parquet as pq
+
+        self.require_complete()
+        path = self.path / LATENTS
+        if not path.exists():
+            raise InputError(f"run {self.path} has no {LATENTS}")
+        return pq.read_schema(path).names
+
+    def read_columns(self, name: str, columns, *, categorical=()):
+        """Only ``columns`` of the run's table ``name`` (:data:`LATENTS`, :data:`PROJECTIONS`, ...) as a pyarrow
+        Table, memory-mapped and not cached: a reader that needs a few columns of a large run reads only those.
+        ``categorical`` columns come dictionary-encoded (pandas categories)."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.file(name), columns=list(columns), memory_map=True, read_dictionary=list(categorical))
+
+    @functools.cached_property
     def z_columns(self) -> list[str]:
-        return _numbered(self.latents.columns, Z_PREFIX)
+        return _numbered(self.latent_columns, Z_PREFIX)
 
     @functools.cached_property
     def logvar_columns(self) -> list[str]:
-        return _numbered(self.latents.columns, LOGVAR_PREFIX)
+        return _numbered(self.latent_columns, LOGVAR_PREFIX)
 
     @functools.cached_property
     def z(self) -> np.ndarray:
@@ -626,7 +645,7 @@ class Run:
 
     @functools.cached_property
     def factor_names(self) -> list[str]:
-        return [c[len(FACTOR_PREFIX) :] for c in self.latents.columns if c.startswith(FACTOR_PREFIX)]
+        return [c[len(FACTOR_PREFIX) :] for c in self.latent_columns if c.startswith(FACTOR_PREFIX)]
 
     @property
     def factors(self) -> np.ndarray | None:
@@ -639,7 +658,7 @@ class Run:
     def metadata_columns(self) -> list[str]:
         """Every column that is not a latent or a log variance (id first)."""
         skip = set(self.z_columns) | set(self.logvar_columns)
-        return [c for c in self.latents.columns if c not in skip]
+        return [c for c in self.latent_columns if c not in skip]
 
     # -- later stages ----------------------------------------------------------------------
     @functools.cached_property
