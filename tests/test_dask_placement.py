@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from conftest import invoke, write_run
 
-from latentviz.projection import PCA, TSNE, UMAP, _project, project
+from latentviz.projection import PCA, TSNE, UMAP, project
+from latentviz.stages import project as _project
 
 
 def _refuse_here(*args, **kwargs):

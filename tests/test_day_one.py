@@ -131,8 +131,8 @@ def test_irs_ignores_constant_dims_exactly():
 def _repeat(run_path, name, repeats=3):
     """metrics.json's part from the registry entry that writes ``name``, run ``repeats`` times on the run."""
     from latentviz.metrics._registry import ENTRIES
-    from latentviz.metrics._run import _run_metric, _RunData
     from latentviz.run import Run
+    from latentviz.stages.metrics import _run_metric, _RunData
 
     out = {"detail": {}}
     _run_metric(out, next(m for m in ENTRIES if name in m.names), _RunData(Run(run_path), 0), 0, repeats)
@@ -160,7 +160,7 @@ def test_repeats_cover_every_stochastic_metric_of_every_task():
 
     from latentviz.metrics import REGISTRY
     from latentviz.metrics._registry import ENTRIES
-    from latentviz.metrics._run import _run_metric
+    from latentviz.stages.metrics import _run_metric
 
     for metric in ENTRIES:
         out = {"detail": {}}

@@ -18,9 +18,9 @@ import pytest
 
 from latentviz.figures._tables import RESERVED
 from latentviz.metrics import REGISTRY, compute_run_metrics
-from latentviz.metrics import _run as stage
 from latentviz.metrics._registry import ENTRIES, REQUIREMENTS
 from latentviz.run import Run
+from latentviz.stages import metrics as stage
 
 
 def registry_gaps(out: dict, declared) -> tuple[set, set]:

@@ -53,7 +53,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def test_a_project_that_fails_mid_stage_leaves_the_old_outputs(tmp_path, monkeypatch, cli):
-    from latentviz.projection import _project
+    from latentviz.stages import project as _project
 
     folder = _projected(tmp_path / "r", k=30)
     before = _snapshot(folder)

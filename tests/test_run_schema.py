@@ -34,10 +34,10 @@ METHODS = set(runfolder.PROJECTION_METHODS)
 #: (path relative to the root, start of the offending text): places allowed to spell a schema fact, with reasons.
 ALLOWED = {
     # the project stage's wiring of each method to its projector (the table names them; these build them)
-    ("latentviz/projection/_project.py", "{'pca': 'latentviz.projection._pca'"),  # the module each one imports
-    ("latentviz/projection/_project.py", "{'pca': lambda init:"),  # each projector's constructor
-    ("latentviz/projection/_project.py", "{'pca': None, 'tsne': 'pca'"),  # each projector's default init
-    ("latentviz/projection/_project.py", "{'tsne', 'umap'}"),  # t-SNE and UMAP run side by side
+    ("latentviz/stages/project.py", "{'pca': 'latentviz.projection._pca'"),  # the module each one imports
+    ("latentviz/stages/project.py", "{'pca': lambda init:"),  # each projector's constructor
+    ("latentviz/stages/project.py", "{'pca': None, 'tsne': 'pca'"),  # each projector's default init
+    ("latentviz/stages/project.py", "{'tsne', 'umap'}"),  # t-SNE and UMAP run side by side
     ("reports/_build.py", "report.html"),  # the Jinja template's name, not the run's file
     ("reports/compare.py", "report.html"),  # the same template
     ("latentviz/cli/report.py", "report.html"),  # --help prose, built before latentviz.run (numpy) is imported

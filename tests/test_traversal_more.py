@@ -14,7 +14,8 @@ from scipy.special import ndtr
 
 from latentviz.errors import InputError
 from latentviz.run import Run
-from latentviz.traversal import _stage, direction, grid, manipulate, traverse
+from latentviz.stages import traverse as _stage
+from latentviz.traversal import direction, grid, manipulate, traverse
 
 STEPS = 5
 

@@ -1,9 +1,12 @@
-"""Metrics of a latent space: pure functions on arrays, a registry of facts, and the run stage.
+"""Metrics of a latent space: pure functions on arrays and a registry of facts.
 
 Disentanglement scores follow disentanglement_lib's definitions (see ``shared/METRICS.md``);
 regularity, label and similarity scores are defined in their docstrings. Every function takes
-``z`` of shape (n_samples, n_latents) and returns Python floats or dicts of them.
+``z`` of shape (n_samples, n_latents) and returns Python floats or dicts of them. :func:`compute_run_metrics`, the run-folder stage, lives in
+:mod:`latentviz.stages.metrics` and is re-exported here lazily, so the library never imports its stage.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from latentviz.metrics._binning import discretize, mutual_info_matrix
 from latentviz.metrics._common import MetricWarning
@@ -23,11 +26,13 @@ from latentviz.metrics._regularity import (
     latent_correlation,
     prior_fit,
 )
-from latentviz.metrics._run import compute_run_metrics
 from latentviz.metrics._sampling import beta_vae_score, factor_vae_score
 from latentviz.metrics._sap import sap
 from latentviz.metrics._similarity import linear_cka, mutual_knn, procrustes_distance, rbf_cka, svcca
 from latentviz.metrics._unsupervised import gaussian_wasserstein_correlation, mutual_info_score, total_correlation
+
+if TYPE_CHECKING:
+    from latentviz.stages.metrics import compute_run_metrics
 
 __all__ = [
     "beta_vae_score",
@@ -68,3 +73,11 @@ __all__ = [
     "MetricWarning",
     "compute_run_metrics",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "compute_run_metrics":
+        from latentviz.stages.metrics import compute_run_metrics
+
+        return compute_run_metrics
+    raise AttributeError(f"module 'latentviz.metrics' has no attribute {name!r}")

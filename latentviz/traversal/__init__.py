@@ -9,8 +9,11 @@ the model's device under ``torch.inference_mode()``.
 - :func:`direction` — the unit vector of a label or factor (class means, regression) or of PCA.
 - :func:`manipulate` — move one latent of a code by ``delta``.
 - :func:`to_png`, :func:`to_gif` — lay out any (rows, steps, *output) array with labels.
-- :func:`traverse` — the ``latentviz traverse`` stage: every figure of a run into ``traversals/``.
+- :func:`traverse` — the ``latentviz traverse`` stage: every figure of a run into ``traversals/``; it lives
+  in :mod:`latentviz.stages.traverse` and is re-exported here lazily, so the library never imports its stage.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from latentviz.traversal._decode import Decoder, grid, traversal_effect
 from latentviz.traversal._geometry import (
@@ -22,7 +25,11 @@ from latentviz.traversal._geometry import (
     sweep_values,
 )
 from latentviz.traversal._render import is_image_output, to_gif, to_png
-from latentviz.traversal._stage import skip_reason, traverse, traverse_stage
+
+if TYPE_CHECKING:
+    from latentviz.stages.traverse import skip_reason, traverse, traverse_stage
+
+_STAGE_NAMES = ("skip_reason", "traverse", "traverse_stage")
 
 __all__ = [
     "Decoder",
@@ -41,3 +48,11 @@ __all__ = [
     "traverse_stage",
     "traversal_effect",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STAGE_NAMES:
+        from latentviz.stages import traverse as stage
+
+        return getattr(stage, name)
+    raise AttributeError(f"module 'latentviz.traversal' has no attribute {name!r}")
