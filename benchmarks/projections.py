@@ -50,8 +50,11 @@ def mixture(n: int, d: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(12, d)) * 4.0
     labels = rng.integers(0, 12, n)
-    z = centers[labels] + rng.normal(size=(n, d))
-    return z.astype(np.float32), labels
+    z = np.empty((n, d), np.float32)
+    for start in range(0, n, 1_000_000):  # the same draws as one call, without n x d float64 temporaries
+        rows = slice(start, start + 1_000_000)
+        z[rows] = centers[labels[rows]] + rng.normal(size=(len(labels[rows]), d))
+    return z, labels
 
 
 def write_run(path: Path, z: np.ndarray, labels: np.ndarray) -> Path:
@@ -114,11 +117,14 @@ def baseline(side: str, folder: Path) -> None:
     print(f"peak memory {peak_gb():.2f} GB", flush=True)
 
 
-def side_process(side: str, folder: Path, run: Path, sample: int | None, dask: str | None = None) -> tuple[float, str]:
+def side_process(
+    side: str, folder: Path, run: Path, sample: int | None, dask: str | None = None, log: Path | None = None
+) -> tuple[float, str]:
     """Run one side in a fresh process; its wall-clock seconds and its output (with ``dask``: and the peak
-    memory of the process and of each of its worker processes, polled every 0.2 s)."""
+    memory of the process and of each of its worker processes, polled every 0.2 s; with ``log`` too: its
+    progress, stage by stage, written to that file as it happens)."""
     if side == "ours":
-        command = [sys.executable, "-m", "latentviz", "project", str(run), "--quiet"]
+        command = [sys.executable, "-m", "latentviz", "project", str(run)] + ([] if log else ["--quiet"])
         command += [] if sample is None else ["--sample", str(sample)]
         command += [] if dask is None else ["--dask", dask]
     else:
@@ -129,7 +135,8 @@ def side_process(side: str, folder: Path, run: Path, sample: int | None, dask: s
         return time.perf_counter() - start, done.stdout
     import psutil
 
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err_to = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115 - closed when the child exits
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err_to, text=True)
     peaks: dict[int, tuple[str, int]] = {}
     while child.poll() is None:
         with contextlib.suppress(psutil.Error):
@@ -146,6 +153,8 @@ def side_process(side: str, folder: Path, run: Path, sample: int | None, dask: s
                     peaks[proc.pid] = (name, max(peaks.get(proc.pid, ("", 0))[1], proc.memory_info().rss))
         time.sleep(0.2)
     out, err = child.communicate()
+    if log:
+        err_to.close()
     if child.returncode:
         raise SystemExit(f"ours failed: {err.strip()}")
     memory = "; ".join(f"{name} {rss / 2**30:.2f} GB" for name, rss in sorted(peaks.values(), key=lambda p: -p[1]))
@@ -153,7 +162,14 @@ def side_process(side: str, folder: Path, run: Path, sample: int | None, dask: s
 
 
 def compare(
-    n: int, d: int, standard_max: int, informed_max: int, repeats: int, sample: int | None, dask: str | None = None
+    n: int,
+    d: int,
+    standard_max: int,
+    informed_max: int,
+    repeats: int,
+    sample: int | None,
+    dask: str | None = None,
+    log: Path | None = None,
 ) -> None:
     import pandas as pd
 
@@ -173,7 +189,8 @@ def compare(
         for _ in range(repeats):
             for side in sides:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                wall, out = side_process(side, folder, run, sample, dask if side == "ours" else None)
+                ours = side == "ours"
+                wall, out = side_process(side, folder, run, sample, dask if ours else None, log if ours else None)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                 seconds[side].append(wall)
@@ -300,6 +317,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=30)
     parser.add_argument("--cold-warm", action="store_true")
     parser.add_argument("--dask", metavar="ADDRESS|local:N", help="ours: project --dask")
+    parser.add_argument("--log", type=Path, help="with --dask: ours' progress (stderr) to this file as it runs")
     parser.add_argument(
         "--place-rate",
         action="store_true",
@@ -315,7 +333,7 @@ def main() -> None:
     elif args.cold_warm:
         cold_warm()
     else:
-        compare(args.n, args.d, args.standard_max, args.informed_max, args.repeats, args.sample, args.dask)
+        compare(args.n, args.d, args.standard_max, args.informed_max, args.repeats, args.sample, args.dask, args.log)
 
 
 if __name__ == "__main__":

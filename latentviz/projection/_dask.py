@@ -117,8 +117,7 @@ def place(
     starts = iter(range(0, len(points), shard_rows))
 
     def submit(start: int):
-        shard = client.scatter(np.ascontiguousarray(points[start : start + shard_rows]), hash=False)
-        return client.submit(_place_shard, model, shard, k, start, pure=False)
+        return client.submit(_place_shard, model, _shard(client, points, start, shard_rows), k, start, pure=False)
 
     workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
     running = as_completed(
@@ -147,8 +146,7 @@ def fit_pca(client, pca, z: np.ndarray, *, shard_rows: int):
     if len(z) < 2:
         return pca.fit(z)
     futures = [
-        client.submit(_moments, client.scatter(np.ascontiguousarray(z[s : s + shard_rows]), hash=False), pure=False)
-        for s in range(0, len(z), shard_rows)
+        client.submit(_moments, _shard(client, z, s, shard_rows), pure=False) for s in range(0, len(z), shard_rows)
     ]
     n, mean, scatter = 0, np.zeros(z.shape[1]), np.zeros((z.shape[1], z.shape[1]))
     for part in client.gather(futures):  # Chan et al.'s pairwise update: exact, no cancellation
@@ -161,6 +159,15 @@ def fit_pca(client, pca, z: np.ndarray, *, shard_rows: int):
     return pca.fit_moments(n, mean, scatter)
 
 
+def _shard(client, points, start: int, rows: int):
+    """Rows ``start`` .. ``start + rows`` of ``points`` for a task: an array is scattered from here, while a
+    :class:`~latentviz.projection._shards.LatentShards` view travels as itself and the worker reads its rows."""
+    from latentviz.projection._shards import LatentShards
+
+    part = points[start : start + rows]
+    return part if isinstance(part, LatentShards) else client.scatter(np.ascontiguousarray(part), hash=False)
+
+
 def _moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     x = np.asarray(x, np.float64)
     mean = x.mean(axis=0)
@@ -170,6 +177,7 @@ def _moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
 
 def _place_shard(model, shard: np.ndarray, k: int, start: int) -> tuple[int, np.ndarray]:
     projector, index = model
+    shard = np.asarray(shard, np.float32)  # a LatentShards view is read here, on the worker
     if index is None:
         return start, projector.transform(shard)
     return start, projector.transform(shard, neighbors=index.query(shard, k))

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -34,6 +34,11 @@ DEFAULT_SAMPLE = 50_000
 TRANSFORM_K = 15
 # Points placed per transform call (bounds the memory of the affinities of new points).
 _PLACE_CHUNK = 200_000
+# With --dask, from this many points the shared graph is built on the workers (faiss IVF, approximate); below
+# it the driver's exact search is cheap (EXACT_MAX_N) and the graph equals the single-process one.
+_SHARDED_GRAPH_MIN_N = 80_000
+_IVF_TRAIN = 64 * 1024  # the IVF quantizer's training sample (64 points per list at 1,024 lists)
+
 
 
 @dataclasses.dataclass
@@ -196,14 +201,17 @@ def _project(
     from latentviz.progress import say
     from latentviz.run import NEIGHBORS, PROJECTIONS, Run, write_table
 
-    data = _Latents.of(run)
+    data = _Latents.of(run) if client is None else _Latents.streamed(run, client)
     say(
         f"project: {data.n_finite} points ({data.n - data.n_finite} with NaN/inf excluded), "
         f"methods {', '.join(methods)}",
         quiet=quiet,
     )
     tick = time.perf_counter()
-    graph = _graph(data.z, k, metric=metric, seed=seed, device=device, quiet=quiet)
+    if client is not None and data.n_finite >= _SHARDED_GRAPH_MIN_N:
+        graph = _sharded_graph(client, data, k, metric=metric, seed=seed, quiet=quiet)
+    else:
+        graph = _graph(np.asarray(data.z), k, metric=metric, seed=seed, device=device, quiet=quiet)
     graph_seconds = time.perf_counter() - tick
     data.full_graph(graph).save(stage.path(NEIGHBORS))
 
@@ -334,6 +342,23 @@ class _Latents:
             labels=None if labels is None else np.asarray(labels)[finite],
         )
 
+    @classmethod
+    def streamed(cls, run, client) -> _Latents:
+        """The same, with ``z`` a lazy view of ``latents.parquet`` (its finite rows found on the workers)."""
+        from latentviz.projection._shards import LatentShards, finite_rows
+        from latentviz.run import LATENTS
+
+        z = LatentShards.of(run.file(LATENTS), run.z_columns)
+        rows = finite_rows(client, z)
+        labels = run.read_columns(LATENTS, ["label"])["label"].to_numpy() if "label" in run.latent_columns else None
+        return cls(
+            z=cast(np.ndarray, z[rows]),  # used as an array: indexing gives views, np.asarray reads
+            rows=rows,
+            n=len(z),
+            ids=run.read_columns(LATENTS, ["id"])["id"].to_numpy().astype(str),
+            labels=None if labels is None else labels[rows],
+        )
+
     @property
     def n_finite(self) -> int:
         return len(self.rows)
@@ -357,6 +382,22 @@ def _graph(z: np.ndarray, k: int, *, metric: str, seed: int, device: str, quiet:
     if len(z) < 2:
         return Neighbors(np.zeros((len(z), 0), np.int64), np.zeros((len(z), 0), np.float32), metric=metric)
     return knn(z, min(k, len(z) - 1), metric=metric, random_state=seed, device=device, quiet=quiet)
+
+
+def _sharded_graph(client, data: _Latents, k: int, *, metric: str, seed: int, quiet: bool) -> Neighbors:
+    """The shared graph built on the Dask workers (:func:`~latentviz.projection._shards.sharded_graph`),
+    its IVF quantizer trained on a seeded sample read here."""
+    from latentviz.projection._shards import LatentShards, sharded_graph
+
+    train = stratified_sample(data.n_finite, _IVF_TRAIN, labels=data.labels, random_state=seed)
+    return sharded_graph(
+        client,
+        cast(LatentShards, data.z),
+        min(k, data.n_finite - 1),
+        train=np.asarray(data.z[train]),
+        metric=metric,
+        quiet=quiet,
+    )
 
 
 @dataclasses.dataclass
