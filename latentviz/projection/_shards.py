@@ -123,6 +123,7 @@ def sharded_graph(
     trained.train(np.ascontiguousarray(for_metric(np.asarray(train, np.float32), metric)))
     centroids = quantizer.reconstruct_n(0, nlist)
     centres = client.scatter(centroids, broadcast=True, hash=False)
+    source = client.scatter(z, broadcast=True, hash=False)  # once per worker: tasks carry only their row ranges
 
     starts = range(0, n, block_rows)
     workers = list(client.scheduler_info(n_workers=-1)["workers"])
@@ -132,10 +133,9 @@ def sharded_graph(
         client.submit(
             _search_block,
             centres,
-            z[i_start : i_start + block_rows],
-            i_start,
-            z[q_start : q_start + query_rows],
-            q_start,
+            source,
+            (i_start, min(i_start + block_rows, n)),
+            (q_start, min(q_start + query_rows, n)),
             k,
             metric,
             nprobe,
@@ -168,12 +168,18 @@ def sharded_graph(
 _BLOCK_CACHE: dict = {}  # on a worker: the index block it built last (its (start, rows) and the faiss index)
 
 
-def _search_block(centroids, block: LatentShards, start: int, queries: LatentShards, q_start: int, k, metric, nprobe):
-    """The ``k`` nearest points of ``block`` (self excluded) to each of ``queries``: squared distances, global rows."""
+def _search_block(centroids, z: LatentShards, block_range, query_range, k: int, metric: str, nprobe: int):
+    """The ``k`` nearest rows of ``z`` in ``block_range`` (self excluded) to those in ``query_range``.
+
+    Returns the first query row, the neighbours' rows in ``z`` and their squared distances.
+    """
     import faiss
 
+    start, q_start = block_range[0], query_range[0]
+    block, queries = z[slice(*block_range)], z[slice(*query_range)]
+
     faiss.omp_set_num_threads(1)  # the worker's one thread: its cores are the other workers'
-    key = (start, len(block), block.path)
+    key = (block_range, block.path, metric)
     if _BLOCK_CACHE.get("key") != key:
         _BLOCK_CACHE.clear()
         quantizer = faiss.IndexFlatL2(centroids.shape[1])
