@@ -7,9 +7,12 @@ neighbours among the sample are searched there and the model's ``transform`` pla
 shards are the blocks the single-process path places one after another (umap-learn's transform
 depends on its batch: its epoch count and edge weights are taken per call), so the result is the
 same as without Dask. At most two shards per worker are in flight, and each result is written into
-the output array as it arrives, so a worker holds at most two shards and their results (the driver
-still holds the latents and the output, and writes projections.parquet at the end). PCA is fitted from
-shard statistics (count, mean and centred scatter matrix, combined exactly) and applied per shard.
+the output array as it arrives, so a worker holds at most two shards and their results. A shard is
+either an array scattered from here or, in the stage, a :class:`~latentviz.projection._shards.LatentShards`
+view that the worker reads from ``latents.parquet`` itself: the driver then holds only the samples, the
+graph and the output coordinates, never all latents. PCA is fitted from shard statistics (count, mean
+and centred scatter matrix, combined exactly) and applied per shard. The run's shared kNN graph is
+built on the workers too (:func:`~latentviz.projection._shards.sharded_graph`).
 
 The kNN index used for placement is the one the single-process path uses
 (:func:`latentviz.neighbors.search_index` over the fitted sample), built once in this process and
@@ -23,7 +26,9 @@ worker process pays it), and its recall@15 on that gaussian data was 0.58. Exact
 therefore what placement uses while ``search_index``'s ``"auto"`` keeps it (up to
 ``EXACT_MAX_N**2`` query-sample pairs, e.g. 128,000 placed points against 50,000); above that
 ``"auto"`` picks pynndescent as without Dask (its compilation then paid once per worker, after
-which it is 10x faster per query). faiss's IVF, the other shardable candidate, is not installed.
+which it is 10x faster per query). faiss's IVF (:mod:`latentviz.projection._shards`) builds the
+graph over all points; placement keeps ``search_index``'s choice, so that it equals the
+single-process result.
 """
 
 from __future__ import annotations
