@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from latentviz.errors import InputError
+from latentviz.projectors import PROJECTORS
 
 MANIFEST = "manifest.json"
 LATENTS = "latents.parquet"
@@ -90,9 +91,9 @@ Z_PREFIX = "z_"
 LOGVAR_PREFIX = "logvar_"
 FACTOR_PREFIX = "factor_"
 
-#: The projection methods in their canonical order (tables, reports, menus), each with its display name.
-#: Adding a method here is what makes every reader know it; ``latentviz.projection.METHODS`` is this table.
-PROJECTION_METHODS: dict[str, str] = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+#: The projection methods in their canonical order (tables, reports, menus), each with its display name,
+#: read from their table (:data:`latentviz.projectors.PROJECTORS`), where a method is added.
+PROJECTION_METHODS: dict[str, str] = {name: entry.label for name, entry in PROJECTORS.items()}
 SHARD_KINDS = ("latents", "thumbs")  # the two files an encode shard writes (see :meth:`Run.shard_path`)
 
 

@@ -33,11 +33,7 @@ PREFIXES = (runfolder.Z_PREFIX, runfolder.LOGVAR_PREFIX, runfolder.FACTOR_PREFIX
 METHODS = set(runfolder.PROJECTION_METHODS)
 #: (path relative to the root, start of the offending text): places allowed to spell a schema fact, with reasons.
 ALLOWED = {
-    # the project stage's wiring of each method to its projector (the table names them; these build them)
-    ("latentviz/stages/project.py", "{'pca': 'latentviz.projection._pca'"),  # the module each one imports
-    ("latentviz/stages/project.py", "{'pca': lambda init:"),  # each projector's constructor
-    ("latentviz/stages/project.py", "{'pca': None, 'tsne': 'pca'"),  # each projector's default init
-    ("latentviz/stages/project.py", "{'tsne', 'umap'}"),  # t-SNE and UMAP run side by side
+    ("latentviz/stages/project.py", "{'tsne', 'umap'}"),  # the stage runs t-SNE and UMAP side by side
     ("reports/_build.py", "report.html"),  # the Jinja template's name, not the run's file
     ("reports/compare.py", "report.html"),  # the same template
     ("latentviz/cli/report.py", "report.html"),  # --help prose, built before latentviz.run (numpy) is imported
@@ -235,3 +231,52 @@ def test_the_cli_spells_the_table_of_methods_as_it_is():
     option = next(p for p in project_command.params if p.name == "methods")
     assert option.default == ",".join(runfolder.PROJECTION_METHODS)
     assert option.help.endswith(": " + ", ".join(runfolder.PROJECTION_METHODS) + ".")
+
+
+# -- the table of projection methods ------------------------------------------------------------------
+def test_every_projection_method_has_a_complete_entry():
+    """Each entry of the table names its method as its projector does, has a label, builds an estimator from the
+    stage's options (with its starting layout) and names a module that a Dask worker can import."""
+    import importlib.util
+
+    from latentviz.projection._base import Projector
+    from latentviz.projectors import PROJECTORS, ProjectorOptions
+
+    assert runfolder.PROJECTION_METHODS == {name: entry.label for name, entry in PROJECTORS.items()}
+    for name, entry in PROJECTORS.items():
+        assert entry.name == name and re.fullmatch(r"[a-z][a-z0-9]*", name), f"{name!r} cannot prefix a column"
+        assert entry.label.strip(), f"{name} has no display label"
+        for backend in ("opentsne", "sklearn"):
+            options = ProjectorOptions(dims=3, seed=7, tsne_backend=backend)
+            projector = entry.build(options, entry.init)
+            assert isinstance(projector, Projector) and projector.name == name, f"{name} builds {projector!r}"
+            params = projector.get_params()
+            assert params["n_components"] == 3 and params.get("random_state", 7) == 7, f"{name} ignores options"
+            assert params.get("init") == entry.init, f"{name} ignores its starting layout"
+            module = entry.worker_module(options)
+            assert importlib.util.find_spec(module) is not None, f"{name}: a worker cannot import {module!r}"
+
+
+def test_every_projector_has_an_entry_and_the_stage_takes_exactly_the_table():
+    """A projector class written in latentviz/projection/ without an entry would never run: each one has one,
+    and ``--methods`` accepts the table's names and nothing else."""
+    import importlib
+    import pkgutil
+
+    import latentviz.projection as package
+    from latentviz.projection._base import Projector
+    from latentviz.projectors import PROJECTORS
+    from latentviz.stages.project import METHODS, parse_methods
+
+    classes = set()
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        classes |= {
+            value.name
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, Projector) and value is not Projector
+        }
+    assert classes == set(PROJECTORS), f"projectors without an entry: {sorted(classes - set(PROJECTORS))}"
+    assert parse_methods(",".join(PROJECTORS)) == METHODS == tuple(PROJECTORS)
+    with pytest.raises(InputError, match="unknown projection 'isomap'"):
+        parse_methods("pca,isomap")

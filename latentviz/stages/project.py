@@ -20,12 +20,13 @@ from latentviz.projection._quality import embedding_quality
 from latentviz.projection._sample import stratified_sample
 from latentviz.projection._tsne import TSNE
 from latentviz.projection._umap import UMAP
-from latentviz.run import PROJECTION_METHODS, projection_columns, projection_methods, projection_table
+from latentviz.projectors import PROJECTORS, ProjectorOptions
+from latentviz.run import projection_columns, projection_methods, projection_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
-METHODS = tuple(PROJECTION_METHODS)  # the names of the run folder's table of methods, in its order
+METHODS = tuple(PROJECTORS)  # the names of the table of methods, in its order
 ALIGNMENTS = ("auto", "transform", "procrustes")
 #: t-SNE and UMAP are fitted on a seeded sample of this many points when a run has more, and the
 #: rest are placed by transform. Measured on 2 cores (benchmarks/RESULTS.md).
@@ -38,7 +39,6 @@ _PLACE_CHUNK = 200_000
 # it the driver's exact search is cheap (EXACT_MAX_N) and the graph equals the single-process one.
 _SHARDED_GRAPH_MIN_N = 80_000
 _IVF_TRAIN = 64 * 1024  # the IVF quantizer's training sample (64 points per list at 1,024 lists)
-
 
 
 @dataclasses.dataclass
@@ -141,40 +141,33 @@ def project(
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 10:
         raise InputError(f"--sample: must be an integer >= 10; got {sample!r}")
 
-    with run.stage("project") as stage, _client(dask, methods, tsne_backend) as client:
+    options = ProjectorOptions(
+        dims=dims, seed=seed, device=device, perplexity=perplexity, tsne_backend=tsne_backend, n_neighbors=n_neighbors
+    )
+    with run.stage("project") as stage, _client(dask, methods, options) as client:
         return _project(
             run,
             stage,
             started=started,
             methods=methods,
-            dims=dims,
+            options=options,
             sample=sample,
-            seed=seed,
             k=k,
             quiet=quiet,
             reference=reference,
             align=align,
-            tsne_backend=tsne_backend,
-            perplexity=perplexity,
-            n_neighbors=n_neighbors,
             metric=metric,
-            device=device,
             client=client,
         )
 
 
-def _client(dask: str | None, methods, tsne_backend: str):
+def _client(dask: str | None, methods, options: ProjectorOptions):
     """The Dask client of ``--dask`` for the stage's duration (its workers importing what placement needs), or none."""
     if dask is None:
         return contextlib.nullcontext()
     from latentviz.projection._dask import dask_client
 
-    needs = {
-        "pca": "latentviz.projection._pca",
-        "tsne": "openTSNE" if tsne_backend == "opentsne" else "sklearn",
-        "umap": "umap",
-    }
-    return dask_client(dask, preload=tuple(needs[m] for m in methods))
+    return dask_client(dask, preload=tuple(PROJECTORS[m].worker_module(options) for m in methods))
 
 
 def _project(
@@ -183,24 +176,20 @@ def _project(
     *,
     started,
     methods,
-    dims,
+    options: ProjectorOptions,
     sample,
-    seed,
     k,
     quiet,
     reference,
     align,
-    tsne_backend,
-    perplexity,
-    n_neighbors,
     metric,
-    device,
     client=None,
 ) -> ProjectionResult:
     """The work of :func:`project`, writing its outputs and manifest entries into ``stage``."""
     from latentviz.progress import say
     from latentviz.run import NEIGHBORS, PROJECTIONS, Run, write_table
 
+    dims, seed, device, tsne_backend = options.dims, options.seed, options.device, options.tsne_backend
     data = _Latents.of(run) if client is None else _Latents.streamed(run, client)
     say(
         f"project: {data.n_finite} points ({data.n - data.n_finite} with NaN/inf excluded), "
@@ -220,12 +209,6 @@ def _project(
         ref = reference if isinstance(reference, Run) else Run(reference)
         ref.require_complete()
         align = _resolve_alignment(align, methods, tsne_backend, data, ref)
-    factories = {
-        "pca": lambda init: PCA(dims, device=device),
-        "tsne": lambda init: TSNE(dims, perplexity=perplexity, backend=tsne_backend, init=init, random_state=seed),
-        "umap": lambda init: UMAP(dims, n_neighbors=n_neighbors, init=init, random_state=seed),
-    }
-    defaults = {"pca": None, "tsne": "pca", "umap": "spectral"}
     if ref is not None and align == "transform":
         source = _Latents.of(ref)
         source_graph = _graph(source.z, k, metric=metric, seed=seed, device=device, quiet=True)
@@ -237,10 +220,10 @@ def _project(
 
     def one(method: str):
         tick = time.perf_counter()
-        init = defaults[method]
-        if ref is not None and align == "procrustes" and method != "pca":
+        init = PROJECTORS[method].init
+        if ref is not None and align == "procrustes" and init is not None:
             init = _reference_layout(ref, method, dims, data.ids[data.rows[plan.fit_rows]], init)
-        projector = factories[method](init)
+        projector = PROJECTORS[method].build(options, init)
         placed = plan.run(projector, quiet=quiet)
         entry = {"seconds": round(time.perf_counter() - tick, 4), **_describe(projector, plan)}
         if ref is not None:
