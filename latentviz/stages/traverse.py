@@ -21,25 +21,26 @@ from latentviz import run as runfolder
 from latentviz._validation import check_choice, check_random_state
 from latentviz.errors import InputError
 from latentviz.progress import progress, say
-from latentviz.traversal._decode import Decoder, decode_grid, grid, shifted_codes, traversal_effect
+from latentviz.traversal._decode import Decoder, decode_grid, grid, inactive_rows, shifted_codes, traversal_effect
 from latentviz.traversal._geometry import (
     PCA_MAX_ROWS,
     SWEEP_MODES,
-    _is_continuous,
-    direction,
+    Direction,
+    attribute_directions,
+    direction_codes,
     interpolate,
+    is_continuous,
     principal_directions,
     sweep_labels,
     sweep_values,
 )
-from latentviz.traversal._render import TILE_MAX, is_image_output, to_gif, to_png
+from latentviz.traversal._render import is_image_output, shrink_tiles, to_gif, to_png
 
 DECODER_KINDS = ("vae", "autoencoder", "generator")
 N_RANDOM_PAIRS = 8  # random sample pairs interpolated (and kept in paths.npz for the smoothness metric)
 N_PRINCIPAL = 3  # principal directions traversed
 MAX_CLASSES = 10  # most frequent classes given directions and class-mean interpolations
 MAX_GRID_ROWS = 32  # dims="all" shows at most this many, the most informative first
-INACTIVE_FRACTION = 0.02  # a row whose effect is below this fraction of the largest effect is inactive
 PATHS_MAX_BYTES = 64 * 2**20
 VECTOR_MAX_DIM = 256  # direction vectors and class-mean codes are written into the index up to this size
 
@@ -245,14 +246,6 @@ def _read_direction_file(path, d: int) -> np.ndarray:
 
 # -- the work -------------------------------------------------------------------------------------
 @dataclass
-class _Direction:
-    name: str
-    method: str
-    vector: np.ndarray
-    shows: str
-
-
-@dataclass
 class _Rows:
     """The rows of the per-dimension grids: which latents (or channels), their labels and sweep values."""
 
@@ -395,9 +388,9 @@ class _Job:
             else:
                 outputs = grid(self.decode, self.z[s], rows.units, np.stack(rows.values))
             effects.append(traversal_effect(outputs))
-            per_seed.append(_shrink(outputs) if self.images else outputs)
+            per_seed.append(shrink_tiles(outputs) if self.images else outputs)
         effect = np.mean(effects, axis=0)
-        inactive = _inactive(effect)
+        inactive = inactive_rows(effect)
         unit = "channel" if self.spatial else "dim"
         self.info["dimensions"] = [
             {
@@ -553,7 +546,7 @@ class _Job:
             return
         labels = np.asarray(labels).astype(str)
         classes, counts = np.unique(labels, return_counts=True)
-        if len(classes) < 2 or _is_continuous(np.asarray(self.run.labels), max_classes=MAX_CLASSES):
+        if len(classes) < 2 or is_continuous(np.asarray(self.run.labels), max_classes=MAX_CLASSES):
             return
         keep = sorted(classes[np.argsort(-counts, kind="stable")[:MAX_CLASSES]])
         means = {c: self.z[labels == c].mean(axis=0) for c in keep}
@@ -603,14 +596,11 @@ class _Job:
         }
 
     # -- directions --
-    def direction_sweep(self, item: _Direction) -> None:
+    def direction_sweep(self, item: Direction) -> None:
         u = item.vector.astype(np.float32)
         projections = self.z @ u
         values = self.sweep(projections)
-        seeds = self.z[self.seeds]
-        offsets = values[None, :] - (seeds @ u)[:, None]
-        codes = seeds[:, None, :] + offsets[:, :, None] * u[None, None, :]
-        outputs = decode_grid(self.decode, codes)
+        outputs = decode_grid(self.decode, direction_codes(self.z[self.seeds], u, values))
         effect = traversal_effect(outputs)
         left, left_labels = self.seed_columns(list(range(len(self.seeds))))
         vector = {"vector": item.vector.round(6).tolist()} if len(u) <= VECTOR_MAX_DIM else {}
@@ -650,23 +640,25 @@ class _Job:
 _PATH_NAME = {"lerp": "straight line", "slerp": "great circle"}
 
 
-def _directions(job: _Job) -> list[_Direction]:
+def _directions(job: _Job) -> list[Direction]:
     """Label and factor directions, the principal directions and the user's, in that order."""
     run, z = job.run, job.z
     rows: slice | np.ndarray = slice(None)
     if len(z) > PCA_MAX_ROWS:  # directions are means and fits: a seeded sample of rows is plenty
         rows = np.sort(check_random_state(job.seed).choice(len(z), PCA_MAX_ROWS, replace=False))
-    found: list[_Direction] = []
+    found: list[Direction] = []
     if run.labels is not None:
-        found += _attribute_directions(z[rows], np.asarray(run.labels)[rows], "label")
+        found += attribute_directions(
+            z[rows], np.asarray(run.labels)[rows], "label", max_classes=MAX_CLASSES, discrete_up_to=MAX_CLASSES
+        )
     factors = run.factors
     if factors is not None:
         for j, name in enumerate(run.factor_names):
-            found += _attribute_directions(z[rows], factors[rows, j], f"factor {name}")
+            found += attribute_directions(z[rows], factors[rows, j], f"factor {name}", max_classes=MAX_CLASSES)
     k = min(N_PRINCIPAL, *z.shape)
     for i, vector in enumerate(principal_directions(z[rows], k) if k else []):
         found.append(
-            _Direction(
+            Direction(
                 f"pc{i + 1}",
                 "pca",
                 vector,
@@ -678,7 +670,7 @@ def _directions(job: _Job) -> list[_Direction]:
         stem = Path(job.params["direction_file"]).stem
         for i, vector in enumerate(vectors):
             found.append(
-                _Direction(
+                Direction(
                     f"{stem}_{i}" if len(vectors) > 1 else stem,
                     "file",
                     vector,
@@ -686,69 +678,6 @@ def _directions(job: _Job) -> list[_Direction]:
                 )
             )
     return found
-
-
-def _attribute_directions(z: np.ndarray, values: np.ndarray, what: str) -> list[_Direction]:
-    """One regression direction for a continuous attribute; class-mean differences for classes."""
-    keep = ~_missing(values)
-    z, values = z[keep], values[keep]
-    classes, counts = np.unique(values.astype(str), return_counts=True)
-    if len(classes) < 2:
-        return []
-    limit = MAX_CLASSES if what == "label" else 2
-    if _is_continuous(values, max_classes=limit):
-        return [
-            _Direction(
-                what,
-                "regression",
-                direction(z, values, "regression"),
-                f"{what}: the latents' regression slopes on it (how the codes move as it grows), "
-                "swept from each seed sample",
-            )
-        ]
-    text = values.astype(str)
-    if len(classes) == 2:
-        neg, pos = classes
-        return [
-            _Direction(
-                f"{what} {neg} to {pos}",
-                "class_mean",
-                direction(z, text, "class_mean"),
-                f"{what}: mean code of {pos} minus mean code of {neg}, swept from each seed sample",
-            )
-        ]
-    chosen = sorted(classes[np.argsort(-counts, kind="stable")[:MAX_CLASSES]])
-    return [
-        _Direction(
-            f"{what} {c}",
-            "class_mean",
-            direction(z, text, "class_mean", positive=c),
-            f"{what}: mean code of {c} minus the mean code of the rest, swept from each seed sample",
-        )
-        for c in chosen
-    ]
-
-
-def _missing(values: np.ndarray) -> np.ndarray:
-    if np.issubdtype(values.dtype, np.floating):
-        return np.isnan(values)
-    return np.array([v is None or str(v) in ("", "None", "nan") for v in values], dtype=bool)
-
-
-def _inactive(effect: np.ndarray) -> np.ndarray:
-    """Rows whose mean output change is below INACTIVE_FRACTION of the largest row's (all, if none changes)."""
-    top = float(effect.max()) if effect.size else 0.0
-    return effect <= INACTIVE_FRACTION * top if top > 0 else np.ones_like(effect, dtype=bool)
-
-
-def _shrink(outputs: np.ndarray) -> np.ndarray:
-    """Average-pool image outputs (rows, steps, C, H, W) to at most TILE_MAX pixels a side, as float16."""
-    factor = -(-max(outputs.shape[-2:]) // TILE_MAX)
-    if factor > 1:
-        *lead, h, w = outputs.shape
-        h2, w2 = h // factor, w // factor
-        outputs = outputs[..., : h2 * factor, : w2 * factor].reshape(*lead, h2, factor, w2, factor).mean(axis=(-3, -1))
-    return outputs.astype(np.float16)
 
 
 def _safe(text) -> str:

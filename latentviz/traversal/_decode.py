@@ -7,6 +7,7 @@ import numpy as np
 from latentviz.errors import InputError
 
 DECODE_BATCH = 256
+INACTIVE_FRACTION = 0.02  # a row whose effect is below this fraction of the largest effect is inactive
 
 
 class Decoder:
@@ -135,3 +136,13 @@ def traversal_effect(outputs: np.ndarray) -> np.ndarray:
         return np.zeros(rows)
     diff = np.abs(np.diff(outputs.reshape(rows, steps, -1).astype(np.float64), axis=1))
     return diff.mean(axis=(1, 2))
+
+
+def inactive_rows(effect: np.ndarray, *, fraction: float = INACTIVE_FRACTION) -> np.ndarray:
+    """Rows whose :func:`traversal_effect` is at most ``fraction`` of the largest row's (all, if none changes).
+
+    >>> inactive_rows(np.array([1.0, 0.01, 0.5])).tolist()
+    [False, True, False]
+    """
+    top = float(effect.max()) if effect.size else 0.0
+    return effect <= fraction * top if top > 0 else np.ones_like(effect, dtype=bool)

@@ -5,6 +5,8 @@ Pure numpy: codes in, codes out. Nothing here decodes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from latentviz._validation import check_choice, check_latents
@@ -167,7 +169,7 @@ def direction(
     if len(y) != len(z):
         raise InputError(f"direction: labels_or_factor has {len(y)} values but latents has {len(z)} rows")
     if method == "auto":
-        method = "regression" if _is_continuous(y) else "class_mean"
+        method = "regression" if is_continuous(y) else "class_mean"
     if method == "regression":
         vector = _regression_slopes(z, y)
     else:
@@ -178,7 +180,8 @@ def direction(
     return vector / norm
 
 
-def _is_continuous(y: np.ndarray, max_classes: int = 2) -> bool:
+def is_continuous(y: np.ndarray, max_classes: int = 2) -> bool:
+    """Whether ``y`` is numeric with more than ``max_classes`` distinct values (else it is read as classes)."""
     return np.issubdtype(y.dtype, np.number) and y.dtype != bool and len(np.unique(y)) > max_classes
 
 
@@ -258,3 +261,75 @@ def sweep_labels(*, range_: float, steps: int, mode: str) -> list[str]:
 
         return [f"p{100 * q:.3g}" for q in ndtr(grid)]
     return [f"{g:+.1f}" for g in grid]
+
+
+@dataclass
+class Direction:
+    """A direction to sweep the codes along: its name, how it was found, the unit vector and what it shows."""
+
+    name: str
+    method: str
+    vector: np.ndarray
+    shows: str
+
+
+def attribute_directions(
+    z: np.ndarray, values: np.ndarray, what: str, *, max_classes: int = 10, discrete_up_to: int = 2
+) -> list[Direction]:
+    """The directions of an attribute of the codes (a label, a factor) named ``what``: one regression direction
+    when it is numeric with more than ``discrete_up_to`` values, else one class-mean difference for two classes,
+    or one per class (its mean code minus the rest's) for the ``max_classes`` most frequent; rows with a missing
+    value are left out."""
+    keep = ~_missing(values)
+    z, values = z[keep], values[keep]
+    classes, counts = np.unique(values.astype(str), return_counts=True)
+    if len(classes) < 2:
+        return []
+    if is_continuous(values, max_classes=discrete_up_to):
+        return [
+            Direction(
+                what,
+                "regression",
+                direction(z, values, "regression"),
+                f"{what}: the latents' regression slopes on it (how the codes move as it grows), "
+                "swept from each seed sample",
+            )
+        ]
+    text = values.astype(str)
+    if len(classes) == 2:
+        neg, pos = classes
+        return [
+            Direction(
+                f"{what} {neg} to {pos}",
+                "class_mean",
+                direction(z, text, "class_mean"),
+                f"{what}: mean code of {pos} minus mean code of {neg}, swept from each seed sample",
+            )
+        ]
+    chosen = sorted(classes[np.argsort(-counts, kind="stable")[:max_classes]])
+    return [
+        Direction(
+            f"{what} {c}",
+            "class_mean",
+            direction(z, text, "class_mean", positive=c),
+            f"{what}: mean code of {c} minus the mean code of the rest, swept from each seed sample",
+        )
+        for c in chosen
+    ]
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    if np.issubdtype(values.dtype, np.floating):
+        return np.isnan(values)
+    return np.array([v is None or str(v) in ("", "None", "nan") for v in values], dtype=bool)
+
+
+def direction_codes(seeds: np.ndarray, vector: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Codes (n_seeds, steps, d) that move each seed (n_seeds, d) along the unit ``vector`` until its projection on
+    it takes each of ``values`` in turn; the seed's other components stay as they are.
+
+    >>> direction_codes(np.array([[0.0, 2.0]]), np.array([1.0, 0.0]), np.array([-1.0, 1.0])).tolist()
+    [[[-1.0, 2.0], [1.0, 2.0]]]
+    """
+    offsets = values[None, :] - (seeds @ vector)[:, None]
+    return seeds[:, None, :] + offsets[:, :, None] * vector[None, None, :]

@@ -344,3 +344,14 @@ def _colour_map(values: np.ndarray) -> np.ndarray:
         s = np.clip((v - lo) / (hi - lo) if hi > lo else np.zeros_like(v), 0, 1)[..., None]
         rgb = white + s * (blue - white)
     return rgb.round().astype(np.uint8)
+
+
+def shrink_tiles(outputs: np.ndarray) -> np.ndarray:
+    """Average-pool image outputs (rows, steps, C, H, W) to at most :data:`TILE_MAX` pixels a side, as float16:
+    what a tile shows, at a fraction of the memory."""
+    factor = -(-max(outputs.shape[-2:]) // TILE_MAX)
+    if factor > 1:
+        *lead, h, w = outputs.shape
+        h2, w2 = h // factor, w // factor
+        outputs = outputs[..., : h2 * factor, : w2 * factor].reshape(*lead, h2, factor, w2, factor).mean(axis=(-3, -1))
+    return outputs.astype(np.float16)
