@@ -37,22 +37,13 @@ REPEATS = 3
 
 def synthetic_run(path: Path, n: int, *, d: int = 8, seed: int = 0) -> Path:
     """A run folder with latents, labels and a 2-D map (no model, no neighbour graph)."""
-    import pandas as pd
-
-    from latentviz.run import write_json, write_table
+    from dashboards.testing import write_run
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n)
     centres = rng.normal(scale=3, size=(10, d))
     z = (centres[labels] + rng.normal(size=(n, d))).astype(np.float32)
-    table = pd.DataFrame({"id": np.arange(n).astype(str), "label": [f"class {c}" for c in labels]})
-    for j in range(d):
-        table[f"z_{j}"] = z[:, j]
-    path.mkdir(parents=True)
-    write_table(path / "latents.parquet", table)
-    write_table(path / "projections.parquet", pd.DataFrame({"id": table["id"], "umap_0": z[:, 0], "umap_1": z[:, 1]}))
-    write_json(path / "manifest.json", {"complete": True, "n": n, "latent_dim": d, "model": None, "seed": 0})
-    return path
+    return write_run(path, z=z, labels=labels, xy=z[:, :2])
 
 
 def serve(path: Path):

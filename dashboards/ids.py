@@ -70,5 +70,7 @@ direction_strip = _factory("decode-direction-strip")
 compare_graph = _factory("compare-graph")
 compare_color = _factory("compare-color")
 compare_note = _factory("compare-note")
+compare_view = _factory("compare-view")  # store: a panel's visible ranges and plot size (its density image's)
+compare_legend = _factory("compare-legend")  # store: how many legend traces follow a panel's data[0]
 step_slider = _factory("compare-step")
 step_graph = _factory("compare-step-graph")

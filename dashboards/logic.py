@@ -141,17 +141,17 @@ def per_sample_kl(z: np.ndarray, logvar: np.ndarray | None) -> np.ndarray | None
 
 
 # -- selection ------------------------------------------------------------------------------------------
-def rows_in_selection(xy: np.ndarray, selected: dict | None) -> np.ndarray | None:
+def rows_in_selection(xy, selected: dict | None) -> np.ndarray | None:
     """Rows of the full data inside a plotly box or lasso selection (not only the drawn sample).
 
-    ``selected`` is Dash's ``selectedData``; its ``range`` (box) or ``lassoPoints`` (lasso) is
+    ``xy`` is an (n, 2) array or a pair ``(x, y)`` of (n,) arrays (a run's map columns, not copied). ``selected`` is Dash's ``selectedData``; its ``range`` (box) or ``lassoPoints`` (lasso) is
     applied to every point, so a downsampled plot still selects from all of them. Returns None
     when nothing is selected, or only points (no range or lasso). A lasso of more than :data:`MAX_LASSO_VERTICES` vertices, or one
     whose edges cross the points' rows more than :data:`MAX_LASSO_CROSSINGS` times each, is refused.
     """
     if not selected:
         return None
-    x, y = xy[:, 0], xy[:, 1]
+    x, y = (xy[:, 0], xy[:, 1]) if isinstance(xy, np.ndarray) else xy
     if selected.get("range"):
         (x0, x1), (y0, y1) = (sorted(_numbers(selected["range"][a], "selection range")[:2]) for a in ("x", "y"))
         return np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))

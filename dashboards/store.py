@@ -18,7 +18,16 @@ import numpy as np
 from dashboards import logic
 from latentviz.errors import InputError, LatentvizError, UnsafeCheckpointError
 from latentviz.neighbors import overlap_per_point
-from latentviz.run import FACTOR_PREFIX, PROJECTION_METHODS, Run, projection_columns, projection_table
+from latentviz.run import (
+    FACTOR_PREFIX,
+    LATENTS,
+    PROJECTION_METHODS,
+    PROJECTIONS,
+    Run,
+    projection_columns,
+    projection_methods,
+    projection_table,
+)
 
 #: The maps the dashboard offers, in its menus' order: the core's table reversed, so the neighbour-keeping
 #: maps (UMAP, then t-SNE) come before PCA and a page opens on the first the run has.
@@ -26,8 +35,34 @@ MAP_ORDER = tuple(reversed(PROJECTION_METHODS))
 NEIGHBOURS_SHOWN = 8
 
 
+def per_run_cache(maxsize: int):
+    """``functools.lru_cache`` for a RunData method, one cache per run: an ``lru_cache`` on the method itself is
+    one cache shared by every run, so with three runs open (a Compare) each run's entries evicted the others'."""
+
+    def wrap(method):
+        attribute = f"_cache_{method.__name__}"
+
+        @functools.wraps(method)
+        def cached(self, *args):
+            cache = self.__dict__.get(attribute)
+            if cache is None:  # setdefault: two threads racing here share the one that lands first
+                cache = self.__dict__.setdefault(
+                    attribute, functools.lru_cache(maxsize)(functools.partial(method, self))
+                )
+            return cache(*args)
+
+        return cached
+
+    return wrap
+
+
 class RunData:
-    """One run folder as the dashboard sees it; each property is read or derived once."""
+    """One run folder as the dashboard sees it; each property is read or derived once.
+
+    A column is read from the run's tables only when a page needs it, and only that column
+    (:meth:`latentviz.run.Run.read_columns`): opening a 10M-point run reads its map and its labels,
+    not its latents, and the latents are read once, when a colouring or a selection first needs them.
+    """
 
     def __init__(
         self,
@@ -61,28 +96,51 @@ class RunData:
     # -- data ---------------------------------------------------------------------------------------
     @functools.cached_property
     def z(self) -> np.ndarray:
-        return self.run.z
+        """Latent codes (n, d) float32, column-major: a dimension (a colour-by) is a contiguous column."""
+        return self._matrix(self.run.z_columns)
+
+    def _matrix(self, columns: list[str]) -> np.ndarray:
+        table = self.run.read_columns(LATENTS, columns)
+        out = np.empty((table.num_rows, len(columns)), dtype=np.float32, order="F")
+        for j, name in enumerate(columns):
+            out[:, j] = table.column(name).to_numpy()
+        return out
 
     @functools.cached_property
     def ids(self) -> np.ndarray:
-        return self.run.ids
+        return self.run.read_columns(LATENTS, ["id"]).column("id").to_pandas().astype(str).to_numpy()
+
+    @functools.cached_property
+    def label_categories(self):
+        """The label column as a ``pandas.Categorical``, dictionary-encoded by pyarrow (a code per row, each
+        distinct label once), or None: the density image and the labels array are built from the codes."""
+        if "label" not in self.run.latent_columns:
+            return None
+        return self.run.read_columns(LATENTS, ["label"]).column("label").dictionary_encode().to_pandas().array
 
     @functools.cached_property
     def labels(self) -> np.ndarray | None:
-        return self.run.labels
+        """Each row's label, as the latents table stores it (NaN where missing)."""
+        labels = self.label_categories
+        if labels is None:
+            return None
+        distinct = labels.categories.to_numpy()
+        missing = labels.codes < 0
+        return (np.append(distinct, np.nan) if missing.any() else distinct)[labels.codes]
 
     @functools.cached_property
     def row_of(self) -> dict[str, int]:
         return {i: r for r, i in enumerate(self.ids)}
 
-    @property
+    @functools.cached_property
     def n(self) -> int:
-        return len(self.ids)
+        return self.run.read_columns(LATENTS, []).num_rows
 
     @functools.cached_property
     def kl(self) -> np.ndarray | None:
         """Per-sample KL to the prior (None when the model gives no variances)."""
-        return logic.per_sample_kl(self.z, self.run.logvar)
+        columns = self.run.logvar_columns
+        return logic.per_sample_kl(self.z, self._matrix(columns)) if columns else None
 
     @functools.cached_property
     def kl_per_dim(self) -> list[float] | None:
@@ -98,35 +156,54 @@ class RunData:
         """Per-dimension ``(low, high)`` of the Decode sliders; callbacks clamp to the same bounds."""
         return logic.slider_range(self.z)
 
+    @per_run_cache(maxsize=8)
     def column(self, name: str) -> np.ndarray | None:
-        latents = self.run.latents
-        return latents[name].to_numpy() if name in latents.columns else None
+        """One metadata column of the latents table (``recon_error``, ``factor_scale``), read alone; None if absent."""
+        if name not in self.run.latent_columns:
+            return None
+        return self.run.read_columns(LATENTS, [name]).column(name).to_pandas().to_numpy()
+
+    def metadata_of(self, row: int, *, limit: int) -> list[tuple[str, object]]:
+        """(column, value) of a row's first ``limit`` metadata columns (latents columns but the id, the codes and
+        their variances), in file order; each column is read alone, once."""
+        names = [c for c in self.run.metadata_columns if c != "id"][:limit]
+        columns = {c: self.labels if c == "label" else self.column(c) for c in names}
+        return [(c, values[row]) for c, values in columns.items() if values is not None]
 
     # -- projections ---------------------------------------------------------------------------------
     @functools.cached_property
     def projections(self):
+        """The whole projections table (the sampled and 3-D scatters take it); a dense 2-D map reads :meth:`xy`."""
         return self.run.projections
 
     @functools.cached_property
     def methods(self) -> dict[str, int]:
-        """Projection name -> number of components stored (``{"umap": 2, "pca": 3}``)."""
-        stored = self.run.projection_methods
+        """Projection name -> number of components stored (``{"umap": 2, "pca": 3}``), from the table's footer."""
+        if not self.run.has(PROJECTIONS):
+            return {}
+        import pandas as pd
+
+        stored = projection_methods(pd.DataFrame(columns=self.run.columns_of(PROJECTIONS)))
         return {method: stored[method] for method in MAP_ORDER if stored.get(method, 0) >= 2}
 
     def coords(self, method: str, dims: int = 2) -> np.ndarray:
-        """(n, dims) coordinates of ``method``; raises when the run has no such projection."""
+        """(n, dims) coordinates of ``method`` (a new array); raises when the run has no such projection."""
         if method not in self.methods:
             raise InputError(f"run {self.name} has no {method} projection; run 'latentviz project {self.path}'")
-        return self.run.projection(method, min(dims, self.methods[method]))
+        dims = min(dims, self.methods[method])
+        return np.column_stack(self.xy(method)) if dims == 2 else self.run.projection(method, dims)
 
+    @per_run_cache(maxsize=8)
     def xy(self, method: str) -> tuple[np.ndarray, np.ndarray]:
-        """The 2-D map's x and y: views of the projections table's columns, not copies (the density image reads them)."""
+        """The 2-D map's x and y, read alone from the projections table (memory-mapped, float32 as stored): the
+        one copy of the coordinates the density image, the selection and the points drawn all read."""
         if method not in self.methods:
             raise InputError(f"run {self.name} has no {method} projection; run 'latentviz project {self.path}'")
-        x, y = projection_columns(method, 2)
-        return self.projections[x].to_numpy(), self.projections[y].to_numpy()
+        table = self.run.read_columns(PROJECTIONS, projection_columns(method, 2))
+        x, y = (column.to_numpy() for column in table.columns)
+        return x, y
 
-    @functools.lru_cache(maxsize=8)  # noqa: B019 - a RunData lives as long as the app
+    @per_run_cache(maxsize=8)
     def extent(self, method: str) -> tuple[tuple[float, float], tuple[float, float]]:
         """The ranges that show the whole map."""
         from latentviz.figures import extent
@@ -137,7 +214,7 @@ class RunData:
         """Whether the map shows every point as a density image: a 2-D map of more points than the display budget."""
         return dims == 2 and self.n > self.budget
 
-    @functools.lru_cache(maxsize=2)  # noqa: B019 - a RunData lives as long as the app
+    @per_run_cache(maxsize=2)
     def density_coloring(self, color: str | None, method: str) -> dict:
         """How the density image colours every point by ``color`` (``density_image``'s keywords: each point's
         category and their colours, or each point's value and the column's span; {} for counts), kept for the
@@ -150,11 +227,27 @@ class RunData:
         if values is None:
             return {}
         if is_categorical(values, logic.color_mode(color)[1]):
-            labels, categories, colors = category_colors(values)
-            return {"categories": pd.Categorical(labels, categories=categories), "category_colors": colors}
-        numbers = np.asarray(values, dtype=np.float64)
+            coded = self.label_categories if values is self.labels else pd.Categorical(values)
+            # the categories and colours of the distinct values (a few; a missing value last, where code -1
+            # finds it), then every point's category from its code: no string per point
+            distinct = list(coded.categories) + ([None] if (coded.codes < 0).any() else [])
+            names, categories, colors = category_colors(distinct)
+            position = np.asarray([categories.index(name) for name in names], dtype=np.int32)
+            points = pd.Categorical.from_codes(position[coded.codes], categories=categories)
+            return {"categories": points, "category_colors": colors}
+        numbers = values if values.dtype.kind == "f" else values.astype(np.float64)  # float32 columns are not copied
         finite = numbers[np.isfinite(numbers)]
         return {"values": numbers, "span": (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)}
+
+    @per_run_cache(maxsize=4)
+    def whole_map(self, color: str | None, method: str) -> dict:
+        """The density image of the whole map, coloured by ``color``, at the default size: every page view's first
+        figure shows it (built once per colouring; a zoom or the plot's own size re-aggregates)."""
+        from latentviz.figures import DENSITY_SIZE, density_image
+
+        x_range, y_range = self.extent(method)
+        coloring = self.density_coloring(color, method)
+        return density_image(*self.xy(method), x_range=x_range, y_range=y_range, size=DENSITY_SIZE, **coloring)
 
     @functools.cached_property
     def shown(self) -> np.ndarray:
@@ -176,7 +269,7 @@ class RunData:
         except InputError:
             return None
 
-    @functools.lru_cache(maxsize=8)  # noqa: B019 - a RunData lives as long as the app
+    @per_run_cache(maxsize=8)
     def agreement(self, method: str) -> np.ndarray | None:
         """Per point, how much of its latent neighbourhood the ``method`` map keeps (in [0, 1])."""
         graph = self.neighbours
@@ -227,7 +320,7 @@ class RunData:
             factor_names=self.run.factor_names,
             latent_dim=self.z.shape[1],
             has_kl=self.kl is not None,
-            has_recon=self.column("recon_error") is not None,
+            has_recon="recon_error" in self.run.latent_columns,
             has_neighbours=self.neighbours is not None and bool(self.methods),
             has_clusters=self.clusters is not None,
         )
@@ -290,7 +383,7 @@ class RunData:
             classes=classes, factor_names=self.run.factor_names, n_principal=min(3, self.z.shape[1])
         )
 
-    @functools.lru_cache(maxsize=32)  # noqa: B019 - a RunData lives as long as the app
+    @per_run_cache(maxsize=32)
     def direction(self, value: str) -> np.ndarray:
         """Unit vector of a direction choice (computed once per choice from all codes)."""
         from latentviz.traversal import direction
@@ -418,18 +511,21 @@ class RunStore:
             self._comparisons[key] = compare_runs([self[r].run for r in key])
         return self._comparisons[key]
 
-    def aligned(self, run_id: str, method: str):
-        """``id, {method}_0, {method}_1`` of a run, moved onto the first run's map (see :meth:`comparison`);
-        rows in the run's order."""
+    def aligned_xy(self, run_id: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+        """x and y of a run's ``method`` map moved onto the first run's (see :meth:`comparison`), rows in the run's
+        order: views of the comparison's arrays, not copies."""
         data = self[run_id]
         if len(self) == 1:  # nothing to align to
-            xy = data.coords(method, 2)
-        else:
-            maps = self.comparison().maps
-            if method not in maps:
-                raise InputError(f"compare: not every run has a {method} projection; run 'latentviz project' on each")
-            xy = maps[method][self.ids.index(run_id)]
-        return projection_table(data.ids, {method: xy})
+            return data.xy(method)
+        maps = self.comparison().maps
+        if method not in maps:
+            raise InputError(f"compare: not every run has a {method} projection; run 'latentviz project' on each")
+        xy = maps[method][self.ids.index(run_id)]
+        return xy[:, 0], xy[:, 1]
+
+    def aligned(self, run_id: str, method: str):
+        """``id, {method}_0, {method}_1`` of a run's :meth:`aligned_xy` map (a table the shared scatter builder takes)."""
+        return projection_table(self[run_id].ids, {method: np.column_stack(self.aligned_xy(run_id, method))})
 
 
 def _unique(name: str, taken) -> str:

@@ -132,3 +132,26 @@ def box_select(driver, graph_id, coords, quantiles=(0.3, 0.7)):
     (x0, x1), (y0, y1) = sorted(box[:2]), sorted(box[2:])
     inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
     return np.flatnonzero(inside)
+
+
+def write_run(path, *, z: np.ndarray, labels: np.ndarray, xy: np.ndarray, first_id: int = 0, seed: int = 0):
+    """A complete run folder at ``path`` of latents ``z`` (n, d), labels ``class <k>`` from the integers ``labels``
+    and a 2-D UMAP map ``xy`` (no model, no neighbour graph; ids ``first_id`` onwards), written with the run
+    folder's own writers: the large runs the browser tests and the benchmark serve. Returns the path."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from latentviz.run import LATENTS, MANIFEST, PROJECTIONS, Z_PREFIX, projection_table, write_json, write_table
+
+    path = Path(path)
+    path.mkdir(parents=True)
+    ids = np.arange(first_id, first_id + len(z)).astype(str)
+    table = pd.DataFrame({"id": ids, "label": np.char.add("class ", np.asarray(labels).astype(str))})
+    for j in range(z.shape[1]):
+        table[f"{Z_PREFIX}{j}"] = z[:, j].astype(np.float32)
+    write_table(path / LATENTS, table)
+    write_table(path / PROJECTIONS, projection_table(ids, {"umap": np.asarray(xy, dtype=np.float32)}))
+    manifest = {"complete": True, "n": len(z), "latent_dim": z.shape[1], "model": None, "seed": seed}
+    write_json(path / MANIFEST, manifest)
+    return path

@@ -593,21 +593,23 @@ class Run:
     @functools.cached_property
     def latent_columns(self) -> list[str]:
         """The columns of ``latents.parquet``, from the file's footer (no rows are read)."""
-        import pyarrow.parquet as pq
-
         self.require_complete()
-        path = self.path / LATENTS
-        if not path.exists():
+        if not self.has(LATENTS):
             raise InputError(f"run {self.path} has no {LATENTS}")
-        return pq.read_schema(path).names
+        return self.columns_of(LATENTS)
 
-    def read_columns(self, name: str, columns, *, categorical=()):
-        """Only ``columns`` of the run's table ``name`` (:data:`LATENTS`, :data:`PROJECTIONS`, ...) as a pyarrow
-        Table, memory-mapped and not cached: a reader that needs a few columns of a large run reads only those.
-        ``categorical`` columns come dictionary-encoded (pandas categories)."""
+    def columns_of(self, name: str) -> list[str]:
+        """The columns of the run's table ``name``, from the file's footer (no rows are read)."""
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.file(name), columns=list(columns), memory_map=True, read_dictionary=list(categorical))
+        return pq.read_schema(self.file(name)).names
+
+    def read_columns(self, name: str, columns):
+        """Only ``columns`` of the run's table ``name`` (:data:`LATENTS`, :data:`PROJECTIONS`, ...) as a pyarrow
+        Table, memory-mapped and not cached: a reader that needs a few columns of a large run reads only those."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.file(name), columns=list(columns), memory_map=True)
 
     @functools.cached_property
     def z_columns(self) -> list[str]:

@@ -37,6 +37,26 @@ def sharp_on_dense_screens(app, graph) -> None:
     app.clientside_callback(_SCREEN_RATIO, Output(graph, "config"), Input(graph, "figure"), State(graph, "config"))
 
 
+# The visible ranges and plot size of a graph, read from plotly's own layout.
+_VIEW = """function(_relayout, gid) {
+    const key = JSON.stringify(Object.fromEntries(Object.entries(gid).sort()));
+    const gd = document.querySelector("[id='" + key + "'] .js-plotly-plot");
+    const L = gd && gd._fullLayout;
+    if (!L || !L.xaxis || !L.xaxis.range) { return window.dash_clientside.no_update; }
+    return {x: L.xaxis.range.slice(), y: L.yaxis.range.slice(), w: Math.round(L._size.w), h: Math.round(L._size.h)};
+}"""
+
+
+def track_view(app, graph, view) -> None:
+    """Write the visible ranges and plot size of ``graph`` (an id pattern) into the store ``view`` after every zoom,
+    pan or resize, by a clientside callback: a density map re-aggregates exactly that view."""
+    from dash import Input, Output, State
+
+    app.clientside_callback(
+        _VIEW, Output(view, "data"), Input(graph, "relayoutData"), State(graph, "id"), prevent_initial_call=True
+    )
+
+
 def control(label: str, component, *, wide: bool = False):
     return html.Label(
         className="lv-control" + (" lv-control--wide" if wide else ""),
@@ -75,8 +95,7 @@ def thumb(data, row: int, *, caption: str | None = None, big: bool = False, titl
 
 def sample_card(data, row: int):
     """What the hover tooltip shows: the thumbnail and the sample's metadata."""
-    meta = data.run.latents.iloc[row]
-    fields = [(c, meta[c]) for c in data.run.metadata_columns if c != "id"][:8]
+    fields = data.metadata_of(row, limit=8)
     return html.Div(
         className="lv-sample",
         children=[

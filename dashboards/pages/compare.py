@@ -8,17 +8,19 @@ callback links a selection in any panel to the others with ``Patch()`` (no point
 from __future__ import annotations
 
 import numpy as np
-from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, MATCH, Input, Output, Patch, State, ctx, dcc, html, no_update
 
 from dashboards import ids, logic
 from dashboards.pages import _parts
-from dashboards.pages.explore import highlight, painted
+from dashboards.pages.explore import dense_scatter, dense_update, highlight, legend_count, painted
 from latentviz.compare import MIN_SHARED, series_order
 from latentviz.errors import InputError
-from latentviz.run import projection_columns
 
 SCOPE = "compare"
 SERIES_METRICS = 6  # metrics drawn over a checkpoint series (the registry's first ones the runs have)
+#: Most points a panel rings for a linked selection (a seeded sample of them above it): each ring is an SVG
+#: marker, and a box over a density map of millions selects hundreds of thousands.
+RINGS_MAX = 10_000
 
 
 def common_method(store) -> str | None:
@@ -31,10 +33,15 @@ def common_method(store) -> str | None:
     return None
 
 
-def panel_figure(store, data, method: str, color: str) -> dict:
-    """One run's aligned map, drawn and painted as on the Explore page."""
+def panel_figure(store, data, method: str, color: str, view=None) -> dict:
+    """One run's aligned map, drawn and painted as on the Explore page: above the display budget every point as
+    a density image, re-aggregated for ``view`` (a zoom) as Explore's map is."""
     from latentviz.figures import projection_scatter
 
+    layout = {"uirevision": f"compare-{data.id}", "legend": {"orientation": "h", "y": -0.08}}
+    if data.dense(2):
+        xy = store.aligned_xy(data.id, method)
+        return dense_scatter(data, method, color, xy=xy, view=view, height=440, title=data.name, **layout)
     metadata, _ = data.metadata(None, method)
     fig = projection_scatter(
         store.aligned(data.id, method),
@@ -47,7 +54,7 @@ def panel_figure(store, data, method: str, color: str) -> dict:
         title=data.name,
         webgl_above=logic.WEBGL_ABOVE,
     )
-    fig.update_layout(dragmode="select", uirevision=f"compare-{data.id}", legend={"orientation": "h", "y": -0.08})
+    fig.update_layout(dragmode="select", **layout)
     return painted(fig, data, color, method)
 
 
@@ -108,17 +115,7 @@ def layout(store, run_id: str, *, focus=None):
             html.Div(
                 className="lv-compare-panels",
                 style={"--lv-cols": str(min(3, len(runs)))},
-                children=[
-                    html.Div(
-                        className="lv-card",
-                        children=dcc.Graph(
-                            id=ids.compare_graph(d.id),
-                            figure=panel_figure(store, d, method, color),
-                            config=_parts.SCATTER_CONFIG,
-                        ),
-                    )
-                    for d in runs
-                ],
+                children=[panel(store, d, method, color) for d in runs],
             ),
             html.Div(
                 className="lv-grid-2",
@@ -128,6 +125,19 @@ def layout(store, run_id: str, *, focus=None):
                 ],
             ),
             series_card(store, method),
+        ],
+    )
+
+
+def panel(store, data, method: str, color: str):
+    """One run's card: its map, and the stores of its view (a density map's zoom) and legend count."""
+    figure = panel_figure(store, data, method, color)
+    return html.Div(
+        className="lv-card",
+        children=[
+            dcc.Graph(id=ids.compare_graph(data.id), figure=figure, config=_parts.SCATTER_CONFIG),
+            dcc.Store(id=ids.compare_view(data.id), data=None),
+            dcc.Store(id=ids.compare_legend(data.id), data=legend_count(figure)),
         ],
     )
 
@@ -248,28 +258,62 @@ def register(app, store) -> None:
         data = store[logic.one_of(source.get("run"), panels, name="panel")]
         selected = selections[panels.index(data.id)] if len(selections) == len(panels) else None
         selected = selected if isinstance(selected, dict) else None
-        columns = projection_columns(method, 2)
-        rows = logic.rows_in_selection(store.aligned(data.id, method)[columns].to_numpy(), selected)
+        rows = logic.rows_in_selection(store.aligned_xy(data.id, method), selected)
         rows = np.array([], dtype=int) if rows is None else rows
-        patches = []
+        patches, sampled = [], False
         for run in panels:
             other = store[run]
             hits = rows if other is data else logic.shared_rows(data.ids, rows, other.ids)
-            xy = store.aligned(other.id, method)[columns].to_numpy()[hits]
-            patches.append(highlight(xy, other.ids[hits]))
+            if len(hits) > RINGS_MAX:
+                hits, sampled = np.sort(np.random.default_rng(other.seed).choice(hits, RINGS_MAX, replace=False)), True
+            x, y = store.aligned_xy(other.id, method)
+            patches.append(highlight(np.column_stack((x[hits], y[hits])), other.ids[hits]))
         note = "" if selected is None else f"{len(rows):,} selected in {data.name}, highlighted in every run"
+        if sampled:
+            note += f" ({RINGS_MAX:,} of them ringed in a panel where more are selected)"
         return patches, note
 
     @app.callback(
         Output(ids.compare_graph(ALL), "figure", allow_duplicate=True),
+        Output(ids.compare_legend(ALL), "data"),
         Input(ids.compare_color(SCOPE), "value"),
+        State(ids.compare_view(ALL), "data"),
         State(ids.compare_graph(ALL), "id"),
         prevent_initial_call=True,
     )
-    def recolor(color, graph_ids):
+    def recolor(color, views, graph_ids):
         color = logic.one_of(color, [o["value"] for o in color_options(store)], name="colour by")
         method = common_method(store)
-        return [panel_figure(store, store[run], method, color) for run in checked_panels(store, graph_ids)]
+        panels = checked_panels(store, graph_ids)
+        views = views if isinstance(views, list) and len(views) == len(panels) else [None] * len(panels)
+        figures = [
+            panel_figure(store, store[run], method, color, logic.check_view(view))
+            for run, view in zip(panels, views, strict=True)
+        ]
+        return figures, [legend_count(figure) for figure in figures]
+
+    _parts.track_view(app, ids.compare_graph(MATCH), ids.compare_view(MATCH))
+
+    @app.callback(
+        Output(ids.compare_graph(MATCH), "figure", allow_duplicate=True),
+        Output(ids.compare_legend(MATCH), "data", allow_duplicate=True),
+        Input(ids.compare_view(MATCH), "data"),
+        State(ids.compare_color(SCOPE), "value"),
+        State(ids.compare_legend(MATCH), "data"),
+        State(ids.compare_graph(MATCH), "id"),
+        prevent_initial_call=True,
+    )
+    def refocus(view, color, n_legend, gid):
+        """A zoom or pan on a density panel re-aggregates the view, as on Explore."""
+        color = logic.one_of(color, [o["value"] for o in color_options(store)], name="colour by")
+        data = store[logic.one_of(gid.get("run") if isinstance(gid, dict) else None, store.ids, name="panel")]
+        if not data.dense(2) or view is None:
+            return no_update, no_update
+        patch = Patch()
+        xy = store.aligned_xy(data.id, common_method(store))
+        return patch, dense_update(
+            patch, data, common_method(store), color, logic.check_view(view), n_legend or 0, xy=xy
+        )
 
     @app.callback(
         Output(ids.step_graph(SCOPE), "figure"), Input(ids.step_slider(SCOPE), "value"), prevent_initial_call=True

@@ -16,7 +16,7 @@ from dashboards import ids, logic
 from dashboards.pages import _parts
 from latentviz import figures
 from latentviz.figures import ACCENT, legend_3d
-from latentviz.run import method_label
+from latentviz.run import method_label, projection_table
 
 GALLERY_MAX = 60
 #: Longest search text: the search box's ``maxLength``, and what the server accepts.
@@ -213,11 +213,11 @@ def scatter(data, method: str, dims: int, color: str | None) -> dict:
     """
     from latentviz.figures import projection_scatter_3d
 
+    if data.dense(dims):
+        return dense_scatter(data, method, color)
     metadata, _ = data.metadata(None, method)
     frame = data.projections
     three_d = dims == 3 and data.methods.get(method, 2) >= 3
-    if data.dense(dims):
-        return dense_scatter(data, method, color)
     if three_d:
         fig = projection_scatter_3d(frame, metadata, method=method, max_points=data.budget, seed=data.seed)
     else:
@@ -267,7 +267,7 @@ def colors_of(
             else {"span": coloring["span"]}
         )
     rows = data.shown if rows is None else rows
-    rgb = figures.uses_webgl(len(data.shown), logic.WEBGL_ABOVE) and not three_d
+    rgb = figures.uses_webgl(min(data.n, data.budget), logic.WEBGL_ABOVE) and not three_d
     colors = figures.scatter_colors(
         np.asarray(values)[rows], name=figures.display_name(column), rgb=rgb, mode=logic.color_mode(color)[1], **whole
     )
@@ -278,24 +278,34 @@ def colors_of(
 
 def warm(store) -> None:
     """Build the first map of each run above the display budget on a thread while the browser connects:
-    datashader's kernels compile (seconds, once per process) and the map's columns and colour key are
-    read and kept, so the first page view does not wait for them."""
+    datashader's kernels compile (seconds, once per process) and the map's columns, its colour key and its
+    whole-map image are read and kept, so the first page view does not wait for them; then the ids and
+    the latents a selection's gallery and a colouring read."""
     import threading
 
     def build(data):
         with contextlib.suppress(Exception):  # the page reports any error itself when it is opened
             dense_scatter(data, next(iter(data.methods)), "label" if data.labels is not None else "none")
+            data.ids, data.z  # noqa: B018 - read once here, not in the first selection's callback
 
     for data in store:
         if data.dense(2) and data.methods:
             threading.Thread(target=build, args=(data,), name=f"latentviz-warm-{data.id}", daemon=True).start()
 
 
-def dense_scatter(data, method: str, color: str | None) -> dict:
+def dense_scatter(
+    data, method: str, color: str | None, *, xy=None, view=None, height=600, title=None, **layout
+) -> dict:
     """The map of a run above the display budget: every point in a density image, the points in view over it
-    once they fit the budget (see :func:`dense_update`); the builder's layout, as :func:`scatter` has it."""
-    empty = data.projections.iloc[:0]
-    fig = figures.projection_scatter(empty, None, method=method, highlight=[], height=600, webgl_above=-1)
+    once they fit the budget (see :func:`dense_update`); the builder's layout, as :func:`scatter` has it.
+
+    Explore draws the run's own map; Compare passes ``xy``, the run's map aligned to the first run's, its
+    ``view`` after a zoom, and its panel's ``height``, ``title`` and ``layout`` (``uirevision``, legend).
+    """
+    empty = projection_table(np.array([], dtype=str), {method: np.empty((0, 2), dtype=np.float32)})
+    fig = figures.projection_scatter(
+        empty, None, method=method, highlight=[], height=height, title=title, webgl_above=-1
+    )
     fig.update_layout(
         dragmode="select",
         uirevision=f"{data.id}-{method}-2",
@@ -305,33 +315,40 @@ def dense_scatter(data, method: str, color: str | None) -> dict:
         legend={"title": {"text": ""}},
         title={"subtitle": {"text": ""}},
     )
+    fig.update_layout(**layout)
     fig.update_traces(hoverinfo="none", hovertemplate=None, selector={"name": "points"})
     figure = fig.to_plotly_json()
-    dense_update(figure, data, method, color, None, 0)
+    dense_update(figure, data, method, color, view, 0, xy=xy)
+    if view is not None:  # a new figure keeps the zoomed-in view it is drawn for
+        figure["layout"]["xaxis"]["range"], figure["layout"]["yaxis"]["range"] = list(view[0]), list(view[1])
     return figure
 
 
-def dense_update(target, data, method: str, color: str | None, view, n_legend: int) -> int:
+def dense_update(target, data, method: str, color: str | None, view, n_legend: int, *, xy=None) -> int:
     """Draw the view ``(x range, y range, pixel size)`` (None: the whole map) into a figure dict or ``Patch``.
 
     The density image of every point is aggregated for exactly the view, at the plot's pixel size;
     the points in view are drawn over it as the usual WebGL scatter (hover cards, clicks) once they
-    are at most the display budget, and none are sent before. Returns the legend's trace count.
+    are at most the display budget, and none are sent before. ``xy`` is another placement of the
+    run's points (Compare's aligned map; default: the run's own map, whose whole-map image is kept).
+    Returns the legend's trace count.
     """
-    from latentviz.figures import DENSITY_SIZE, compact, density_image, in_view, text
+    from latentviz.figures import DENSITY_SIZE, compact, density_image, extent, in_view, text
 
-    x, y = data.xy(method)
-    x_range, y_range, size = view or (*data.extent(method), DENSITY_SIZE)
+    x, y = data.xy(method) if xy is None else xy
+    x_range, y_range, size = view or (*(data.extent(method) if xy is None else extent(x, y)), DENSITY_SIZE)
     visible = in_view(x, y, x_range, y_range)
     # drawn in a seeded shuffle, as the display sample is: no class painted over the others by its row order
     drawn = np.random.default_rng(data.seed).permutation(visible) if len(visible) <= data.budget else visible[:0]
-    coloring = data.density_coloring(color, method)
-    image = density_image(x, y, x_range=x_range, y_range=y_range, size=size, **coloring)
+    if view is None and xy is None:
+        image = data.whole_map(color, method)
+    else:
+        image = density_image(x, y, x_range=x_range, y_range=y_range, size=size, **data.density_coloring(color, method))
     colors, title = colors_of(data, color, method, rows=drawn)
     paint(target, colors, n_legend, title=title)
     points = target["data"][0]
     points["x"], points["y"] = compact(x[drawn]), compact(y[drawn])
-    points["customdata"] = [text(i) for i in data.ids[drawn]]
+    points["customdata"] = [text(i) for i in data.ids[drawn]] if len(drawn) else []
     points["marker"]["size"] = 3 if len(drawn) > 20_000 else 5
     target["layout"]["images"] = [image]
     if view is None:  # the whole map, by explicit ranges: plotly's autorange would fit the (few or no) points drawn
@@ -386,20 +403,7 @@ def register(app, store) -> None:
         fig = scatter(data, method, dims, color)
         return fig, legend_count(fig), None
 
-    # The visible ranges and plot size after every zoom, pan or resize, read from plotly's own layout.
-    app.clientside_callback(
-        """function(_relayout, gid) {
-            const key = JSON.stringify(Object.fromEntries(Object.entries(gid).sort()));
-            const gd = document.querySelector("[id='" + key + "'] .js-plotly-plot");
-            const L = gd && gd._fullLayout;
-            if (!L || !L.xaxis || !L.xaxis.range) { return window.dash_clientside.no_update; }
-            return {x: L.xaxis.range.slice(), y: L.yaxis.range.slice(), w: Math.round(L._size.w), h: Math.round(L._size.h)};
-        }""",
-        Output(ids.view(MATCH), "data"),
-        Input(ids.graph(MATCH), "relayoutData"),
-        State(ids.graph(MATCH), "id"),
-        prevent_initial_call=True,
-    )
+    _parts.track_view(app, ids.graph(MATCH), ids.view(MATCH))
 
     @app.callback(
         Output(ids.graph(MATCH), "figure", allow_duplicate=True),
@@ -451,7 +455,7 @@ def register(app, store) -> None:
         data = store[gid["run"]]
         checked_view(data, method, dims)
         selected = selected if isinstance(selected, dict) else None
-        rows = logic.rows_in_selection(data.coords(method, 2), selected) if dims == 2 else None
+        rows = logic.rows_in_selection(data.xy(method), selected) if dims == 2 else None
         if rows is None and selected and isinstance(selected.get("points"), list):
             rows = [
                 r
@@ -533,7 +537,8 @@ def register(app, store) -> None:
         rows = logic.search_rows(query, data.ids, data.labels)
         if dims != 2:
             return no_update, "search highlights in 2-D"
-        patch = highlight(data.coords(method, 2)[rows], data.ids[rows])
+        x, y = data.xy(method)
+        patch = highlight(np.column_stack((x[rows], y[rows])), data.ids[rows])
         note = "" if not (query or "").strip() else f"{len(rows):,} match" + ("" if len(rows) == 1 else "es")
         return patch, note
 

@@ -24,27 +24,16 @@ N = 300_000
 def dense_server(tmp_path_factory):
     import logging
 
-    import pandas as pd
     from werkzeug.serving import make_server
 
     from dashboards.app import create_app
-    from latentviz.run import write_json, write_table
+    from dashboards.testing import write_run
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, N)
     xy = rng.normal(scale=4, size=(10, 2))[labels] + rng.normal(size=(N, 2))
-    path = tmp_path_factory.mktemp("dense") / "run"
-    path.mkdir()
-    ids = np.arange(N).astype(str)
-    latents = pd.DataFrame({"id": ids, "label": [f"class {c}" for c in labels]})
-    for j in range(4):
-        latents[f"z_{j}"] = (xy[:, j % 2] * (j + 1)).astype(np.float32)
-    write_table(path / "latents.parquet", latents)
-    write_table(
-        path / "projections.parquet",
-        pd.DataFrame({"id": ids, "umap_0": xy[:, 0].astype(np.float32), "umap_1": xy[:, 1].astype(np.float32)}),
-    )
-    write_json(path / "manifest.json", {"complete": True, "n": N, "latent_dim": 4, "model": None, "seed": 0})
+    z = np.column_stack([xy[:, j % 2] * (j + 1) for j in range(4)])
+    path = write_run(tmp_path_factory.mktemp("dense") / "run", z=z, labels=labels, xy=xy)
     app = create_app([path], device="cpu", load_model=False)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     srv = make_server("127.0.0.1", 0, app.server, threaded=True)
