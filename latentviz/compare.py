@@ -191,20 +191,25 @@ def compare_runs(
     for run in runs:
         run.require_complete()
     runs = order_runs(runs, order)
-    ids, rows = matched_rows(runs, minimum=k + 2)
-    zs = [np.asarray(run.z, np.float64)[index] for run, index in zip(runs, rows, strict=True)]
-    sample = np.arange(len(ids))
-    if len(ids) > max_rows:
-        sample = np.sort(np.random.default_rng(seed).choice(len(ids), max_rows, replace=False))
+    names = run_names(runs)
     pairs = [(i, j) for i in range(len(runs)) for j in range(i + 1, len(runs))]
     scores = {}
-    with progress(
-        total=len(pairs) * len(SIMILARITIES) + len(runs) - 1, desc="compare", unit="score", quiet=quiet
-    ) as bar:
+    # one step per part, each named as it starts: at a million points matching the ids, each agreement (two
+    # neighbour graphs) and the alignment take from seconds to minutes, the scores (on a sample) a second
+    steps = 1 + len(pairs) * len(SIMILARITIES) + len(runs) - 1 + 1
+    with progress(total=steps, desc="compare", unit="step", quiet=quiet) as bar:
+        bar.set_postfix_str("matching rows by id")
+        ids, rows = matched_rows(runs, minimum=k + 2)
+        zs = [np.asarray(run.z, np.float64)[index] for run, index in zip(runs, rows, strict=True)]
+        bar.update(1)
+        sample = np.arange(len(ids))
+        if len(ids) > max_rows:
+            sample = np.sort(np.random.default_rng(seed).choice(len(ids), max_rows, replace=False))
         for similarity in SIMILARITIES:
             values = np.full((len(runs), len(runs)), 1.0 if similarity.higher_is_better else 0.0)
             chance = np.full((len(runs), len(runs)), np.nan)
             for i, j in pairs:
+                bar.set_postfix_str(f"{similarity.label}, {names[i]} vs {names[j]}")
                 values[i, j], chance[i, j] = similarity.with_chance(
                     zs[i][sample], zs[j][sample], permutations=permutations, seed=seed
                 )
@@ -213,18 +218,22 @@ def compare_runs(
             scores[similarity.name] = Score(similarity, values, chance)
         agreement = []
         for j in range(1, len(runs)):
+            bar.set_postfix_str(f"neighbourhood agreement of {len(ids):,} points, {names[j]} vs {names[0]}")
             agreement.append(neighbourhood_agreement(zs[0], zs[j], k=k))
             bar.update(1)
+        bar.set_postfix_str("aligning the maps")
+        maps = aligned_maps(runs, ids, rows)
+        bar.update(1)
     return Comparison(
         runs=runs,
-        names=run_names(runs),
+        names=names,
         order=order,
         ids=ids,
         rows=rows,
         scores=scores,
         scored_rows=len(sample),
         agreement=agreement,
-        maps=aligned_maps(runs, ids, rows),
+        maps=maps,
         k=k,
         permutations=permutations,
         seed=seed,

@@ -25,6 +25,7 @@ def build_report(
     max_points: int = MAX_POINTS,
     seed: int | None = None,
     color_modes: dict | None = None,
+    quiet: bool = False,
 ) -> ReportModel:
     """Everything the report of ``run`` shows, as data.
 
@@ -43,7 +44,12 @@ def build_report(
     color_modes : dict, optional
         Metadata column -> ``categorical`` or ``continuous``: how the scatters colour it
         (otherwise :func:`latentviz.figures.is_categorical` decides).
+    quiet : bool
+        No progress bar (otherwise one on stderr names the section being built: at a million points
+        the projections take tens of seconds).
     """
+    from latentviz.progress import progress
+
     run.require_complete()
     manifest = run.manifest
     if seed is None:  # an imported run records no seed (null): the report still draws a fixed sample
@@ -51,15 +57,22 @@ def build_report(
     seed = int(seed) if seed is not None else 0
     stats = latent_stats(run)
     metrics = run.metrics
-    audit = audit_section(run, policy, baseline)
-    sections = [
-        projection_section(run, max_points=max_points, seed=seed, color_modes=color_modes),
-        cluster_section(run, seed=seed),
-        latent_section(run, stats),
-        metric_section(run),
-        drift_section(run),
-        traversal_section(run),
-    ]
+    builders = {
+        "audit": lambda: audit_section(run, policy, baseline),
+        "projections": lambda: projection_section(run, max_points=max_points, seed=seed, color_modes=color_modes),
+        "clusters": lambda: cluster_section(run, seed=seed),
+        "latent dimensions": lambda: latent_section(run, stats),
+        "metrics": lambda: metric_section(run),
+        "drift": lambda: drift_section(run),
+        "traversals": lambda: traversal_section(run),
+    }
+    built = {}
+    with progress(total=len(builders), desc="report", unit="section", quiet=quiet) as bar:
+        for name, build in builders.items():
+            bar.set_postfix_str(name)  # drawn now: the section being built is named however long it takes
+            built[name] = build()
+            bar.update(1)
+    audit, *sections = built.values()
     # a gate's result belongs at the top; without a policy the section only says how to add one
     sections = [audit, *sections] if policy is not None else [*sections, audit]
     return ReportModel(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import invoke, read_json, write_run
+from tests.conftest import invoke, read_json, write_report_run, write_run
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +36,43 @@ def test_metrics_stage_names_each_metric_as_it_runs(mixture_run):
         assert name in result.err
 
 
-@pytest.mark.parametrize("args", [("project", "{run}", "--sample", "200", "--quiet"), ("--quiet", "metrics", "{run}")])
-def test_quiet_silences_progress(mixture_run, args):
-    result = invoke(*[str(mixture_run) if a == "{run}" else a for a in args])
+@pytest.fixture(scope="module")
+def report_runs(tmp_path_factory):
+    """Two runs of the same 120 samples with everything a report shows (the second's latents from another seed)."""
+    folder = tmp_path_factory.mktemp("reported")
+    return write_report_run(folder / "first"), write_report_run(folder / "second", seed=1)
+
+
+def test_report_names_each_section_as_it_is_built(report_runs, tmp_path):
+    result = invoke("report", report_runs[0], "--out", tmp_path / "report.html")
+    assert result.code == 0, result.err
+    for section in ("projections", "clusters", "latent dimensions", "metrics", "drift", "traversals", "audit"):
+        assert f", {section}]" in result.err, section  # the bar's postfix names the section
+    assert "/7.00 [" in result.err  # out of the seven sections
+
+
+def test_compare_names_each_step_as_it_runs(report_runs, tmp_path):
+    result = invoke("compare", *report_runs, "--out", tmp_path / "compare.html", "--permutations", "2")
+    assert result.code == 0, result.err
+    for step in ("matching rows by id", "linear CKA, first vs second", "mutual kNN, first vs second"):
+        assert step in result.err, step
+    assert "neighbourhood agreement of 120 points, second vs first" in result.err
+    assert "aligning the maps" in result.err
+    assert "/7.00 [" in result.err  # matching, 4 scores, 1 agreement, alignment
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("project", "{run}", "--sample", "200", "--quiet"),
+        ("--quiet", "metrics", "{run}"),
+        ("report", "{first}", "--out", "{out}/report.html", "--quiet"),
+        ("--quiet", "compare", "{first}", "{second}", "--out", "{out}/compare.html", "--permutations", "2"),
+    ],
+)
+def test_quiet_silences_progress(mixture_run, report_runs, tmp_path, args):
+    paths = {"{run}": mixture_run, "{first}": report_runs[0], "{second}": report_runs[1]}
+    result = invoke(*[str(paths.get(a, a)).replace("{out}", str(tmp_path)) for a in args])
     assert result.code == 0, result.err
     assert result.err == ""
 

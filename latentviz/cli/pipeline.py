@@ -63,7 +63,7 @@ def _traverse(run, opts: StageOptions) -> None:
 def _report(run, opts: StageOptions) -> None:
     from reports import write_report
 
-    write_report(run)
+    write_report(run, quiet=opts.quiet)
 
 
 # Traversals come before metrics: the metrics stage measures interpolation smoothness on the paths

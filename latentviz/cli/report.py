@@ -40,13 +40,19 @@ def report_command(ctx, run_path, out, policy, baseline, max_points, color_modes
     from latentviz.run import Run
     from reports import write_report
 
-    run = Run(run_path)
-    say(f"report: building the report of {run.path}", quiet=quiet_of(ctx, local_quiet))
+    run, quiet = Run(run_path), quiet_of(ctx, local_quiet)
+    say(f"report: building the report of {run.path}", quiet=quiet)
     rules, base = load_policy(policy) if policy else None, Run(baseline) if baseline else None
     if rules is not None and base is not None:  # the audit section's drift checks, as 'latentviz audit' measures them
         baseline_drift(run, base, rules)
     path = write_report(
-        run, out, policy=rules, baseline=base, max_points=max_points, color_modes=_color_modes(color_modes)
+        run,
+        out,
+        policy=rules,
+        baseline=base,
+        max_points=max_points,
+        color_modes=_color_modes(color_modes),
+        quiet=quiet,
     )
     click.echo(f"report: {path} ({path.stat().st_size / 2**20:.1f} MB)")
 
