@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -24,6 +25,15 @@ def check_latents(z, name: str = "z", *, whom: str = "latentviz", min_dims: int 
     if arr.shape[1] < min_dims:
         raise InputError(f"{whom}: {name} has {arr.shape[1]} latent dimensions; at least {min_dims} needed")
     return arr.astype(np.float64, copy=False)
+
+
+def check_points(z, *, whom: str) -> np.ndarray:
+    """``z`` as :func:`check_latents` gives it, refusing NaN or inf (what a neighbour search or a map needs)."""
+    x = check_latents(z, whom=whom)
+    if not np.all(np.isfinite(x)):
+        bad = int((~np.isfinite(x)).any(axis=1).sum())
+        raise InputError(f"{whom}: z has {bad} rows with NaN or inf; drop them first (latentviz.project does)")
+    return x
 
 
 def check_factors(factors, n_samples: int, *, whom: str = "latentviz") -> np.ndarray:
@@ -175,3 +185,111 @@ class NpzArrays:
                 f"never loads; save numbers instead, e.g. np.savez(path, {key}=np.asarray(values, "
                 "dtype=np.float32)), or strings as a fixed-width array (np.asarray(values, dtype=str))"
             ) from None
+
+
+# -- declarative parameter constraints (scikit-learn's ``_parameter_constraints`` is the model) ---------------
+class ParameterError(InputError):
+    """A parameter's value breaks its constraint; ``parameter`` and ``problem`` let the CLI name the flag instead."""
+
+    def __init__(self, whom: str, parameter: str, problem: str):
+        super().__init__(f"{whom}: {parameter} {problem}")
+        self.whom, self.parameter, self.problem = whom, parameter, problem
+
+
+class Interval:
+    """Numbers between ``low`` and ``high`` (None: unbounded); ``closed`` is "both", "left", "right" or "neither"."""
+
+    kind = "a number"
+
+    def __init__(self, low=None, high=None, *, closed: str = "both"):
+        self.low, self.high, self.closed = low, high, closed
+
+    def accepts(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            return False
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        above = self.low is None or (value >= self.low if left else value > self.low)
+        below = self.high is None or (value <= self.high if right else value < self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        if self.high is None:
+            return f"{self.kind} {'>=' if left else '>'} {self.low}"
+        if self.low is None:
+            return f"{self.kind} {'<=' if right else '<'} {self.high}"
+        return f"{self.kind} in {'[' if left else '('}{self.low}, {self.high}{']' if right else ')'}"
+
+
+class Real(Interval):
+    """A finite real number in the interval (ints count)."""
+
+
+class Integer(Interval):
+    """An integer in the interval (bools do not count)."""
+
+    kind = "an integer"
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, numbers.Integral) and super().accepts(value)
+
+
+class Options:
+    """One of the given values."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, str) and value in self.values
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+class InstanceOf:
+    """An instance of ``cls``, described as ``what`` ("an array", "a string")."""
+
+    def __init__(self, cls, what: str):
+        self.cls, self.what = cls, what
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, self.cls)
+
+    def __str__(self) -> str:
+        return self.what
+
+
+class NoneOf:
+    """None itself (write ``None`` in a constraint list)."""
+
+    def accepts(self, value) -> bool:
+        return value is None
+
+    def __str__(self) -> str:
+        return "None"
+
+
+#: What a ``random_state`` may be: numpy's seed range or a RandomState (see :func:`check_random_state`).
+RANDOM_STATE = [Integer(0, 2**32 - 1), InstanceOf(np.random.RandomState, "a numpy RandomState")]
+
+
+def validate_params(whom: str, params: dict, constraints: dict) -> None:
+    """Check every parameter against its constraints (a list: any one may hold; ``None`` allows None).
+
+    Raises :class:`ParameterError` for the first that holds none, e.g.
+    ``UMAP: n_neighbors must be an integer >= 2; got 1``. A parameter without constraints is a bug.
+
+    Examples
+    --------
+    >>> validate_params("UMAP", {"n_neighbors": 1}, {"n_neighbors": [Integer(2, None)]})
+    Traceback (most recent call last):
+    ...
+    latentviz._validation.ParameterError: UMAP: n_neighbors must be an integer >= 2; got 1
+    """
+    missing = set(params) - set(constraints)
+    assert not missing, f"{whom}: parameters without constraints: {sorted(missing)}"
+    for name, value in params.items():
+        allowed = [NoneOf() if c is None else c for c in constraints[name]]
+        if not any(c.accepts(value) for c in allowed):
+            raise ParameterError(whom, name, f"must be {' or '.join(str(c) for c in allowed)}; got {value!r}")

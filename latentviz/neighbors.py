@@ -15,11 +15,14 @@ measured the cross-over and the approximate graph's recall (``benchmarks/RESULTS
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from latentviz._validation import check_points
 from latentviz.devices import resolve_device
 from latentviz.errors import InputError
 
@@ -215,7 +218,7 @@ def knn(
         return Neighbors(
             np.asarray(indices), np.asarray(distances, np.float32), metric=metric, method=type(method).__name__
         )
-    x = _check_points(z, "knn")
+    x = check_points(z, whom="knn")
     _check_metric(metric)
     _check_k(k, x.shape[0])
     resolved = resolve_method(method, x.shape[0], device=device)
@@ -252,11 +255,65 @@ def search_index(
 ):
     """An index over ``reference`` answering ``query(points, k) -> Neighbors`` (for transforms);
     ``n_queries``, when known, lets ``"auto"`` weigh the whole search (see :func:`resolve_method`)."""
-    x = _check_points(reference, "search_index")
+    x = check_points(reference, whom="search_index")
     _check_metric(metric)
     if resolve_method(method, x.shape[0], device=device, n_queries=n_queries) == "exact":
         return ExactIndex(x, metric=metric, device=device)
     return PyNNDescentIndex(x, metric=metric, random_state=random_state)
+
+
+class PrecomputedKNN:
+    """The shared kNN graph as the neighbour source of openTSNE and umap-learn: one adapter for both.
+
+    Passed through each library's public precomputed-kNN input: openTSNE's ``knn_index=`` (it calls
+    ``build``, ``query(points, k)`` and reads ``k`` and ``n_samples``) and the search object of
+    umap-learn's ``precomputed_knn=(indices, distances, search)`` (it calls ``query(points, k, epsilon)``).
+    ``build`` answers the fit-time graph. ``query`` answers the neighbours given with :meth:`answering`
+    for the points being placed, else searches ``reference`` with :func:`search_index` (built on first
+    use). The projector keeps its own reference to the adapter, so it never reaches into the libraries.
+
+    Examples
+    --------
+    >>> z = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> adapter = PrecomputedKNN(knn(z, k=2), z)
+    >>> adapter.query(np.array([[2.9]]), 2)[0].tolist()
+    [[2, 1]]
+    >>> with adapter.answering(Neighbors(np.array([[3, 2]]), np.zeros((1, 2), np.float32))):
+    ...     adapter.query(np.array([[2.9]]), 1)[0].tolist()
+    [[3]]
+    """
+
+    #: umap-learn reads this to choose the ``epsilon`` it passes to ``query``; our search ignores it.
+    _angular_trees = False
+
+    def __init__(self, graph: Neighbors, reference: np.ndarray, *, random_state=0):
+        self.graph, self.reference, self.random_state = graph, reference, random_state
+        self.k, self.n_samples = graph.k, graph.n
+        self._answer: Neighbors | None = None
+        self._search: Any = None
+
+    def build(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fit-time graph: ``(indices, distances)`` of the reference points, self excluded."""
+        return self.graph.indices.astype(np.int64), self.graph.distances.astype(np.float64)
+
+    @contextlib.contextmanager
+    def answering(self, neighbors: Neighbors | None) -> Iterator[None]:
+        """Within the block, ``query`` answers ``neighbors`` (of the points being placed) instead of searching."""
+        self._answer = neighbors
+        try:
+            yield
+        finally:
+            self._answer = None
+
+    def query(self, points, k: int, epsilon: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, distances)`` of the ``k`` nearest reference points of each of ``points``."""
+        if self._answer is not None and self._answer.n == len(points):
+            found = self._answer.head(k)
+        else:
+            if self._search is None:
+                self._search = search_index(self.reference, metric=self.graph.metric, random_state=self.random_state)
+            found = self._search.query(points, k)
+        return found.indices.astype(np.int64), found.distances.astype(np.float64)
 
 
 def recall(approximate: Neighbors, exact: Neighbors) -> float:
@@ -410,16 +467,6 @@ def for_metric(x: np.ndarray, metric: str) -> np.ndarray:
         return x
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
-
-
-def _check_points(z, whom: str) -> np.ndarray:
-    from latentviz._validation import check_latents
-
-    x = check_latents(z, whom=whom)
-    if not np.all(np.isfinite(x)):
-        bad = int((~np.isfinite(x)).any(axis=1).sum())
-        raise InputError(f"{whom}: z has {bad} rows with NaN or inf; drop them first (latentviz.project does)")
-    return x
 
 
 def _check_metric(metric: str) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from latentviz._validation import InstanceOf, ParameterError, check_points, validate_params
 from latentviz.errors import InputError
+
+#: A starting layout given as an array (its shape is checked by :func:`check_init` once n is known).
+LAYOUT = InstanceOf((np.ndarray, list, tuple), "an array of shape (n_samples, n_components)")
 
 
 class Projector(BaseEstimator):
@@ -16,6 +22,8 @@ class Projector(BaseEstimator):
 
     #: Short name used for column prefixes (``pca_0``) and manifest keys.
     name = "projector"
+    #: Each ``__init__`` parameter's constraints (:func:`latentviz._validation.validate_params`), checked by ``fit``.
+    constraints: ClassVar[dict[str, list]] = {}
 
     @property
     def supports_transform(self) -> bool:
@@ -26,17 +34,19 @@ class Projector(BaseEstimator):
         """Fit to ``z`` and return its embedding, shape (n_samples, n_components)."""
         return self.fit(z, y, **fit_params).embedding_
 
+    def check_params(self) -> None:
+        """Raise a :class:`~latentviz._validation.ParameterError` naming the first parameter that breaks its constraint."""
+        validate_params(type(self).__name__, self.get_params(), self.constraints)
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "embedding_"):
             raise InputError(f"{type(self).__name__}: call fit before transform")
 
     def _check_new_points(self, z) -> np.ndarray:
-        from latentviz.neighbors import _check_points
-
         self._check_fitted()
         if not self.supports_transform:
             raise InputError(f"{type(self).__name__}: {self._no_transform_reason()}")
-        x = _check_points(z, f"{type(self).__name__}.transform")
+        x = check_points(z, whom=f"{type(self).__name__}.transform")
         if x.shape[1] != self.n_features_in_:
             raise InputError(
                 f"{type(self).__name__}.transform: z has {x.shape[1]} latent dimensions but the map was fitted "
@@ -48,13 +58,19 @@ class Projector(BaseEstimator):
         return "this projector cannot place new points"
 
 
-def check_n_components(n_components, *, most: int = 3) -> int:
-    """2 or 3 output dimensions for a map (1 is allowed for completeness; ``most`` more for a clustering space)."""
-    if (
-        isinstance(n_components, bool)
-        or not isinstance(n_components, (int, np.integer))
-        or not 1 <= n_components <= most
-    ):
-        allowed = "1, 2 or 3" if most == 3 else f"between 1 and {most}"
-        raise InputError(f"n_components: must be {allowed}; got {n_components!r}")
-    return int(n_components)
+def check_init(init, n: int, n_components: int, *, whom: str, default: str) -> np.ndarray:
+    """A starting layout given as an array: finite, of shape (n, n_components) (``default`` names the other choice)."""
+    layout = np.asarray(init, dtype=np.float64)
+    if layout.shape != (n, n_components) or not np.isfinite(layout).all():
+        raise ParameterError(
+            whom,
+            "init",
+            f"must be {default!r} or a finite array of shape ({n}, {n_components}); got shape {layout.shape}",
+        )
+    return layout
+
+
+def scale_layout(layout: np.ndarray, target_std: float) -> np.ndarray:
+    """Scale so the first axis has standard deviation ``target_std`` (all zeros stay zeros)."""
+    std = layout[:, 0].std() if len(layout) else 0.0
+    return layout * (target_std / std) if std > 0 else layout.copy()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from latentviz.projection._base import Projector, check_n_components
+from latentviz._validation import InstanceOf, Integer, check_points
+from latentviz.projection._base import Projector
 
 # Rows per chunk when accumulating the covariance (bounds memory at 1M points).
 _CHUNK = 262_144
@@ -45,6 +46,10 @@ class PCA(Projector):
 
     name = "pca"
     supports_transform = True
+    constraints = {
+        "n_components": [Integer(1, 3)],
+        "device": [InstanceOf(str, "a device name ('auto', 'cpu', 'cuda', 'cuda:1', 'mps')")],
+    }
 
     def __init__(self, n_components: int = 2, *, device: str = "auto"):
         self.n_components = n_components
@@ -53,10 +58,9 @@ class PCA(Projector):
     def fit(self, z, y=None) -> PCA:
         """Learn the axes from ``z`` (n_samples, n_features) and store ``embedding_``."""
         from latentviz.devices import array_engine
-        from latentviz.neighbors import _check_points
 
-        check_n_components(self.n_components)  # before the work
-        x = _check_points(z, "PCA")
+        self.check_params()  # before the work
+        x = check_points(z, whom="PCA")
         n, d = x.shape
         engine = array_engine(self.device)
         mean = x.mean(axis=0)
@@ -74,7 +78,8 @@ class PCA(Projector):
         These are what shards of the data combine into exactly, so a cluster can fit PCA on
         data no single worker holds (:mod:`latentviz.projection._dask`).
         """
-        n_out = check_n_components(self.n_components)
+        self.check_params()
+        n_out = int(self.n_components)
         d = len(mean)
         cov = scatter / max(n - 1, 1)
         values, vectors = np.linalg.eigh(cov)  # ascending

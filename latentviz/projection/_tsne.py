@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from latentviz._optional import require
-from latentviz._validation import check_choice
+from latentviz._validation import RANDOM_STATE, Integer, Options, Real, check_points
 from latentviz.errors import InputError
-from latentviz.projection._base import Projector, check_n_components
+from latentviz.projection._base import LAYOUT, Projector, check_init, scale_layout
 
 BACKENDS = ("opentsne", "sklearn")
 # Fewer points than this cannot define a neighbourhood distribution: the map is the scaled PCA.
@@ -72,6 +72,16 @@ class TSNE(Projector):
     """
 
     name = "tsne"
+    constraints = {
+        "n_components": [Integer(1, 3)],
+        "perplexity": [Real(0, None, closed="neither")],
+        "backend": [Options(*BACKENDS)],
+        "n_iter": [Integer(0, None)],
+        "init": [Options("pca"), LAYOUT],
+        "random_state": RANDOM_STATE,
+        "n_jobs": [None, Integer(1, None)],
+        "early_stop": [None, Real(0, None)],
+    }
 
     def __init__(
         self,
@@ -106,24 +116,26 @@ class TSNE(Projector):
 
         Unless ``quiet``, a bar on stderr counts the iterations and shows the current KL divergence.
         """
-        from latentviz.neighbors import _check_points, knn
+        from latentviz.neighbors import PrecomputedKNN, knn
         from latentviz.projection._pca import PCA
 
-        n_out = check_n_components(self.n_components)
-        check_choice("backend", self.backend, BACKENDS)
-        if not self.perplexity > 0:
-            raise InputError(f"TSNE: perplexity must be positive; got {self.perplexity!r}")
-        x = _check_points(z, "TSNE")
+        self.check_params()
+        n_out = int(self.n_components)
+        x = check_points(z, whom="TSNE")
         n = x.shape[0]
         self.n_features_in_ = x.shape[1]
-        init = PCA(n_out).fit_transform(x) if isinstance(self.init, str) else _check_init(self.init, n, n_out)
+        if isinstance(self.init, str):
+            init = PCA(n_out).fit_transform(x)
+        else:
+            init = check_init(self.init, n, n_out, whom="TSNE", default="pca")
         self.fallback_ = None
-        self._embedding = None
+        self._embedding: Any = None  # the openTSNE embedding that places new points
+        self._neighbours = None
         self.n_iter_ = 0
         self.kl_divergence_: float | None = None
         if n < MIN_POINTS:
             self.perplexity_, self.n_neighbors_, self.fallback_ = 0.0, 0, "pca"
-            self.embedding_ = _scaled(init, 1.0)
+            self.embedding_ = scale_layout(init, 1.0)
             return self
         sklearn_margin = 1 if self.backend == "sklearn" else 0  # sklearn needs 3 * perplexity + 1 neighbours
         wanted = min(n - 1, int(3 * self.perplexity) + sklearn_margin)
@@ -136,9 +148,10 @@ class TSNE(Projector):
         self.perplexity_ = float(min(self.perplexity, (graph.k - sklearn_margin) / 3))
         if self.perplexity_ <= 0:
             raise InputError(f"TSNE: a graph of {graph.k} neighbours is too small; give at least 4")
-        init = _scaled(init, 1e-4)
+        init = scale_layout(init, 1e-4)
         if self.backend == "opentsne":
-            self._embedding = self._fit_opentsne(x, graph, init, quiet)
+            self._neighbours = PrecomputedKNN(graph, x, random_state=self.random_state)
+            self._embedding = self._fit_opentsne(x, init, quiet)
             self.embedding_ = np.asarray(self._embedding, dtype=np.float64).copy()
         else:
             self.embedding_ = self._fit_sklearn(graph, init)
@@ -152,24 +165,20 @@ class TSNE(Projector):
         a :func:`~latentviz.neighbors.search_index` over them; otherwise they are searched here.
         """
         x = self._check_new_points(z)
-        if self._embedding is None:  # the PCA fallback: nothing to place new points by
+        if self._neighbours is None:  # the PCA fallback: nothing to place new points by
             raise InputError("TSNE: fitted on fewer than 4 points; there is no map to place new points into")
-        index = self._embedding.affinities.knn_index
-        index.answer = neighbors
-        try:
+        with self._neighbours.answering(neighbors):
             placed = self._embedding.transform(x, perplexity=min(TRANSFORM_PERPLEXITY, self._embedding.shape[0] / 3))
-        finally:
-            index.answer = None
         return np.asarray(placed, dtype=np.float64)
 
-    def _fit_opentsne(self, x, graph, init, quiet: bool):
+    def _fit_opentsne(self, x, init, quiet: bool):
         from latentviz.progress import progress
 
         openTSNE = require("openTSNE", purpose="t-SNE")
         n_jobs = self.n_jobs or (1 if len(x) < THREADS_FROM else os.cpu_count() or 1)
         affinities = openTSNE.affinity.PerplexityBasedNN(
             perplexity=self.perplexity_,
-            knn_index=_graph_index(graph, x, self.random_state),
+            knn_index=self._neighbours,
             n_jobs=n_jobs,
             random_state=self.random_state,
         )
@@ -231,45 +240,3 @@ class _Watch:
             self.tolerance is not None and previous is not None and previous - self.kl < self.tolerance * previous
         )
         return self.stopped
-
-
-def _check_init(init, n: int, n_components: int) -> np.ndarray:
-    init = np.asarray(init, dtype=np.float64)
-    if init.shape != (n, n_components) or not np.isfinite(init).all():
-        raise InputError(f"init: give 'pca' or a finite array of shape ({n}, {n_components}); got shape {init.shape}")
-    return init
-
-
-def _scaled(init: np.ndarray, target_std: float) -> np.ndarray:
-    """Scale so the first axis has standard deviation ``target_std`` (all zeros stay zeros)."""
-    std = init[:, 0].std() if len(init) else 0.0
-    return init * (target_std / std) if std > 0 else init.copy()
-
-
-def _graph_index(graph, reference: np.ndarray, random_state):
-    """An openTSNE ``KNNIndex`` that builds from the shared graph and answers queries with our search."""
-    nn: Any = require("openTSNE.nearest_neighbors", purpose="t-SNE")  # a module imported at run time
-
-    class SharedGraphIndex(nn.KNNIndex):
-        VALID_METRICS = ["euclidean", "cosine"]
-
-        def __init__(self):
-            super().__init__(reference, graph.k, metric=graph.metric, random_state=random_state)
-            self.answer = None
-            self._search = None
-
-        def build(self):
-            return graph.indices.astype(np.int64), graph.distances.astype(np.float64)
-
-        def query(self, query, k):
-            if self.answer is not None and self.answer.n == len(query):
-                found = self.answer.head(k)
-            else:
-                from latentviz.neighbors import search_index
-
-                if self._search is None:
-                    self._search = search_index(self.data, metric=graph.metric, random_state=random_state)
-                found = self._search.query(query, k)
-            return found.indices.astype(np.int64), found.distances.astype(np.float64)
-
-    return SharedGraphIndex()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import sys
 import warnings
+from typing import Any
 
 import numpy as np
 
+from latentviz._validation import RANDOM_STATE, Integer, Options, Real, check_points
 from latentviz.errors import InputError
-from latentviz.projection._base import Projector, check_n_components
+from latentviz.projection._base import LAYOUT, Projector, check_init, scale_layout
 
 # Fewer points than this have no manifold to learn: the map is the scaled PCA.
 MIN_POINTS = 4
@@ -47,6 +49,14 @@ class UMAP(Projector):
 
     name = "umap"
     supports_transform = True
+    constraints = {
+        "n_components": [Integer(1, MAX_COMPONENTS)],
+        "n_neighbors": [Integer(2, None)],
+        "min_dist": [Real(0, 1)],  # umap-learn's spread is 1
+        "n_epochs": [None, Integer(1, None)],
+        "init": [Options("spectral"), LAYOUT],
+        "random_state": RANDOM_STATE,
+    }
 
     def __init__(
         self,
@@ -71,25 +81,20 @@ class UMAP(Projector):
         Unless ``quiet``, a bar on stderr counts the epochs (of this fit and of later transforms).
         """
         from latentviz._numba_cache import import_cached
-        from latentviz.neighbors import _check_points, knn
+        from latentviz.neighbors import PrecomputedKNN, knn
         from latentviz.projection._pca import PCA
-        from latentviz.projection._tsne import _check_init, _scaled
 
-        n_out = check_n_components(self.n_components, most=MAX_COMPONENTS)
-        if (
-            isinstance(self.n_neighbors, bool)
-            or not isinstance(self.n_neighbors, (int, np.integer))
-            or self.n_neighbors < 2
-        ):
-            raise InputError(f"UMAP: n_neighbors must be an integer >= 2; got {self.n_neighbors!r}")
-        x = _check_points(z, "UMAP")
+        self.check_params()
+        n_out = int(self.n_components)
+        x = check_points(z, whom="UMAP")
         n = x.shape[0]
         self.n_features_in_ = x.shape[1]
         self.fallback_ = None
-        self._model = None
+        self._model: Any = None  # the fitted umap-learn model
+        self._neighbours = None
         if n < MIN_POINTS:
             self.n_neighbors_, self.fallback_ = 0, "pca"
-            self.embedding_ = _scaled(PCA(n_out).fit_transform(x), 1.0)
+            self.embedding_ = scale_layout(PCA(n_out).fit_transform(x), 1.0)
             return self
         self.n_neighbors_ = int(min(self.n_neighbors, n - 1 if neighbors is None else neighbors.k + 1, n))
         if neighbors is None:
@@ -100,8 +105,13 @@ class UMAP(Projector):
         umap = import_cached("umap", purpose="UMAP")
         _release_gil_in_epochs()
         _vectorise_transform_start()
-        init = self.init if isinstance(self.init, str) else _check_init(self.init, n, n_out)
+        init = (
+            self.init
+            if isinstance(self.init, str)
+            else check_init(self.init, n, n_out, whom="UMAP", default="spectral")
+        )
         indices, distances = graph.to_umap()
+        self._neighbours = PrecomputedKNN(graph, x, random_state=self.random_state)
         self._model = umap.UMAP(
             n_components=n_out,
             n_neighbors=self.n_neighbors_,
@@ -111,7 +121,7 @@ class UMAP(Projector):
             init=init,
             random_state=self.random_state,
             force_approximation_algorithm=True,
-            precomputed_knn=(indices, distances, _SearchAdapter(x, graph.metric, self.random_state)),
+            precomputed_knn=(indices, distances, self._neighbours),
             tqdm_kwds={"desc": "UMAP epochs", "disable": quiet, "file": sys.stderr, "leave": False},
         )
         with warnings.catch_warnings():
@@ -135,16 +145,11 @@ class UMAP(Projector):
         they are searched here.
         """
         x = self._check_new_points(z)
-        if self._model is None:
+        if self._neighbours is None:  # the PCA fallback: nothing to place new points by
             raise InputError("UMAP: fitted on fewer than 4 points; there is no map to place new points into")
-        adapter = self._model._knn_search_index
-        adapter.answer = neighbors
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                placed = self._model.transform(x.astype(np.float32))
-        finally:
-            adapter.answer = None
+        with self._neighbours.answering(neighbors), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            placed = self._model.transform(x.astype(np.float32))
         return np.asarray(placed, dtype=np.float64)
 
 
@@ -200,27 +205,3 @@ def _transform_start(graph, embedding: np.ndarray) -> np.ndarray:
     start[rows] = embedding[graph.indices[ones[first]]]
     start[counts == 0] = np.nan
     return start
-
-
-class _SearchAdapter:
-    """Stands in for umap-learn's pynndescent search index: ``query`` answered by our search."""
-
-    _angular_trees = False
-
-    def __init__(self, reference: np.ndarray, metric: str, random_state):
-        self.reference = reference
-        self.metric = metric
-        self.random_state = random_state
-        self.answer = None
-        self._search = None
-
-    def query(self, points, k, epsilon=None):
-        if self.answer is not None and self.answer.n == len(points):
-            found = self.answer.head(k)
-        else:
-            from latentviz.neighbors import search_index
-
-            if self._search is None:
-                self._search = search_index(self.reference, metric=self.metric, random_state=self.random_state)
-            found = self._search.query(points, k)
-        return found.indices.astype(np.int32), found.distances.astype(np.float32)
