@@ -147,6 +147,7 @@ class UMAP(Projector):
         x = self._check_new_points(z)
         if self._neighbours is None:  # the PCA fallback: nothing to place new points by
             raise InputError("UMAP: fitted on fewer than 4 points; there is no map to place new points into")
+        _vectorise_transform_start()  # here too: a model unpickled on a Dask worker was not fitted there
         with self._neighbours.answering(neighbors), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             placed = self._model.transform(x.astype(np.float32))
