@@ -121,7 +121,7 @@ def dedupe_ids(ids, how: str | None, *, whom: str) -> tuple[np.ndarray, np.ndarr
             f"{whom}: {int(repeated.sum())} duplicate id(s) (e.g. '{first}' appears "
             f"{int((ids == first).sum())} times); make the ids unique or pass --dedupe-ids suffix|first"
         )
-    check_choice("--dedupe-ids", how, DEDUPE_IDS)
+    check_choice(whom, "dedupe_ids", how, DEDUPE_IDS)
     if how == "first":
         return ids, ~repeated
     taken, out = set(ids.tolist()), ids.copy()
@@ -149,10 +149,10 @@ def check_random_state(seed) -> np.random.RandomState:
     raise InputError(f"random_state: {seed!r} cannot seed a numpy RandomState; give an int")
 
 
-def check_choice(option: str, value: str, choices) -> str:
-    """Raise the house message for an unknown option value."""
+def check_choice(whom: str, parameter: str, value: str, choices) -> str:
+    """``value`` if it is one of ``choices``; else a :class:`ParameterError` naming ``parameter``."""
     if value not in choices:
-        raise InputError(f"{option}: unknown value '{value}'; choose from {', '.join(choices)}")
+        raise ParameterError(whom, parameter, f"unknown value {value!r}; choose from {', '.join(choices)}")
     return value
 
 
@@ -189,10 +189,14 @@ class NpzArrays:
 
 # -- declarative parameter constraints (scikit-learn's ``_parameter_constraints`` is the model) ---------------
 class ParameterError(InputError):
-    """A parameter's value breaks its constraint; ``parameter`` and ``problem`` let the CLI name the flag instead."""
+    """A parameter's value breaks its constraint: ``whom: parameter: problem``.
+
+    The message names the Python parameter; the CLI, which knows its flags, says ``--flag: problem``
+    instead (``latentviz.cli.main``).
+    """
 
     def __init__(self, whom: str, parameter: str, problem: str):
-        super().__init__(f"{whom}: {parameter} {problem}")
+        super().__init__(f"{whom}: {parameter}: {problem}")
         self.whom, self.parameter, self.problem = whom, parameter, problem
 
 
@@ -278,14 +282,14 @@ def validate_params(whom: str, params: dict, constraints: dict) -> None:
     """Check every parameter against its constraints (a list: any one may hold; ``None`` allows None).
 
     Raises :class:`ParameterError` for the first that holds none, e.g.
-    ``UMAP: n_neighbors must be an integer >= 2; got 1``. A parameter without constraints is a bug.
+    ``UMAP: n_neighbors: must be an integer >= 2; got 1``. A parameter without constraints is a bug.
 
     Examples
     --------
     >>> validate_params("UMAP", {"n_neighbors": 1}, {"n_neighbors": [Integer(2, None)]})
     Traceback (most recent call last):
     ...
-    latentviz._validation.ParameterError: UMAP: n_neighbors must be an integer >= 2; got 1
+    latentviz._validation.ParameterError: UMAP: n_neighbors: must be an integer >= 2; got 1
     """
     missing = set(params) - set(constraints)
     assert not missing, f"{whom}: parameters without constraints: {sorted(missing)}"
@@ -293,3 +297,8 @@ def validate_params(whom: str, params: dict, constraints: dict) -> None:
         allowed = [NoneOf() if c is None else c for c in constraints[name]]
         if not any(c.accepts(value) for c in allowed):
             raise ParameterError(whom, name, f"must be {' or '.join(str(c) for c in allowed)}; got {value!r}")
+
+
+def check_param(whom: str, name: str, value, *constraints) -> None:
+    """:func:`validate_params` for one parameter: ``check_param("project", "k", k, Integer(1, None))``."""
+    validate_params(whom, {name: value}, {name: list(constraints)})

@@ -90,18 +90,17 @@ def cluster_latents(
     Clustering
         ``info`` records the space, the parameters, the fitted and assigned counts and the outlier share.
     """
-    from latentviz._validation import check_choice
+    from latentviz._validation import Integer, ParameterError, check_choice, check_param
     from latentviz.projection import stratified_sample
 
-    check_choice("--space", space, SPACES)
+    check_choice("cluster", "space", space, SPACES)
     z = np.asarray(z)
     z = z if z.dtype.kind == "f" else z.astype(np.float64)  # a run's float32 codes are not copied (1M x 64: 256 MB)
     if z.ndim != 2:
         raise InputError(f"cluster: z must have shape (n_samples, n_latents); got {z.shape}")
     n, d = z.shape
     finite = np.flatnonzero(np.isfinite(z).all(axis=1))
-    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 10:
-        raise InputError(f"--sample: must be an integer >= 10; got {sample!r}")
+    check_param("cluster", "sample", sample, Integer(10, None))
     fit_pos = stratified_sample(
         len(finite),
         min(sample, len(finite)),
@@ -110,12 +109,10 @@ def cluster_latents(
     )
     n_fit = len(fit_pos)
     size = default_min_cluster_size(n_fit) if min_cluster_size is None else min_cluster_size
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
-        raise InputError(f"--min-cluster-size: must be an integer >= 2; got {size!r}")
+    check_param("cluster", "min_cluster_size", size, Integer(2, None))
     if n_fit < max(size, 2):
-        raise InputError(
-            f"cluster: {n_fit} finite points are fewer than --min-cluster-size {size}; "
-            "give a smaller --min-cluster-size"
+        raise ParameterError(
+            "cluster", "min_cluster_size", f"{size} is more than the {n_fit} finite points; give a smaller size"
         )
     chosen = "umap" if space == "umap" or (space == "auto" and d > UMAP_ABOVE) else "latents"
     x_fit = z[finite[fit_pos]]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from latentviz._validation import ParameterError
 from latentviz.errors import InputError
 from latentviz.run import PROJECTION_METHODS, Run, atomic_path, write_json
 
@@ -251,7 +252,7 @@ def order_runs(runs: list[Run], order: str) -> list[Run]:
         return sorted(runs, key=lambda r: _natural(r.path.resolve().name))
     if order == "step":
         return sorted(runs, key=run_step)
-    raise InputError(f"--order: unknown order '{order}'; choose from {', '.join(ORDERS)}")
+    raise ParameterError("order_runs", "order", f"unknown value {order!r}; choose from {', '.join(ORDERS)}")
 
 
 def run_step(run: Run) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from latentviz import run as runfolder
-from latentviz._validation import DEDUPE_IDS, check_choice, dedupe_ids
+from latentviz._validation import DEDUPE_IDS, Integer, Options, dedupe_ids, validate_params
 from latentviz.data import DataSource
 from latentviz.devices import torch_device
 from latentviz.errors import InputError
@@ -54,15 +54,18 @@ class EncodeOptions:
     extra: dict = field(default_factory=dict)  # recorded in the manifest's parameters as given
 
     def check(self) -> None:
-        for name in ("batch_size", "shard_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {getattr(self, name)}")
-        if self.limit is not None and self.limit < 1:
-            raise InputError(f"--limit must be a positive integer; got {self.limit}")
-        if self.num_workers < 0:
-            raise InputError(f"--num-workers must be 0 or more; got {self.num_workers}")
-        if self.dedupe_ids is not None:
-            check_choice("--dedupe-ids", self.dedupe_ids, DEDUPE_IDS)
+        positive = [Integer(1, None)]
+        validate_params(
+            "encode",
+            {name: getattr(self, name) for name in ("batch_size", "shard_size", "limit", "num_workers", "dedupe_ids")},
+            {
+                "batch_size": positive,
+                "shard_size": positive,
+                "limit": [None, *positive],
+                "num_workers": [Integer(0, None)],
+                "dedupe_ids": [None, Options(*DEDUPE_IDS)],
+            },
+        )
 
 
 def versions() -> dict:

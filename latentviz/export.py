@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentviz._validation import check_choice
 from latentviz.errors import InputError
 from latentviz.run import Run, atomic_path, projection_columns, projection_methods, write_bytes, write_table
 from latentviz.sprites import png_of, sprite_sheet
@@ -42,8 +43,7 @@ TENSORS, METADATA, SPRITE, CONFIG = "tensors.tsv", "metadata.tsv", "sprite.png",
 
 def export_run(run: Run, out: str | Path, *, fmt: str) -> list[Path]:
     """Write ``run`` to ``out`` in format ``fmt`` and return the files written."""
-    if fmt not in FORMATS:
-        raise InputError(f"--format: unknown format '{fmt}'; choose from {', '.join(FORMATS)}")
+    check_choice("export", "fmt", fmt, FORMATS)
     run.require_complete()
     out = Path(out)
     if fmt == "tensorboard":

@@ -8,6 +8,7 @@ import time
 import torch
 
 from latentviz import run as runfolder
+from latentviz._validation import Integer, ParameterError, validate_params
 from latentviz.devices import torch_device
 from latentviz.encode import merge_shards, versions, write_shard
 from latentviz.errors import InputError
@@ -29,14 +30,15 @@ def sample(
     quiet: bool = False,
 ) -> runfolder.Run:
     """Decode ``n`` prior samples into a run folder (latents + thumbnails of the decoded outputs)."""
-    if n < 1:
-        raise InputError(f"--n must be a positive integer; got {n}")
+    validate_params(
+        "sample", {"n": n, "latent_dim": latent_dim}, {"n": [Integer(1, None)], "latent_dim": [None, Integer(1, None)]}
+    )
     if latent_dim is not None:
-        if latent_dim < 1:
-            raise InputError(f"--latent-dim must be a positive integer; got {latent_dim}")
         model.latent_shape = (latent_dim,)
     if not model.latent_shape:  # so latent_dim is None
-        raise InputError("--latent-dim is required: the generator's latent size cannot be read from the checkpoint")
+        raise ParameterError(
+            "sample", "latent_dim", "is required: the generator's latent size cannot be read from the checkpoint"
+        )
     dev = torch_device(device)
     model.to(dev)
     # an overwrite builds beside the old run, which stays whole until the new one replaces it

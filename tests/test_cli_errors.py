@@ -144,3 +144,40 @@ def test_debug_shows_the_traceback(tmp_path):
         text=True,
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+# -- a library's parameter errors name the parameter; the CLI names its flag ------------------------------------
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("project", "--methods", "pca,bogus"), "--methods: unknown projection 'bogus'; choose from pca, tsne, umap"),
+        (("traverse", "--steps", "1"), "--steps: must be an integer >= 2; got 1"),
+        (("traverse", "--range", "0"), "--range: must be a number > 0; got 0.0"),
+        (
+            ("traverse", "--dims", "0,8"),
+            "--dims: dimension [8] out of range; the run's latents have 8 dimensions (0..7)",
+        ),
+        (("traverse", "--direction", "nowhere.npy"), "--direction: nowhere.npy: no such file"),
+    ],
+)
+def test_a_library_parameter_error_names_the_flag_it_came_through(vae_run, cli, args, expected):
+    command, *flags = args
+    result = cli(command, vae_run, *flags)
+    assert result.code == 2
+    assert result.err == f"latentviz: error: {expected}\n"
+
+
+def test_the_python_api_names_the_parameter_and_the_cli_its_flag(tmp_path, make_run):
+    from latentviz._validation import ParameterError
+    from latentviz.cli.main import flag_of
+    from latentviz.cli.project import project_command
+    from latentviz.cli.traverse import traverse_command
+    from latentviz.projection import project
+
+    run = make_run(tmp_path / "run", np.random.default_rng(0).normal(size=(30, 3)))
+    with pytest.raises(ParameterError, match=r"^project: k: must be an integer >= 1; got 0$") as info:
+        project(run, k=0, quiet=True)
+    assert (info.value.parameter, info.value.problem) == ("k", "must be an integer >= 1; got 0")
+    assert flag_of(project_command, "k") == "--k" and flag_of(traverse_command, "range_") == "--range"
+    assert flag_of(traverse_command, "direction_file") == "--direction"
+    assert flag_of(project_command, "direction_file") is None  # no such flag there: the library's message stands

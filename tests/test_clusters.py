@@ -11,6 +11,7 @@ from scipy.spatial.distance import cdist
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from latentviz._validation import ParameterError
 from latentviz.clusters import (
     assign_by_neighbours,
     cluster_latents,
@@ -100,8 +101,11 @@ def test_too_few_points_for_the_cluster_size_is_one_line(tmp_path, make_run, cli
     path = make_run(tmp_path / "run", np.random.default_rng(0).normal(size=(20, 2)))
     result = cli("cluster", path, "--min-cluster-size", "50")
     assert result.code == 2 and result.err.count("\n") == 1
-    assert "fewer than --min-cluster-size 50" in result.err
-    with pytest.raises(InputError, match="--space"):
+    assert (
+        result.err
+        == "latentviz: error: --min-cluster-size: 50 is more than the 20 finite points; give a smaller size\n"
+    )
+    with pytest.raises(ParameterError, match=r"^cluster: space: unknown value 'tsne'; choose from "):
         cluster_latents(np.zeros((20, 2)), space="tsne")
 
 
@@ -185,7 +189,7 @@ def test_a_tiny_run_is_clustered_with_a_cluster_size_it_can_hold():
     x = np.random.default_rng(0).normal(size=(6, 2))
     result = cluster_latents(x)
     assert result.info["parameters"]["min_cluster_size"] == 6 and result.info["n_clusters"] <= 1
-    with pytest.raises(InputError, match="fewer than --min-cluster-size 2"):
+    with pytest.raises(ParameterError, match="^cluster: min_cluster_size: 2 is more than the 1 finite points"):
         cluster_latents(x[:1])
 
 

@@ -24,11 +24,11 @@ def test_every_declared_parameter_is_validated(cls):
     assert set(cls().get_params()) == set(cls.constraints), "a parameter without constraints"
     z = np.random.default_rng(0).normal(size=(20, 3))
     for name, constraints in cls.constraints.items():
-        with pytest.raises(ParameterError, match=f"^{cls.__name__}: {name} must be ") as info:
+        with pytest.raises(ParameterError, match=f"^{cls.__name__}: {name}: must be ") as info:
             cls(**{name: bad_value(constraints)}).fit(z)
         assert info.value.parameter == name
 
 
 def test_message_names_the_parameter_and_the_value():
-    with pytest.raises(ParameterError, match=r"^UMAP: n_neighbors must be an integer >= 2; got 1$"):
+    with pytest.raises(ParameterError, match=r"^UMAP: n_neighbors: must be an integer >= 2; got 1$"):
         UMAP(n_neighbors=1).fit(np.zeros((10, 2)))

@@ -48,6 +48,33 @@ class LazyGroup(click.Group):
         module, _, attr = target.partition(":")
         return getattr(importlib.import_module(module), attr)
 
+    def invoke(self, ctx):
+        """Run the subcommand; a library's :class:`~latentviz._validation.ParameterError` comes out naming the flag.
+
+        The library names its Python parameter (``project: k: must be ...``); the command that
+        received the value as a flag says ``--k: must be ...``. Click's own options are the one
+        table of parameter -> flag; a parameter the command has no flag for keeps the library's message.
+        """
+        from latentviz._validation import ParameterError
+        from latentviz.errors import InputError
+
+        try:
+            return super().invoke(ctx)
+        except ParameterError as exc:
+            command = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+            flag = flag_of(command, exc.parameter)
+            if flag is None:
+                raise
+            raise InputError(f"{flag}: {exc.problem}") from exc
+
+
+def flag_of(command: click.Command | None, parameter: str) -> str | None:
+    """The long flag through which ``command`` takes the library's ``parameter`` (None: it has none)."""
+    for option in getattr(command, "params", ()):
+        if isinstance(option, click.Option) and option.name == parameter:
+            return max(option.opts, key=len)
+    return None
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="latentviz")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
+from latentviz._validation import ParameterError
 from latentviz.devices import torch_device
-from latentviz.errors import InputError
 from latentviz.models._adapter import KINDS, LatentModel, expected_input, shape_error
 from latentviz.models._conventions import interpret_output
 from latentviz.models._formats import FOLDER_NEEDS, FORM_NAMES, detect_form, load_module
@@ -107,12 +107,12 @@ def _adapter_options(
     """The :class:`LatentModel` hooks a form needs (input/output ranges, tokenizer, pooling, scaling)."""
     tokens = form == "transformers"
     if max_length is not None and not tokens:
-        raise InputError("--max-length applies to transformers model folders (text) only")
+        raise ParameterError("encode", "max_length", "applies to transformers model folders (text) only")
     if scale_latents and form != "diffusers":
-        raise InputError("--scale-latents applies to diffusers AutoencoderKL folders only")
+        raise ParameterError("encode", "scale_latents", "applies to diffusers AutoencoderKL folders only")
     if form == "sentence_transformers" and pool and not layer:
-        raise InputError(
-            "--pool: a sentence-transformers folder pools as its own 1_Pooling module says; leave --pool out"
+        raise ParameterError(
+            "encode", "pool", "a sentence-transformers folder pools as its own 1_Pooling module says; leave it out"
         )
     hooks: dict = {"pool": make_pool(pool, layout=_layout(tokens, module, layer, pool_axis))}
     if not decodable(pool):

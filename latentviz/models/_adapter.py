@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from latentviz._validation import ParameterError
 from latentviz.errors import InputError
 from latentviz.models._conventions import interpret_output
 
@@ -64,7 +65,7 @@ class LatentModel:
             if self.layer not in names:
                 close = [n for n in names if n and self.layer.split(".")[-1] in n][:5]
                 hint = f"; similar: {', '.join(close)}" if close else "; 'latentviz inspect' lists candidates"
-                raise InputError(f"--layer: the model has no submodule '{self.layer}'{hint}")
+                raise ParameterError("encode", "layer", f"the model has no submodule '{self.layer}'{hint}")
             return self._hooked(names[self.layer]), f"layer '{self.layer}' (forward hook)"
         if self.forward_only:
             return m, "forward"
@@ -96,18 +97,22 @@ class LatentModel:
             try:
                 handle = submodule.register_forward_hook(hook)
             except RuntimeError as exc:  # TorchScript modules refuse hooks
-                raise InputError(
-                    f"--layer {self.layer}: this model takes no forward hooks ({exc}); "
-                    "load it from its Python code (a state dict with --model) to use --layer"
+                raise ParameterError(
+                    "encode",
+                    "layer",
+                    f"{self.layer}: this model takes no forward hooks ({exc}); load it from its Python code "
+                    "(a state dict and its factory) to hook a layer",
                 ) from exc
             try:
                 self._call(self.module, x)
             finally:
                 handle.remove()
             if "out" not in captured:
-                raise InputError(
-                    f"--layer {self.layer}: that submodule is not called by the model's forward; "
-                    "'latentviz inspect --data DATA' lists the layers that are"
+                raise ParameterError(
+                    "encode",
+                    "layer",
+                    f"{self.layer}: that submodule is not called by the model's forward; "
+                    "'latentviz inspect --data DATA' lists the layers that are",
                 )
             return captured.pop("out")
 

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from latentviz._validation import check_random_state
+from latentviz._validation import Integer, check_param, check_random_state
 from latentviz.errors import InputError, LatentvizError, UnsafeCheckpointError
 from latentviz.metrics._registry import ENTRIES, Metric
 
@@ -58,8 +58,7 @@ def compute_run_metrics(
     from latentviz.progress import progress, say
     from latentviz.run import METRICS, write_json
 
-    if int(repeats) < 1:
-        raise InputError(f"--repeats must be a positive integer; got {repeats}")
+    check_param("metrics", "repeats", repeats, Integer(1, None))
     started = time.perf_counter()
     with run.stage("metrics") as stage:  # held throughout: metrics.json and the manifest's entry land together
         ctx = _RunData(run, seed, device, trust_checkpoint)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from latentviz._validation import check_choice
+from latentviz._validation import Integer, Options, ParameterError, validate_params
 from latentviz.errors import InputError
 from latentviz.neighbors import Neighbors, knn, search_index
 from latentviz.projection._align import align_procrustes
@@ -60,9 +60,9 @@ def parse_methods(methods) -> tuple[str, ...]:
     names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
     for name in names:
         if name not in METHODS:
-            raise InputError(f"--methods: unknown projection '{name}'; choose from {', '.join(METHODS)}")
+            raise ParameterError("project", "methods", f"unknown projection {name!r}; choose from {', '.join(METHODS)}")
     if not names:
-        raise InputError(f"--methods: give at least one of {', '.join(METHODS)}")
+        raise ParameterError("project", "methods", f"give at least one of {', '.join(METHODS)}")
     return tuple(dict.fromkeys(names))
 
 
@@ -131,15 +131,18 @@ def project(
     run = run if isinstance(run, Run) else Run(run)
     run.require_complete()
     methods = parse_methods(methods)
-    if dims not in (2, 3):
-        raise InputError(f"--dims: must be 2 or 3; got {dims!r}")
-    check_choice("--tsne-backend", tsne_backend, ("opentsne", "sklearn"))
-    check_choice("align", align, ALIGNMENTS)
     sample = DEFAULT_SAMPLE if sample is None else sample
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"--k: must be a positive integer; got {k!r}")
-    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 10:
-        raise InputError(f"--sample: must be an integer >= 10; got {sample!r}")
+    validate_params(
+        "project",
+        {"dims": dims, "tsne_backend": tsne_backend, "align": align, "k": k, "sample": sample},
+        {
+            "dims": [Integer(2, 3)],
+            "tsne_backend": [Options("opentsne", "sklearn")],
+            "align": [Options(*ALIGNMENTS)],
+            "k": [Integer(1, None)],
+            "sample": [Integer(10, None)],
+        },
+    )
 
     options = ProjectorOptions(
         dims=dims, seed=seed, device=device, perplexity=perplexity, tsne_backend=tsne_backend, n_neighbors=n_neighbors

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from latentviz import run as runfolder
-from latentviz._validation import check_choice, check_random_state
+from latentviz._validation import Integer, ParameterError, Real, check_choice, check_param, check_random_state
 from latentviz.errors import InputError
 from latentviz.progress import progress, say
 from latentviz.traversal._decode import Decoder, decode_grid, grid, inactive_rows, shifted_codes, traversal_effect
@@ -175,13 +175,11 @@ def traverse(
 
 # -- parameters -----------------------------------------------------------------------------------
 def _check_parameters(run, *, samples, ids, dims, range_, steps, mode, direction_file) -> dict:
-    check_choice("--mode", mode, SWEEP_MODES)
-    if int(steps) < 2:
-        raise InputError(f"--steps must be at least 2; got {steps}")
-    if not float(range_) > 0:
-        raise InputError(f"--range must be a positive number of standard deviations; got {range_}")
-    if ids is None and int(samples) < 1:
-        raise InputError(f"--samples must be a positive integer; got {samples}")
+    check_choice("traverse", "mode", mode, SWEEP_MODES)
+    check_param("traverse", "steps", steps, Integer(2, None))
+    check_param("traverse", "range_", range_, Real(0, None, closed="neither"))  # standard deviations or prior units
+    if ids is None:
+        check_param("traverse", "samples", samples, Integer(1, None))
     shape = tuple(run.manifest.get("latent_shape") or (run.latent_dim,))
     n_units = shape[0] if len(shape) > 1 else run.latent_dim
     unit = "channel" if len(shape) > 1 else "dimension"
@@ -191,23 +189,27 @@ def _check_parameters(run, *, samples, ids, dims, range_, steps, mode, direction
         try:
             chosen = [int(v) for v in (dims.split(",") if isinstance(dims, str) else dims)]
         except ValueError:
-            raise InputError(f"--dims: '{dims}' is not 'all' or comma-separated integers like 0,3,5") from None
+            raise ParameterError(
+                "traverse", "dims", f"'{dims}' is not 'all' or comma-separated integers like 0,3,5"
+            ) from None
         bad = [j for j in chosen if not 0 <= j < n_units]
         if bad or not chosen:
-            raise InputError(
-                f"--dims: {unit} {bad or dims} out of range; the run's latents have {n_units} "
-                f"{unit}s (0..{n_units - 1})"
+            raise ParameterError(
+                "traverse",
+                "dims",
+                f"{unit} {bad or dims} out of range; the run's latents have {n_units} {unit}s (0..{n_units - 1})",
             )
     if ids is not None:
         ids = [str(i).strip() for i in (ids.split(",") if isinstance(ids, str) else ids) if str(i).strip()]
         if not ids:
-            raise InputError("--ids: give at least one sample id, e.g. --ids 0,17,42")
+            raise ParameterError("traverse", "ids", "give at least one sample id, e.g. 0,17,42")
         known = set(run.ids)
         unknown = [i for i in ids if i not in known]
         if unknown:
-            raise InputError(
-                f"--ids: no sample with id {', '.join(unknown[:3])} in {run.path}; ids look like "
-                f"{', '.join(run.ids[:3])}"
+            raise ParameterError(
+                "traverse",
+                "ids",
+                f"no sample with id {', '.join(unknown[:3])} in {run.path}; ids look like {', '.join(run.ids[:3])}",
             )
     return {
         "samples": int(samples),
@@ -223,24 +225,25 @@ def _check_parameters(run, *, samples, ids, dims, range_, steps, mode, direction
 
 def _read_direction_file(path, d: int) -> np.ndarray:
     path = Path(path)
+
+    def refused(problem: str) -> ParameterError:
+        return ParameterError("traverse", "direction_file", f"{path}: {problem}")
+
     if not path.is_file():
-        raise InputError(f"--direction {path}: no such file")
+        raise refused("no such file")
     try:
         vectors = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise InputError(f"--direction {path}: not a .npy array ({exc})") from None
+        raise refused(f"not a .npy array ({exc})") from None
     vectors = np.asarray(vectors, dtype=np.float64)
     # the trailing axes must hold one whole code: (d,), (k, d), or a spatial code's own shape; a (4, 4) array for
     # 8 latents would otherwise be cut into codes across its rows
     if vectors.size == 0 or not any(np.prod(vectors.shape[i:]) == d for i in range(vectors.ndim)):
-        raise InputError(
-            f"--direction {path}: shape {vectors.shape} does not fit latents of dimension {d}; "
-            f"give shape ({d},) or (k, {d})"
-        )
+        raise refused(f"shape {vectors.shape} does not fit latents of dimension {d}; give shape ({d},) or (k, {d})")
     vectors = vectors.reshape(-1, d)
     norms = np.linalg.norm(vectors, axis=1)
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
-        raise InputError(f"--direction {path}: every direction must be finite and non-zero")
+        raise refused("every direction must be finite and non-zero")
     return vectors / norms[:, None]
 
 

@@ -55,7 +55,7 @@ def interpolate(a, b, steps: int, method: str = "lerp") -> np.ndarray:
     >>> interpolate([0.0, 0.0], [2.0, 4.0], 3).tolist()
     [[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]]
     """
-    check_choice("interpolate: method", method, INTERPOLATION_METHODS)
+    check_choice("interpolate", "method", method, INTERPOLATION_METHODS)
     a = np.asarray(a, dtype=np.float64).reshape(-1)
     b = np.asarray(b, dtype=np.float64).reshape(-1)
     if a.shape != b.shape:
@@ -159,7 +159,7 @@ def direction(
     >>> direction(z, ["a", "a", "b", "b"]).tolist()
     [1.0, 0.0]
     """
-    check_choice("direction: method", method, DIRECTION_METHODS)
+    check_choice("direction", "method", method, DIRECTION_METHODS)
     z = check_latents(latents, "latents", whom="direction")
     if method == "pca":
         return principal_directions(z, component + 1, random_state=random_state)[component]
@@ -238,7 +238,7 @@ def sweep_values(values, *, range_: float, steps: int, mode: str) -> np.ndarray:
     >>> sweep_values([1.0, 3.0], range_=2.0, steps=3, mode="std").tolist()
     [0.0, 2.0, 4.0]
     """
-    check_choice("--mode", mode, SWEEP_MODES)
+    check_choice("sweep_values", "mode", mode, SWEEP_MODES)
     grid = np.linspace(-float(range_), float(range_), int(steps))
     if mode == "prior":
         return grid
