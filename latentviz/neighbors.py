@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -271,6 +272,7 @@ class PrecomputedKNN:
     ``build`` answers the fit-time graph. ``query`` answers the neighbours given with :meth:`answering`
     for the points being placed, else searches ``reference`` with :func:`search_index` (built on first
     use). The projector keeps its own reference to the adapter, so it never reaches into the libraries.
+    The answer is per thread: several threads may place blocks through one fitted model at once.
 
     Examples
     --------
@@ -289,8 +291,20 @@ class PrecomputedKNN:
     def __init__(self, graph: Neighbors, reference: np.ndarray, *, random_state=0):
         self.graph, self.reference, self.random_state = graph, reference, random_state
         self.k, self.n_samples = graph.k, graph.n
-        self._answer: Neighbors | None = None
+        self._local = threading.local()
         self._search: Any = None
+        self._search_lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        """Pickled (to a Dask worker) without this process's threads' answers and lock."""
+        return {key: value for key, value in self.__dict__.items() if key not in ("_local", "_search_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _local=threading.local(), _search_lock=threading.Lock())
+
+    @property
+    def _answer(self) -> Neighbors | None:
+        return getattr(self._local, "answer", None)
 
     def build(self) -> tuple[np.ndarray, np.ndarray]:
         """The fit-time graph: ``(indices, distances)`` of the reference points, self excluded."""
@@ -299,19 +313,22 @@ class PrecomputedKNN:
     @contextlib.contextmanager
     def answering(self, neighbors: Neighbors | None) -> Iterator[None]:
         """Within the block, ``query`` answers ``neighbors`` (of the points being placed) instead of searching."""
-        self._answer = neighbors
+        self._local.answer = neighbors
         try:
             yield
         finally:
-            self._answer = None
+            self._local.answer = None
 
     def query(self, points, k: int, epsilon: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(indices, distances)`` of the ``k`` nearest reference points of each of ``points``."""
         if self._answer is not None and self._answer.n == len(points):
             found = self._answer.head(k)
         else:
-            if self._search is None:
-                self._search = search_index(self.reference, metric=self.graph.metric, random_state=self.random_state)
+            with self._search_lock:
+                if self._search is None:
+                    self._search = search_index(
+                        self.reference, metric=self.graph.metric, random_state=self.random_state
+                    )
             found = self._search.query(points, k)
         return found.indices.astype(np.int64), found.distances.astype(np.float64)
 

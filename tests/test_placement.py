@@ -31,3 +31,33 @@ def test_umap_transform_start_is_the_weighted_mean_of_the_neighbours_positions()
         else:
             expected = (row.data[:, None] * embedding[row.indices]).sum(axis=0) / row.data.sum()
             np.testing.assert_allclose(start[i], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_umap_places_blocks_on_several_threads_with_the_result_of_one(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from conftest import write_run
+
+    from latentviz.projection import UMAP, project
+    from latentviz.stages import project as _project
+
+    rng = np.random.default_rng(2)
+    labels = np.arange(600) % 4
+    z = (rng.normal(size=(4, 5))[labels] * 6 + rng.normal(size=(600, 5))).astype(np.float32)
+    monkeypatch.setattr(_project, "_PLACE_CHUNK", 100)  # the 450 placed points in 5 blocks
+    threads: set[str] = set()
+    transform = UMAP.transform
+
+    def recording(self, *args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return transform(self, *args, **kwargs)
+
+    monkeypatch.setattr(UMAP, "transform", recording)
+    spread = project(write_run(tmp_path / "a", z, labels=labels), methods="umap", sample=150, quiet=True)
+    assert len(threads) == min(5, os.cpu_count() or 1), threads  # a thread per core, at most one per block
+
+    monkeypatch.setattr(UMAP, "transform_in_threads", False)
+    alone = project(write_run(tmp_path / "b", z, labels=labels), methods="umap", sample=150, quiet=True)
+    assert spread.methods["umap"]["placed_by_transform"] == 450
+    np.testing.assert_array_equal(spread.coordinates("umap"), alone.coordinates("umap"))

@@ -24,6 +24,9 @@ class Projector(BaseEstimator):
     name = "projector"
     #: Each ``__init__`` parameter's constraints (:func:`latentviz._validation.validate_params`), checked by ``fit``.
     constraints: ClassVar[dict[str, list]] = {}
+    #: Whether ``transform`` runs on one thread without the GIL, so that blocks of new points can be
+    #: placed on several threads at once (each block's result is the same as alone).
+    transform_in_threads: ClassVar[bool] = False
 
     @property
     def supports_transform(self) -> bool:

@@ -49,6 +49,7 @@ class UMAP(Projector):
 
     name = "umap"
     supports_transform = True
+    transform_in_threads = True  # seeded epochs on one thread, compiled without the GIL (_release_gil_in_epochs)
     constraints = {
         "n_components": [Integer(1, MAX_COMPONENTS)],
         "n_neighbors": [Integer(2, None)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, cast
@@ -489,22 +490,29 @@ class _Plan:
             )
         from latentviz.progress import progress
 
-        parts = []
-        with progress(total=len(self.place), desc=f"{projector.name}: placing", unit="pt", quiet=quiet) as bar:
-            for start in range(0, len(self.place), _PLACE_CHUNK):
-                block = slice(start, start + _PLACE_CHUNK)
-                known = None
-                if self.place_neighbors is not None:
-                    known = Neighbors(
-                        self.place_neighbors.indices[block],
-                        self.place_neighbors.distances[block],
-                        metric=self.place_neighbors.metric,
-                        method=self.place_neighbors.method,
-                    )
-                parts.append(projector.transform(self.place[block], neighbors=known))
-                bar.update(len(parts[-1]))
-                bar.refresh()  # each chunk's count is shown, however quickly it was placed
-        return np.vstack(parts)
+        def place(block: slice) -> np.ndarray:
+            known = None
+            if self.place_neighbors is not None:
+                known = Neighbors(
+                    self.place_neighbors.indices[block],
+                    self.place_neighbors.distances[block],
+                    metric=self.place_neighbors.metric,
+                    method=self.place_neighbors.method,
+                )
+            return projector.transform(self.place[block], neighbors=known)
+
+        blocks = [slice(start, start + _PLACE_CHUNK) for start in range(0, len(self.place), _PLACE_CHUNK)]
+        # a GIL-free single-thread transform (UMAP) places blocks on every core: a core t-SNE leaves idle is used
+        threads = min(len(blocks), os.cpu_count() or 1) if projector.transform_in_threads else 1
+        with (
+            progress(total=len(self.place), desc=f"{projector.name}: placing", unit="pt", quiet=quiet) as bar,
+            concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="place") as pool,
+        ):
+            parts = [pool.submit(place, block) for block in blocks]
+            for done in concurrent.futures.as_completed(parts):
+                bar.update(len(done.result()))
+                bar.refresh()  # each block's count is shown, however quickly it was placed
+        return np.vstack([part.result() for part in parts])
 
 
 def _describe(projector, plan: _Plan) -> dict:
