@@ -490,7 +490,7 @@ class _Plan:
             )
         from latentviz.progress import progress
 
-        def place(block: slice) -> np.ndarray:
+        def place_block(block: slice) -> np.ndarray:
             known = None
             if self.place_neighbors is not None:
                 known = Neighbors(
@@ -508,7 +508,7 @@ class _Plan:
             progress(total=len(self.place), desc=f"{projector.name}: placing", unit="pt", quiet=quiet) as bar,
             concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="place") as pool,
         ):
-            parts = [pool.submit(place, block) for block in blocks]
+            parts = [pool.submit(place_block, block) for block in blocks]
             for done in concurrent.futures.as_completed(parts):
                 bar.update(len(done.result()))
                 bar.refresh()  # each block's count is shown, however quickly it was placed
