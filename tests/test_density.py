@@ -95,6 +95,30 @@ def test_mean_of_a_column_follows_the_whole_columns_span(points):
     assert np.abs(high.astype(int) - _hex(scale[-1][1])).max() <= 3
 
 
+@pytest.mark.parametrize("colouring", ["count", "categories", "values"])
+def test_aggregating_row_blocks_on_threads_draws_the_image_of_one_pass(points, monkeypatch, colouring):
+    from latentviz.figures import _density
+
+    xy, cells = points
+    rng = np.random.default_rng(1)
+    options = {
+        "count": {},
+        "categories": {
+            "categories": pd.Categorical(np.array(list("abc"))[cells[:, 0] % 3]),
+            "category_colors": {"a": "#ff0000", "b": "#00ff00", "c": "#0000ff"},
+        },
+        "values": {"values": rng.normal(size=len(xy)), "span": (-2.0, 2.0)},
+    }[colouring]
+
+    def draw():
+        return density_image(xy[:, 0], xy[:, 1], x_range=(0, 4), y_range=(0, 3), size=(40, 30), **options)
+
+    one = draw()
+    monkeypatch.setattr(_density, "_PARALLEL_FROM", 1000)  # 3000 points: three blocks, on up to 3 threads
+    monkeypatch.setattr(_density.os, "cpu_count", lambda: 3)
+    assert draw()["source"] == one["source"]
+
+
 def test_dashboard_above_the_budget_sends_no_points_until_the_view_holds_the_budget(tmp_path):
     from dashboards.pages.explore import dense_scatter, dense_update
     from dashboards.store import RunStore
