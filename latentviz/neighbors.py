@@ -365,8 +365,13 @@ def neighbourhood_agreement(a: np.ndarray, b: np.ndarray, k: int = 10) -> np.nda
     Rows of ``a`` and ``b`` are the same samples; 1 means the point has the same neighbours in
     both spaces, 0 none in common. This is where two latent spaces (or a space and its map) agree.
     """
-    common = overlap_per_point(knn(a, k).indices, knn(b, k).indices)
-    return common / (2 * k - common)
+    return neighbour_jaccard(knn(a, k).indices, knn(b, k).indices)
+
+
+def neighbour_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, the Jaccard index of two (n, k) neighbour index arrays (rows without repeats)."""
+    common = overlap_per_point(a, b)
+    return common / (2 * a.shape[1] - common)
 
 
 class ExactIndex:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -65,6 +67,39 @@ def test_shuffled_latents_disagree(rotated_pair, make_run, tmp_path):
     noise = make_run(tmp_path / "noise", rng.normal(size=(a.n, 5)).astype(np.float32), ids=a.ids)
     _, rows = matched_rows([a, Run(noise)])
     assert neighbourhood_agreement(a.z[rows[0]], Run(noise).z[rows[1]]).mean() < 0.2
+
+
+def test_the_agreement_reads_each_runs_own_graph_when_every_row_is_matched(
+    rotated_pair, make_run, tmp_path, monkeypatch
+):
+    from latentviz import neighbors
+    from latentviz.run import NEIGHBORS
+
+    a, b = rotated_pair
+    _, rows = matched_rows([a, b])
+    searched = neighbourhood_agreement(a.z[rows[0]], b.z[rows[1]])  # both graphs searched here
+    np.testing.assert_array_equal(compare_runs([a, b], permutations=2).agreement[0], searched)
+
+    calls = []  # searches for the agreement (the mutual-kNN score searches its sample too, and is not counted)
+    search = neighbors.knn
+
+    def counted(*args, **kwargs):
+        if sys._getframe(1).f_code.co_name == "_matched_graph":
+            calls.append(1)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(neighbors, "knn", counted)
+    # b's graph replaced by other neighbours (each row given the previous row's): the agreement follows the file
+    stored = b.neighbors()
+    rolled = np.roll(stored.indices, 1, axis=0)
+    neighbors.Neighbors(rolled, stored.distances, metric=stored.metric, method=stored.method).save(b.path / NEIGHBORS)
+    assert compare_runs([a, Run(b.path)], permutations=2).agreement[0].mean() < 0.2 < 0.99 < searched.min()
+    assert calls == []  # every row of both runs is matched: their own graphs, renumbered, and no search
+
+    # a run sharing only some ids: its graph names rows outside the shared ones, so both sides are searched
+    fewer = make_run(tmp_path / "fewer", a.z[:100], ids=a.ids[:100])
+    compare_runs([a, Run(fewer)], permutations=2)
+    assert len(calls) == 2
 
 
 def test_metric_table_and_step_order(rotated_pair):
