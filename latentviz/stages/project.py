@@ -25,6 +25,8 @@ from latentviz.projectors import PROJECTORS, ProjectorOptions
 from latentviz.run import projection_columns, projection_methods, projection_table
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pandas as pd
 
 METHODS = tuple(PROJECTORS)  # the names of the table of methods, in its order
@@ -504,15 +506,21 @@ class _Plan:
         blocks = [slice(start, start + _PLACE_CHUNK) for start in range(0, len(self.place), _PLACE_CHUNK)]
         # a GIL-free single-thread transform (UMAP) places blocks on every core: a core t-SNE leaves idle is used
         threads = min(len(blocks), os.cpu_count() or 1) if projector.transform_in_threads else 1
+        parts = []
         with (
             progress(total=len(self.place), desc=f"{projector.name}: placing", unit="pt", quiet=quiet) as bar,
-            concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="place") as pool,
+            contextlib.ExitStack() as stack,
         ):
-            parts = [pool.submit(place_block, block) for block in blocks]
-            for done in concurrent.futures.as_completed(parts):
-                bar.update(len(done.result()))
+            placed: Iterator[np.ndarray] = map(place_block, blocks)  # one thread: here, Ctrl-C stops it at once
+            if threads > 1:
+                pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="place")
+                stack.callback(pool.shutdown, wait=False, cancel_futures=True)  # on Ctrl-C no further block starts
+                placed = pool.map(place_block, blocks)
+            for part in placed:
+                parts.append(part)
+                bar.update(len(part))
                 bar.refresh()  # each block's count is shown, however quickly it was placed
-        return np.vstack([part.result() for part in parts])
+        return np.vstack(parts)
 
 
 def _describe(projector, plan: _Plan) -> dict:
