@@ -14,6 +14,7 @@ first run's (Procrustes on the shared ids), so the same sample sits in the same 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from latentviz._validation import ParameterError
+from latentviz._validation import check_choice
 from latentviz.errors import InputError
 from latentviz.run import PROJECTION_METHODS, Run, atomic_path, write_json
 
@@ -250,7 +251,10 @@ def _matched_graph(run: Run, rows: np.ndarray, z: np.ndarray, k: int) -> np.ndar
     """
     from latentviz.neighbors import knn
 
-    stored = run.neighbors() if len(rows) == run.n else None
+    stored = None
+    if len(rows) == run.n:
+        with contextlib.suppress(InputError):  # unreadable or stale: searched instead, as without one
+            stored = run.neighbors()
     if stored is not None and stored.metric == "euclidean" and stored.k >= k:
         found = stored.head(k).indices[rows]
         if ((found >= 0) & (found < run.n)).all():  # every row finite and every neighbour a row of the run
@@ -265,13 +269,12 @@ def _matched_graph(run: Run, rows: np.ndarray, z: np.ndarray, k: int) -> np.ndar
 
 def order_runs(runs: list[Run], order: str) -> list[Run]:
     """The runs as given, by folder name, or by training step (:func:`run_step`)."""
-    if order == "given":
-        return list(runs)
+    check_choice("compare", "order", order, ORDERS)
     if order == "name":
         return sorted(runs, key=lambda r: _natural(r.path.resolve().name))
     if order == "step":
         return sorted(runs, key=run_step)
-    raise ParameterError("order_runs", "order", f"unknown value {order!r}; choose from {', '.join(ORDERS)}")
+    return list(runs)
 
 
 def run_step(run: Run) -> float:

@@ -96,6 +96,14 @@ def test_the_agreement_reads_each_runs_own_graph_when_every_row_is_matched(
     assert compare_runs([a, Run(b.path)], permutations=2).agreement[0].mean() < 0.2 < 0.99 < searched.min()
     assert calls == []  # every row of both runs is matched: their own graphs, renumbered, and no search
 
+    # an unreadable or stale graph file is searched past, as if there were none: the same numbers as searching
+    (b.path / NEIGHBORS).write_bytes(b"not an npz")
+    np.testing.assert_array_equal(compare_runs([a, Run(b.path)], permutations=2).agreement[0], searched)
+    neighbors.Neighbors(stored.indices[:-1], stored.distances[:-1]).save(b.path / NEIGHBORS)  # one row short
+    np.testing.assert_array_equal(compare_runs([a, Run(b.path)], permutations=2).agreement[0], searched)
+    assert calls == [1, 1]
+    calls.clear()
+
     # a run sharing only some ids: its graph names rows outside the shared ones, so both sides are searched
     fewer = make_run(tmp_path / "fewer", a.z[:100], ids=a.ids[:100])
     compare_runs([a, Run(fewer)], permutations=2)
