@@ -56,9 +56,9 @@ def test_the_graph_is_built_on_the_workers_from_streamed_shards_and_is_exact_whe
     z[[3, 500]] = np.nan  # excluded, as without Dask
     path = write_run(tmp_path / "run", z)
     monkeypatch.setattr(_project, "_SHARDED_GRAPH_MIN_N", 0)
-    monkeypatch.setattr(_project, "_IVF_TRAIN", 8 * 39)  # 8 lists
-    monkeypatch.setattr(_shards, "GRAPH_BLOCK_ROWS", 250)  # 3 index blocks
-    monkeypatch.setattr(_shards, "QUERY_BLOCK_ROWS", 100)  # 7 query blocks
+    monkeypatch.setattr(_shards, "LIST_ROWS", 87)  # 698 // 87 = 8 lists
+    monkeypatch.setattr(_shards, "PART_ROWS", 250)  # lists grouped into several parts
+    monkeypatch.setattr(_shards, "_ROUTE_ROWS", 100)  # 7 routing tasks
     monkeypatch.setattr(_shards, "NPROBE", 8)  # every list: IVF is then exact
     # The driver never reads all latents: the workers read them from latents.parquet, shard by shard.
     monkeypatch.setattr(Run, "z", property(lambda self: pytest.fail("the driver read every latent")))
@@ -71,6 +71,52 @@ def test_the_graph_is_built_on_the_workers_from_streamed_shards_and_is_exact_whe
     np.testing.assert_allclose(result.neighbors.distances[finite], exact.distances, rtol=1e-4, atol=1e-4)
     assert (result.neighbors.indices[[3, 500]] == -1).all()
     assert np.isnan(result.coordinates("pca")[[3, 500]]).all()
+
+
+def test_the_routed_graph_equals_faiss_ivf_flat_search_with_the_same_lists(tmp_path):
+    """With fewer lists probed than exist, the graph is approximate: it must be the answer faiss's own
+    IndexIVFFlat gives with the same centroids and nprobe (self excluded), list groups notwithstanding."""
+    import faiss
+    from distributed import Client, LocalCluster
+
+    from latentviz.neighbors import knn
+    from latentviz.projection import _shards
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(6, 8)) * 3
+    z = (centres[rng.integers(0, 6, 900)] + rng.normal(size=(900, 8))).astype(np.float32)
+    path = write_run(tmp_path / "run", z)
+    view = _shards.LatentShards.of(path / "latents.parquet", [f"z_{j}" for j in range(8)])
+    kmeans = faiss.Kmeans(8, 12, niter=10, seed=3, verbose=False)
+    kmeans.train(z)
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(8), 8, 12)
+    ivf.quantizer.add(kmeans.centroids)
+    ivf.is_trained = True
+    ivf.add(z)
+    ivf.nprobe = 3
+    dist, found = ivf.search(z, 8)
+
+    sizes = np.bincount(ivf.quantizer.search(z, 1)[1][:, 0], minlength=12)
+    assert len(np.unique(_shards._partition(kmeans.centroids, sizes, 200))) >= 4  # queries span list groups
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as client:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_shards, "PART_ROWS", 200)
+            patch.setattr(_shards, "_ROUTE_ROWS", 256)
+            graph = _shards.routed_graph(client, view, 7, centroids=kmeans.centroids, nprobe=3, metric="euclidean")
+    expected = np.full((900, 7), -1)
+    expected_d = np.full((900, 7), np.inf)
+    for row in range(900):  # drop the point itself; a list shorter than k pads with -1
+        keep = (found[row] != row) & (found[row] >= 0)
+        got = found[row][keep][:7]
+        expected[row, : len(got)] = got
+        expected_d[row, : len(got)] = np.sqrt(dist[row][keep][:7])
+    np.testing.assert_array_equal(graph.indices, expected)
+    np.testing.assert_allclose(graph.distances, expected_d, rtol=1e-4, atol=1e-4)
+    assert graph.method == "faiss-ivf12-nprobe3"
+    exact = knn(z, 7, method="exact").indices
+    recall = np.mean([len(np.intersect1d(a, b)) / 7 for a, b in zip(graph.indices, exact, strict=True)])
+    assert 0.5 < recall < 1  # approximate, yet mostly right
 
 
 def test_a_latent_shards_view_reads_only_its_rows_across_row_groups(tmp_path):

@@ -112,28 +112,19 @@ def place(
     """
     import time
 
-    from distributed import as_completed
-
     started = time.perf_counter()
 
     _import_cached_on_workers(client, projector, index)
     model = client.scatter((projector, index), broadcast=True, hash=False)
     out = np.empty((len(points), _output_dims(projector)))
-    starts = iter(range(0, len(points), shard_rows))
 
     def submit(start: int):
         return client.submit(_place_shard, model, _shard(client, points, start, shard_rows), k, start, pure=False)
 
-    workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
-    running = as_completed(
-        [submit(s) for s in itertools.islice(starts, _IN_FLIGHT_PER_WORKER * workers)], with_results=True
-    )
-    for _, (start, coords) in running:
+    for start, coords in bounded(client, range(0, len(points), shard_rows), submit):
         out[start : start + len(coords)] = coords
-        following = next(starts, None)
-        if following is not None:
-            running.add(submit(following))
     if record is not None:
+        workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
         seconds = time.perf_counter() - started
         shards = -(-len(points) // shard_rows)
         busy = min(workers, shards)  # fewer shards than workers: only that many worked
@@ -144,6 +135,24 @@ def place(
             points_per_second_per_worker=round(len(points) / seconds / busy, 1) if seconds > 0 else None,
         )
     return out
+
+
+def bounded(client, items, submit) -> Iterator:
+    """The results of ``submit(item)`` for each of ``items``, as they complete, with at most
+    ``_IN_FLIGHT_PER_WORKER`` tasks per worker submitted at a time (so workers hold a bounded number
+    of inputs and results, and a result leaves the cluster once yielded)."""
+    from distributed import as_completed
+
+    items = iter(items)
+    workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    running = as_completed(
+        [submit(item) for item in itertools.islice(items, _IN_FLIGHT_PER_WORKER * workers)], with_results=True
+    )
+    for _, result in running:
+        following = next(items, None)
+        if following is not None:
+            running.add(submit(following))
+        yield result
 
 
 def fit_pca(client, pca, z: np.ndarray, *, shard_rows: int):

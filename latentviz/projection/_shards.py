@@ -6,18 +6,23 @@ Used by ``project --dask`` so that neither the driver nor any worker holds all n
   memory map): slicing or indexing gives another view, ``np.asarray`` reads just the row groups
   those rows live in. Views are small to pickle, so a worker is sent a view and reads its shard
   itself; the driver reads only what it asks for (the fitting sample, the quality sample).
-- :func:`sharded_graph` builds the run's shared kNN graph with faiss's IVF-Flat: a coarse
-  quantizer trained on a sample in the driver, then the points split into blocks; block ``j``'s
-  inverted lists are built once on the worker that owns ``j`` and every block's queries are
-  searched against it, and the driver keeps each query's best ``k`` over all blocks. A task
-  holds one index block and one query block, whatever n is.
+- :func:`sharded_graph` builds the run's shared kNN graph as an IVF index routed by list: faiss
+  trains a coarse quantizer of about n / 2,048 centroids on a sample in the driver; the workers
+  find each point's ``nprobe`` nearest centroids (its own list first); the lists are grouped into
+  parts of about 250,000 points, neighbouring lists together; and each part's task reads its
+  members and the points that probe its lists, then searches every list's queries against that
+  list's members with faiss's brute-force ``knn`` (BLAS). The driver keeps each query's best ``k``
+  over the parts. This is exactly IVF-Flat's search (the same candidates, every probed list
+  scanned whole), but each (query, list) pair is computed once, as a dense block: the work grows
+  as n x nprobe x 2,048, not n squared, and a task holds one part whatever n is.
 
 Why IVF and not pynndescent per shard (measured at 1M x 64, one thread, this box; RESULTS.md):
-IVF1024 trains and fills in 6 s and answers 4,700 queries/s at nprobe 4, 1,300/s at nprobe 16;
-pynndescent's build on the same points takes minutes plus its numba compilation on every fresh
-worker, and its per-shard graphs cannot be merged without querying every other shard's index,
-which is IVF's block search with a slower build. IVF's recall is set by ``nprobe``; with
-``nprobe >= nlist`` it is exact (the test compares that with the exact graph).
+faiss's quantizer trains in seconds and needs no numba compilation on fresh workers;
+pynndescent's build takes minutes plus its compilation on every worker, and its per-shard graphs
+cannot be merged without querying every other shard's index. IVF's recall is set by ``nprobe``;
+with ``nprobe >= nlist`` it is exact (the test compares that with the exact graph). Scanning the
+lists as BLAS blocks runs at 22 GFLOP/s on one thread here, against 1.3 for faiss's
+``IndexIVFFlat.search`` query by query (RESULTS.md).
 """
 
 from __future__ import annotations
@@ -28,13 +33,26 @@ import numpy as np
 
 from latentviz.neighbors import Neighbors, for_metric
 
-# Rows per index block of the sharded graph (64-d float32: 256 MB) and per query block (its answers at k = 30: 72 MB).
-GRAPH_BLOCK_ROWS = 1_000_000
-QUERY_BLOCK_ROWS = 200_000
-# Inverted lists probed per query: recall@15 0.62 at 16 on the benchmark's 64-d mixture (RESULTS.md).
+# Points per inverted list aimed at: a query then scans nprobe x 2,048 points.
+LIST_ROWS = 2048
+# Points whose lists one task searches (64-d float32: 64 MB, plus the queries that probe them); a
+# million points then make 4 or more tasks, enough for every worker of a small cluster.
+PART_ROWS = 250_000
+# Inverted lists probed per query.
 NPROBE = 16
-_MAX_NLIST = 1024
+_MAX_NLIST = 8192
 _TRAIN_PER_LIST = 39  # faiss's minimum training points per centroid
+_ROUTE_ROWS = 1 << 20  # points per routing task
+
+
+def ivf_lists(n: int) -> int:
+    """The number of inverted lists for a graph over ``n`` points."""
+    return int(np.clip(n // LIST_ROWS, 1, _MAX_NLIST))
+
+
+def training_rows(n: int) -> int:
+    """How many of ``n`` points train the quantizer: faiss's minimum for :func:`ivf_lists` centroids."""
+    return min(n, ivf_lists(n) * _TRAIN_PER_LIST)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,104 +119,130 @@ def sharded_graph(
     *,
     train: np.ndarray,
     metric: str,
+    seed: int = 0,
     quiet: bool = True,
 ) -> Neighbors:
-    """The ``k`` nearest other points of each of ``z`` (faiss IVF-Flat, the quantizer trained on ``train``).
-
-    Block ``j`` of the index is built on worker ``j mod W`` only, and all its queries run there,
-    so each block's inverted lists are built once and a worker holds one of them at a time.
-    """
-    from distributed import as_completed
-
+    """The ``k`` nearest other points of each of ``z``: IVF-Flat, its quantizer trained on ``train``."""
     from latentviz._optional import require
-    from latentviz.progress import progress
 
     faiss = require("faiss", purpose="the kNN graph on Dask")
-    n, d = z.shape
-    block_rows, query_rows = GRAPH_BLOCK_ROWS, QUERY_BLOCK_ROWS
-    nlist = int(max(1, min(_MAX_NLIST, len(train) // _TRAIN_PER_LIST)))
-    nprobe = min(NPROBE, nlist)
-    quantizer = faiss.IndexFlatL2(d)
-    trained = faiss.IndexIVFFlat(quantizer, d, nlist)
-    trained.train(np.ascontiguousarray(for_metric(np.asarray(train, np.float32), metric)))
-    centroids = quantizer.reconstruct_n(0, nlist)
-    centres = client.scatter(centroids, broadcast=True, hash=False)
-    source = client.scatter(z, broadcast=True, hash=False)  # once per worker: tasks carry only their row ranges
+    nlist = max(1, min(ivf_lists(len(z)), len(train) // _TRAIN_PER_LIST))
+    kmeans = faiss.Kmeans(z.shape[1], nlist, niter=20, seed=seed, verbose=False)
+    kmeans.train(np.ascontiguousarray(for_metric(np.asarray(train, np.float32), metric)))
+    return routed_graph(client, z, k, centroids=kmeans.centroids, nprobe=min(NPROBE, nlist), metric=metric, quiet=quiet)
 
-    starts = range(0, n, block_rows)
-    workers = list(client.scheduler_info(n_workers=-1)["workers"])
-    indices = np.full((n, k), -1, np.int64)
-    distances = np.full((n, k), np.inf, np.float32)
-    tasks = (
-        client.submit(
-            _search_block,
-            centres,
-            source,
-            (i_start, min(i_start + block_rows, n)),
-            (q_start, min(q_start + query_rows, n)),
-            k,
-            metric,
-            nprobe,
-            workers=[workers[j % len(workers)]],
-            allow_other_workers=False,
-            pure=False,
-        )
-        for j, i_start in enumerate(starts)
-        for q_start in range(0, n, query_rows)
-    )
-    # as_completed drops each future once yielded: a block's result leaves the workers when merged here
-    pairs = len(starts) * -(-n // query_rows)
-    with progress(total=pairs, desc="kNN graph: index x query blocks", unit="block", quiet=quiet) as bar:
-        for _, (q_start, found, dist) in as_completed(tasks, with_results=True):
-            rows = slice(q_start, q_start + len(found))
-            both_i = np.concatenate([indices[rows], found], axis=1)
-            both_d = np.concatenate([distances[rows], dist], axis=1)
-            order = np.argsort(both_d, axis=1, kind="stable")[:, :k]
-            indices[rows] = np.take_along_axis(both_i, order, axis=1)
-            distances[rows] = np.take_along_axis(both_d, order, axis=1)
+
+def routed_graph(
+    client, z: LatentShards, k: int, *, centroids: np.ndarray, nprobe: int, metric: str, quiet: bool = True
+) -> Neighbors:
+    """IVF-Flat's ``k`` nearest other points of each of ``z`` (lists: the ``centroids``' cells), on the workers."""
+    from latentviz.progress import progress
+    from latentviz.projection._dask import bounded
+
+    n = len(z)
+    centres = client.scatter(np.asarray(centroids, np.float32), broadcast=True, hash=False)
+    source = client.scatter(z, broadcast=True, hash=False)  # once per worker: tasks carry only their rows
+    chunks = range(0, n, _ROUTE_ROWS)
+    with progress(total=len(chunks), desc="kNN graph: routing to lists", unit="chunk", quiet=quiet) as bar:
+        probes = np.empty((n, nprobe), np.int32)
+        for start, found in bounded(
+            client, chunks, lambda s: client.submit(_probe, centres, source, s, _ROUTE_ROWS, nprobe, metric, pure=False)
+        ):
+            probes[start : start + len(found)] = found
             bar.update(1)
-            bar.refresh()
+
+    part_of = _partition(centroids, np.bincount(probes[:, 0], minlength=len(centroids)), PART_ROWS)
+
+    def submit(part: int):
+        members = np.flatnonzero(part_of[probes[:, 0]] == part)
+        probing = part_of[probes] == part
+        queries = np.flatnonzero(probing.any(axis=1))
+        lists = np.where(probing[queries], probes[queries], -1)
+        work = client.scatter((members, probes[members, 0], queries, lists), hash=False)
+        return client.submit(_search_part, source, work, k, metric, pure=False)
+
+    import faiss
+
+    best = faiss.ResultHeap(n, k)  # each point's k nearest so far, merged in C as the parts arrive
+    parts = range(int(part_of.max()) + 1)
+    with progress(total=len(parts), desc="kNN graph: list groups", unit="part", quiet=quiet) as bar:
+        for queries, found, dist in bounded(client, parts, submit):
+            best.add_result_subset(queries, dist, found)
+            bar.update(1)
+    best.finalize()
+    indices, distances = best.I, best.D
+    distances[indices < 0] = np.inf
     if metric == "cosine":  # unit vectors: squared Euclidean = 2 (1 - cos)
         distances /= 2
     else:
         np.sqrt(distances, out=distances)
-    return Neighbors(indices, distances, metric=metric, method=f"faiss-ivf{nlist}-nprobe{nprobe}")
+    return Neighbors(indices, distances, metric=metric, method=f"faiss-ivf{len(centroids)}-nprobe{nprobe}")
 
 
-_BLOCK_CACHE: dict = {}  # on a worker: the index block it built last (its (start, rows) and the faiss index)
+def _partition(centroids: np.ndarray, sizes: np.ndarray, rows: int) -> np.ndarray:
+    """The part of each list: lists split in two along their centroids' principal axis, again and again,
+    until a part holds at most ``rows`` points (or one list), so that a query's probed lists, which lie
+    near each other, mostly fall in one part."""
+    part_of = np.zeros(len(centroids), np.int64)
+    pending, parts = [np.arange(len(centroids))], 0
+    while pending:
+        lists = pending.pop()
+        if sizes[lists].sum() <= rows or len(lists) == 1:
+            part_of[lists] = parts
+            parts += 1
+            continue
+        centred = centroids[lists] - centroids[lists].mean(axis=0)
+        axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+        order = lists[np.argsort(centred @ axis, kind="stable")]
+        half = int(np.clip(np.searchsorted(np.cumsum(sizes[order]), sizes[lists].sum() / 2), 1, len(order) - 1))
+        pending += [order[half:], order[:half]]
+    return part_of
 
 
-def _search_block(centroids, z: LatentShards, block_range, query_range, k: int, metric: str, nprobe: int):
-    """The ``k`` nearest rows of ``z`` in ``block_range`` (self excluded) to those in ``query_range``.
+def _probe(centroids, z: LatentShards, start: int, rows: int, nprobe: int, metric: str) -> tuple[int, np.ndarray]:
+    """The ``nprobe`` nearest lists of rows ``start`` .. ``start + rows`` of ``z``, nearest first."""
+    import faiss
 
-    Returns the first query row, the neighbours' rows in ``z`` and their squared distances.
+    faiss.omp_set_num_threads(1)  # the worker's one thread: its cores are the other workers'
+    quantizer = faiss.IndexFlatL2(centroids.shape[1])
+    quantizer.add(centroids)
+    x = np.ascontiguousarray(for_metric(np.asarray(z[start : start + rows]), metric))
+    return start, quantizer.search(x, nprobe)[1].astype(np.int32)
+
+
+def _search_part(z: LatentShards, work, k: int, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each query's ``k`` nearest among the members of its probed lists in this part (self excluded).
+
+    ``work`` holds the part's members (rows of ``z``) and each member's list, and the queries and,
+    per query, its probed lists in this part (-1 elsewhere). Returns the queries, the neighbours'
+    rows and their squared distances.
     """
     import faiss
 
-    start, q_start = block_range[0], query_range[0]
-    block, queries = z[slice(*block_range)], z[slice(*query_range)]
+    members, member_list, queries, query_lists = work
+    faiss.omp_set_num_threads(1)
+    rows = np.union1d(members, queries)  # each row group read once for both
+    x = np.ascontiguousarray(for_metric(np.asarray(z[rows]), metric), dtype=np.float32)
+    at_member, at_query = np.searchsorted(rows, members), np.searchsorted(rows, queries)
 
-    faiss.omp_set_num_threads(1)  # the worker's one thread: its cores are the other workers'
-    key = (block_range, block.path, metric)
-    if _BLOCK_CACHE.get("key") != key:
-        _BLOCK_CACHE.clear()
-        quantizer = faiss.IndexFlatL2(centroids.shape[1])
-        quantizer.add(centroids)
-        index = faiss.IndexIVFFlat(quantizer, centroids.shape[1], len(centroids))
-        index.is_trained = True
-        index.add(np.ascontiguousarray(for_metric(np.asarray(block), metric)))
-        _BLOCK_CACHE.update(key=key, index=index, quantizer=quantizer)
-    index = _BLOCK_CACHE["index"]
-    index.nprobe = nprobe
-    wanted = min(k + 1, len(block))
-    dist, found = index.search(np.ascontiguousarray(for_metric(np.asarray(queries), metric)), wanted)
-    found = np.where(found >= 0, found + start, -1)
-    own = found == (q_start + np.arange(len(queries)))[:, None]
-    dist = np.where(own | (found < 0), np.inf, dist).astype(np.float32)
-    keep = np.argsort(dist, axis=1, kind="stable")[:, :k]
-    dist, found = np.take_along_axis(dist, keep, axis=1), np.take_along_axis(found, keep, axis=1)
-    if dist.shape[1] < k:  # a block smaller than k: pad with no neighbour
-        pad = k - dist.shape[1]
-        dist = np.pad(dist, ((0, 0), (0, pad)), constant_values=np.inf)
-        found = np.pad(found, ((0, 0), (0, pad)), constant_values=-1)
-    return q_start, found, dist
+    by_list = np.argsort(member_list, kind="stable")
+    lists, first = np.unique(member_list[by_list], return_index=True)
+    bounds = dict(
+        zip(lists.tolist(), zip(first.tolist(), [*first[1:].tolist(), len(by_list)], strict=True), strict=True)
+    )
+    query, slot = np.nonzero(query_lists >= 0)
+    probed = query_lists[query, slot]
+    by_probe = np.argsort(probed, kind="stable")
+    probed_lists, probe_first = np.unique(probed[by_probe], return_index=True)
+
+    best = faiss.ResultHeap(len(queries), k)
+    for lst, lo, hi in zip(probed_lists.tolist(), probe_first, [*probe_first[1:], len(by_probe)], strict=True):
+        if lst not in bounds:  # an empty list
+            continue
+        mine = by_list[slice(*bounds[lst])]
+        asking = query[by_probe[lo:hi]]
+        dist, found = faiss.knn(x[at_query[asking]], x[at_member[mine]], min(k + 1, len(mine)))
+        found = members[mine][found]
+        best.add_result_subset(asking, np.where(found == queries[asking][:, None], np.inf, dist), found)
+    best.finalize()
+    return queries, best.I, best.D

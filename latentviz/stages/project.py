@@ -41,7 +41,6 @@ _PLACE_CHUNK = 200_000
 # With --dask, from this many points the shared graph is built on the workers (faiss IVF, approximate); below
 # it the driver's exact search is cheap (EXACT_MAX_N) and the graph equals the single-process one.
 _SHARDED_GRAPH_MIN_N = 80_000
-_IVF_TRAIN = 64 * 1024  # the IVF quantizer's training sample (64 points per list at 1,024 lists)
 
 
 @dataclasses.dataclass
@@ -376,15 +375,16 @@ def _graph(z: np.ndarray, k: int, *, metric: str, seed: int, device: str, quiet:
 def _sharded_graph(client, data: _Latents, k: int, *, metric: str, seed: int, quiet: bool) -> Neighbors:
     """The shared graph built on the Dask workers (:func:`~latentviz.projection._shards.sharded_graph`),
     its IVF quantizer trained on a seeded sample read here."""
-    from latentviz.projection._shards import LatentShards, sharded_graph
+    from latentviz.projection._shards import LatentShards, sharded_graph, training_rows
 
-    train = stratified_sample(data.n_finite, _IVF_TRAIN, labels=data.labels, random_state=seed)
+    train = stratified_sample(data.n_finite, training_rows(data.n_finite), labels=data.labels, random_state=seed)
     return sharded_graph(
         client,
         cast(LatentShards, data.z),
         min(k, data.n_finite - 1),
         train=np.asarray(data.z[train]),
         metric=metric,
+        seed=seed,
         quiet=quiet,
     )
 
