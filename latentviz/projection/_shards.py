@@ -183,7 +183,7 @@ def _partition(centroids: np.ndarray, sizes: np.ndarray, rows: int) -> np.ndarra
     """The part of each list: lists split in two along their centroids' principal axis, again and again,
     until a part holds at most ``rows`` points (or one list), so that a query's probed lists, which lie
     near each other, mostly fall in one part."""
-    part_of = np.zeros(len(centroids), np.int64)
+    part_of = np.zeros(len(centroids), np.int32)  # indexed by n x nprobe probes: keep the temporaries small
     pending, parts = [np.arange(len(centroids))], 0
     while pending:
         lists = pending.pop()
