@@ -37,7 +37,7 @@ EXACT_MAX_N = 80_000
 EXACT_MAX_N_GPU = 2_000_000
 
 METRICS = ("euclidean", "cosine")
-METHODS = ("auto", "exact", "pynndescent")
+METHODS = ("auto", "exact", "ivf", "pynndescent")
 
 # Query rows per chunk: keeps a chunk's distance block (rows x n float32) near 256 MB.
 _BLOCK_BYTES = 256 * 2**20
@@ -225,6 +225,8 @@ def knn(
     resolved = resolve_method(method, x.shape[0], device=device)
     if resolved == "exact":
         found = ExactIndex(x, metric=metric, device=device).query(x, k, exclude_self=True, quiet=quiet)
+    elif resolved == "ivf":
+        found = IVFIndex(x, metric=metric, random_state=random_state).graph(k)
     else:
         found = _pynndescent_graph(x, k, metric=metric, random_state=random_state)
     return found
@@ -258,8 +260,11 @@ def search_index(
     ``n_queries``, when known, lets ``"auto"`` weigh the whole search (see :func:`resolve_method`)."""
     x = check_points(reference, whom="search_index")
     _check_metric(metric)
-    if resolve_method(method, x.shape[0], device=device, n_queries=n_queries) == "exact":
+    resolved = resolve_method(method, x.shape[0], device=device, n_queries=n_queries)
+    if resolved == "exact":
         return ExactIndex(x, metric=metric, device=device)
+    if resolved == "ivf":
+        return IVFIndex(x, metric=metric, random_state=random_state)
     return PyNNDescentIndex(x, metric=metric, random_state=random_state)
 
 
@@ -433,6 +438,62 @@ class ExactIndex:
             metric=self.metric,
             method="exact",
         )
+
+
+class IVFIndex:
+    """Approximate search with an IVF-Flat index (faiss's quantizer, the lists scanned as BLAS blocks:
+    :mod:`latentviz._ivf`): lists of about ``list_rows`` points, ``nprobe`` of them scanned per query."""
+
+    def __init__(
+        self, reference: np.ndarray, *, metric: str = "euclidean", random_state=0, list_rows: int = 0, nprobe: int = 0
+    ):
+        from latentviz import _ivf
+
+        self.metric = metric
+        self.reference = np.ascontiguousarray(for_metric(np.asarray(reference, np.float32), metric))
+        n = len(self.reference)
+        seed = int(np.random.default_rng(random_state).integers(2**31))
+        train = np.random.default_rng(seed).choice(n, _ivf.training_rows(n, list_rows), replace=False)
+        self.centroids = _ivf.train_centroids(self.reference[np.sort(train)], _ivf.list_count(n, list_rows), seed=seed)
+        self.nprobe = min(nprobe or _ivf.NPROBE, len(self.centroids))
+        self.method = f"faiss-ivf{len(self.centroids)}-nprobe{self.nprobe}"
+
+    def query(self, points, k: int) -> Neighbors:
+        """The ``k`` approximate nearest reference rows of each of ``points``."""
+        from latentviz import _ivf
+
+        queries = for_metric(np.asarray(points, np.float32), self.metric)
+        own = _ivf.nearest_lists(self.centroids, self.reference, 1)[:, 0]
+        found, squared = _ivf.search_lists(
+            self.reference, own, queries, _ivf.nearest_lists(self.centroids, queries, self.nprobe), k
+        )
+        return from_squared(found, squared, metric=self.metric, method=self.method)
+
+    def graph(self, k: int) -> Neighbors:
+        """The ``k`` approximate nearest other reference rows of each reference row."""
+        from latentviz import _ivf
+
+        probes = _ivf.nearest_lists(self.centroids, self.reference, self.nprobe)  # its own list first
+        found, squared = _ivf.search_lists(
+            self.reference, probes[:, 0], self.reference, probes, k, query_self=np.arange(len(probes))
+        )
+        return from_squared(found, squared, metric=self.metric, method=self.method)
+
+
+def from_squared(indices: np.ndarray, squared: np.ndarray, *, metric: str, method: str) -> Neighbors:
+    """Neighbours from squared Euclidean distances between (for cosine: unit) vectors, in this module's order."""
+    distances = np.maximum(squared, 0, dtype=np.float32)
+    if metric == "cosine":  # unit vectors: squared Euclidean = 2 (1 - cos)
+        distances /= 2
+    else:
+        np.sqrt(distances, out=distances)
+    order = np.lexsort((indices, distances), axis=1)
+    return Neighbors(
+        np.take_along_axis(indices, order, axis=1).astype(np.int64),
+        np.take_along_axis(distances, order, axis=1),
+        metric=metric,
+        method=method,
+    )
 
 
 class PyNNDescentIndex:

@@ -47,6 +47,7 @@ def test_a_bad_local_spec_is_one_line(tmp_path, spec):
 def test_the_graph_is_built_on_the_workers_from_streamed_shards_and_is_exact_when_every_list_is_probed(
     tmp_path, monkeypatch
 ):
+    from latentviz import _ivf
     from latentviz.neighbors import knn
     from latentviz.projection import _shards
     from latentviz.run import Run
@@ -56,10 +57,10 @@ def test_the_graph_is_built_on_the_workers_from_streamed_shards_and_is_exact_whe
     z[[3, 500]] = np.nan  # excluded, as without Dask
     path = write_run(tmp_path / "run", z)
     monkeypatch.setattr(_project, "_SHARDED_GRAPH_MIN_N", 0)
-    monkeypatch.setattr(_shards, "LIST_ROWS", 87)  # 698 // 87 = 8 lists
+    monkeypatch.setattr(_ivf, "LIST_ROWS", 87)  # 698 // 87 = 8 lists
     monkeypatch.setattr(_shards, "PART_ROWS", 250)  # lists grouped into several parts
     monkeypatch.setattr(_shards, "_ROUTE_ROWS", 100)  # 7 routing tasks
-    monkeypatch.setattr(_shards, "NPROBE", 8)  # every list: IVF is then exact
+    monkeypatch.setattr(_ivf, "NPROBE", 8)  # every list: IVF is then exact
     # The driver never reads all latents: the workers read them from latents.parquet, shard by shard.
     monkeypatch.setattr(Run, "z", property(lambda self: pytest.fail("the driver read every latent")))
     result = project(path, methods="pca", k=6, quiet=True, dask="local:2")

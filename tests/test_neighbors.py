@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentviz.errors import InputError
-from latentviz.neighbors import Neighbors, knn, recall, search_index
+from latentviz.neighbors import IVFIndex, Neighbors, knn, recall, search_index
 
 
 def brute_force(x, k, metric="euclidean", queries=None):
@@ -61,6 +61,39 @@ def test_approximate_recall_is_high_on_clustered_data():
     assert (np.diff(approximate.distances, axis=1) >= 0).all()
     value = recall(approximate, exact)
     assert value > 0.95, f"recall {value:.3f}"
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_ivf_probing_every_list_is_exact(metric):
+    x, _ = clustered(900, d=12)
+    index = IVFIndex(x, metric=metric, list_rows=100, nprobe=64)  # 9 lists, all of them probed
+    assert index.method == "faiss-ivf9-nprobe9"
+    for found, (ref_idx, ref_dist) in [
+        (index.graph(10), brute_force(x, 10, metric)),
+        (index.query(x[:50] + 0.5, 10), brute_force(x, 10, metric, queries=x[:50] + 0.5)),
+    ]:
+        assert recall(found, Neighbors(ref_idx, ref_dist.astype(np.float32))) > 0.999  # float32 may swap a near-tie
+        np.testing.assert_allclose(found.distances, ref_dist, rtol=1e-4, atol=1e-4)
+        assert (np.diff(found.distances, axis=1) >= 0).all()
+
+
+def test_ivf_scans_exactly_the_probed_lists_like_faiss_ivf_flat():
+    import faiss
+
+    x, _ = clustered(900, d=12)
+    index = IVFIndex(x, list_rows=60, nprobe=3)  # 15 lists, 3 probed
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(12), 12, len(index.centroids))
+    ivf.quantizer.add(index.centroids)
+    ivf.is_trained, ivf.nprobe = True, 3
+    ivf.add(index.reference)
+    new, _ = clustered(200, d=12, seed=1)
+    expected = ivf.search(new.astype(np.float32), 8)[1]
+    np.testing.assert_array_equal(index.query(new, 8).indices, expected)
+    graph = index.graph(8)
+    with_self = ivf.search(index.reference, 9)[1]
+    others = np.array([row[row != i][:8] for i, row in enumerate(with_self)])
+    np.testing.assert_array_equal(graph.indices, others)
+    assert 0.5 < recall(graph, knn(x, 8, method="exact")) < 1  # approximate, yet mostly right
 
 
 def test_auto_switches_to_approximate_above_the_threshold(monkeypatch):

@@ -6,23 +6,19 @@ Used by ``project --dask`` so that neither the driver nor any worker holds all n
   memory map): slicing or indexing gives another view, ``np.asarray`` reads just the row groups
   those rows live in. Views are small to pickle, so a worker is sent a view and reads its shard
   itself; the driver reads only what it asks for (the fitting sample, the quality sample).
-- :func:`sharded_graph` builds the run's shared kNN graph as an IVF index routed by list: faiss
-  trains a coarse quantizer of about n / 2,048 centroids on a sample in the driver; the workers
-  find each point's ``nprobe`` nearest centroids (its own list first); the lists are grouped into
-  parts of about 250,000 points, neighbouring lists together; and each part's task reads its
-  members and the points that probe its lists, then searches every list's queries against that
-  list's members with faiss's brute-force ``knn`` (BLAS). The driver keeps each query's best ``k``
-  over the parts. This is exactly IVF-Flat's search (the same candidates, every probed list
-  scanned whole), but each (query, list) pair is computed once, as a dense block: the work grows
-  as n x nprobe x 2,048, not n squared, and a task holds one part whatever n is.
+- :func:`sharded_graph` builds the run's shared kNN graph with :mod:`latentviz._ivf`'s IVF search,
+  routed by list: faiss trains a coarse quantizer of about n / 2,048 centroids on a sample in the
+  driver; the workers find each point's ``nprobe`` nearest centroids (its own list first); the
+  lists are grouped into parts of about 250,000 points, neighbouring lists together; and each
+  part's task reads its members and the points that probe its lists and searches them. The driver
+  keeps each query's best ``k`` over the parts. The work grows as n x nprobe x 2,048, not n
+  squared, and a task holds one part whatever n is.
 
 Why IVF and not pynndescent per shard (measured at 1M x 64, one thread, this box; RESULTS.md):
 faiss's quantizer trains in seconds and needs no numba compilation on fresh workers;
 pynndescent's build takes minutes plus its compilation on every worker, and its per-shard graphs
 cannot be merged without querying every other shard's index. IVF's recall is set by ``nprobe``;
-with ``nprobe >= nlist`` it is exact (the test compares that with the exact graph). Scanning the
-lists as BLAS blocks runs at 22 GFLOP/s on one thread here, against 1.3 for faiss's
-``IndexIVFFlat.search`` query by query (RESULTS.md).
+with ``nprobe >= nlist`` it is exact (the test compares that with the exact graph).
 """
 
 from __future__ import annotations
@@ -31,28 +27,13 @@ import dataclasses
 
 import numpy as np
 
-from latentviz.neighbors import Neighbors, for_metric
+from latentviz import _ivf
+from latentviz.neighbors import Neighbors, for_metric, from_squared
 
-# Points per inverted list aimed at: a query then scans nprobe x 2,048 points.
-LIST_ROWS = 2048
 # Points whose lists one task searches (64-d float32: 64 MB, plus the queries that probe them); a
 # million points then make 4 or more tasks, enough for every worker of a small cluster.
 PART_ROWS = 250_000
-# Inverted lists probed per query.
-NPROBE = 16
-_MAX_NLIST = 8192
-_TRAIN_PER_LIST = 39  # faiss's minimum training points per centroid
 _ROUTE_ROWS = 1 << 20  # points per routing task
-
-
-def ivf_lists(n: int) -> int:
-    """The number of inverted lists for a graph over ``n`` points."""
-    return int(np.clip(n // LIST_ROWS, 1, _MAX_NLIST))
-
-
-def training_rows(n: int) -> int:
-    """How many of ``n`` points train the quantizer: faiss's minimum for :func:`ivf_lists` centroids."""
-    return min(n, ivf_lists(n) * _TRAIN_PER_LIST)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,19 +104,18 @@ def sharded_graph(
     quiet: bool = True,
 ) -> Neighbors:
     """The ``k`` nearest other points of each of ``z``: IVF-Flat, its quantizer trained on ``train``."""
-    from latentviz._optional import require
-
-    faiss = require("faiss", purpose="the kNN graph on Dask")
-    nlist = max(1, min(ivf_lists(len(z)), len(train) // _TRAIN_PER_LIST))
-    kmeans = faiss.Kmeans(z.shape[1], nlist, niter=20, seed=seed, verbose=False)
-    kmeans.train(np.ascontiguousarray(for_metric(np.asarray(train, np.float32), metric)))
-    return routed_graph(client, z, k, centroids=kmeans.centroids, nprobe=min(NPROBE, nlist), metric=metric, quiet=quiet)
+    train = for_metric(np.asarray(train, np.float32), metric)
+    centroids = _ivf.train_centroids(train, _ivf.list_count(len(z)), seed=seed)
+    nprobe = min(_ivf.NPROBE, len(centroids))
+    return routed_graph(client, z, k, centroids=centroids, nprobe=nprobe, metric=metric, quiet=quiet)
 
 
 def routed_graph(
     client, z: LatentShards, k: int, *, centroids: np.ndarray, nprobe: int, metric: str, quiet: bool = True
 ) -> Neighbors:
     """IVF-Flat's ``k`` nearest other points of each of ``z`` (lists: the ``centroids``' cells), on the workers."""
+    import faiss
+
     from latentviz.progress import progress
     from latentviz.projection._dask import bounded
 
@@ -161,22 +141,15 @@ def routed_graph(
         work = client.scatter((members, probes[members, 0], queries, lists), hash=False)
         return client.submit(_search_part, source, work, k, metric, pure=False)
 
-    import faiss
-
     best = faiss.ResultHeap(n, k)  # each point's k nearest so far, merged in C as the parts arrive
     parts = range(int(part_of.max()) + 1)
     with progress(total=len(parts), desc="kNN graph: list groups", unit="part", quiet=quiet) as bar:
-        for queries, found, dist in bounded(client, parts, submit):
-            best.add_result_subset(queries, dist, found)
+        for queries, found, squared in bounded(client, parts, submit):
+            best.add_result_subset(queries, squared, found)
             bar.update(1)
     best.finalize()
-    indices, distances = best.I, best.D
-    distances[indices < 0] = np.inf
-    if metric == "cosine":  # unit vectors: squared Euclidean = 2 (1 - cos)
-        distances /= 2
-    else:
-        np.sqrt(distances, out=distances)
-    return Neighbors(indices, distances, metric=metric, method=f"faiss-ivf{len(centroids)}-nprobe{nprobe}")
+    best.D[best.I < 0] = np.inf
+    return from_squared(best.I, best.D, metric=metric, method=f"faiss-ivf{len(centroids)}-nprobe{nprobe}")
 
 
 def _partition(centroids: np.ndarray, sizes: np.ndarray, rows: int) -> np.ndarray:
@@ -204,10 +177,7 @@ def _probe(centroids, z: LatentShards, start: int, rows: int, nprobe: int, metri
     import faiss
 
     faiss.omp_set_num_threads(1)  # the worker's one thread: its cores are the other workers'
-    quantizer = faiss.IndexFlatL2(centroids.shape[1])
-    quantizer.add(centroids)
-    x = np.ascontiguousarray(for_metric(np.asarray(z[start : start + rows]), metric))
-    return start, quantizer.search(x, nprobe)[1].astype(np.int32)
+    return start, _ivf.nearest_lists(centroids, for_metric(np.asarray(z[start : start + rows]), metric), nprobe)
 
 
 def _search_part(z: LatentShards, work, k: int, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,29 +190,19 @@ def _search_part(z: LatentShards, work, k: int, metric: str) -> tuple[np.ndarray
     import faiss
 
     members, member_list, queries, query_lists = work
+    if not len(members):  # a part of empty lists
+        return queries, np.full((len(queries), k), -1, np.int64), np.full((len(queries), k), np.inf, np.float32)
     faiss.omp_set_num_threads(1)
     rows = np.union1d(members, queries)  # each row group read once for both
-    x = np.ascontiguousarray(for_metric(np.asarray(z[rows]), metric), dtype=np.float32)
-    at_member, at_query = np.searchsorted(rows, members), np.searchsorted(rows, queries)
-
-    by_list = np.argsort(member_list, kind="stable")
-    lists, first = np.unique(member_list[by_list], return_index=True)
-    bounds = dict(
-        zip(lists.tolist(), zip(first.tolist(), [*first[1:].tolist(), len(by_list)], strict=True), strict=True)
+    x = for_metric(np.asarray(z[rows]), metric)
+    at_member = np.searchsorted(members, queries).clip(max=len(members) - 1)
+    query_self = np.where(members[at_member] == queries, at_member, -1)
+    found, squared = _ivf.search_lists(
+        x[np.searchsorted(rows, members)],
+        member_list,
+        x[np.searchsorted(rows, queries)],
+        query_lists,
+        k,
+        query_self=query_self,
     )
-    query, slot = np.nonzero(query_lists >= 0)
-    probed = query_lists[query, slot]
-    by_probe = np.argsort(probed, kind="stable")
-    probed_lists, probe_first = np.unique(probed[by_probe], return_index=True)
-
-    best = faiss.ResultHeap(len(queries), k)
-    for lst, lo, hi in zip(probed_lists.tolist(), probe_first, [*probe_first[1:], len(by_probe)], strict=True):
-        if lst not in bounds:  # an empty list
-            continue
-        mine = by_list[slice(*bounds[lst])]
-        asking = query[by_probe[lo:hi]]
-        dist, found = faiss.knn(x[at_query[asking]], x[at_member[mine]], min(k + 1, len(mine)))
-        found = members[mine][found]
-        best.add_result_subset(asking, np.where(found == queries[asking][:, None], np.inf, dist), found)
-    best.finalize()
-    return queries, best.I, best.D
+    return queries, np.where(found >= 0, members[found], -1), squared

@@ -375,7 +375,8 @@ def _graph(z: np.ndarray, k: int, *, metric: str, seed: int, device: str, quiet:
 def _sharded_graph(client, data: _Latents, k: int, *, metric: str, seed: int, quiet: bool) -> Neighbors:
     """The shared graph built on the Dask workers (:func:`~latentviz.projection._shards.sharded_graph`),
     its IVF quantizer trained on a seeded sample read here."""
-    from latentviz.projection._shards import LatentShards, sharded_graph, training_rows
+    from latentviz._ivf import training_rows
+    from latentviz.projection._shards import LatentShards, sharded_graph
 
     train = stratified_sample(data.n_finite, training_rows(data.n_finite), labels=data.labels, random_state=seed)
     return sharded_graph(
