@@ -20,7 +20,7 @@ _EXTRA_FOR = {
     "dash": "all",
     "distributed": "scale",
     "datashader": "scale",
-    "faiss": "scale",
+    "faiss": "all",
 }
 
 

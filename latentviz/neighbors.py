@@ -9,14 +9,17 @@ scikit-learn's ``metric="precomputed"`` estimators (:meth:`Neighbors.to_sparse`)
 trustworthiness and continuity, and the dashboard's "nearest neighbours of this point".
 
 Search is exact (in chunks: numpy on the CPU, torch on the GPU when there is one) up to
-:data:`EXACT_MAX_N` points and approximate (pynndescent) above; ``benchmarks/projections.py``
-measured the cross-over and the approximate graph's recall (``benchmarks/RESULTS.md``).
+:data:`EXACT_MAX_N` points and approximate above: pynndescent for a whole graph, faiss's IVF-Flat
+with its lists scanned as BLAS blocks (:class:`IVFIndex`, :mod:`latentviz._ivf`) for new points
+against a reference; ``benchmarks/projections.py`` measured the cross-over, the speeds and the
+recalls (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -58,7 +61,8 @@ class Neighbors:
     metric : str
         ``"euclidean"`` or ``"cosine"`` (1 - cosine similarity).
     method : str
-        How the graph was found: ``"exact"``, ``"pynndescent"`` or the name of a custom index.
+        How the graph was found: ``"exact"``, ``"faiss-ivf{lists}-nprobe{probed}"``, ``"pynndescent"``
+        or the name of a custom index.
     """
 
     indices: np.ndarray
@@ -190,9 +194,9 @@ def knn(
         Neighbours per point, at most ``n_samples - 1``.
     metric : {"euclidean", "cosine"}
         Cosine distance is ``1 - cos(a, b)``.
-    method : {"auto", "exact", "pynndescent"} or object
+    method : {"auto", "exact", "ivf", "pynndescent"} or object
         ``"auto"`` is exact up to :data:`EXACT_MAX_N` points (:data:`EXACT_MAX_N_GPU` on a GPU)
-        and pynndescent above. An object with ``build() -> (indices, distances)`` (self excluded,
+        and pynndescent above (:func:`resolve_method`). An object with ``build() -> (indices, distances)`` (self excluded,
         like openTSNE's ``KNNIndex``) is used as given.
     random_state : int, default=0
         Seeds the approximate search.
@@ -226,25 +230,32 @@ def knn(
     if resolved == "exact":
         found = ExactIndex(x, metric=metric, device=device).query(x, k, exclude_self=True, quiet=quiet)
     elif resolved == "ivf":
-        found = IVFIndex(x, metric=metric, random_state=random_state).graph(k)
+        found = IVFIndex(x, metric=metric, random_state=random_state).graph(k, quiet=quiet)
     else:
         found = _pynndescent_graph(x, k, metric=metric, random_state=random_state)
     return found
 
 
 def resolve_method(method: str, n: int, *, device: str = "auto", n_queries: int | None = None) -> str:
-    """``"auto"`` -> ``"exact"`` or ``"pynndescent"`` by the work and the device.
+    """``"auto"`` -> ``"exact"``, ``"pynndescent"`` or ``"ivf"`` by the work and the device.
 
     The exact search costs one distance per (query, reference) pair: it is chosen while there
     are at most ``EXACT_MAX_N**2`` pairs (n queries of the n points themselves, by default), so
     placing 950k points against a 50k sample goes approximate although 50k alone would not.
+    Above that, a whole graph (``n_queries`` None) is pynndescent's and a search for new points
+    IVF's. Measured at 1M x 64 on 2 cores (benchmarks/RESULTS.md): the graph takes pynndescent
+    130 s at recall@30 0.70 and IVF 170 s at 0.83; placing 950k points against a 50k sample, IVF
+    answers 27,000 queries per CPU-second at recall@15 0.987, pynndescent 13,900 per second on
+    two threads at 0.844.
     """
     if method not in METHODS:
         raise InputError(f"knn: unknown method '{method}'; choose from {', '.join(METHODS)} or give a KNNIndex")
     if method != "auto":
         return method
     limit = EXACT_MAX_N_GPU if resolve_device(device).startswith("cuda") else EXACT_MAX_N
-    return "exact" if n * (n if n_queries is None else n_queries) <= limit * limit else "pynndescent"
+    if n * (n if n_queries is None else n_queries) <= limit * limit:
+        return "exact"
+    return "pynndescent" if n_queries is None else "ivf"
 
 
 def search_index(
@@ -264,7 +275,9 @@ def search_index(
     if resolved == "exact":
         return ExactIndex(x, metric=metric, device=device)
     if resolved == "ivf":
-        return IVFIndex(x, metric=metric, random_state=random_state)
+        from latentviz._ivf import SEARCH_LIST_ROWS, SEARCH_NPROBE
+
+        return IVFIndex(x, metric=metric, random_state=random_state, list_rows=SEARCH_LIST_ROWS, nprobe=SEARCH_NPROBE)
     return PyNNDescentIndex(x, metric=metric, random_state=random_state)
 
 
@@ -460,24 +473,47 @@ class IVFIndex:
 
     def query(self, points, k: int) -> Neighbors:
         """The ``k`` approximate nearest reference rows of each of ``points``."""
-        from latentviz import _ivf
+        return self._search(for_metric(np.asarray(points, np.float32), self.metric), k, own=False)
 
-        queries = for_metric(np.asarray(points, np.float32), self.metric)
-        own = _ivf.nearest_lists(self.centroids, self.reference, 1)[:, 0]
-        found, squared = _ivf.search_lists(
-            self.reference, own, queries, _ivf.nearest_lists(self.centroids, queries, self.nprobe), k
-        )
-        return from_squared(found, squared, metric=self.metric, method=self.method)
-
-    def graph(self, k: int) -> Neighbors:
+    def graph(self, k: int, *, quiet: bool = True) -> Neighbors:
         """The ``k`` approximate nearest other reference rows of each reference row."""
+        return self._search(self.reference, k, own=True, quiet=quiet)
+
+    @functools.cached_property
+    def reference_list(self) -> np.ndarray:
+        """Each reference row's list."""
         from latentviz import _ivf
 
-        probes = _ivf.nearest_lists(self.centroids, self.reference, self.nprobe)  # its own list first
-        found, squared = _ivf.search_lists(
-            self.reference, probes[:, 0], self.reference, probes, k, query_self=np.arange(len(probes))
+        starts = range(0, len(self.reference), _IVF_CHUNK)
+        return np.concatenate(
+            [_ivf.nearest_lists(self.centroids, self.reference[s : s + _IVF_CHUNK], 1)[:, 0] for s in starts]
         )
+
+    def _search(self, queries: np.ndarray, k: int, *, own: bool, quiet: bool = True) -> Neighbors:
+        """Queries in chunks, so that the (query, list) pairs held at once stay bounded; ``own``: the queries
+        are the reference rows, each excluded from its own answer."""
+        from latentviz import _ivf
+        from latentviz.progress import progress
+
+        found = np.empty((len(queries), k), np.int64)
+        squared = np.empty((len(queries), k), np.float32)
+        with progress(total=len(queries), desc="neighbours (IVF)", unit="pt", quiet=quiet) as bar:
+            for start in range(0, len(queries), _IVF_CHUNK):
+                rows = slice(start, start + _IVF_CHUNK)
+                probes = _ivf.nearest_lists(self.centroids, queries[rows], self.nprobe)
+                found[rows], squared[rows] = _ivf.search_lists(
+                    self.reference,
+                    self.reference_list,
+                    queries[rows],
+                    probes,
+                    k,
+                    query_self=np.arange(start, start + len(probes)) if own else None,
+                )
+                bar.update(len(probes))
         return from_squared(found, squared, metric=self.metric, method=self.method)
+
+
+_IVF_CHUNK = 1 << 20  # queries searched at once: their (query, probed list) pairs take about 0.4 GB at nprobe 16
 
 
 def from_squared(indices: np.ndarray, squared: np.ndarray, *, metric: str, method: str) -> Neighbors:

@@ -15,7 +15,7 @@ def _refuse_here(*args, **kwargs):
     raise AssertionError("placement ran in the driver process, not on a Dask worker")
 
 
-def test_dask_local_2_places_on_the_workers_and_equals_single_process(tmp_path, monkeypatch):
+def test_dask_local_2_places_on_the_workers_and_equals_single_process(tmp_path, monkeypatch, capfd):
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 6)) * 8
     labels = np.arange(420) % 3
@@ -26,7 +26,11 @@ def test_dask_local_2_places_on_the_workers_and_equals_single_process(tmp_path, 
     # The driver's projectors cannot place: every transform of the Dask run must happen on a worker.
     for cls in (PCA, TSNE, UMAP):
         monkeypatch.setattr(cls, "transform", _refuse_here)
-    spread = project(write_run(tmp_path / "dask", z, labels=labels), sample=150, seed=4, quiet=True, dask="local:2")
+    capfd.readouterr()
+    spread = project(write_run(tmp_path / "dask", z, labels=labels), sample=150, seed=4, quiet=False, dask="local:2")
+    err = capfd.readouterr().err
+    for method in ("tsne", "umap"):  # the driver counts the points its workers place
+        assert f"{method}: placing on Dask" in err and "270/270" in err.split(f"{method}: placing on Dask")[-1]
 
     for method in ("pca", "tsne", "umap"):
         assert spread.methods[method]["placed_by_transform"] == alone.methods[method]["placed_by_transform"]

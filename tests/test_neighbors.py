@@ -101,7 +101,10 @@ def test_auto_switches_to_approximate_above_the_threshold(monkeypatch):
 
     monkeypatch.setattr(nb, "EXACT_MAX_N", 100)
     assert nb.resolve_method("auto", 100, device="cpu") == "exact"
-    assert nb.resolve_method("auto", 101, device="cpu") == "pynndescent"
+    assert nb.resolve_method("auto", 101, device="cpu") == "pynndescent"  # a whole graph
+    assert nb.resolve_method("auto", 50, device="cpu", n_queries=200) == "exact"
+    assert nb.resolve_method("auto", 50, device="cpu", n_queries=201) == "ivf"  # new points against a reference
+    assert isinstance(nb.search_index(np.zeros((50, 2)) + np.arange(50)[:, None], n_queries=201), nb.IVFIndex)
 
 
 def test_search_index_queries_new_points_exactly():

@@ -18,17 +18,11 @@ The kNN index used for placement is the one the single-process path uses
 (:func:`latentviz.neighbors.search_index` over the fitted sample), built once in this process and
 scattered with the model, so the result does not depend on where a shard runs. It indexes the
 sample (50,000 points by default), not the n points, so it fits on every worker whatever n is and
-needs no sharding; only the queries are sharded. Measured on this 2-core machine under a load
-average of about 8 (50,000 x 64 sample, 15 neighbours, one thread): exact search answers 507
-queries/s with recall 1; pynndescent answers 5,447/s, but its index took 65 s to build and its
-first query 157 s of numba compilation (which its on-disk cache does not cover, so every fresh
-worker process pays it), and its recall@15 on that gaussian data was 0.58. Exact search is
-therefore what placement uses while ``search_index``'s ``"auto"`` keeps it (up to
-``EXACT_MAX_N**2`` query-sample pairs, e.g. 128,000 placed points against 50,000); above that
-``"auto"`` picks pynndescent as without Dask (its compilation then paid once per worker, after
-which it is 10x faster per query). faiss's IVF (:mod:`latentviz.projection._shards`) builds the
-graph over all points; placement keeps ``search_index``'s choice, so that it equals the
-single-process result.
+needs no sharding; only the queries are sharded. Above ``EXACT_MAX_N**2`` query-sample pairs it
+is faiss's IVF (:class:`latentviz.neighbors.IVFIndex`): no compilation on a fresh worker, recall@15
+0.987 on the benchmark's data, where pynndescent's index needed 157 s of numba compilation per
+worker and reached 0.58 to 0.84. The run's graph over all points is IVF too, routed by list
+(:mod:`latentviz.projection._shards`).
 """
 
 from __future__ import annotations
@@ -102,15 +96,26 @@ def dask_client(spec: str, *, preload: tuple[str, ...] = ()) -> Iterator:
 
 
 def place(
-    client, projector, points: np.ndarray, index, *, k: int, shard_rows: int, record: dict | None = None
+    client,
+    projector,
+    points: np.ndarray,
+    index,
+    *,
+    k: int,
+    shard_rows: int,
+    record: dict | None = None,
+    quiet: bool = True,
 ) -> np.ndarray:
     """``projector.transform`` of ``points`` over row-shards on the workers, in the order given.
 
     ``index`` answers each shard's ``k`` neighbours among the fitted points (None: the projector
     needs none, PCA, or searches itself). The projector and index reach each worker once.
     ``record``, when given, receives the workers, shards, seconds and points placed per second per busy worker.
+    Unless ``quiet``, a bar on stderr counts the points placed.
     """
     import time
+
+    from latentviz.progress import progress
 
     started = time.perf_counter()
 
@@ -121,8 +126,11 @@ def place(
     def submit(start: int):
         return client.submit(_place_shard, model, _shard(client, points, start, shard_rows), k, start, pure=False)
 
-    for start, coords in bounded(client, range(0, len(points), shard_rows), submit):
-        out[start : start + len(coords)] = coords
+    with progress(total=len(points), desc=f"{projector.name}: placing on Dask", unit="pt", quiet=quiet) as bar:
+        for start, coords in bounded(client, range(0, len(points), shard_rows), submit):
+            out[start : start + len(coords)] = coords
+            bar.update(len(coords))
+            bar.refresh()  # each shard's count is shown, however quickly it came back
     if record is not None:
         workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
         seconds = time.perf_counter() - started
@@ -190,7 +198,13 @@ def _moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
 
 
 def _place_shard(model, shard: np.ndarray, k: int, start: int) -> tuple[int, np.ndarray]:
+    from latentviz.neighbors import IVFIndex
+
     projector, index = model
+    if isinstance(index, IVFIndex):
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # the worker's one thread: its cores are the other workers'
     shard = np.asarray(shard, np.float32)  # a LatentShards view is read here, on the worker
     if index is None:
         return start, projector.transform(shard)

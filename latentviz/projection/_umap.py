@@ -131,12 +131,13 @@ class UMAP(Projector):
         return self
 
     def __getstate__(self) -> dict:
-        """Pickled (to a Dask worker) without the progress bar's stream, which only this process can write to."""
+        """Pickled (to a Dask worker) without the progress bar, whose stream only this process can write to:
+        the driver counts the points placed instead."""
         state = self.__dict__.copy()
         model = state.get("_model")
-        if model is not None and "file" in (model.tqdm_kwds or {}):
+        if model is not None and model.tqdm_kwds:
             state["_model"] = copy.copy(model)
-            state["_model"].tqdm_kwds = {key: value for key, value in model.tqdm_kwds.items() if key != "file"}
+            state["_model"].tqdm_kwds = {"desc": model.tqdm_kwds.get("desc"), "disable": True}
         return state
 
     def transform(self, z, *, neighbors=None) -> np.ndarray:

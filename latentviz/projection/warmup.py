@@ -15,8 +15,8 @@ import numpy as np
 def warm_up() -> None:
     """Fit and place a small seeded mixture through every numba path ``project`` takes.
 
-    The exact and approximate neighbour searches, UMAP's fit and transform: numba compiles per
-    argument type, not per size, so 600 points stand for any run.
+    pynndescent's whole-run graph, UMAP's fit and transform (placement searches with faiss, which
+    needs no compilation): numba compiles per argument type, not per size, so 600 points stand for any run.
     """
     from latentviz.neighbors import knn, search_index
     from latentviz.projection._umap import UMAP
@@ -25,7 +25,7 @@ def warm_up() -> None:
     z = (rng.normal(size=(6, 8))[rng.integers(0, 6, 600)] * 4 + rng.normal(size=(600, 8))).astype(np.float32)
     fit, rest = z[:400], z[400:]
     knn(z, 30, method="pynndescent")
-    placed = search_index(fit, method="pynndescent").query(rest, 15)
+    placed = search_index(fit).query(rest, 15)
     UMAP(2).fit(fit, neighbors=knn(fit, 30)).transform(rest, neighbors=placed)
 
 

@@ -419,7 +419,7 @@ class _Plan:
         client=None,
     ) -> _Plan:
         n = source.n_finite
-        # once the full graph was approximate, pynndescent's compilation is paid in this process: stay approximate
+        # once the full graph was pynndescent's, its compilation is paid in this process: the sample's graph too
         method = "pynndescent" if graph.method == "pynndescent" else "auto"
         if n > sample:
             fit_rows = stratified_sample(n, sample, labels=source.labels, random_state=seed)
@@ -440,7 +440,7 @@ class _Plan:
         place_neighbors = index = None
         if len(place) and len(fit_rows) > TRANSFORM_K:
             index = search_index(
-                source.z[fit_rows], metric=metric, method=method, random_state=seed, device=device, n_queries=len(place)
+                source.z[fit_rows], metric=metric, random_state=seed, device=device, n_queries=len(place)
             )
             if client is None:
                 place_neighbors = index.query(place, TRANSFORM_K)
@@ -456,7 +456,9 @@ class _Plan:
 
             _dask.fit_pca(self.client, projector, self.source.z, shard_rows=_PLACE_CHUNK)
             points = self.source.z if self.self_rows is not None else self.place
-            return _dask.place(self.client, projector, points, None, k=TRANSFORM_K, shard_rows=_PLACE_CHUNK)
+            return _dask.place(
+                self.client, projector, points, None, k=TRANSFORM_K, shard_rows=_PLACE_CHUNK, quiet=quiet
+            )
         if isinstance(projector, PCA):  # PCA is cheap: it always sees every point
             projector.fit(self.source.z)
             return projector.embedding_ if self.self_rows is not None else projector.transform(self.place)
@@ -490,6 +492,7 @@ class _Plan:
                 k=TRANSFORM_K,
                 shard_rows=_PLACE_CHUNK,
                 record=record,
+                quiet=quiet,
             )
         from latentviz.progress import progress
 
