@@ -517,19 +517,21 @@ _IVF_CHUNK = 1 << 20  # queries searched at once: their (query, probed list) pai
 
 
 def from_squared(indices: np.ndarray, squared: np.ndarray, *, metric: str, method: str) -> Neighbors:
-    """Neighbours from squared Euclidean distances between (for cosine: unit) vectors, in this module's order."""
-    distances = np.maximum(squared, 0, dtype=np.float32)
+    """Neighbours from squared Euclidean distances between (for cosine: unit) vectors, each row already
+    nearest first; ``squared`` (float32) becomes the distances in place, and only rows with tied
+    distances are re-sorted (ties by index), so that a 10M-row graph is not copied."""
+    distances = np.maximum(squared, 0, out=squared)
     if metric == "cosine":  # unit vectors: squared Euclidean = 2 (1 - cos)
         distances /= 2
     else:
         np.sqrt(distances, out=distances)
-    order = np.lexsort((indices, distances), axis=1)
-    return Neighbors(
-        np.take_along_axis(indices, order, axis=1).astype(np.int64),
-        np.take_along_axis(distances, order, axis=1),
-        metric=metric,
-        method=method,
-    )
+    indices = indices.astype(np.int64, copy=False)
+    tied = np.flatnonzero((distances[:, 1:] == distances[:, :-1]).any(axis=1))
+    if len(tied):
+        order = np.lexsort((indices[tied], distances[tied]), axis=1)
+        indices[tied] = np.take_along_axis(indices[tied], order, axis=1)
+        distances[tied] = np.take_along_axis(distances[tied], order, axis=1)
+    return Neighbors(indices, distances, metric=metric, method=method)
 
 
 class PyNNDescentIndex:

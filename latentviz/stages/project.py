@@ -207,7 +207,8 @@ def _project(
     else:
         graph = _graph(np.asarray(data.z), k, metric=metric, seed=seed, device=device, quiet=quiet)
     graph_seconds = time.perf_counter() - tick
-    data.full_graph(graph).save(stage.path(NEIGHBORS))
+    full_graph = data.full_graph(graph)
+    full_graph.save(stage.path(NEIGHBORS))
 
     ref = None
     if reference is not None:
@@ -275,7 +276,7 @@ def _project(
         excluded_nonfinite=data.n - data.n_finite,
         reference=None if ref is None else {"run": str(ref.path), "align": align},
     )
-    return ProjectionResult(table=table, neighbors=data.full_graph(graph), methods=entries, projectors=projectors)
+    return ProjectionResult(table=table, neighbors=full_graph, methods=entries, projectors=projectors)
 
 
 def _umap_beside_tsne(methods, tsne_backend: str, fit_umap) -> concurrent.futures.Future | None:
@@ -353,6 +354,8 @@ class _Latents:
 
     def full_graph(self, graph: Neighbors) -> Neighbors:
         """The graph of the finite rows renumbered to the run's rows; excluded rows get -1 and inf."""
+        if self.n_finite == self.n:  # every row finite: the rows are the run's already (no copy: 3.6 GB at 10M)
+            return graph
         indices = np.full((self.n, graph.k), -1, dtype=np.int64)
         distances = np.full((self.n, graph.k), np.inf, dtype=np.float32)
         indices[self.rows] = self.rows[graph.indices]
