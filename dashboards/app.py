@@ -81,6 +81,7 @@ def create_app(
         if name != "compare" or len(store) > 1
     ]
     first = store.ids[0]
+    app.index_string = _index_string(app.config.requests_pathname_prefix)
     app.layout = html.Div(
         className="lv-app",
         children=[
@@ -130,8 +131,43 @@ def create_app(
         page.register(app, store)
     security.protect(app, hosts=hosts, max_bytes=security.request_limit(store))
     app.store = store
-    pages["explore"].warm(store)
+    app.warming = pages["explore"].warm(store)  # serve() waits for these; see warm()
     return app
+
+
+def _index_string(prefix: str) -> str:
+    """Dash's page, with plotly.js (4.8 MB: about 0.9 s of evaluation in a software-rendered Chromium) fetched
+    at once and evaluated while the renderer waits for its layout and first callbacks, instead of only once the
+    first figure has arrived. dcc.Graph takes ``window.Plotly`` when it is set and waits on it when it is a
+    promise, so the page never loads plotly.js twice."""
+    plotly_js = f"{prefix}_dash-component-suites/plotly/package_data/plotly.min.js"
+    return f"""<!DOCTYPE html>
+<html>
+    <head>
+        {{%metas%}}
+        <title>{{%title%}}</title>
+        {{%favicon%}}
+        <link rel="preload" as="script" href="{plotly_js}">
+        {{%css%}}
+    </head>
+    <body>
+        {{%app_entry%}}
+        <footer>
+            {{%config%}}
+            {{%scripts%}}
+            {{%renderer%}}
+            <script>
+            window.Plotly = window.Plotly || new Promise(function (resolve, reject) {{
+                var script = document.createElement("script");
+                script.src = "{plotly_js}";
+                script.onload = function () {{ resolve(window.Plotly); }};
+                script.onerror = reject;
+                document.head.appendChild(script);
+            }});
+            </script>
+        </footer>
+    </body>
+</html>"""
 
 
 def serve(
@@ -148,7 +184,9 @@ def serve(
     """Serve the dashboard with waitress until interrupted; binds 127.0.0.1 unless ``host`` says otherwise.
 
     waitress is a production WSGI server: ``threads`` requests run at once, so a team can share
-    one dashboard and a slow decode does not hold up the others' callbacks.
+    one dashboard and a slow decode does not hold up the others' callbacks. A run above the display
+    budget has its first density map built before the server answers (seconds: datashader compiles),
+    so the address printed is ready to draw.
     """
     import waitress
 
@@ -170,6 +208,10 @@ def serve(
         raise InputError(
             f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port or --host"
         ) from None
+    if app.warming:  # bound, not yet answering: the first visit's map is built before the address is given
+        say(f"latentviz dashboard: preparing the density map of {len(app.warming)} run(s)")
+        for thread in app.warming:
+            thread.join()
     name = security.normal_host(host)
     if not security.is_loopback(name):
         say(f"warning: --host {host} lets other machines on the network browse these runs")

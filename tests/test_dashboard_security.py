@@ -343,3 +343,42 @@ def test_a_port_in_use_is_one_line_not_a_traceback(small_app, cli):
     assert result.code == 2
     assert result.err.startswith(f"latentviz: error: --port {port}: cannot listen on 127.0.0.1:{port}")
     assert result.err.count("\n") == 1
+
+
+def test_the_address_is_given_once_the_first_density_map_is_built(small_app, monkeypatch, capsys):
+    """Above the display budget the first map (seconds of datashader compiling) is built before the server
+    answers: the printed address draws at once. Building it is slowed here, so a server that answered
+    while the warm-up ran would be caught with the thread alive."""
+    import waitress
+
+    from dashboards import app as app_module
+    from dashboards.pages import explore
+
+    built = explore.dense_scatter
+
+    def slow_dense_scatter(*args, **kwargs):
+        time.sleep(0.5)
+        return built(*args, **kwargs)
+
+    served = {}
+
+    class Server:
+        def run(self):
+            served["warming"] = [thread.is_alive() for thread in served["app"].warming]
+            served["printed"] = capsys.readouterr().err
+
+    create_app = app_module.create_app
+
+    def small_budget_app(*args, **kwargs):
+        served["app"] = create_app(*args, budget=50, **kwargs)
+        return served["app"]
+
+    monkeypatch.setattr(explore, "dense_scatter", slow_dense_scatter)
+    monkeypatch.setattr(app_module, "create_app", small_budget_app)
+    monkeypatch.setattr(waitress, "create_server", lambda *args, **kwargs: Server())
+    app_module.serve([small_app.store["r"].path], load_model=False)
+    assert served["warming"] == [False]  # one run of 200 points above a budget of 50: one warm-up, finished
+    assert served["printed"].index("preparing the density map of 1 run(s)") < served["printed"].index(
+        "latentviz dashboard on http://127.0.0.1:8050/"
+    )
+    assert served["app"].store["r"]._cache_whole_map.cache_info().currsize == 1  # kept for the first visit

@@ -63,6 +63,20 @@ def test_approximate_recall_is_high_on_clustered_data():
     assert value > 0.95, f"recall {value:.3f}"
 
 
+def test_a_descent_answer_loses_self_wherever_it_stands_and_ties_go_by_index():
+    """pynndescent's rows (nearest first, self usually first): self is dropped by index wherever it is (a
+    duplicate can stand before it), the last column when self is missing, and rows with ties or out of
+    order end in (distance, index) order."""
+    from latentviz.neighbors import _drop_self
+
+    indices = np.array([[0, 4, 2, 3], [5, 1, 0, 2], [3, 4, 1, 5], [2, 3, 0, 1]])
+    distances = np.array([[0, 1, 2, 3], [0, 0, 1, 1], [1, 2, 2, 3], [4, 0, 1, 2]], np.float32)
+    graph = _drop_self(indices, distances, 3, metric="euclidean")
+    np.testing.assert_array_equal(graph.indices, [[4, 2, 3], [5, 0, 2], [3, 1, 4], [0, 1, 2]])
+    np.testing.assert_array_equal(graph.distances, [[1, 2, 3], [0, 1, 1], [1, 2, 2], [1, 2, 4]])
+    assert graph.indices.dtype == np.int64 and graph.distances.dtype == np.float32
+
+
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_ivf_probing_every_list_is_exact(metric):
     x, _ = clustered(900, d=12)

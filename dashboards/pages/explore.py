@@ -276,21 +276,27 @@ def colors_of(
     return colors, figures.display_name(column)
 
 
-def warm(store) -> None:
-    """Build the first map of each run above the display budget on a thread while the browser connects:
+def warm(store) -> list:
+    """Build the first page of each run above the display budget on a thread, and return the threads:
     datashader's kernels compile (seconds, once per process) and the map's columns, its colour key and its
     whole-map image are read and kept, so the first page view does not wait for them; then the ids and
-    the latents a selection's gallery and a colouring read."""
+    the latents a selection's gallery and a colouring read. :func:`dashboards.app.serve` waits for them
+    before it listens; a notebook's app answers at once."""
     import threading
 
     def build(data):
         with contextlib.suppress(Exception):  # the page reports any error itself when it is opened
-            dense_scatter(data, next(iter(data.methods)), "label" if data.labels is not None else "none")
+            layout(store, data.id)  # the first page view's own work, its density map included
             data.ids, data.z  # noqa: B018 - read once here, not in the first selection's callback
 
-    for data in store:
-        if data.dense(2) and data.methods:
-            threading.Thread(target=build, args=(data,), name=f"latentviz-warm-{data.id}", daemon=True).start()
+    threads = [
+        threading.Thread(target=build, args=(data,), name=f"latentviz-warm-{data.id}", daemon=True)
+        for data in store
+        if data.dense(2) and data.methods
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def dense_scatter(

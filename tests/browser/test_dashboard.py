@@ -115,6 +115,26 @@ def test_dshell001_every_page_renders_without_console_errors(browser, server):
     assert any(r.startswith("mig") and "0.2" in r and "0.3" in r for r in rows), rows
 
 
+def test_plotly_js_is_fetched_with_the_page_and_evaluated_once(browser, server):
+    """plotly.js is asked for with the page, not only after the first figure arrived, and loaded once:
+    dcc.Graph waits on the page's promise instead of adding a second copy."""
+    data, graph = _explore(browser, server)
+    plotly_scripts, real, requested, first_figure = browser.execute_script(
+        """
+        const entries = performance.getEntriesByType('resource');
+        const plotly = entries.filter(e => e.name.endsWith('plotly.min.js'));
+        const callbacks = entries.filter(e => e.name.includes('_dash-update-component'));
+        return [document.querySelectorAll('script[src$="plotly.min.js"]').length,
+                typeof window.Plotly.newPlot === 'function',
+                Math.min(...plotly.map(e => e.startTime)),
+                Math.min(...callbacks.map(e => e.responseEnd))];
+        """
+    )
+    assert plotly_scripts == 1 and real
+    assert requested < first_figure  # before the first callback (the page's figure) has answered
+    assert console_errors(browser) == []
+
+
 def test_dexp001_color_by_changes_the_plot(browser, server):
     from dashboards import ids
 
