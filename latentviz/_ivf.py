@@ -18,11 +18,12 @@ import numpy as np
 LIST_ROWS = 2048
 #: Lists probed per query of the graph.
 NPROBE = 16
-#: Placing new points against a fitted sample (50,000 x 64 by default): 4,096 candidates per query.
-#: Measured on the benchmark's mixture, one thread: recall@15 0.987 at 27,000 queries per CPU-second
-#: (pynndescent, its default epsilon: 0.844 at 13,900 queries/s on two threads; RESULTS.md).
-SEARCH_LIST_ROWS = 512
-SEARCH_NPROBE = 8
+#: Placing new points against a fitted sample (50,000 x 64 by default): 4,096 candidates per query, in
+#: lists big enough for BLAS to run at speed. Measured on the benchmark's 1M mixture, 950k queries
+#: (benchmarks/RESULTS.md): recall@15 0.987 at 36,500 queries per CPU-second; lists of 512 with 8 probed
+#: 0.994 at 26,300; pynndescent (its default epsilon) 0.844 at 13,900 queries/s on two threads.
+SEARCH_LIST_ROWS = 1024
+SEARCH_NPROBE = 4
 _MAX_NLIST = 8192
 TRAIN_PER_LIST = 39  # faiss's minimum training points per centroid
 

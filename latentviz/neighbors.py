@@ -245,7 +245,7 @@ def resolve_method(method: str, n: int, *, device: str = "auto", n_queries: int 
     Above that, a whole graph (``n_queries`` None) is pynndescent's and a search for new points
     IVF's. Measured at 1M x 64 on 2 cores (benchmarks/RESULTS.md): the graph takes pynndescent
     130 s at recall@30 0.70 and IVF 170 s at 0.83; placing 950k points against a 50k sample, IVF
-    answers 27,000 queries per CPU-second at recall@15 0.987, pynndescent 13,900 per second on
+    answers 36,500 queries per CPU-second at recall@15 0.987, pynndescent 13,900 per second on
     two threads at 0.844.
     """
     if method not in METHODS:

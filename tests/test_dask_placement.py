@@ -21,6 +21,7 @@ def test_dask_local_2_places_on_the_workers_and_equals_single_process(tmp_path, 
     labels = np.arange(420) % 3
     z = (centres[labels] + rng.normal(size=(420, 6))).astype(np.float32)
     monkeypatch.setattr(_project, "_PLACE_CHUNK", 90)  # 3 shards of the 270 placed points, 5 of PCA's 420
+    monkeypatch.setattr(_project, "_THREADED_PLACE_CHUNK", 60)  # UMAP's: 5 shards (the blocks placed here)
     alone = project(write_run(tmp_path / "alone", z, labels=labels), sample=150, seed=4, quiet=True)
 
     # The driver's projectors cannot place: every transform of the Dask run must happen on a worker.

@@ -45,7 +45,8 @@ def test_umap_places_blocks_on_several_threads_with_the_result_of_one(tmp_path, 
     rng = np.random.default_rng(2)
     labels = np.arange(600) % 4
     z = (rng.normal(size=(4, 5))[labels] * 6 + rng.normal(size=(600, 5))).astype(np.float32)
-    monkeypatch.setattr(_project, "_PLACE_CHUNK", 100)  # the 450 placed points in 5 blocks
+    for chunk in ("_PLACE_CHUNK", "_THREADED_PLACE_CHUNK"):  # the 450 placed points in 5 blocks, either way
+        monkeypatch.setattr(_project, chunk, 100)
     threads: set[str] = set()
     transform = UMAP.transform
 

@@ -224,6 +224,53 @@ def test_trustworthiness_matches_scikit_learn():
     assert trustworthiness(x, x @ np.diag([2, 2, 2, 2, 2, 2.0]), 5) == pytest.approx(1.0)
 
 
+def test_whole_number_labels_are_sampled_as_their_names_are():
+    """Classes are ordered by name ("10" before "2"), whichever form the labels take: the seeded sample of
+    integer labels is the one of the same labels as strings."""
+    from latentviz.projection._sample import stratified_sample
+
+    labels = np.random.default_rng(1).integers(-3, 25, 20_000)
+    for seed in range(3):
+        as_numbers = stratified_sample(20_000, 777, labels=labels, random_state=seed)
+        np.testing.assert_array_equal(
+            as_numbers, stratified_sample(20_000, 777, labels=labels.astype(str), random_state=seed)
+        )
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_one_quality_sample_scores_every_map_as_the_references_do(metric):
+    """The sample and its latent neighbours are drawn once and shared by every map: each map's figures are
+    still scikit-learn's trustworthiness and the naive overlap of neighbour sets on that sample's rows."""
+    from sklearn.manifold import trustworthiness as reference
+
+    from latentviz.projection._quality import QualitySample
+    from latentviz.projection._sample import stratified_sample
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 900)
+    z = (rng.normal(size=(4, 8))[labels] * 3 + rng.normal(size=(900, 8))).astype(np.float32)
+    maps = {"near": z[:, :2] * 2.0, "noisy": z[:, :2] + rng.normal(scale=2.0, size=(900, 2))}
+    sampled = QualitySample(z, k=7, sample=400, labels=labels, random_state=5, metric=metric)
+    rows = stratified_sample(900, 400, labels=labels, random_state=5)
+    x = z[rows].astype(np.float64)
+    if metric == "cosine":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+
+    def neighbours(points):
+        d = ((points[:, None] - points[None]) ** 2).sum(axis=2)
+        np.fill_diagonal(d, np.inf)
+        return [set(row) for row in np.argsort(d, axis=1, kind="stable")[:, :7]]
+
+    for embedding in maps.values():
+        scores = sampled.score(embedding)
+        e = embedding[rows].astype(np.float64)
+        overlap = np.mean([len(a & b) / 7 for a, b in zip(neighbours(x), neighbours(e), strict=True)])
+        assert scores["trustworthiness"] == pytest.approx(reference(x, e, n_neighbors=7), abs=1e-12)
+        assert scores["knn_preservation"] == pytest.approx(overlap, abs=1e-12)
+        assert scores["quality_n"] == 400 and scores["quality_k"] == 7
+    assert sampled.score(maps["near"])["trustworthiness"] > sampled.score(maps["noisy"])["trustworthiness"] + 0.05
+
+
 def test_cli_projects_and_keeps_other_methods(projected, tmp_path):
     _, z, labels, _ = projected
     path = write_run(tmp_path / "cli", z[:100], labels=labels[:100])

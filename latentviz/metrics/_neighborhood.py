@@ -90,7 +90,7 @@ def continuity(x, z, k: int = 10, *, neighbors=None) -> float:
     return _rank_score(z, _knn_indices(x, k, neighbors), k)
 
 
-def knn_preservation(a, b, k: int = 10, *, device: str = "cpu") -> float:
+def knn_preservation(a, b, k: int = 10, *, device: str = "cpu", neighbors_a=None, neighbors_b=None) -> float:
     """Mean overlap of the k-nearest-neighbour sets of each point in two spaces.
 
     .. math:: \\frac1n \\sum_i \\frac{|\\mathrm{kNN}_A(i) \\cap \\mathrm{kNN}_B(i)|}{k}
@@ -105,6 +105,8 @@ def knn_preservation(a, b, k: int = 10, *, device: str = "cpu") -> float:
         Neighbours per point.
     device : str, default="cpu"
         Where the exact neighbour searches run (``cpu``, ``auto``, ``cuda``, ``mps``).
+    neighbors_a, neighbors_b : latentviz.neighbors.Neighbors, optional
+        The k-NN graph of ``a`` or ``b`` (self excluded), reused instead of searching.
 
     Returns
     -------
@@ -120,7 +122,7 @@ def knn_preservation(a, b, k: int = 10, *, device: str = "cpu") -> float:
     a, b = _pair(a, b, "knn_preservation", k)
     from latentviz.neighbors import mean_overlap
 
-    return mean_overlap(_knn_indices(a, k, None, device), _knn_indices(b, k, None, device))
+    return mean_overlap(_knn_indices(a, k, neighbors_a, device), _knn_indices(b, k, neighbors_b, device))
 
 
 def _pair(a, b, whom: str, k: int):

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
+from latentviz._numba_cache import import_cached
 from latentviz._validation import Integer, Options, ParameterError, validate_params
 from latentviz.errors import InputError
-from latentviz.neighbors import Neighbors, knn, search_index
+from latentviz.neighbors import Neighbors, knn, resolve_method, search_index
 from latentviz.projection._align import align_procrustes
 from latentviz.projection._pca import PCA
-from latentviz.projection._quality import embedding_quality
+from latentviz.projection._quality import QualitySample
 from latentviz.projection._sample import stratified_sample
 from latentviz.projection._tsne import TSNE
 from latentviz.projection._umap import UMAP
@@ -25,7 +26,7 @@ from latentviz.projectors import PROJECTORS, ProjectorOptions
 from latentviz.run import projection_columns, projection_methods, projection_table
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import pandas as pd
 
@@ -38,6 +39,17 @@ DEFAULT_SAMPLE = 50_000
 TRANSFORM_K = 15
 # Points placed per transform call (bounds the memory of the affinities of new points).
 _PLACE_CHUNK = 200_000
+# A transform that places blocks on every core (UMAP) takes smaller ones, so that the cores stay busy to the
+# end: with 200k-point blocks the last one held one core alone for 20 s at 1M. Its seeded epochs depend on
+# the block a point is placed in, so a Dask shard is such a block too (the same map on the cluster).
+_THREADED_PLACE_CHUNK = 50_000
+
+
+def _place_rows(projector) -> int:
+    """Points per transform call (and per Dask shard) for ``projector``."""
+    return _THREADED_PLACE_CHUNK if projector.transform_in_threads else _PLACE_CHUNK
+
+
 # With --dask, from this many points the shared graph is built on the workers (faiss IVF, approximate); below
 # it the driver's exact search is cheap (EXACT_MAX_N) and the graph equals the single-process one.
 _SHARDED_GRAPH_MIN_N = 80_000
@@ -201,14 +213,25 @@ def _project(
         f"methods {', '.join(methods)}",
         quiet=quiet,
     )
-    tick = time.perf_counter()
-    if client is not None and data.n_finite >= _SHARDED_GRAPH_MIN_N:
-        graph = _sharded_graph(client, data, k, metric=metric, seed=seed, quiet=quiet)
-    else:
-        graph = _graph(np.asarray(data.z), k, metric=metric, seed=seed, device=device, quiet=quiet)
-    graph_seconds = time.perf_counter() - tick
-    full_graph = data.full_graph(graph)
-    full_graph.save(stage.path(NEIGHBORS))
+    sharded = client is not None and data.n_finite >= _SHARDED_GRAPH_MIN_N
+
+    def whole_graph() -> tuple[Neighbors, float]:
+        tick = time.perf_counter()
+        if sharded:
+            graph = _sharded_graph(client, data, k, metric=metric, seed=seed, quiet=quiet)
+        else:
+            graph = _graph(np.asarray(data.z), k, metric=metric, seed=seed, device=device, quiet=quiet)
+        return graph, time.perf_counter() - tick
+
+    # Fitted on a sample, the maps need only the sample's graph: in one process the run's whole graph is
+    # built on a thread beside the sample's graph and the placement search (its numba compilation and its
+    # last steps hold one core; 1M x 64 on 2 cores: about 25 s saved), and awaited before t-SNE and UMAP
+    # start, so that its working memory is freed before theirs is taken.
+    beside = client is None and data.n_finite > sample
+    whole_method = "ivf" if sharded else resolve_method("auto", data.n_finite, device=device)
+    if beside and whole_method == "pynndescent":  # imported here: the two threads never import it at once
+        import_cached("pynndescent", purpose="approximate nearest-neighbour search")
+    graph_job = _beside(whole_graph) if beside else _now(whole_graph)
 
     ref = None
     if reference is not None:
@@ -217,12 +240,35 @@ def _project(
         align = _resolve_alignment(align, methods, tsne_backend, data, ref)
     if ref is not None and align == "transform":
         source = _Latents.of(ref)
-        source_graph = _graph(source.z, k, metric=metric, seed=seed, device=device, quiet=True)
         plan = _Plan.build(
-            source, source_graph, sample, k, metric=metric, seed=seed, device=device, place=data.z, client=client
+            source,
+            lambda: _graph(source.z, k, metric=metric, seed=seed, device=device, quiet=True),
+            sample,
+            k,
+            metric=metric,
+            seed=seed,
+            device=device,
+            place=data.z,
+            client=client,
+            sample_method=resolve_method("auto", source.n_finite, device=device),
         )
     else:
-        plan = _Plan.build(data, graph, sample, k, metric=metric, seed=seed, device=device, client=client)
+        plan = _Plan.build(
+            data,
+            lambda: graph_job.result()[0],
+            sample,
+            k,
+            metric=metric,
+            seed=seed,
+            device=device,
+            client=client,
+            sample_method=whole_method,
+        )
+    graph, graph_seconds = graph_job.result()
+    full_graph = data.full_graph(graph)
+    full_graph.save(stage.path(NEIGHBORS))
+
+    quality_sample = QualitySample(data.z, labels=data.labels, random_state=seed, metric=metric)
 
     def one(method: str):
         tick = time.perf_counter()
@@ -234,7 +280,7 @@ def _project(
         entry = {"seconds": round(time.perf_counter() - tick, 4), **_describe(projector, plan)}
         if ref is not None:
             placed, entry["aligned_to"] = _align(placed, method, align, data, ref)
-        entry.update(embedding_quality(data.z, placed, labels=data.labels, random_state=seed, metric=metric))
+        entry.update(quality_sample.score(placed))
         quality = entry["trustworthiness"]
         say(
             f"project: {method} in {entry['seconds']:.1f}s, trustworthiness "
@@ -295,16 +341,28 @@ def _umap_beside_tsne(methods, tsne_backend: str, fit_umap) -> concurrent.future
     from latentviz._optional import require
 
     require("openTSNE", purpose="t-SNE")
+    return _beside(fit_umap, name="latentviz-umap")
+
+
+def _beside(work, *, name: str = "latentviz-graph") -> concurrent.futures.Future:
+    """``work()`` started on a daemon thread: an interrupted stage (Ctrl-C) exits without waiting for it;
+    its result, or its exception, comes from the future."""
     future: concurrent.futures.Future = concurrent.futures.Future()
 
     def target():
         try:
-            future.set_result(fit_umap())
-        except BaseException as exc:  # noqa: BLE001 - raised in the main thread by future.result()
+            future.set_result(work())
+        except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread by future.result()
             future.set_exception(exc)
 
-    # a daemon: an interrupted t-SNE (Ctrl-C) exits without waiting for UMAP to finish
-    threading.Thread(target=target, name="latentviz-umap", daemon=True).start()
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
+
+
+def _now(work) -> concurrent.futures.Future:
+    """``work()`` done here, as a finished future (what :func:`_beside` gives)."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    future.set_result(work())
     return future
 
 
@@ -411,19 +469,21 @@ class _Plan:
     def build(
         cls,
         source: _Latents,
-        graph: Neighbors,
+        graph: Callable[[], Neighbors],
         sample: int,
         k: int,
         *,
         metric: str,
         seed: int,
         device: str,
+        sample_method: str,
         place: np.ndarray | None = None,
         client=None,
     ) -> _Plan:
+        """``graph`` gives the source's whole graph, asked for only when every point is fitted; ``sample_method``
+        is how that graph is searched (once pynndescent's, its compilation is paid: the sample's graph is too)."""
         n = source.n_finite
-        # once the full graph was pynndescent's, its compilation is paid in this process: the sample's graph too
-        method = "pynndescent" if graph.method == "pynndescent" else "auto"
+        method = "pynndescent" if sample_method == "pynndescent" else "auto"
         if n > sample:
             fit_rows = stratified_sample(n, sample, labels=source.labels, random_state=seed)
             fit_graph = knn(
@@ -435,7 +495,7 @@ class _Plan:
                 device=device,
             )
         else:
-            fit_rows, fit_graph = np.arange(n), graph
+            fit_rows, fit_graph = np.arange(n), graph()
         self_rows = None
         if place is None:  # the run's own map: the points outside the sample are placed
             rest = np.setdiff1d(np.arange(n), fit_rows)
@@ -493,7 +553,7 @@ class _Plan:
                 self.place,
                 self.place_index,
                 k=TRANSFORM_K,
-                shard_rows=_PLACE_CHUNK,
+                shard_rows=_place_rows(projector),
                 record=record,
                 quiet=quiet,
             )
@@ -510,7 +570,8 @@ class _Plan:
                 )
             return projector.transform(self.place[block], neighbors=known)
 
-        blocks = [slice(start, start + _PLACE_CHUNK) for start in range(0, len(self.place), _PLACE_CHUNK)]
+        rows = _place_rows(projector)
+        blocks = [slice(start, start + rows) for start in range(0, len(self.place), rows)]
         # a GIL-free single-thread transform (UMAP) places blocks on every core: a core t-SNE leaves idle is used
         threads = min(len(blocks), os.cpu_count() or 1) if projector.transform_in_threads else 1
         parts = []
