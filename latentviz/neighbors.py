@@ -417,22 +417,35 @@ class ExactIndex:
             raise InputError(f"knn: k={k} but only {n_ref - int(exclude_self)} other points exist")
         engine = self.engine
         center = self.reference.mean(axis=0)
-        ref = engine.asarray(self.reference - center)
-        ref_sq = (ref * ref).sum(axis=1)
         wanted = min(k + _RERANK_MARGIN, n_ref - int(exclude_self))
         chunk = max(1, min(len(queries), _BLOCK_BYTES // (4 * max(n_ref, 1))))
         candidates = np.empty((len(queries), wanted), dtype=np.int64)
+        if engine.name == "cpu":  # faiss's brute force: BLAS tiles and a heap per query, no block of distances
+            from latentviz._optional import require
+
+            faiss = require("faiss", purpose="the exact neighbour search")
+            ref = np.ascontiguousarray(self.reference - center, dtype=np.float32)
+        else:
+            ref = engine.asarray(self.reference - center)
+            ref_sq = (ref * ref).sum(axis=1)
         with progress(total=len(queries), desc="neighbours", unit="pt", quiet=quiet) as bar:
             for start in range(0, len(queries), chunk):
-                q = engine.asarray(queries[start : start + chunk] - center)
-                d2 = q @ ref.T
-                d2 *= -2.0
-                d2 += ref_sq
-                d2 += (q * q).sum(axis=1, keepdims=True)
-                if exclude_self:
-                    rows = np.arange(q.shape[0])
-                    d2[rows, rows + start] = float("inf")
-                candidates[start : start + chunk] = engine.smallest(d2, wanted)
+                block = slice(start, start + chunk)
+                if engine.name == "cpu":
+                    q = np.ascontiguousarray(queries[block] - center, dtype=np.float32)
+                    found = faiss.knn(q, ref, wanted + int(exclude_self))[1]
+                    own = np.arange(start, start + len(q)) if exclude_self else None
+                    candidates[block] = found if own is None else np.take(found, _other_columns(found, own, wanted))
+                else:
+                    q = engine.asarray(queries[block] - center)
+                    d2 = q @ ref.T
+                    d2 *= -2.0
+                    d2 += ref_sq
+                    d2 += (q * q).sum(axis=1, keepdims=True)
+                    if exclude_self:
+                        rows = np.arange(q.shape[0])
+                        d2[rows, rows + start] = float("inf")
+                    candidates[block] = engine.smallest(d2, wanted)
                 bar.update(q.shape[0])
         return self._rerank(queries, candidates, k)
 
@@ -593,17 +606,23 @@ def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int, *, metric: st
     The kept columns are gathered through flat positions (a 1M x 31 graph in about a second; a boolean mask
     and a sort of every row took 10 s), and only rows not already in (distance, index) order are re-sorted.
     """
-    n, m = indices.shape
-    is_self = indices == np.arange(n)[:, None]
-    self_column = np.where(is_self.any(axis=1), is_self.argmax(axis=1), m - 1)  # self not found: drop the farthest
-    del is_self
-    column = np.arange(k)
-    flat = column + (column >= self_column[:, None])  # the first k columns other than self's
-    flat += np.arange(0, n * m, m)[:, None]
+    flat = _other_columns(indices, np.arange(len(indices)), k)
     kept_indices = np.take(indices, flat).astype(np.int64, copy=False)
     kept_distances = np.take(distances, flat).astype(np.float32, copy=False)
     _sort_rows(kept_indices, kept_distances)
     return Neighbors(kept_indices, kept_distances, metric=metric, method="pynndescent")
+
+
+def _other_columns(indices: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """Flat positions in ``indices`` (n, m > k) of each row's first ``k`` columns other than the one holding
+    ``own`` (the row's own index); a row without it drops its last column (the farthest)."""
+    n, m = indices.shape
+    is_own = indices == own[:, None]
+    own_column = np.where(is_own.any(axis=1), is_own.argmax(axis=1), m - 1)
+    column = np.arange(k)
+    flat = column + (column >= own_column[:, None])
+    flat += np.arange(0, n * m, m)[:, None]
+    return flat
 
 
 def for_metric(x: np.ndarray, metric: str) -> np.ndarray:

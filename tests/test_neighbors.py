@@ -51,6 +51,17 @@ def test_self_is_excluded_by_index_and_duplicates_are_neighbours():
     assert (np.diff(graph.distances, axis=1) >= 0).all()
 
 
+def test_more_duplicates_than_candidates_never_list_a_point_as_its_own_neighbour():
+    """40 copies of one point and k = 10: the candidate pass sees only some of them (self not always among
+    them); every copy still gets 10 other copies at distance 0, never itself."""
+    rng = np.random.default_rng(4)
+    x = np.vstack([np.ones((40, 6)), rng.normal(size=(100, 6)) + 5])
+    graph = knn(x, 10, method="exact")
+    for i in range(40):
+        assert i not in graph.indices[i] and set(graph.indices[i]) <= set(range(40))
+        assert (graph.distances[i] == 0).all()
+
+
 @pytest.mark.slow  # pynndescent compiles for about 30 CPU-seconds in every new process
 def test_approximate_recall_is_high_on_clustered_data():
     x, _ = clustered(3000, d=32)
