@@ -31,10 +31,10 @@ from latentviz.devices import resolve_device
 from latentviz.errors import InputError
 
 #: Above this many points ``method="auto"`` switches from exact to approximate search on the
-#: CPU. Measured on 2 cores, d = 32, k = 30 (benchmarks/RESULTS.md): exact search (numpy) takes
-#: 3.2 s at 20k and 13 s at 50k (O(n^2 d), so about 34 s at 80k); pynndescent takes 2 s at 50k
-#: and 18 s at 100k (recall 0.99 and 0.98) but also about 28 CPU-seconds of numba compilation in
-#: every new process, which its on-disk cache does not cover. With that counted the two cross near 80k.
+#: CPU. Measured on 2 cores, d = 32, k = 30, each in a new process (benchmarks/RESULTS.md,
+#: 2026-12-04): exact search (faiss's brute force, re-ranked in float64) takes 12.0 s at 80k and
+#: 40.9 s at 160k (O(n^2 d)); pynndescent 15.0 s and 16.5 s, most of it the numba compilation it
+#: repeats in every new process (its on-disk cache does not cover it). The two cross near 90k.
 EXACT_MAX_N = 80_000
 #: On a GPU the exact search stays fast much longer (1M x 64 takes seconds).
 EXACT_MAX_N_GPU = 2_000_000
