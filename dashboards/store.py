@@ -298,10 +298,11 @@ class RunData:
     def clusters(self) -> np.ndarray | None:
         """Each row's cluster (-1: outlier) from ``clusters.parquet``, or None before the cluster stage
         (or when the file does not match the run's ids)."""
-        table = self.run.clusters
-        if table is None or len(table) != self.n or not np.array_equal(table["id"].astype(str).to_numpy(), self.ids):
+        try:
+            table = self.run.clusters
+        except InputError:  # stale, or another run's: the run is shown without clusters
             return None
-        return table["cluster"].to_numpy(dtype=np.int64)
+        return None if table is None else table["cluster"].to_numpy(dtype=np.int64)
 
     @functools.cached_property
     def cluster_entries(self) -> list[dict]:

@@ -280,6 +280,7 @@ def cluster_run(
 
     from latentviz.progress import say
     from latentviz.run import (
+        CLUSTER_COLUMNS,
         CLUSTER_FACTS,
         CLUSTERS,
         Run,
@@ -308,14 +309,8 @@ def cluster_run(
             random_state=seed,
         )
         facts = {**result.info, **cluster_facts(z, result.labels, ids=run.ids, labels=labels, random_state=seed)}
-        table = pd.DataFrame(
-            {
-                "id": run.ids,
-                "cluster": result.labels.astype(np.int32),
-                "probability": result.probabilities.astype(np.float32),
-                "outlier": result.labels < 0,
-            }
-        )
+        columns = (run.ids, result.labels.astype(np.int32), result.probabilities.astype(np.float32), result.labels < 0)
+        table = pd.DataFrame(dict(zip(CLUSTER_COLUMNS, columns, strict=True)))
         write_table(stage.path(CLUSTERS), table)
         write_json(stage.path(CLUSTER_FACTS), facts)
         stage.record_stage(time.perf_counter() - started, space=facts["space"], **facts["parameters"])

@@ -58,18 +58,17 @@ def export_run(run: Run, out: str | Path, *, fmt: str) -> list[Path]:
 
 
 def run_table(run: Run):
-    """id, metadata, clusters, projection columns and latents, one row per sample in the run's order."""
+    """id, metadata, clusters, latents and projection columns, one row per sample in the run's order."""
+    import pandas as pd
+
     table = run.latents[run.metadata_columns].reset_index(drop=True)
     table["id"] = table["id"].astype(str)
     clusters = cluster_columns(run)
     if clusters is not None:
         table = table.join(clusters)
-    table = table.join(run.latents[run.z_columns].reset_index(drop=True))
-    projections = run.projections
-    if projections is None:
-        return table
-    coords = projections.assign(id=projections["id"].astype(str))
-    return table.merge(coords, on="id", how="left", validate="one_to_one")
+    table = table.join(pd.DataFrame(run.z, columns=run.z_columns))  # numbers, or a one-line error
+    projections = run.projections  # the run's rows in their order, or an error
+    return table if projections is None else table.join(projections.drop(columns="id").reset_index(drop=True))
 
 
 def cluster_columns(run: Run):
@@ -77,9 +76,8 @@ def cluster_columns(run: Run):
     clusters = run.clusters
     if clusters is None:
         return None
-    found = clusters.set_index(clusters["id"].astype(str)).reindex(run.ids)
     return (
-        found[["cluster", "probability", "outlier"]]
+        clusters[["cluster", "probability", "outlier"]]
         .rename(columns={"probability": "cluster_probability", "outlier": "cluster_outlier"})
         .reset_index(drop=True)
     )

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import functools
 import threading
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,7 +163,7 @@ class Neighbors:
                     metric=str(data["metric"]),
                     method=str(data["method"]),
                 )
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(
                 f"{path}: not a readable neighbours file ({exc}); recompute it with 'latentviz project'"
             ) from exc

@@ -41,6 +41,7 @@ import secrets
 import shutil
 import socket
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ PROJECTIONS = "projections.parquet"
 NEIGHBORS = "neighbors.npz"
 METRICS = "metrics.json"
 CLUSTERS = "clusters.parquet"
+CLUSTER_COLUMNS = ("id", "cluster", "probability", "outlier")  # clusters.parquet's, in order
 CLUSTER_FACTS = "clusters.json"
 DRIFT = "drift.json"
 TRAVERSALS = "traversals"
@@ -95,6 +97,34 @@ FACTOR_PREFIX = "factor_"
 #: read from their table (:data:`latentviz.projectors.PROJECTORS`), where a method is added.
 PROJECTION_METHODS: dict[str, str] = {name: entry.label for name, entry in PROJECTORS.items()}
 SHARD_KINDS = ("latents", "thumbs")  # the two files an encode shard writes (see :meth:`Run.shard_path`)
+
+
+def _damaged(path: Path, what: str, exc: BaseException) -> InputError:
+    reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return InputError(f"{path} is not {what} ({reason}); re-run the stage that wrote it")
+
+
+def _json_object(path: Path) -> dict:
+    """A run's JSON file, which holds an object: anything else is a damaged file (someone else's folder, a copy
+    cut short), bad input said in one line."""
+    try:
+        value = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
+        raise _damaged(path, "valid JSON", exc) from exc
+    if not isinstance(value, dict):
+        raise InputError(f"{path} holds a JSON {type(value).__name__}, not an object; re-run the stage that wrote it")
+    return value
+
+
+@contextlib.contextmanager
+def _reading_table(path: Path) -> Iterator[None]:
+    """Around a read of a run's parquet table: one pyarrow cannot parse is a damaged file, as in :func:`_json_object`."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:  # ArrowInvalid (a ValueError), ArrowIOError (an OSError)
+        raise _damaged(path, "a readable parquet table", exc) from exc
 
 
 def method_label(method: str) -> str:
@@ -512,12 +542,7 @@ class Run:
     @functools.cached_property
     def manifest(self) -> dict:
         _settle(self.path)
-        try:
-            return json.loads((self.path / MANIFEST).read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{self.path / MANIFEST} is not valid JSON ({exc}); re-run the stage that wrote it"
-            ) from exc
+        return _json_object(self.path / MANIFEST)
 
     def update_manifest(self, **fields: Any) -> dict:
         """Merge ``fields`` into the manifest (dicts one level deep) and write it atomically, under the lock."""
@@ -588,7 +613,8 @@ class Run:
         path = self.path / LATENTS
         if not path.exists():
             raise InputError(f"run {self.path} has no {LATENTS}")
-        return pd.read_parquet(path)
+        with _reading_table(path):
+            return pd.read_parquet(path)
 
     @functools.cached_property
     def latent_columns(self) -> list[str]:
@@ -602,14 +628,16 @@ class Run:
         """The columns of the run's table ``name``, from the file's footer (no rows are read)."""
         import pyarrow.parquet as pq
 
-        return pq.read_schema(self.file(name)).names
+        with _reading_table(self.file(name)):
+            return pq.read_schema(self.file(name)).names
 
     def read_columns(self, name: str, columns):
         """Only ``columns`` of the run's table ``name`` (:data:`LATENTS`, :data:`PROJECTIONS`, ...) as a pyarrow
         Table, memory-mapped and not cached: a reader that needs a few columns of a large run reads only those."""
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.file(name), columns=list(columns), memory_map=True)
+        with _reading_table(self.file(name)):
+            return pq.read_table(self.file(name), columns=list(columns), memory_map=True)
 
     @functools.cached_property
     def z_columns(self) -> list[str]:
@@ -622,6 +650,8 @@ class Run:
     @functools.cached_property
     def z(self) -> np.ndarray:
         """Latent codes, float32 array of shape (n, d)."""
+        if not self.z_columns:
+            raise InputError(f"run {self.path}: {LATENTS} has no latent columns ({Z_PREFIX}0, {Z_PREFIX}1, ...)")
         return self._numbers(self.z_columns)
 
     @functools.cached_property
@@ -637,19 +667,20 @@ class Run:
         import pyarrow.parquet as pq
 
         self.latent_columns  # noqa: B018 -- the run is complete and has the file
-        file = pq.ParquetFile(self.file(LATENTS), memory_map=True)
-        for name in columns:
-            kind = file.schema_arrow.field(name).type
-            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-                raise InputError(f"run {self.path}: {LATENTS} column {name} holds {kind}, not numbers")
-        out = np.empty((file.metadata.num_rows, len(columns)), dtype=np.float32)
-        start = 0
-        for group in range(file.num_row_groups):
-            stop = start + file.metadata.row_group(group).num_rows
-            for j, name in enumerate(columns):
-                column = file.read_row_group(group, columns=[name]).column(0)
-                out[start:stop, j] = column.to_numpy()  # nulls read as NaN
-            start = stop
+        with _reading_table(self.file(LATENTS)):
+            file = pq.ParquetFile(self.file(LATENTS), memory_map=True)
+            for name in columns:
+                kind = file.schema_arrow.field(name).type
+                if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+                    raise InputError(f"run {self.path}: {LATENTS} column {name} holds {kind}, not numbers")
+            out = np.empty((file.metadata.num_rows, len(columns)), dtype=np.float32)
+            start = 0
+            for group in range(file.num_row_groups):
+                stop = start + file.metadata.row_group(group).num_rows
+                for j, name in enumerate(columns):
+                    column = file.read_row_group(group, columns=[name]).column(0)
+                    out[start:stop, j] = column.to_numpy()  # nulls read as NaN
+                start = stop
         return out
 
     def _latent_column(self, name: str):
@@ -666,7 +697,8 @@ class Run:
         import pyarrow.parquet as pq
 
         self.latent_columns  # noqa: B018 -- the run is complete and has the file
-        return pq.ParquetFile(self.file(LATENTS)).metadata.num_rows
+        with _reading_table(self.file(LATENTS)):
+            return pq.ParquetFile(self.file(LATENTS)).metadata.num_rows
 
     @property
     def latent_dim(self) -> int:
@@ -697,21 +729,30 @@ class Run:
     @functools.cached_property
     def thumbnails(self) -> dict[str, bytes]:
         """id -> PNG bytes; empty when the inputs were not images."""
-        import pandas as pd
+        import pyarrow as pa
 
         path = self.path / THUMBNAILS
         if not path.exists():
             return {}
-        table = pd.read_parquet(path)
-        return dict(zip(table["id"].astype(str), table["png"], strict=True))
+        with _reading_table(path):
+            table = self.read_columns(THUMBNAILS, ["id", "png"])
+        kind = table.schema.field("png").type
+        if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+            raise InputError(f"{path} column png holds {kind}, not bytes; re-run 'latentviz encode'")
+        return dict(zip(table.column("id").to_pandas().astype(str), table.column("png").to_pylist(), strict=True))
 
     @functools.cached_property
     def projections(self):
-        """``projections.parquet`` as a DataFrame (rows in latents order), or None."""
+        """``projections.parquet`` as a DataFrame (rows in latents order), or None before ``project``."""
         import pandas as pd
 
         path = self.path / PROJECTIONS
-        return pd.read_parquet(path) if path.exists() else None
+        if not path.exists():
+            return None
+        with _reading_table(path):
+            table = pd.read_parquet(path)
+        coordinates = [c for c in table.columns if parse_projection_column(str(c))]
+        return self._over_latents(PROJECTIONS, table, numeric=coordinates, stage="project")
 
     @functools.cached_property
     def projection_methods(self) -> dict[str, int]:
@@ -743,38 +784,67 @@ class Run:
         path = self.traversal_dir / TRAVERSAL_PATHS
         if not path.exists():
             return None
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {name: archive[name] for name in archive.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise _damaged(path, "a readable .npz archive", exc) from exc
 
     @functools.cached_property
     def metrics(self) -> dict:
         path = self.path / METRICS
-        return json.loads(path.read_text()) if path.exists() else {}
+        return _json_object(path) if path.exists() else {}
 
     @functools.cached_property
     def clusters(self):
-        """``clusters.parquet`` (id, cluster, probability, outlier) as a DataFrame, or None before ``cluster``."""
+        """``clusters.parquet`` (:data:`CLUSTER_COLUMNS`) as a DataFrame (rows in latents order), or None before
+        ``cluster``."""
         import pandas as pd
 
         path = self.path / CLUSTERS
-        return pd.read_parquet(path) if path.exists() else None
+        if not path.exists():
+            return None
+        with _reading_table(path):
+            table = pd.read_parquet(path)
+        return self._over_latents(CLUSTERS, table, numeric=CLUSTER_COLUMNS[1:], stage="cluster")
+
+    def _over_latents(self, name: str, table, *, numeric, stage: str):
+        """``table``, read from the run's file ``name``, as a result over the latents' rows: its ids are theirs, in
+        their order, and its ``numeric`` columns hold numbers. Anything else is stale or from another run
+        (InputError): a result is never joined to the wrong rows."""
+        from pandas.api.types import is_numeric_dtype
+
+        again = f"re-run 'latentviz {stage} {self.path}'"
+        missing = [c for c in ("id", *numeric) if c not in table.columns]
+        if missing:
+            raise InputError(f"{self.path / name} has no column {', '.join(missing)}; {again}")
+        wrong = [c for c in numeric if not is_numeric_dtype(table[c])]
+        if wrong:
+            raise InputError(
+                f"{self.path / name} column {wrong[0]} holds {table[wrong[0]].dtype}, not numbers; {again}"
+            )
+        if len(table) != self.n or not np.array_equal(table["id"].astype(str).to_numpy(), self.ids):
+            raise InputError(
+                f"{self.path / name} does not hold the rows of {LATENTS} in their order (stale, or another run's); {again}"
+            )
+        return table
 
     @functools.cached_property
     def cluster_facts(self) -> dict:
         """``clusters.json``: how the clusters were found and each one's facts; empty before ``cluster``."""
         path = self.path / CLUSTER_FACTS
-        return json.loads(path.read_text()) if path.exists() else {}
+        return _json_object(path) if path.exists() else {}
 
     @functools.cached_property
     def drift(self) -> dict:
         """``drift.json``: this run's drift from a reference run; empty before ``latentviz drift``."""
         path = self.path / DRIFT
-        return json.loads(path.read_text()) if path.exists() else {}
+        return _json_object(path) if path.exists() else {}
 
     @functools.cached_property
     def traversals(self) -> dict:
         path = self.traversal_dir / TRAVERSAL_INDEX
-        return json.loads(path.read_text()) if path.exists() else {}
+        return _json_object(path) if path.exists() else {}
 
     def clear(self) -> None:
         """Remove every file a run folder holds, so a fresh run never mixes with an old one."""

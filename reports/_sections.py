@@ -64,11 +64,7 @@ def scatter_inputs(run):
     projections = run.projections
     if projections is None:
         return None, None
-    metadata = run.latents[run.metadata_columns].reset_index(drop=True)
-    if not np.array_equal(projections["id"].astype(str).to_numpy(), metadata["id"].astype(str).to_numpy()):
-        metadata = (
-            metadata.set_index(metadata["id"].astype(str)).loc[projections["id"].astype(str)].reset_index(drop=True)
-        )
+    metadata = run.latents[run.metadata_columns].reset_index(drop=True)  # the same rows: Run.projections checks
     return projections.reset_index(drop=True), metadata
 
 

@@ -689,10 +689,11 @@ def _align(placed: np.ndarray, method: str, align: str, data: _Latents, ref) -> 
 
 def _table(run, data: _Latents, coordinates: dict, dims: int):
     """The new projections.parquet, keeping other methods' columns from an earlier call on the same rows."""
-    maps = {}
-    old = run.projections
-    if old is not None and len(old) == data.n and (old["id"].astype(str).to_numpy() == data.ids).all():
-        maps = {method: run.projection(method) for method in run.projection_methods if method not in coordinates}
+    try:
+        kept = run.projection_methods
+    except InputError:  # stale, or another run's: replaced whole
+        kept = {}
+    maps = {method: run.projection(method) for method in kept if method not in coordinates}
     for method, coords in coordinates.items():
         maps[method] = data.spread(coords, dims).astype(np.float32)
     return projection_table(data.ids, maps)
