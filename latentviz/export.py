@@ -61,7 +61,7 @@ def run_table(run: Run):
     """id, metadata, clusters, latents and projection columns, one row per sample in the run's order."""
     import pandas as pd
 
-    table = run.latents[run.metadata_columns].reset_index(drop=True)
+    table = run.metadata.reset_index(drop=True)
     table["id"] = table["id"].astype(str)
     clusters = cluster_columns(run)
     if clusters is not None:
@@ -171,7 +171,7 @@ def _tsv_rows(z: np.ndarray) -> bytes:
 
 def _metadata_tsv(run: Run, rows: np.ndarray) -> bytes:
     """Metadata of ``rows`` (a mask); TensorBoard wants no header when there is a single column."""
-    table = run.latents[run.metadata_columns].reset_index(drop=True)
+    table = run.metadata.reset_index(drop=True)
     clusters = cluster_columns(run)
     if clusters is not None:
         table = table.assign(cluster=clusters["cluster"])

@@ -606,15 +606,8 @@ class Run:
     # -- latents -------------------------------------------------------------------------
     @functools.cached_property
     def latents(self):
-        """The whole ``latents.parquet`` as a pandas DataFrame."""
-        import pandas as pd
-
-        self.require_complete()
-        path = self.path / LATENTS
-        if not path.exists():
-            raise InputError(f"run {self.path} has no {LATENTS}")
-        with _reading_table(path):
-            return pd.read_parquet(path)
+        """The whole ``latents.parquet`` as a pandas DataFrame (the stages read only the columns they need)."""
+        return self._latent_table(self.latent_columns)
 
     @functools.cached_property
     def latent_columns(self) -> list[str]:
@@ -685,8 +678,7 @@ class Run:
 
     def _latent_column(self, name: str):
         """One column of ``latents.parquet`` as a pandas Series, read without the others."""
-        self.latent_columns  # noqa: B018 -- the run is complete and has the file
-        return self.read_columns(LATENTS, [name]).column(0).to_pandas()
+        return self._latent_table([name])[name]
 
     @property
     def ids(self) -> np.ndarray:
@@ -717,13 +709,25 @@ class Run:
         """Ground-truth factor levels (n, n_factors) in ``factor_names`` order, or None."""
         if not self.factor_names:
             return None
-        return self.latents[[FACTOR_PREFIX + f for f in self.factor_names]].to_numpy()
+        return self._latent_table([FACTOR_PREFIX + f for f in self.factor_names]).to_numpy()
 
     @property
     def metadata_columns(self) -> list[str]:
         """Every column that is not a latent or a log variance (id first)."""
         skip = set(self.z_columns) | set(self.logvar_columns)
         return [c for c in self.latent_columns if c not in skip]
+
+    @functools.cached_property
+    def metadata(self):
+        """The :attr:`metadata_columns` of ``latents.parquet`` as a DataFrame, read without the codes."""
+        return self._latent_table(self.metadata_columns)
+
+    def _latent_table(self, columns: list[str]):
+        import pandas as pd
+
+        self.latent_columns  # noqa: B018 -- the run is complete and has the file
+        with _reading_table(self.file(LATENTS)):
+            return pd.read_parquet(self.file(LATENTS), columns=columns)
 
     # -- later stages ----------------------------------------------------------------------
     @functools.cached_property

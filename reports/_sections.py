@@ -64,7 +64,7 @@ def scatter_inputs(run):
     projections = run.projections
     if projections is None:
         return None, None
-    metadata = run.latents[run.metadata_columns].reset_index(drop=True)  # the same rows: Run.projections checks
+    metadata = run.metadata.reset_index(drop=True)  # the same rows: Run.projections checks
     return projections.reset_index(drop=True), metadata
 
 

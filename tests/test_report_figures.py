@@ -147,6 +147,46 @@ def test_correlation_heatmap_is_symmetric_with_unit_diagonal():
     assert corr[0, 2] > 0.99
 
 
+def test_correlation_heatmap_is_pearsons_over_blocks_of_rows(monkeypatch):
+    """Computed a block of rows at a time (no float64 copy of the codes), the matrix is np.corrcoef's over the
+    rows finite in every dimension, for codes far from zero too; a constant dimension is left blank."""
+    from latentviz.figures import _latents
+
+    monkeypatch.setattr(_latents, "_BLOCK_ROWS", 7)  # many blocks, the last one short
+    rng = np.random.default_rng(1)
+    z = (rng.normal(size=(200, 4)) @ rng.normal(size=(4, 4)) + 1e4).astype(np.float32)
+    z[::9, 1] = np.nan
+    z[5, 3] = np.inf
+    finite = np.isfinite(z).all(axis=1)
+    expected = np.corrcoef(z[finite].astype(np.float64), rowvar=False)
+    corr = np.asarray(figures.correlation_heatmap(z).data[0].z, dtype=float)
+    np.testing.assert_allclose(corr, expected, atol=1e-6)  # compact() stores float32
+    shuffled = np.asarray(figures.correlation_heatmap(z[rng.permutation(200)]).data[0].z, dtype=float)
+    np.testing.assert_allclose(shuffled, corr)
+    z[:, 2] = 0.1
+    blank = np.asarray(figures.correlation_heatmap(z).data[0].z, dtype=float)
+    assert np.isnan(blank[2]).all() and np.isnan(blank[:, 2]).all()
+    np.testing.assert_allclose(np.delete(np.delete(blank, 2, 0), 2, 1), np.delete(np.delete(corr, 2, 0), 2, 1))
+
+
+@pytest.mark.parametrize("draw", [figures.latent_histograms, figures.correlation_heatmap])
+def test_the_dimension_figures_never_copy_the_codes_whole(monkeypatch, draw):
+    """At 10M x 64 a float64 copy of the codes is 5 GB: the figures read a column or a block of rows at a time."""
+    import tracemalloc
+
+    from latentviz.figures import _latents
+
+    monkeypatch.setattr(_latents, "_BLOCK_ROWS", 4096)
+    z = np.random.default_rng(0).normal(size=(200_000, 20)).astype(np.float32)  # 16 MB
+    tracemalloc.start()
+    try:
+        draw(z)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < z.nbytes / 2, peak
+
+
 def test_metric_rows_follow_the_registry():
     """Rows carry the real registry's facts, in its order; a metric it does not know comes last, blank."""
     from latentviz.metrics import REGISTRY

@@ -20,12 +20,51 @@ def dim_names(d: int) -> list[str]:
     return [f"z{j}" for j in range(d)]
 
 
+#: Rows a statistic over every code reads at once: a float64 copy of 64k rows, never of the whole array.
+_BLOCK_ROWS = 65_536
+
+
 def chosen_dims(z: np.ndarray, max_dims: int) -> np.ndarray:
     """All dimensions when they fit, else the ``max_dims`` of largest variance (in index order)."""
     d = z.shape[1]
     if d <= max_dims:
         return np.arange(d)
-    return np.sort(np.argsort(-np.nanvar(z, axis=0), kind="stable")[:max_dims])
+    variances = [np.nanvar(_finite_column(z, j)) for j in range(d)]
+    return np.sort(np.argsort(-np.asarray(variances), kind="stable")[:max_dims])
+
+
+def _finite_column(z: np.ndarray, j: int) -> np.ndarray:
+    """Column ``j``'s finite values in float64 (one column copied, whatever the codes' dtype)."""
+    values = np.asarray(z[:, j], dtype=np.float64)
+    return values[np.isfinite(values)]
+
+
+def _correlation(z: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the columns ``dims`` over the rows finite in all of them, in two passes over
+    blocks of rows (mean, then centred products: no float64 copy of the codes); NaN for a constant column."""
+    d = len(dims)
+    blocks = [slice(start, start + _BLOCK_ROWS) for start in range(0, len(z), _BLOCK_ROWS)]
+
+    def finite_rows(block: slice) -> np.ndarray:
+        rows = np.asarray(z[block][:, dims], dtype=np.float64)
+        return rows[np.isfinite(rows).all(axis=1)]
+
+    count, total = 0, np.zeros(d)
+    for block in blocks:
+        rows = finite_rows(block)
+        count, total = count + len(rows), total + rows.sum(axis=0)
+    if count < 2:
+        return np.full((d, d), np.nan)
+    mean, products = total / count, np.zeros((d, d))
+    for block in blocks:
+        centred = finite_rows(block) - mean
+        products += centred.T @ centred
+    spread = np.sqrt(np.diag(products))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = products / np.outer(spread, spread)
+    constant = spread <= 1e-12 * np.maximum(1.0, np.abs(mean)) * math.sqrt(count)
+    corr[constant, :] = corr[:, constant] = np.nan
+    return np.clip(corr, -1.0, 1.0)
 
 
 def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HISTOGRAMS) -> go.Figure:
@@ -43,7 +82,7 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
     max_dims : int
         Dimensions shown at most (those of largest variance beyond it).
     """
-    z = np.asarray(z, dtype=np.float64)
+    z = np.asarray(z)  # as it is: one column at a time is copied to float64
     dims = chosen_dims(z, max_dims)
     rows = math.ceil(len(dims) / _COLS)
     names = dim_names(z.shape[1])
@@ -70,7 +109,7 @@ def latent_histograms(z: np.ndarray, *, bins: int = 40, max_dims: int = MAX_HIST
     prior = np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi)
     for k, j in enumerate(dims):
         row, col = k // _COLS + 1, k % _COLS + 1
-        values = z[:, j][np.isfinite(z[:, j])]
+        values = _finite_column(z, j)
         lo, hi = _histogram_range(values)
         density, edges = np.histogram(values, bins=bins, range=(lo, hi), density=True)
         centers = (edges[:-1] + edges[1:]) / 2
@@ -178,12 +217,9 @@ def correlation_heatmap(z: np.ndarray, *, max_dims: int = 64) -> go.Figure:
     A factorised code has a white off-diagonal; strongly coloured pairs encode the same thing.
     Constant dimensions have no correlation and are left blank.
     """
-    z = np.asarray(z, dtype=np.float64)
+    z = np.asarray(z)
     dims = chosen_dims(z, max_dims)
-    sub = z[:, dims][np.isfinite(z[:, dims]).all(axis=1)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(sub, rowvar=False) if len(sub) > 1 else np.full((len(dims), len(dims)), np.nan)
-    corr = np.atleast_2d(corr)
+    corr = _correlation(z, dims)
     names = [dim_names(z.shape[1])[j] for j in dims]
     side = min(640, 160 + 36 * len(dims))
     subtitle = None if len(dims) == z.shape[1] else f"{len(dims)} of {z.shape[1]} dimensions (largest variance)"
