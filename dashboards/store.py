@@ -108,7 +108,7 @@ class RunData:
 
     @functools.cached_property
     def ids(self) -> np.ndarray:
-        return self.run.read_columns(LATENTS, ["id"]).column("id").to_pandas().astype(str).to_numpy()
+        return self.run.ids
 
     @functools.cached_property
     def label_categories(self):
@@ -178,8 +178,9 @@ class RunData:
 
     @functools.cached_property
     def methods(self) -> dict[str, int]:
-        """Projection name -> number of components stored (``{"umap": 2, "pca": 3}``), from the table's footer."""
-        if not self.run.has(PROJECTIONS):
+        """Projection name -> number of components stored (``{"umap": 2, "pca": 3}``), from the table's footer;
+        none when the table is stale or another run's (its ids are not the latents', in their order)."""
+        if not self.run.has(PROJECTIONS) or not self.run.holds_latent_rows(PROJECTIONS):
             return {}
         import pandas as pd
 

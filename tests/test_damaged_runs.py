@@ -155,3 +155,19 @@ def test_a_latents_table_without_latent_columns_is_refused(tmp_path, cli):
     table[[c for c in table.columns if not c.startswith(runfolder.Z_PREFIX)]].to_parquet(run / runfolder.LATENTS)
     for args in (("project", run), ("cluster", run), ("metrics", run)):
         assert_one_line_error(cli("--quiet", *args), "no latent columns")
+
+
+def test_the_dashboard_shows_a_run_with_foreign_results_without_them(whole, tmp_path):
+    """Projections and clusters of other rows are not drawn over the run's samples: the run opens without them."""
+    from dashboards.store import RunStore
+
+    base, _ = whole
+    run = tmp_path / "run"
+    shutil.copytree(base, run)
+    for name in (runfolder.PROJECTIONS, runfolder.CLUSTERS):
+        table = pd.read_parquet(run / name)
+        table.iloc[::-1].to_parquet(run / name)  # the same ids, another order
+    data = next(iter(RunStore([run], load_model=False)))
+    assert data.methods == {} and data.clusters is None
+    intact = next(iter(RunStore([base], load_model=False)))
+    assert set(intact.methods) == {"pca", "umap"} and intact.clusters is not None

@@ -69,7 +69,8 @@ def test_opening_a_run_and_using_it_reads_each_latent_column_once_and_never_the_
     latents = [columns for name, columns in reads if name == LATENTS]
     assert ("whole", LATENTS) not in reads
     assert sorted(latents) == sorted([(), ("id",), ("label",), ("z_0", "z_1", "z_2")])  # each once; () is the row count
-    assert [c for name, c in reads if name != LATENTS] == [("umap_0", "umap_1")]  # the map's columns, once
+    # the map's ids once (checked against the latents'), then its columns once
+    assert [c for name, c in reads if name != LATENTS] == [("id",), ("umap_0", "umap_1")]
 
 
 def test_three_open_runs_keep_their_own_caches(tmp_path, reads, monkeypatch):
@@ -90,7 +91,8 @@ def test_three_open_runs_keep_their_own_caches(tmp_path, reads, monkeypatch):
             data.whole_map("label", "umap")
             data.extent("umap")
     assert sorted(computed) == sorted((data.id, "label") for data in store)  # once per run, never again
-    assert sorted(c for _, c in reads) == sorted([("umap_0", "umap_1")] * 3 + [("label",)] * 3)
+    # per run: the latents' and the map's ids (the map is checked to be over the run's rows), label, the map
+    assert sorted(c for _, c in reads) == sorted([("id",)] * 6 + [("umap_0", "umap_1")] * 3 + [("label",)] * 3)
 
 
 def test_label_colouring_from_the_codes_equals_the_colouring_of_the_whole_column(tmp_path):
