@@ -819,6 +819,18 @@ class Run:
             table = pd.read_parquet(path)
         return self._over_latents(CLUSTERS, table, numeric=CLUSTER_COLUMNS[1:], stage="cluster")
 
+    @contextlib.contextmanager
+    def reading(self, name: str) -> Iterator[None]:
+        """Around code that reads the run's JSON result ``name`` (a report section): a value of another shape than
+        its stage writes (a hand-edited file, another version's) is a damaged file, said in one line."""
+        try:
+            yield
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(
+                f"{self.path / name} is not shaped as its stage writes it ({type(exc).__name__}: {exc}); "
+                "re-run the stage that wrote it"
+            ) from exc
+
     def holds_latent_rows(self, name: str) -> bool:
         """Whether the run's table ``name`` holds the latents' ids in their order, as a result over its rows
         must: the two id columns alone are read and compared by Arrow (10M rows in a fraction of a second)."""

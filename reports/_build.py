@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 from latentviz import figures
-from latentviz.run import REPORT, Run, write_bytes
+from latentviz.run import CLUSTER_FACTS, DRIFT, METRICS, REPORT, TRAVERSAL_INDEX, TRAVERSALS, Run, write_bytes
 from reports._groups import cluster_section, drift_section
 from reports._model import AuditRow, AuditSection, Fact, MetricSection, ReportModel
 from reports._render import num, render, seconds
@@ -66,11 +67,19 @@ def build_report(
         "drift": lambda: drift_section(run),
         "traversals": lambda: traversal_section(run),
     }
+    # the result file each section reads: one of another shape is named in the error
+    read = {
+        "clusters": CLUSTER_FACTS,
+        "metrics": METRICS,
+        "drift": DRIFT,
+        "traversals": f"{TRAVERSALS}/{TRAVERSAL_INDEX}",
+    }
     built = {}
     with progress(total=len(builders), desc="report", unit="section", quiet=quiet) as bar:
         for name, build in builders.items():
             bar.set_postfix_str(name)  # drawn now: the section being built is named however long it takes
-            built[name] = build()
+            with run.reading(read[name]) if name in read else contextlib.nullcontext():
+                built[name] = build()
             bar.update(1)
     audit, *sections = built.values()
     # a gate's result belongs at the top; without a policy the section only says how to add one
