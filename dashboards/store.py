@@ -19,6 +19,7 @@ from dashboards import logic
 from latentviz.errors import InputError, LatentvizError, UnsafeCheckpointError
 from latentviz.neighbors import overlap_per_point
 from latentviz.run import (
+    CLUSTER_FACTS,
     FACTOR_PREFIX,
     LATENTS,
     PROJECTION_METHODS,
@@ -307,8 +308,15 @@ class RunData:
 
     @functools.cached_property
     def cluster_entries(self) -> list[dict]:
-        """The cluster list (largest first), from ``clusters.json``; empty without clusters."""
-        return logic.cluster_entries(self.run.cluster_facts) if self.clusters is not None else []
+        """The cluster list (largest first), from ``clusters.json``; empty without clusters (or when the file is
+        damaged: the run is then shown without clusters, as with a stale ``clusters.parquet``)."""
+        if self.clusters is None:
+            return []
+        try:
+            with self.run.reading(CLUSTER_FACTS):
+                return logic.cluster_entries(self.run.cluster_facts)
+        except InputError:
+            return []
 
     def cluster_rows(self, cluster: int) -> list[int]:
         """The rows of one cluster; an InputError for a cluster the run does not have."""

@@ -192,3 +192,21 @@ def test_the_dashboard_shows_a_run_with_foreign_results_without_them(whole, tmp_
     assert data.methods == {} and data.clusters is None
     intact = next(iter(RunStore([base], load_model=False)))
     assert set(intact.methods) == {"pca", "umap"} and intact.clusters is not None
+
+
+def test_the_dashboard_says_a_drift_json_is_damaged_and_drops_a_damaged_cluster_list(whole, tmp_path):
+    from dashboards.pages import metrics
+    from dashboards.store import RunStore
+
+    base, _ = whole
+    run = tmp_path / "run"
+    shutil.copytree(base, run)
+    for name in (runfolder.DRIFT, runfolder.CLUSTER_FACTS):
+        _retyped(run / name)
+    data = next(iter(RunStore([run], load_model=False)))
+    card = metrics.drift_panel(data)
+    assert str(run / runfolder.DRIFT) in card.children[1].children and "re-run" in card.children[1].children
+    assert data.cluster_entries == [] and data.clusters is not None  # the rows' clusters still colour the map
+    intact = next(iter(RunStore([base], load_model=False)))
+    assert len(intact.cluster_entries) == intact.run.cluster_facts["n_clusters"]
+    assert metrics.drift_panel(intact).children[0].children.startswith("Drift from ")

@@ -84,8 +84,19 @@ def audit_panel(store, data):
 
 def drift_panel(data):
     """This run's drift from its reference (``drift.json``): the scores and their thresholds, both runs on one
-    map coloured by run, and the per-dimension KS view (the report's figures); None before ``latentviz drift``."""
-    drift = data.run.drift
+    map coloured by run, and the per-dimension KS view (the report's figures); None before ``latentviz drift``.
+    A damaged ``drift.json`` gives a card that says so."""
+    from latentviz.errors import InputError
+    from latentviz.run import DRIFT
+
+    try:
+        with data.run.reading(DRIFT):
+            return _drift_card(data, data.run.drift)
+    except InputError as exc:
+        return html.Div(className="lv-card", children=[html.H3("Drift"), html.P(str(exc), className="lv-note")])
+
+
+def _drift_card(data, drift: dict):
     if not drift:
         return None
     from dash import dcc
