@@ -745,8 +745,7 @@ class Run:
         path = self.path / THUMBNAILS
         if not path.exists():
             return {}
-        with _reading_table(path):
-            table = self.read_columns(THUMBNAILS, ["id", "png"])
+        table = self.read_columns(THUMBNAILS, ["id", "png"])
         kind = table.schema.field("png").type
         if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
             raise InputError(f"{path} column png holds {kind}, not bytes; re-run 'latentviz encode'")
